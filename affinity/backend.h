@@ -1,0 +1,52 @@
+// A backend: its servers and the selection data built once from the config
+// (cookie ids, the sticky cookie). Shared read-only by all workers; the
+// per-worker mutable parts (balancer state) come from make_balancer().
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "affinity/balancer.h"
+#include "affinity/server.h"
+#include "affinity/sticky_cookie.h"
+#include "config/gateway_config.h"
+
+namespace sag::affinity {
+
+class Backend {
+ public:
+  explicit Backend(const config::BackendConfig& config);
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  const std::string& name() const { return config_.name; }
+  const config::BackendConfig& config() const { return config_; }
+  std::span<Server* const> servers() const { return server_ptrs_; }
+  Server* find_server(std::string_view name) const;
+  // nullptr when the backend has no cookie persistence.
+  const StickyCookie* cookie() const { return cookie_.get(); }
+
+  // A fresh balancer for one worker (balancers keep unsynchronised state).
+  std::unique_ptr<Balancer> make_balancer() const;
+
+ private:
+  const config::BackendConfig config_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::vector<Server*> server_ptrs_;
+  std::unique_ptr<StickyCookie> cookie_;
+};
+
+// Every backend of one config.
+class BackendSet {
+ public:
+  explicit BackendSet(const config::GatewayConfig& config);
+  Backend* find(std::string_view name) const;
+  std::span<const std::unique_ptr<Backend>> backends() const { return backends_; }
+
+ private:
+  std::vector<std::unique_ptr<Backend>> backends_;
+};
+
+}  // namespace sag::affinity

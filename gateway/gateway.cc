@@ -1,0 +1,188 @@
+#include "gateway/gateway.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "affinity/backend.h"
+#include "affinity/clock.h"
+#include "gateway/log.h"
+#include "gateway/worker.h"
+#include "session/access_log.h"
+#include "tls/server_tls_context.h"
+
+namespace sag::gateway {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Protocols this build can speak on a TLS listener.
+const std::vector<std::string> kSupportedAlpn = {"http/1.1"};
+
+tcp::endpoint to_asio(const config::Endpoint& e) {
+  asio::ip::address addr;
+  if (e.ip.v6) {
+    asio::ip::address_v6::bytes_type b;
+    std::copy(e.ip.bytes.begin(), e.ip.bytes.end(), b.begin());
+    addr = asio::ip::address_v6(b);
+  } else {
+    asio::ip::address_v4::bytes_type b;
+    std::copy(e.ip.bytes.begin(), e.ip.bytes.begin() + 4, b.begin());
+    addr = asio::ip::address_v4(b);
+  }
+  return {addr, e.port};
+}
+
+// A listening socket with SO_REUSEPORT, so every worker gets its own queue.
+bool open_acceptor(asio::io_context& io, tcp::endpoint ep, tcp::acceptor& out, std::string& error) {
+  boost::system::error_code ec;
+  tcp::acceptor a(io);
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      ec.assign(errno, boost::system::system_category());
+  }
+  if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(4096, ec);
+  if (ec) {
+    error = ec.message();
+    return false;
+  }
+  out = std::move(a);
+  return true;
+}
+
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Gateway::check_runtime(const config::GatewayConfig& config) {
+  std::vector<std::string> errors;
+  for (const auto& l : config.listeners) {
+    if (!l.tls) continue;
+    std::vector<std::string> tls_errors;
+    tls::ServerTlsContext::create(*l.tls, kSupportedAlpn, tls_errors);
+    for (auto& e : tls_errors) errors.push_back("listener '" + l.name + "': " + e);
+  }
+  return errors;
+}
+
+int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
+  raise_fd_limit();
+  std::vector<std::string> errors;
+
+  std::vector<session::ListenerRuntime> listeners(config->listeners.size());
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const auto& lc = config->listeners[i];
+    auto& rt = listeners[i];
+    rt.config = &lc;
+    rt.port = lc.endpoint.port;
+    if (lc.tls) {
+      std::vector<std::string> tls_errors;
+      rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors);
+      for (auto& e : tls_errors) errors.push_back("listener '" + lc.name + "': " + e);
+    }
+    for (size_t b = 0; b < config->backends.size(); ++b)
+      if (config->backends[b].name == lc.backend) rt.backend = static_cast<int>(b);
+  }
+  std::string log_error_text;
+  auto access_log = session::AccessLog::open(config->access_log, log_error_text);
+  if (!access_log) errors.push_back("access_log: " + log_error_text);
+  if (!errors.empty()) {
+    for (const auto& e : errors) log_error(e);
+    return 1;
+  }
+
+  affinity::BackendSet backends(*config);
+  affinity::SystemClock clock;
+  std::atomic<int64_t> connections{0};
+  const unsigned n_workers =
+      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < n_workers; ++i)
+    workers.push_back(std::make_unique<Worker>(config, backends, *access_log, clock, connections));
+
+  // Bind each listener once per worker; with port 0 the first bind picks
+  // the port and the others join it.
+  for (auto& rt : listeners) {
+    tcp::endpoint ep = to_asio(rt.config->endpoint);
+    for (auto& w : workers) {
+      tcp::acceptor a(w->io());
+      std::string error;
+      if (!open_acceptor(w->io(), ep, a, error)) {
+        log_error("listener '" + rt.config->name + "': bind " + rt.config->bind + ": " + error);
+        return 1;
+      }
+      ep.port(a.local_endpoint().port());
+      rt.port = ep.port();
+      w->add_acceptor(std::move(a), rt);
+    }
+    log_info("listener '" + rt.config->name + "' on " + rt.config->bind +
+             (rt.tls ? " (TLS)" : "") + ", " + std::to_string(n_workers) + " workers");
+  }
+  for (auto& w : workers) w->start();
+
+  // The main thread only waits for signals.
+  asio::io_context main_io(1);
+  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain_timer(main_io);
+  std::chrono::steady_clock::time_point stop_deadline;
+  bool stopping = false;
+  std::function<void()> wait_drain = [&] {
+    if (connections.load() == 0 || std::chrono::steady_clock::now() >= stop_deadline) {
+      if (connections.load() > 0) {
+        log_warning(std::to_string(connections.load()) +
+                    " connections still open at the shutdown timeout: closing them");
+        for (auto& w : workers) w->force_close();
+      }
+      main_io.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_drain(); });
+  };
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                       int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      log_warning("SIGHUP: configuration reload is not implemented yet; nothing changed");
+    } else if (!stopping) {
+      stopping = true;
+      log_info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+               ": closing listeners, finishing in-flight requests");
+      for (auto& w : workers) w->begin_stop();
+      stop_deadline = std::chrono::steady_clock::now() + config->timeouts.shutdown;
+      wait_drain();
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  main_io.run();
+
+  // A short grace period lets force-closed connections unwind on their own.
+  for (int i = 0; i < 50 && connections.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto& w : workers) w->stop_and_join();
+  workers.clear();
+  log_info("stopped");
+  return 0;
+}
+
+}  // namespace sag::gateway

@@ -1,0 +1,87 @@
+// sag: a session-affinity gateway. Command line per SPEC.md §1.
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+
+#include <boost/version.hpp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <hiredis/hiredis.h>
+#include <nghttp2/nghttp2.h>
+
+#include "config/config_loader.h"
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+#ifndef SAG_VERSION
+#define SAG_VERSION "0.0.0"
+#endif
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: gateway --config FILE        run\n"
+               "       gateway --check --config FILE  validate the config and exit (0 ok, 1 errors)\n"
+               "       gateway --version            print versions\n");
+}
+
+void print_version() {
+  const nghttp2_info* ng = nghttp2_version(0);
+  std::printf("sag %s (OpenSSL %s, nghttp2 %s, Boost %d.%d.%d, hiredis %d.%d.%d)\n", SAG_VERSION,
+              OpenSSL_version(OPENSSL_VERSION_STRING), ng ? ng->version_str : "?",
+              BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100,
+              HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  std::printf("built with OpenSSL %s, nghttp2 %s\n", OPENSSL_FULL_VERSION_STR, NGHTTP2_VERSION);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--check") {
+      check = true;
+    } else if (a == "--version") {
+      print_version();
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "gateway: unknown argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  // Writes to a closed client socket must be errors, not a dead process.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto result = sag::config::ConfigLoader::load_file(config_path);
+  for (const auto& w : result.warnings)
+    std::fprintf(stderr, "%s (warning: accepted but not implemented yet)\n", w.to_string().c_str());
+  if (!result.errors.empty()) {
+    for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return 1;
+  }
+  if (check) {
+    auto errors = sag::gateway::Gateway::check_runtime(*result.config);
+    for (const auto& e : errors) std::fprintf(stderr, "%s: %s\n", config_path.c_str(), e.c_str());
+    if (!errors.empty()) return 1;
+    std::fprintf(stderr, "%s: ok\n", config_path.c_str());
+    return 0;
+  }
+  return sag::gateway::Gateway::run(result.config);
+}

@@ -1,0 +1,133 @@
+#include "gateway/worker.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "gateway/log.h"
+#include "session/client_session.h"
+
+namespace sag::gateway {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::ListenerRuntime& listener,
+                                  session::WorkerContext& ctx, uint64_t max_connections) {
+  asio::steady_timer backoff(acceptor.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of descriptors or memory: pause rather than spin on the error.
+      log_warning("accept on " + listener.config->name + ": " + ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (static_cast<uint64_t>(ctx.process_connections.fetch_add(1, std::memory_order_relaxed)) >=
+        max_connections) {
+      ctx.process_connections.fetch_sub(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), listener, ctx),
+                   [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       log_error(std::string("connection ended by exception: ") + ex.what());
+                     }
+                   });
+  }
+}
+
+}  // namespace
+
+Worker::Worker(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
+               session::AccessLog& log, const affinity::Clock& clock,
+               std::atomic<int64_t>& process_connections)
+    : io_(std::make_unique<asio::io_context>(1)),
+      ctx_(std::make_unique<session::WorkerContext>(*io_, std::move(config), log, clock,
+                                                    process_connections)),
+      sweeper_(std::make_unique<asio::steady_timer>(*io_)),
+      max_connections_(ctx_->config->limits.max_connections) {
+  for (const auto& b : backends.backends()) {
+    session::BackendRuntime rt;
+    rt.backend = b.get();
+    rt.balancer = b->make_balancer();
+    rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer);
+    rt.pool = std::make_unique<session::UpstreamPool>(b->servers().size(), b->config().pool);
+    for (affinity::Server* s : b->servers()) {
+      const auto& ep = s->endpoint();
+      asio::ip::address addr;
+      if (ep.ip.v6) {
+        asio::ip::address_v6::bytes_type bytes;
+        std::copy(ep.ip.bytes.begin(), ep.ip.bytes.end(), bytes.begin());
+        addr = asio::ip::address_v6(bytes);
+      } else {
+        asio::ip::address_v4::bytes_type bytes;
+        std::copy(ep.ip.bytes.begin(), ep.ip.bytes.begin() + 4, bytes.begin());
+        addr = asio::ip::address_v4(bytes);
+      }
+      rt.endpoints.emplace_back(addr, ep.port);
+    }
+    ctx_->backends.push_back(std::move(rt));
+  }
+}
+
+Worker::~Worker() {
+  stop_and_join();
+  for (auto& b : ctx_->backends) b.pool->close_all();
+  acceptors_.clear();
+  sweeper_.reset();
+  io_.reset();
+  ctx_.reset();
+}
+
+void Worker::add_acceptor(tcp::acceptor acceptor, const session::ListenerRuntime& listener) {
+  acceptors_.emplace_back(std::move(acceptor), &listener);
+}
+
+void Worker::start() {
+  for (auto& [acceptor, listener] : acceptors_)
+    asio::co_spawn(*io_, accept_loop(acceptor, *listener, *ctx_, max_connections_), asio::detached);
+  sweep_pools();
+  thread_ = std::thread([this] { io_->run(); });
+}
+
+void Worker::sweep_pools() {
+  sweeper_->expires_after(std::chrono::seconds(1));
+  sweeper_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& b : ctx_->backends) b.pool->sweep(now);
+    sweep_pools();
+  });
+}
+
+void Worker::begin_stop() {
+  asio::post(*io_, [this] {
+    boost::system::error_code ignored;
+    for (auto& [acceptor, listener] : acceptors_) acceptor.close(ignored);
+    ctx_->begin_stop();
+    for (auto& b : ctx_->backends) b.pool->close_all();
+  });
+}
+
+void Worker::force_close() {
+  asio::post(*io_, [this] { ctx_->close_all(); });
+}
+
+void Worker::stop_and_join() {
+  if (!thread_.joinable()) return;
+  io_->stop();
+  thread_.join();
+}
+
+}  // namespace sag::gateway

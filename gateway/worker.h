@@ -1,0 +1,55 @@
+// One event loop on its own thread: its acceptors (one per listener, bound
+// with SO_REUSEPORT so the kernel spreads connections across workers), its
+// connections, and its per-backend balancers and server pools. Nothing on a
+// worker is touched by another thread except through post().
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "affinity/backend.h"
+#include "session/worker_context.h"
+
+namespace sag::gateway {
+
+class Worker {
+ public:
+  Worker(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
+         session::AccessLog& log, const affinity::Clock& clock,
+         std::atomic<int64_t>& process_connections);
+  ~Worker();
+
+  boost::asio::io_context& io() { return *io_; }
+  // Before start(): takes an acceptor already bound and listening.
+  void add_acceptor(boost::asio::ip::tcp::acceptor acceptor,
+                    const session::ListenerRuntime& listener);
+  void start();
+  // Thread-safe. Closes the acceptors at once, then idle connections.
+  void begin_stop();
+  // Thread-safe. Drops every remaining connection (shutdown timeout).
+  void force_close();
+  // Thread-safe. Ends the loop and joins the thread.
+  void stop_and_join();
+
+ private:
+  void sweep_pools();
+
+  // Torn down in a fixed order by ~Worker: sockets and timers before the
+  // io_context, and the io_context (which destroys suspended coroutine
+  // frames that still refer to the context) before the context.
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<session::WorkerContext> ctx_;
+  std::vector<std::pair<boost::asio::ip::tcp::acceptor, const session::ListenerRuntime*>>
+      acceptors_;
+  std::unique_ptr<boost::asio::steady_timer> sweeper_;
+  uint64_t max_connections_;
+  std::thread thread_;
+};
+
+}  // namespace sag::gateway

@@ -1,0 +1,41 @@
+// State of one client connection shared by its protocol session: who the
+// client is, the connection's deadline, and its registration with the
+// worker for graceful stop.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "session/deadline.h"
+#include "session/header_rules.h"
+#include "session/worker_context.h"
+
+namespace sag::session {
+
+struct ClientConnection : ConnectionHandle {
+  ClientConnection(WorkerContext& w, const ListenerRuntime& l, boost::asio::ip::tcp::socket& s)
+      : worker(w), listener(l), lowest(s), deadline(s.get_executor()) {
+    socket = &s;
+    worker.add(this);
+  }
+  ~ClientConnection() { worker.remove(this); }
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  WorkerContext& worker;
+  const ListenerRuntime& listener;
+  boost::asio::ip::tcp::socket& lowest;  // the TCP socket under any TLS
+  Deadline deadline;
+  ClientAddress client;
+  std::string client_ip;  // storage for client.ip_text
+  std::chrono::steady_clock::time_point accepted;
+  std::chrono::system_clock::time_point accepted_wall;
+  // Set when the gateway answered an error: unread request bytes may remain,
+  // and closing with them unread would reset the connection and could
+  // destroy the answer before the client reads it.
+  bool linger = false;
+};
+
+}  // namespace sag::session

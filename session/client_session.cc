@@ -1,0 +1,96 @@
+#include "session/client_session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "session/client_connection.h"
+#include "session/http1_session.h"
+#include "tls/server_tls_context.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
+  auto addr = remote.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  conn.client_ip = addr.to_string();
+  conn.client.ip_text = conn.client_ip;
+  conn.client.ip.v6 = addr.is_v6();
+  if (addr.is_v6()) {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  } else {
+    auto b = addr.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  }
+  conn.client.port = remote.port();
+  conn.client.listener_port = conn.listener.port;
+  conn.accepted = std::chrono::steady_clock::now();
+  conn.accepted_wall = std::chrono::system_clock::now();
+}
+
+awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
+  // timeouts.http_request covers the handshake and the first request head.
+  conn.deadline.arm(conn.accepted + conn.worker.config->timeouts.http_request, &conn.lowest);
+  conn.idle = true;  // a graceful stop may drop a connection still in its handshake
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+  conn.idle = false;
+  if (ec) co_return;
+  // ALPN: only HTTP/1.1 is offered until the HTTP/2 session exists.
+  co_await serve_http1(stream, conn);
+}
+
+// Half-closes and drains what the client still sends, for a bounded time,
+// so an error answer isn't lost to a reset (as HAProxy and nginx do).
+awaitable<void> linger(ClientConnection& conn) {
+  boost::system::error_code ec;
+  conn.lowest.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  conn.deadline.arm_after(std::chrono::seconds(1), &conn.lowest);
+  char sink[4096];
+  for (size_t drained = 0; drained < 256 * 1024;) {
+    auto [rec, n] = co_await conn.lowest.async_read_some(asio::buffer(sink), kTuple);
+    if (rec) break;
+    drained += n;
+  }
+}
+
+}  // namespace
+
+awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime& listener,
+                                      WorkerContext& worker) {
+  struct Release {
+    std::atomic<int64_t>& count;
+    ~Release() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } release{worker.process_connections};
+
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+
+  if (listener.tls) {
+    TlsStream stream(std::move(socket), listener.tls->asio_context());
+    ClientConnection conn(worker, listener, stream.next_layer());
+    describe_client(conn, remote);
+    conn.client.tls = true;
+    co_await (handshake_and_serve(stream, conn) || conn.deadline.watch());
+    if (conn.linger) co_await (linger(conn) || conn.deadline.watch());
+  } else {
+    ClientConnection conn(worker, listener, socket);
+    describe_client(conn, remote);
+    co_await (serve_http1(socket, conn) || conn.deadline.watch());
+    if (conn.linger) co_await (linger(conn) || conn.deadline.watch());
+  }
+}
+
+}  // namespace sag::session

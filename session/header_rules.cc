@@ -1,0 +1,105 @@
+#include "session/header_rules.h"
+
+#include <string>
+
+namespace sag::session {
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool protected_from_connection(std::string_view name) {
+  return boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "host") ||
+         boost::beast::iequals(name, "transfer-encoding");
+}
+
+// Joins every instance of a field with ", " (RFC 9110 §5.3 list semantics).
+template <class Name>
+std::string joined(const http::fields& fields, Name name) {
+  std::string out;
+  auto [first, last] = fields.equal_range(name);
+  for (auto it = first; it != last; ++it) {
+    if (!out.empty()) out += ", ";
+    out += trim(it->value());
+  }
+  return out;
+}
+
+}  // namespace
+
+void strip_hop_by_hop(http::fields& fields) {
+  // Fields named by Connection go first; copy the tokens since erasing
+  // invalidates the views.
+  std::string listed = joined(fields, http::field::connection);
+  std::string_view rest = listed;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view token = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (!token.empty() && !protected_from_connection(token)) fields.erase(token);
+  }
+  for (http::field f : {http::field::connection, http::field::keep_alive,
+                        http::field::proxy_connection, http::field::te, http::field::trailer,
+                        http::field::transfer_encoding, http::field::upgrade,
+                        http::field::proxy_authorization})
+    fields.erase(f);
+}
+
+bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAddress& ip) {
+  for (const auto& cidr : config.trusted_proxies)
+    if (cidr.contains(ip)) return true;
+  return false;
+}
+
+void apply_forwarded(http::fields& fields, const config::ForwardedConfig& config,
+                     const ClientAddress& client, std::string_view host) {
+  const bool trusted = is_trusted_proxy(config, client.ip);
+  if (!trusted) {
+    for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                                  "X-Forwarded-Port", "Forwarded"})
+      fields.erase(name);
+  }
+  const std::string_view proto = client.tls ? "https" : "http";
+  if (config.x_forwarded_for) {
+    std::string xff = joined(fields, std::string_view("X-Forwarded-For"));
+    if (!xff.empty()) xff += ", ";
+    xff += client.ip_text;
+    fields.set("X-Forwarded-For", xff);
+  }
+  // A trusted proxy's view of the original protocol, host and port wins.
+  if (config.x_forwarded_proto) {
+    if (fields.find("X-Forwarded-Proto") == fields.end()) fields.set("X-Forwarded-Proto", proto);
+    if (fields.find("X-Forwarded-Port") == fields.end())
+      fields.set("X-Forwarded-Port", std::to_string(client.listener_port));
+  }
+  if (config.x_forwarded_host && !host.empty() &&
+      fields.find("X-Forwarded-Host") == fields.end())
+    fields.set("X-Forwarded-Host", host);
+  if (config.forwarded) {
+    std::string fwd = joined(fields, http::field::forwarded);
+    if (!fwd.empty()) fwd += ", ";
+    fwd += "for=";
+    if (client.ip.v6) {
+      fwd += "\"[";
+      fwd += client.ip_text;
+      fwd += "]\"";
+    } else {
+      fwd += client.ip_text;
+    }
+    fwd += ";proto=";
+    fwd += proto;
+    if (!host.empty()) {
+      fwd += ";host=\"";
+      fwd += host;
+      fwd += '"';
+    }
+    fields.set(http::field::forwarded, fwd);
+  }
+}
+
+}  // namespace sag::session

@@ -1,0 +1,696 @@
+#include "session/http1_session.h"
+
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "affinity/cookie_header.h"
+#include "session/request_head.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadChunk = 4096;
+constexpr size_t kMaxExcluded = 16;
+
+int64_t ms_since(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+bool is_idempotent(http::verb v) {
+  switch (v) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    size_t end = t.find_first_of(" \t=");
+    if (beast::iequals(t.substr(0, end), token)) return true;
+  }
+  return false;
+}
+
+// Whether a shared cache could store this response, in which case a
+// Set-Cookie on it must not be cached (SPEC §4, no-cache="set-cookie").
+bool shared_cacheable(const http::response_header<>& res, http::verb method) {
+  if (method != http::verb::get && method != http::verb::head) return false;
+  std::string_view cc = res[http::field::cache_control];
+  if (has_token(cc, "no-store") || has_token(cc, "private")) return false;
+  if (has_token(cc, "no-cache")) return false;  // already revalidated every time
+  if (has_token(cc, "public") || has_token(cc, "max-age") || has_token(cc, "s-maxage"))
+    return true;
+  if (res.find(http::field::expires) != res.end()) return true;
+  // Heuristic freshness applies to these codes when a validator exists.
+  switch (res.result_int()) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+      return res.find(http::field::last_modified) != res.end();
+    default:
+      return false;
+  }
+}
+
+// A method/target pair recovered from raw bytes for requests refused before
+// Beast parsed them, so the access log still says what was asked.
+void raw_request_line(std::string_view data, std::string& method, std::string& path) {
+  size_t eol = data.find_first_of("\r\n");
+  std::string_view line = data.substr(0, std::min<size_t>(eol, 256));
+  size_t sp1 = line.find(' ');
+  method.assign(line.substr(0, sp1 == std::string_view::npos ? 0 : sp1));
+  if (sp1 == std::string_view::npos) {
+    path.clear();
+    return;
+  }
+  size_t sp2 = line.find(' ', sp1 + 1);
+  path.assign(line.substr(sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos
+                                                                   : sp2 - sp1 - 1));
+}
+
+template <class Stream>
+class Http1Session {
+ public:
+  Http1Session(Stream& stream, ClientConnection& conn)
+      : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config) {
+    limits_.max_header_bytes = cfg_.limits.max_header_bytes;
+    limits_.max_request_line = cfg_.limits.max_request_line;
+    limits_.max_headers = cfg_.limits.max_headers;
+  }
+
+  awaitable<void> run() {
+    bool first = true;
+    for (;;) {
+      if (!co_await read_head(first)) co_return;
+      first = false;
+      if (!co_await serve_request()) co_return;
+      if (w_.stopping) co_return;
+    }
+  }
+
+ private:
+  // Per-request bookkeeping for the access log.
+  struct Exchange {
+    Clock::time_point start;
+    std::chrono::system_clock::time_point start_wall;
+    Clock::time_point head_done;
+    int64_t tc = -1, tr = -1, tw = -1;
+    unsigned status = 0;
+    uint64_t bytes = 0;
+    std::string_view backend, server;
+    affinity::PersistOutcome persist = affinity::PersistOutcome::kNew;
+    bool persist_known = false;
+    uint32_t retries = 0;
+  };
+
+  // Reads until a complete, valid request head is buffered. False: close
+  // (an error was answered, the client left, or the idle timeout passed).
+  awaitable<bool> read_head(bool first) {
+    const auto& t = cfg_.timeouts;
+    bool got_byte = false;
+    x_ = Exchange{};
+    if (first) {
+      x_.start = conn_.accepted;
+      x_.start_wall = conn_.accepted_wall;
+      conn_.deadline.arm(conn_.accepted + t.http_request, &conn_.lowest);
+    } else {
+      conn_.deadline.arm_after(t.keepalive, &conn_.lowest);
+    }
+    size_t scanned = 0;  // bytes already known to hold no complete line
+    for (;;) {
+      if (in_.size() > 0) {
+        if (size_t skip = leading_empty_lines(view()); skip > 0) {
+          in_.consume(skip);
+          scanned = 0;
+        }
+      }
+      if (in_.size() > 0) {
+        if (!got_byte) {
+          got_byte = true;
+          if (!first) {
+            x_.start = Clock::now();
+            x_.start_wall = std::chrono::system_clock::now();
+            conn_.deadline.arm(x_.start + t.http_request, &conn_.lowest);
+          }
+        }
+        // Rescan only when a line may have completed or a limit may be hit,
+        // so a head dribbled byte by byte costs linear, not quadratic, work.
+        std::string_view v = view();
+        if (std::memchr(v.data() + scanned, '\n', v.size() - scanned) != nullptr ||
+            v.size() > limits_.max_request_line || v.size() > limits_.max_header_bytes) {
+          scan_ = scan_request_head(v, limits_);
+          if (scan_.state == HeadScan::State::kComplete) {
+            x_.head_done = Clock::now();
+            co_return true;
+          }
+          if (scan_.state == HeadScan::State::kError) {
+            raw_request_line(v, method_, path_);
+            co_await answer(scan_.status, scan_.reason);
+            co_return false;
+          }
+        }
+        scanned = v.size();
+      }
+      if (w_.stopping && !got_byte) co_return false;
+      conn_.idle = !got_byte;
+      auto [ec, n] = co_await stream_.async_read_some(in_.prepare(kReadChunk), kTuple);
+      conn_.idle = false;
+      if (ec) {
+        if (got_byte && conn_.deadline.fired()) {
+          raw_request_line(view(), method_, path_);
+          co_await answer(408, "request head not received in time");
+        }
+        co_return false;
+      }
+      in_.commit(n);
+    }
+  }
+
+  std::string_view view() const {
+    return {static_cast<const char*>(in_.data().data()), in_.size()};
+  }
+
+  // Handles the request whose head is buffered. True: read the next one.
+  awaitable<bool> serve_request() {
+    http::request_parser<http::buffer_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
+    if (cfg_.limits.max_body > 0) {
+      parser.body_limit(cfg_.limits.max_body);
+    } else {
+      parser.body_limit(boost::none);
+    }
+    beast::error_code ec;
+    parser.put(asio::buffer(in_.data().data(), scan_.head_length), ec);
+    if (ec || !parser.is_header_done()) {
+      raw_request_line(view(), method_, path_);
+      co_await answer(400, "malformed request");
+      co_return false;
+    }
+    in_.consume(scan_.head_length);
+    auto& req = parser.get();
+    method_.assign(req.method_string());
+    path_.assign(req.target());
+    http10_ = scan_.http10;
+    bool client_keep_alive = req.keep_alive();
+
+    // Request target forms (RFC 9112 §3.2).
+    std::string_view target = req.target();
+    if (req.method() == http::verb::connect) {
+      co_await answer(405, "CONNECT is not supported", "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n");
+      co_return false;
+    }
+    if (target.starts_with("http://") || target.starts_with("https://")) {
+      // Absolute form: its authority replaces Host.
+      size_t scheme_end = target.find("://") + 3;
+      size_t slash = target.find('/', scheme_end);
+      std::string authority(target.substr(scheme_end, slash - scheme_end));
+      std::string path(slash == std::string_view::npos ? "/" : target.substr(slash));
+      if (authority.empty()) {
+        co_await answer(400, "bad request target");
+        co_return false;
+      }
+      req.set(http::field::host, authority);
+      req.target(path);
+      path_ = path;
+    } else if (target == "*") {
+      if (req.method() != http::verb::options) {
+        co_await answer(400, "bad request target");
+        co_return false;
+      }
+    } else if (!target.starts_with("/")) {
+      co_await answer(400, "bad request target");
+      co_return false;
+    }
+    std::string_view host = req[http::field::host];
+
+    const ListenerRuntime& l = conn_.listener;
+    if (l.config->redirect_https) {
+      co_await redirect(host, *l.config->redirect_https);
+      co_return false;
+    }
+    if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
+        scan_.content_length > cfg_.limits.max_body) {
+      co_await answer(413, "request body too large");
+      co_return false;
+    }
+    BackendRuntime& br = w_.backends[static_cast<size_t>(l.backend)];
+    x_.backend = br.backend->name();
+    const affinity::StickyCookie* sticky = br.backend->cookie();
+    const bool has_body = !parser.is_done();
+
+    // Persistence input, and the request as the server will see it.
+    std::optional<std::string_view> cookie_value;
+    if (sticky) cookie_value = take_sticky_cookie(req, *sticky);
+    strip_hop_by_hop(req);
+    req.erase(http::field::expect);
+    apply_forwarded(req, cfg_.forwarded, conn_.client, host);
+    req.version(11);
+    if (scan_.chunked) req.chunked(true);
+
+    // Choose a server and reach it; connection failures move to the next
+    // candidate (SPEC §4), a reused connection that turns out dead is
+    // replaced once without counting against the server.
+    uint32_t excluded[kMaxExcluded];
+    size_t n_excluded = 0;
+    bool fresh_retry_left = true;
+    tcp::socket up(w_.io);
+    beast::flat_buffer up_in;
+    std::optional<http::response_parser<http::buffer_body>> res_parser;
+    affinity::AffinityDecision decision;
+    Lease lease(w_.buffers);
+    bool body_touched = false;  // client body bytes consumed: no replay possible
+    ServerGuard guard;
+    for (;;) {
+      decision = br.resolver->resolve(affinity::AffinityRequest{
+          cookie_value, w_.clock.unix_seconds(), {excluded, n_excluded}});
+      x_.persist = decision.outcome;
+      x_.persist_known = true;
+      if (!decision.server) {
+        co_await answer(503, "no server available");
+        co_return false;
+      }
+      affinity::Server& server = *decision.server;
+      x_.server = server.name();
+      x_.tw = 0;
+      bool reused = false;
+      auto connect_start = Clock::now();
+      if (auto pooled = br.pool->take(server.index(), connect_start)) {
+        up = std::move(*pooled);
+        reused = true;
+        x_.tc = 0;
+      } else {
+        if (up.is_open()) up.close(ec);
+        conn_.deadline.arm_after(br.backend->config().connect_timeout, &up);
+        auto [cec] = co_await up.async_connect(br.endpoints[server.index()], kTuple);
+        if (cec) {
+          up.close(ec);
+          if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+          if (x_.retries < br.backend->config().retries) {
+            ++x_.retries;
+            continue;
+          }
+          co_await answer(503, "no server available");
+          co_return false;
+        }
+        up.set_option(tcp::no_delay(true), ec);
+        x_.tc = ms_since(connect_start, Clock::now());
+      }
+      guard.start(&server);
+
+      // Send the request; then wait for the response head.
+      SendResult sent = co_await send_request(up, parser, lease.buf.get(), body_touched);
+      if (sent == SendResult::kClientFailed) {
+        guard.finish();
+        up.close(ec);
+        co_return false;  // answered (413) or the client is gone
+      }
+      auto sent_at = Clock::now();
+      bool failed = sent == SendResult::kServerFailed;
+      bool timed_out = false;
+      if (!failed) {
+        for (;;) {  // skip interim 1xx responses (100 Continue was ours to send)
+          res_parser.emplace();
+          res_parser->body_limit(boost::none);
+          res_parser->header_limit(64 * 1024);
+          if (req.method() == http::verb::head) res_parser->skip(true);
+          conn_.deadline.arm_after(br.backend->config().server_timeout, &up);
+          auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
+          if (rec) {
+            failed = true;
+            timed_out = conn_.deadline.fired();
+            break;
+          }
+          unsigned s = res_parser->get().result_int();
+          if (s >= 200 || s == 101) break;
+        }
+      }
+      if (!failed) {
+        x_.tr = ms_since(sent_at, Clock::now());
+        break;
+      }
+      guard.finish();
+      up.close(ec);
+      const bool no_response_byte = up_in.size() == 0;
+      if (timed_out) {
+        co_await answer(504, "server timed out");
+        co_return false;
+      }
+      // A keep-alive connection the server closed just as we reused it:
+      // nothing was processed, so one fresh attempt is safe when the request
+      // can be replayed.
+      const bool replayable = !body_touched && (!has_body || is_idempotent(req.method()));
+      if (reused && fresh_retry_left && no_response_byte && replayable) {
+        fresh_retry_left = false;
+        up_in.clear();
+        continue;
+      }
+      co_await answer(502, "server failed");
+      co_return false;
+    }
+
+    // Relay the response.
+    auto& res = res_parser->get();
+    const unsigned status = res.result_int();
+    x_.status = status;
+    const bool upstream_keep_alive = res.keep_alive();
+    const bool no_body = req.method() == http::verb::head || status == 204 || status == 304 ||
+                         status < 200;
+    const bool upstream_chunked = res.chunked();
+    const bool has_length = res_parser->content_length().has_value();
+    strip_hop_by_hop(res);
+    bool to_client_keep_alive = client_keep_alive && !w_.stopping;
+    if (!no_body) {
+      if (upstream_chunked) {
+        res.chunked(true);
+      } else if (!has_length) {
+        // Close-delimited from the server: chunk it for HTTP/1.1 clients.
+        if (http10_) {
+          to_client_keep_alive = false;
+        } else {
+          res.chunked(true);
+        }
+      }
+    }
+    if (decision.set_cookie && sticky) {
+      set_cookie_.clear();
+      sticky->append_set_cookie(*decision.server, w_.clock.unix_seconds(),
+                                conn_.client.tls, set_cookie_);
+      res.insert(http::field::set_cookie, set_cookie_);
+      if (shared_cacheable(res, req.method())) {
+        std::string cc(res[http::field::cache_control]);
+        cc += cc.empty() ? "no-cache=\"set-cookie\"" : ", no-cache=\"set-cookie\"";
+        res.set(http::field::cache_control, cc);
+      }
+    }
+    res.version(11);
+    res.keep_alive(to_client_keep_alive);
+    if (to_client_keep_alive && http10_) res.set(http::field::connection, "keep-alive");
+
+    http::response_serializer<http::buffer_body> rs{res};
+    bool upstream_ok = co_await relay_response(up, up_in, *res_parser, rs, lease.buf.get());
+    if (!upstream_ok) to_client_keep_alive = false;
+    guard.finish();
+    if (upstream_ok && upstream_keep_alive && res_parser->is_done() && up_in.size() == 0 &&
+        !w_.stopping && status != 101) {
+      br.pool->give_back(decision.server->index(), std::move(up), Clock::now());
+    } else {
+      up.close(ec);
+    }
+    log_exchange();
+    co_return to_client_keep_alive;
+  }
+
+  enum class SendResult { kOk, kServerFailed, kClientFailed };
+
+  // Writes the request head and streams its body from the client. On
+  // kClientFailed the client connection must close (an answer such as 413
+  // has been sent when one applies).
+  awaitable<SendResult> send_request(tcp::socket& up,
+                                     http::request_parser<http::buffer_body>& parser,
+                                     char* buf, bool& body_touched) {
+    auto& req = parser.get();
+    const auto& bc = cfg_;
+    http::request_serializer<http::buffer_body> sr{req};
+    req.body().data = nullptr;
+    req.body().size = 0;
+    req.body().more = !parser.is_done();
+    conn_.deadline.arm_after(server_timeout_for_send(), &up);
+    if (parser.is_done()) {
+      auto [ec, n] = co_await http::async_write(up, sr, kTuple);
+      co_return ec ? SendResult::kServerFailed : SendResult::kOk;
+    }
+    {
+      auto [ec, n] = co_await http::async_write_header(up, sr, kTuple);
+      if (ec) co_return SendResult::kServerFailed;
+    }
+    if (scan_.expect_continue && in_.size() == 0) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      conn_.deadline.arm_after(bc.timeouts.client, &conn_.lowest);
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
+      if (ec) co_return SendResult::kClientFailed;
+    }
+    while (!parser.is_done()) {
+      req.body().data = buf;
+      req.body().size = BufferPool::kSize;
+      conn_.deadline.arm_after(bc.timeouts.client, &conn_.lowest);
+      auto [ec, n] = co_await http::async_read_some(stream_, in_, parser, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      body_touched = true;
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          co_await answer(413, "request body too large");
+        } else if (is_parse_error(ec)) {
+          co_await answer(400, "malformed request body");
+        } else if (conn_.deadline.fired()) {
+          co_await answer(408, "request body not received in time");
+        }
+        co_return SendResult::kClientFailed;
+      }
+      const size_t got = BufferPool::kSize - req.body().size;
+      req.body().data = buf;
+      req.body().size = got;
+      req.body().more = !parser.is_done();
+      conn_.deadline.arm_after(server_timeout_for_send(), &up);
+      auto [wec, wn] = co_await http::async_write(up, sr, kTuple);
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) co_return SendResult::kServerFailed;
+    }
+    if (!sr.is_done()) {
+      req.body().data = nullptr;
+      req.body().size = 0;
+      req.body().more = false;
+      auto [wec, wn] = co_await http::async_write(up, sr, kTuple);
+      if (wec && wec != http::error::need_buffer) co_return SendResult::kServerFailed;
+    }
+    co_return SendResult::kOk;
+  }
+
+  static bool is_parse_error(const beast::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+           ec != http::error::need_buffer && ec != http::error::end_of_stream &&
+           ec != http::error::partial_message;
+  }
+
+  std::chrono::milliseconds server_timeout_for_send() const {
+    return w_.backends[static_cast<size_t>(conn_.listener.backend)]
+        .backend->config()
+        .server_timeout;
+  }
+
+  // Joins every Cookie field into one (as HTTP/2 crumbs are joined), takes
+  // the gateway's cookie out, and returns its value (stored in cookie_value_).
+  std::optional<std::string_view> take_sticky_cookie(http::request_header<>& req,
+                                                     const affinity::StickyCookie& sticky) {
+    auto it = req.find(http::field::cookie);
+    if (it == req.end()) return std::nullopt;
+    cookie_joined_.clear();
+    for (; it != req.end() && it->name() == http::field::cookie; ++it) {
+      if (!cookie_joined_.empty()) cookie_joined_ += "; ";
+      cookie_joined_ += it->value();
+    }
+    auto value = affinity::find_cookie(cookie_joined_, sticky.name());
+    if (!value) return std::nullopt;
+    cookie_value_.assign(*value);
+    if (sticky.config().mode == config::CookieMode::kInsert) {
+      affinity::remove_cookie(cookie_joined_, sticky.name(), cookie_rest_);
+      req.erase(http::field::cookie);
+      if (!cookie_rest_.empty()) req.set(http::field::cookie, cookie_rest_);
+    }
+    return std::string_view(cookie_value_);
+  }
+
+  // Streams the response (head already transformed) to the client. False
+  // when either side failed: the client connection must then close, and the
+  // server connection is not reused.
+  awaitable<bool> relay_response(tcp::socket& up, beast::flat_buffer& up_in,
+                                 http::response_parser<http::buffer_body>& rp,
+                                 http::response_serializer<http::buffer_body>& rs, char* buf) {
+    auto& body = rp.get().body();
+    const auto server_timeout = server_timeout_for_send();
+    body.data = nullptr;
+    body.size = 0;
+    body.more = !rp.is_done();
+    conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
+    if (rp.is_done()) {
+      auto [ec, n] = co_await http::async_write(stream_, rs, kTuple);
+      x_.bytes += n;
+      co_return !ec;
+    }
+    auto [hec, hn] = co_await http::async_write_header(stream_, rs, kTuple);
+    x_.bytes += hn;
+    if (hec) co_return false;
+    while (!rs.is_done()) {
+      if (!rp.is_done()) {
+        body.data = buf;
+        body.size = BufferPool::kSize;
+        conn_.deadline.arm_after(server_timeout, &up);
+        auto [rec, rn] = co_await http::async_read_some(up, up_in, rp, kTuple);
+        if (rec == http::error::need_buffer) rec = {};
+        // Mid-response the only honest signal left is cutting the client off.
+        if (rec) co_return false;
+        body.size = BufferPool::kSize - body.size;
+        body.data = buf;
+        body.more = !rp.is_done();
+      } else {
+        body.data = nullptr;  // emits the last chunk
+        body.size = 0;
+        body.more = false;
+      }
+      conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
+      auto [wec, wn] = co_await http::async_write(stream_, rs, kTuple);
+      x_.bytes += wn;
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) co_return false;
+    }
+    co_return true;
+  }
+
+  awaitable<void> redirect(std::string_view host, uint16_t port) {
+    if (host.empty()) {
+      co_await answer(400, "missing host");
+      co_return;
+    }
+    std::string_view bare = host;
+    if (bare.front() == '[') {
+      bare = bare.substr(0, bare.find(']') + 1);
+    } else if (auto colon = bare.rfind(':'); colon != std::string_view::npos) {
+      bare = bare.substr(0, colon);
+    }
+    std::string location = "Location: https://";
+    location += bare;
+    if (port != 443) location += ":" + std::to_string(port);
+    location += path_;
+    location += "\r\n";
+    co_await answer(308, "redirecting to https", location);
+  }
+
+  // Answers with a short text body and closes afterwards unless told
+  // otherwise by the caller's return value.
+  awaitable<void> answer(unsigned status, std::string_view reason,
+                         std::string_view extra_headers = {}) {
+    answer_.clear();
+    answer_ += "HTTP/1.1 ";
+    answer_ += std::to_string(status);
+    answer_ += ' ';
+    answer_ += http::obsolete_reason(static_cast<http::status>(status));
+    answer_ += "\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nContent-Length: ";
+    answer_ += std::to_string(reason.size() + 1);
+    answer_ += "\r\n";
+    answer_ += extra_headers;
+    // 503 before the body was read, and every protocol error, close.
+    answer_ += "Connection: close\r\n\r\n";
+    answer_ += reason;
+    answer_ += '\n';
+    conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
+    conn_.linger = true;
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(answer_), kTuple);
+    x_.status = status;
+    x_.bytes += n;
+    x_.server = {};
+    log_exchange();
+  }
+
+  void log_exchange() {
+    if (!w_.access_log.enabled()) return;
+    AccessRecord r;
+    r.client_ip = conn_.client_ip;
+    r.client_port = conn_.client.port;
+    r.start = x_.start_wall;
+    r.listener = conn_.listener.config->name;
+    r.backend = x_.backend.empty() ? std::string_view("-") : x_.backend;
+    r.server = x_.server.empty() ? std::string_view("-") : x_.server;
+    const auto now = Clock::now();
+    r.tq = x_.head_done == Clock::time_point{} ? -1 : ms_since(x_.start, x_.head_done);
+    r.tw = x_.tw;
+    r.tc = x_.tc;
+    r.tr = x_.tr;
+    r.tt = ms_since(x_.start, now);
+    r.status = x_.status;
+    r.bytes = x_.bytes;
+    r.persist = x_.persist_known ? affinity::to_string(x_.persist) : "-";
+    r.retries = x_.retries;
+    r.method = method_;
+    r.path = path_;
+    r.protocol = http10_ ? "HTTP/1.0" : "HTTP/1.1";
+    w_.access_log.write(r);
+  }
+
+  // A body relay buffer for the duration of one request.
+  struct Lease {
+    explicit Lease(BufferPool& p) : pool(p), buf(p.take()) {}
+    ~Lease() { pool.give_back(std::move(buf)); }
+    BufferPool& pool;
+    std::unique_ptr<char[]> buf;
+  };
+
+  // Keeps a server's active-request count exact on every path.
+  struct ServerGuard {
+    affinity::Server* s = nullptr;
+    void start(affinity::Server* server) {
+      finish();
+      s = server;
+      s->request_started();
+    }
+    void finish() {
+      if (s) s->request_finished();
+      s = nullptr;
+    }
+    ~ServerGuard() { finish(); }
+  };
+
+  Stream& stream_;
+  ClientConnection& conn_;
+  WorkerContext& w_;
+  const config::GatewayConfig& cfg_;
+  HeadLimits limits_;
+  beast::flat_buffer in_;
+  HeadScan scan_;
+  Exchange x_;
+  bool http10_ = false;
+  // Reused across requests so steady-state requests don't allocate for them.
+  std::string method_, path_, answer_, set_cookie_;
+  std::string cookie_joined_, cookie_rest_, cookie_value_;
+};
+
+}  // namespace
+
+awaitable<void> serve_http1(PlainStream& stream, ClientConnection& conn) {
+  Http1Session<PlainStream> session(stream, conn);
+  co_await session.run();
+}
+
+awaitable<void> serve_http1(TlsStream& stream, ClientConnection& conn) {
+  Http1Session<TlsStream> session(stream, conn);
+  co_await session.run();
+}
+
+}  // namespace sag::session

@@ -1,0 +1,43 @@
+// Strict, allocation-free checks of a raw HTTP/1.1 request head before Beast
+// parses it (SPEC §3). Beast is lenient where a proxy must not be (obs-fold,
+// some duplicate framing headers), and a proxy that disagrees with its
+// server about where a request ends is a request-smuggling vector: every
+// ambiguous shape is refused here, before a byte is forwarded.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sag::session {
+
+struct HeadLimits {
+  size_t max_header_bytes = 32 * 1024;  // whole head, request line included
+  size_t max_request_line = 8 * 1024;
+  uint32_t max_headers = 100;
+};
+
+struct HeadScan {
+  enum class State : uint8_t { kIncomplete, kComplete, kError };
+  State state = State::kIncomplete;
+  size_t head_length = 0;    // kComplete: bytes up to and including CRLFCRLF
+  unsigned status = 0;       // kError: 400, 414, 431 or 501
+  const char* reason = "";   // kError: short text for the answer's body
+  // kComplete: what the framing checks learned.
+  bool http10 = false;
+  bool chunked = false;
+  bool has_content_length = false;
+  uint64_t content_length = 0;
+  bool expect_continue = false;
+};
+
+// Scans `data` (the bytes received so far, starting at the request line;
+// leading empty lines already skipped). kIncomplete means "read more": it is
+// only returned while the limits still allow the head to complete.
+HeadScan scan_request_head(std::string_view data, const HeadLimits& limits);
+
+// Number of leading CRLF / LF bytes (RFC 9112 §2.2 lets a server skip empty
+// lines before a request line, which some clients send after a POST body).
+size_t leading_empty_lines(std::string_view data);
+
+}  // namespace sag::session

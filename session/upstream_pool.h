@@ -1,0 +1,46 @@
+// Idle keep-alive connections to the servers of one backend, for one worker
+// (thread-confined: no locks). Connections are handed out most recently
+// used first (their TCP state is warm) and checked before reuse, so one the
+// server has closed is never handed out.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/gateway_config.h"
+
+namespace sag::session {
+
+class UpstreamPool {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Socket = boost::asio::ip::tcp::socket;
+
+  UpstreamPool(size_t server_count, const config::PoolConfig& config);
+
+  // An open idle connection to server `index`, or nullopt.
+  std::optional<Socket> take(uint32_t index, Clock::time_point now);
+  // Keeps `socket` for reuse, or closes it when the server's idle list is full.
+  void give_back(uint32_t index, Socket socket, Clock::time_point now);
+  // Closes connections idle longer than idle_timeout, and any the server
+  // closed meanwhile. Call about once a second.
+  void sweep(Clock::time_point now);
+  void close_all();
+  size_t idle_count() const;
+
+ private:
+  struct Idle {
+    Socket socket;
+    Clock::time_point since;
+  };
+  static bool still_open(Socket& s);
+
+  const config::PoolConfig config_;
+  std::vector<std::vector<Idle>> idle_;  // per server, oldest first
+};
+
+}  // namespace sag::session

@@ -1,0 +1,125 @@
+// What a worker thread owns and every connection on it shares: the config
+// snapshot, per-backend balancers, resolvers and server pools, the list of
+// live connections (for graceful stop), and recycled body buffers.
+// Everything here is confined to the worker's thread unless marked shared.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "affinity/affinity_resolver.h"
+#include "affinity/backend.h"
+#include "affinity/clock.h"
+#include "config/gateway_config.h"
+#include "session/access_log.h"
+#include "session/upstream_pool.h"
+
+namespace sag::tls {
+class ServerTlsContext;
+}
+
+namespace sag::session {
+
+struct BackendRuntime {
+  affinity::Backend* backend = nullptr;  // shared, owned by the BackendSet
+  std::unique_ptr<affinity::Balancer> balancer;
+  std::unique_ptr<affinity::AffinityResolver> resolver;
+  std::unique_ptr<UpstreamPool> pool;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // by server index
+};
+
+// Per listener, shared read-only by all workers.
+struct ListenerRuntime {
+  const config::ListenerConfig* config = nullptr;
+  std::shared_ptr<tls::ServerTlsContext> tls;  // null for plain HTTP
+  int backend = -1;                            // index into backends; -1: redirect only
+  uint16_t port = 0;                           // the bound port
+};
+
+// Intrusive list node for a live client connection.
+struct ConnectionHandle {
+  ConnectionHandle* prev = nullptr;
+  ConnectionHandle* next = nullptr;
+  boost::asio::ip::tcp::socket* socket = nullptr;
+  bool idle = false;  // waiting for the first byte of a request
+};
+
+// Fixed-size body relay buffers, recycled so that a connection holds one
+// only while a request is in flight.
+class BufferPool {
+ public:
+  static constexpr size_t kSize = 16 * 1024;
+  std::unique_ptr<char[]> take() {
+    if (free_.empty()) return std::make_unique<char[]>(kSize);
+    auto b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give_back(std::unique_ptr<char[]> b) {
+    if (free_.size() < 256) free_.push_back(std::move(b));
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> free_;
+};
+
+struct WorkerContext {
+  WorkerContext(boost::asio::io_context& io, std::shared_ptr<const config::GatewayConfig> cfg,
+                AccessLog& log, const affinity::Clock& clk, std::atomic<int64_t>& conns)
+      : io(io), config(std::move(cfg)), access_log(log), clock(clk), process_connections(conns) {}
+
+  boost::asio::io_context& io;
+  std::shared_ptr<const config::GatewayConfig> config;
+  std::vector<BackendRuntime> backends;  // parallel to the BackendSet
+  AccessLog& access_log;                 // shared, thread-safe
+  const affinity::Clock& clock;          // shared
+  std::atomic<int64_t>& process_connections;  // shared: all workers' client connections
+  BufferPool buffers;
+  bool stopping = false;
+
+  void add(ConnectionHandle* h) {
+    h->next = head_;
+    if (head_) head_->prev = h;
+    head_ = h;
+  }
+  void remove(ConnectionHandle* h) {
+    if (h->prev) h->prev->next = h->next; else head_ = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
+  }
+  // Graceful stop: idle connections are closed now; busy ones close after
+  // their current response.
+  void begin_stop() {
+    stopping = true;
+    for (ConnectionHandle* h = head_; h; h = h->next) {
+      if (h->idle && h->socket) {
+        boost::system::error_code ignored;
+        h->socket->cancel(ignored);
+      }
+    }
+  }
+  // Force-closes everything (the shutdown timeout passed).
+  void close_all() {
+    for (ConnectionHandle* h = head_; h; h = h->next) {
+      if (h->socket) {
+        boost::system::error_code ignored;
+        h->socket->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        h->socket->cancel(ignored);
+      }
+    }
+  }
+  int64_t live_connections() const {
+    int64_t n = 0;
+    for (ConnectionHandle* h = head_; h; h = h->next) ++n;
+    return n;
+  }
+
+ private:
+  ConnectionHandle* head_ = nullptr;
+};
+
+}  // namespace sag::session

@@ -1,0 +1,199 @@
+"""Request and response bodies (SPEC §3: "streamed, never buffered whole").
+
+Uploads (Content-Length and chunked) and downloads arrive intact over the TLS
+and the plain listener; a 256 MiB download and a 128 MiB upload pass through
+while the gateway's resident memory stays flat.
+"""
+
+import hashlib
+import os
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from harness import (GatewayTestCase, LOCAL, Http11Client, RawConnection, basic_config,  # noqa: E402
+                     curl, download_bytes, download_sha256, download_slices, main)
+
+LISTENERS = ("https", "http")
+MiB = 1 << 20
+RSS_GROWTH_LIMIT_KIB = 64 * 1024
+
+
+class RssSampler:
+    """Samples the gateway's VmRSS every few ms in a thread; `.peak` in KiB."""
+
+    def __init__(self, gw):
+        self.gw = gw
+        self.peak = gw.rss_kib()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.gw.rss_kib())
+                self.samples += 1
+            except (OSError, ValueError):
+                return
+            self._stop.wait(0.01)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+        return self.peak
+
+
+class BodiesTest(GatewayTestCase):
+    def setUp(self):
+        self.s1 = self.servers("s1")
+        self.gw = self.gateway(basic_config([self.s1]))
+        self.data = os.urandom(8 * MiB)
+        self.sha = hashlib.sha256(self.data).hexdigest()
+
+    def check_upload(self, r, sha, length):
+        self.assertStatus(r, 200, self.gw)
+        got = r.json()
+        self.assertEqual(got["length"], length, "the server got %d of %d bytes" % (got["length"], length))
+        self.assertEqual(got["sha256"], sha, "the body arrived altered")
+
+    def test_upload_content_length(self):
+        for listener in LISTENERS:
+            for method in ("POST", "PUT"):
+                with self.subTest(listener=listener, method=method):
+                    r = curl(self.gw.url(listener, "/upload"), method=method, data=self.data)
+                    self.check_upload(r, self.sha, len(self.data))
+
+    def test_upload_chunked_with_curl(self):
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                r = curl(self.gw.url(listener, "/upload"), data=self.data,
+                         headers=["Transfer-Encoding: chunked"])
+                self.check_upload(r, self.sha, len(self.data))
+
+    def test_upload_chunked_raw_odd_chunk_sizes(self):
+        sizes = [1, 2, 4095, 4096, 65536, MiB + 3, 17, 3 * MiB - 1]
+        body = os.urandom(sum(sizes))
+        wire = bytearray()
+        off = 0
+        for i, n in enumerate(sizes):
+            ext = b";name=value" if i == 2 else b""
+            wire += b"%x%s\r\n" % (n, ext) + body[off:off + n] + b"\r\n"
+            off += n
+        wire += b"0\r\n\r\n"
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                with RawConnection(LOCAL, self.gw.port(listener), tls=(listener == "https"),
+                                   timeout=20) as c:
+                    c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                           b"Content-Type: application/octet-stream\r\n\r\n" + bytes(wire))
+                    r = c.read_response(timeout=20)
+                    self.check_upload(r, hashlib.sha256(body).hexdigest(), len(body))
+                    # the connection is still usable afterwards
+                    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertStatus(c.read_response(timeout=10), 200, self.gw)
+
+    def test_download_16mib(self):
+        size = 16 * MiB
+        want = download_sha256(size)
+        tmp = tempfile.mkdtemp(prefix="dl-")
+        for listener in LISTENERS:
+            for chunked in ("0", "1"):
+                with self.subTest(listener=listener, server_chunked=chunked):
+                    out = os.path.join(tmp, "body")
+                    r = curl(self.gw.url(listener, "/download?size=%d&chunked=%s" % (size, chunked)),
+                             output=out)
+                    self.assertStatus(r, 200, self.gw)
+                    with open(out, "rb") as f:
+                        got = f.read()
+                    os.unlink(out)
+                    self.assertEqual(len(got), size)
+                    self.assertEqual(hashlib.sha256(got).hexdigest(), want)
+
+    def test_downloads_on_one_keepalive_connection(self):
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                with Http11Client(LOCAL, self.gw.port(listener), tls=(listener == "https")) as c:
+                    for size in (0, 1, 100000, 3 * MiB + 7):
+                        r = c.get("/download?size=%d" % size)
+                        self.assertStatus(r, 200, self.gw)
+                        self.assertEqual(r.body, download_bytes(size), "size %d" % size)
+                    self.assertEqual(c.connections, 1)
+
+    # ------------------------------------------------------------- streaming
+    def warm_up(self):
+        for listener in LISTENERS:
+            r = curl(self.gw.url(listener, "/download?size=%d" % (4 * MiB)))
+            self.assertEqual(len(r.body), 4 * MiB)
+            r = curl(self.gw.url(listener, "/upload"), data=self.data)
+            self.check_upload(r, self.sha, len(self.data))
+        time.sleep(0.2)
+
+    def test_large_download_is_streamed_not_buffered(self):
+        size = 256 * MiB
+        want = download_sha256(size)
+        self.warm_up()
+        base = self.gw.rss_kib()
+        sampler = RssSampler(self.gw)
+        try:
+            with RawConnection(LOCAL, self.gw.port("http"), timeout=30, rcvbuf=256 * 1024) as c:
+                c.send(b"GET /download?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+                head = c.read_response(timeout=10, head_only=True)
+                self.assertStatus(head, 200, self.gw)
+                # A slow reader first: a proxy that reads the server without
+                # back-pressure would now pile the body up in memory.
+                time.sleep(1.5)
+                h = hashlib.sha256()
+                got = 0
+                te = (head.header("transfer-encoding") or "").lower()
+                self.assertNotIn("chunked", te, "the gateway re-framed a Content-Length body")
+                self.assertEqual(head.header("content-length"), str(size))
+                h.update(c.buf)
+                got += len(c.buf)
+                c.buf.clear()
+                deadline = time.monotonic() + 60
+                while got < size and time.monotonic() < deadline:
+                    b = c.read_some(MiB, timeout=10)
+                    if not b:
+                        break
+                    h.update(b)
+                    got += len(b)
+            peak = sampler.stop()
+        finally:
+            sampler.stop()
+        self.assertEqual(got, size, "download cut short")
+        self.assertEqual(h.hexdigest(), want, "download altered")
+        growth = peak - base
+        self.assertLess(growth, RSS_GROWTH_LIMIT_KIB,
+                        "gateway RSS grew by %d KiB (base %d KiB, peak %d KiB, %d samples) during a "
+                        "%d MiB download: buffering, not streaming"
+                        % (growth, base, peak, sampler.samples, size // MiB))
+
+    def test_large_upload_is_streamed_not_buffered(self):
+        size = 128 * MiB
+        want = download_sha256(size)   # upload the download pattern: no 128 MiB in memory here
+        self.warm_up()
+        base = self.gw.rss_kib()
+        sampler = RssSampler(self.gw)
+        try:
+            with RawConnection(LOCAL, self.gw.port("http"), timeout=60) as c:
+                c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+                for piece in download_slices(size, MiB):   # the pattern, streamed
+                    c.send(piece)
+                r = c.read_response(timeout=60)
+            peak = sampler.stop()
+        finally:
+            sampler.stop()
+        self.check_upload(r, want, size)
+        growth = peak - base
+        self.assertLess(growth, RSS_GROWTH_LIMIT_KIB,
+                        "gateway RSS grew by %d KiB (base %d KiB, peak %d KiB) during a %d MiB "
+                        "upload: buffering, not streaming" % (growth, base, peak, size // MiB))
+
+
+if __name__ == "__main__":
+    main()

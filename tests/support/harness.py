@@ -1,0 +1,101 @@
+"""unittest glue shared by tests/integration/test_*.py.
+
+    class T(GatewayTestCase):
+        def test_x(self):
+            s1, s2 = self.servers("s1", "s2")
+            gw = self.gateway(basic_config([s1, s2]))
+
+Fake servers and gateways started through these helpers are stopped when the
+test ends. Stopping the gateway (SIGTERM) must end with exit code 0: a crash
+or a hang during the test turns into a test error carrying the gateway's
+stderr, so every test also checks a clean shutdown.
+"""
+
+import collections
+import os
+import signal
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from client import *        # noqa: E402,F401,F403
+from fake_server import *   # noqa: E402,F401,F403
+from gateway import *       # noqa: E402,F401,F403
+from client import Http11Client
+from fake_server import FakeServer
+from gateway import Gateway
+
+LOCAL = "127.0.0.1"
+
+
+class GatewayTestCase(unittest.TestCase):
+    maxDiff = 4000
+
+    def servers(self, *names):
+        """Starts FakeServers with these names (stopped at cleanup)."""
+        out = []
+        for n in names:
+            s = FakeServer(n)
+            self.addCleanup(s.stop)
+            out.append(s)
+        return out if len(out) != 1 else out[0]
+
+    def gateway(self, config, expect_clean_exit=True, **kw):
+        """Starts a gateway (stopped with SIGTERM at cleanup; its exit code must be 0)."""
+        gw = Gateway(config, **kw)
+
+        def cleanup():
+            if gw.proc is None:
+                return
+            already = gw.proc.poll() is not None
+            rc = gw.stop(signal.SIGTERM, timeout=15)
+            if expect_clean_exit and rc != 0:
+                raise AssertionError("gateway %s with code %s (expected a clean exit 0)\n%s"
+                                     % ("had already exited" if already else "exited after SIGTERM",
+                                        rc, gw.describe()))
+        self.addCleanup(cleanup)
+        return gw
+
+    # ------------------------------------------------------------- requests
+    def fresh_get(self, gw, listener, path="/", headers=(), timeout=10):
+        """One request on a new connection (http.client); returns the Response."""
+        c = Http11Client(LOCAL, gw.port(listener), tls=gw._listener_tls(listener), timeout=timeout)
+        try:
+            return c.request("GET", path, headers)
+        finally:
+            c.close()
+
+    def assertStatus(self, resp, status, gw=None):
+        if resp.status != status:
+            msg = "expected %s, got %r" % (status, resp)
+            if gw is not None:
+                msg += "\n" + gw.describe()
+            self.fail(msg)
+
+
+def srv_cookie(resp, name="SRV"):
+    """The value of the Set-Cookie for `name` in resp, or None (fails on duplicates)."""
+    cs = resp.set_cookies(name)
+    if len(cs) > 1:
+        raise AssertionError("more than one Set-Cookie for %s: %r" % (name, resp.headers))
+    return cs[0]["value"] if cs else None
+
+
+def count_servers(responses):
+    return collections.Counter(r.header("x-server") for r in responses)
+
+
+def wait_until(pred, timeout=5.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def main():
+    unittest.main(verbosity=2)
