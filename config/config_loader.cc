@@ -301,7 +301,9 @@ class Reader {
     ok_ = true;
     if (node.IsNull()) return;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& k = it->first;
+      // Copies, not references: yaml-cpp's iterator hands out a temporary pair.
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       if (!k.IsScalar()) {
         l_->error(pos_of(k), "keys must be plain names " + in());
         continue;
@@ -312,7 +314,7 @@ class Reader {
         duplicates_.push_back({key, pos_of(k), pos_of(first->key).line});
         continue;
       }
-      entries_.push_back(Entry{key, k, it->second, false});
+      entries_.push_back(Entry{key, k, v, false});
     }
   }
   Reader(Reader&& o) noexcept

@@ -117,7 +117,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(config, backends, *access_log, clock, connections));
+    workers.push_back(std::make_unique<Worker>(i, config, backends, *access_log, clock, connections));
 
   // Bind each listener once per worker; with port 0 the first bind picks
   // the port and the others join it.

@@ -49,7 +49,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::Listen
 
 }  // namespace
 
-Worker::Worker(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
+Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
+               affinity::BackendSet& backends,
                session::AccessLog& log, const affinity::Clock& clock,
                std::atomic<int64_t>& process_connections)
     : io_(std::make_unique<asio::io_context>(1)),
@@ -61,6 +62,8 @@ Worker::Worker(std::shared_ptr<const config::GatewayConfig> config, affinity::Ba
     session::BackendRuntime rt;
     rt.backend = b.get();
     rt.balancer = b->make_balancer();
+    for (unsigned i = 0; i < index % std::max<size_t>(1, b->servers().size()); ++i)
+      rt.balancer->select({});
     rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer);
     rt.pool = std::make_unique<session::UpstreamPool>(b->servers().size(), b->config().pool);
     for (affinity::Server* s : b->servers()) {

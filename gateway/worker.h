@@ -20,7 +20,10 @@ namespace sag::gateway {
 
 class Worker {
  public:
-  Worker(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
+  // `index` staggers the balancers so workers don't all start on the same
+  // server.
+  Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
+         affinity::BackendSet& backends,
          session::AccessLog& log, const affinity::Clock& clock,
          std::atomic<int64_t>& process_connections);
   ~Worker();

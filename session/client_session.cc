@@ -49,6 +49,14 @@ awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   co_await serve_http1(stream, conn);
 }
 
+// Sends close_notify (bounded): without it OpenSSL drops the session and
+// the client can't resume it.
+awaitable<void> close_tls(TlsStream& stream, ClientConnection& conn) {
+  if (!conn.lowest.is_open()) co_return;
+  conn.deadline.arm_after(std::chrono::milliseconds(500), &conn.lowest);
+  co_await stream.async_shutdown(kTuple);
+}
+
 // Half-closes and drains what the client still sends, for a bounded time,
 // so an error answer isn't lost to a reset (as HAProxy and nginx do).
 awaitable<void> linger(ClientConnection& conn) {
@@ -84,6 +92,7 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     describe_client(conn, remote);
     conn.client.tls = true;
     co_await (handshake_and_serve(stream, conn) || conn.deadline.watch());
+    co_await (close_tls(stream, conn) || conn.deadline.watch());
     if (conn.linger) co_await (linger(conn) || conn.deadline.watch());
   } else {
     ClientConnection conn(worker, listener, socket);

@@ -182,7 +182,12 @@ class AccessLogTest(GatewayTestCase):
         self.assertEqual(len(lines), 2, lines)
         keys = {"time", "client_ip", "client_port", "listener", "backend", "server", "tq", "tw", "tc",
                 "tr", "tt", "status", "bytes", "persist", "retries", "method", "path", "protocol"}
-        objs = [json.loads(l) for l in lines]
+        objs = []
+        for l in lines:
+            try:
+                objs.append(json.loads(l))
+            except ValueError:
+                self.fail("access log line is not one JSON object: %r" % l)
         for o in objs:
             self.assertLessEqual(keys, set(o), "missing keys %r" % (keys - set(o)))
             self.assertEqual(o["client_ip"], "127.0.0.1")
