@@ -41,7 +41,12 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
         break;
     }
   }
-  d.server = balancer_.select(SelectContext{request.excluded, 0});
+  Server* pin = request.connection_pin;
+  if (pin && pin->usable_for_pinned() && !is_excluded(request.excluded, pin->index())) {
+    d.server = pin;
+  } else {
+    d.server = balancer_.select(SelectContext{request.excluded, 0});
+  }
   d.set_cookie = cookie != nullptr && d.server != nullptr;
   return d;
 }

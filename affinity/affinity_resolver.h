@@ -28,6 +28,10 @@ struct AffinityRequest {
   std::optional<std::string_view> cookie;  // our cookie's value, if sent
   int64_t now = 0;                         // Unix seconds
   std::span<const uint32_t> excluded;      // servers that already failed
+  // The server earlier requests on the same client connection were balanced
+  // to: requests that carry no persistence yet follow it (SPEC §4), so
+  // pipelined or multiplexed first requests share one server and cookie.
+  Server* connection_pin = nullptr;
 };
 
 struct AffinityDecision {

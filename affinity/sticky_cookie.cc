@@ -62,6 +62,10 @@ StickyCookie::StickyCookie(std::string_view backend_name, const config::CookieCo
   attributes_secure_ = never_secure ? attrs : attrs + "; Secure";
   attributes_plain_ = force_secure ? attrs + "; Secure" : attrs;
   for (Server* s : servers) by_id_.emplace(s->cookie_id(), s);
+  // Older keys still verify (rotation: "the first signs, every one verifies").
+  for (size_t k = 1; k < config.secrets.size(); ++k)
+    for (Server* s : servers)
+      by_id_.emplace(derive_id(backend_name, s->name(), config.secrets[k]), s);
 }
 
 CookieLookup StickyCookie::decode(std::string_view value, int64_t /*now*/) const {
@@ -70,6 +74,8 @@ CookieLookup StickyCookie::decode(std::string_view value, int64_t /*now*/) const
   if (it == by_id_.end()) return r;
   r.status = CookieStatus::kValid;
   r.server = it->second;
+  // Signed with an older key: valid, but re-issue it signed with the current one.
+  r.refresh = value != r.server->cookie_id();
   return r;
 }
 

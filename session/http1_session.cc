@@ -208,6 +208,12 @@ class Http1Session {
     } else {
       parser.body_limit(boost::none);
     }
+    if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
+        scan_.content_length > cfg_.limits.max_body) {
+      raw_request_line(view(), method_, path_);
+      co_await answer(413, "request body too large");
+      co_return false;
+    }
     beast::error_code ec;
     parser.put(asio::buffer(in_.data().data(), scan_.head_length), ec);
     if (ec || !parser.is_header_done()) {
@@ -257,11 +263,6 @@ class Http1Session {
       co_await redirect(host, *l.config->redirect_https);
       co_return false;
     }
-    if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
-        scan_.content_length > cfg_.limits.max_body) {
-      co_await answer(413, "request body too large");
-      co_return false;
-    }
     BackendRuntime& br = w_.backends[static_cast<size_t>(l.backend)];
     x_.backend = br.backend->name();
     const affinity::StickyCookie* sticky = br.backend->cookie();
@@ -291,7 +292,8 @@ class Http1Session {
     ServerGuard guard;
     for (;;) {
       decision = br.resolver->resolve(affinity::AffinityRequest{
-          cookie_value, w_.clock.unix_seconds(), {excluded, n_excluded}});
+          cookie_value, w_.clock.unix_seconds(), {excluded, n_excluded},
+          pin_backend_ == l.backend ? pin_ : nullptr});
       x_.persist = decision.outcome;
       x_.persist_known = true;
       if (!decision.server) {
@@ -375,6 +377,11 @@ class Http1Session {
       }
       co_await answer(502, "server failed");
       co_return false;
+    }
+
+    if (decision.set_cookie) {
+      pin_ = decision.server;
+      pin_backend_ = l.backend;
     }
 
     // Relay the response.
@@ -476,7 +483,8 @@ class Http1Session {
         co_return SendResult::kClientFailed;
       }
       const size_t got = BufferPool::kSize - req.body().size;
-      req.body().data = buf;
+      if (got == 0 && !parser.is_done()) continue;  // framing only (see relay_response)
+      req.body().data = got ? buf : nullptr;
       req.body().size = got;
       req.body().more = !parser.is_done();
       conn_.deadline.arm_after(server_timeout_for_send(), &up);
@@ -557,8 +565,12 @@ class Http1Session {
         if (rec == http::error::need_buffer) rec = {};
         // Mid-response the only honest signal left is cutting the client off.
         if (rec) co_return false;
-        body.size = BufferPool::kSize - body.size;
-        body.data = buf;
+        const size_t got = BufferPool::kSize - body.size;
+        // A read may parse only chunk framing: a zero-length piece would be
+        // serialized as the last chunk, ending the body early.
+        if (got == 0 && !rp.is_done()) continue;
+        body.data = got ? buf : nullptr;
+        body.size = got;
         body.more = !rp.is_done();
       } else {
         body.data = nullptr;  // emits the last chunk
@@ -676,6 +688,9 @@ class Http1Session {
   HeadScan scan_;
   Exchange x_;
   bool http10_ = false;
+  // The connection's pin for requests without persistence (see AffinityRequest).
+  affinity::Server* pin_ = nullptr;
+  int pin_backend_ = -1;
   // Reused across requests so steady-state requests don't allocate for them.
   std::string method_, path_, answer_, set_cookie_;
   std::string cookie_joined_, cookie_rest_, cookie_value_;
