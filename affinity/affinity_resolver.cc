@@ -42,7 +42,9 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
     }
   }
   Server* pin = request.connection_pin;
-  if (pin && pin->usable_for_pinned() && !is_excluded(request.excluded, pin->index())) {
+  // The pin stands for a session not established yet: a draining server
+  // takes no new sessions, so it doesn't keep the pin.
+  if (pin && pin->usable_for_new() && !is_excluded(request.excluded, pin->index())) {
     d.server = pin;
   } else {
     d.server = balancer_.select(SelectContext{request.excluded, 0});

@@ -57,7 +57,9 @@ StickyCookie::StickyCookie(std::string_view backend_name, const config::CookieCo
   attrs += "; SameSite=";
   attrs += config::to_string(config.same_site);
   // SameSite=None requires Secure in browsers; the loader rejects secure:false with it.
-  const bool force_secure = config.secure == config::SecureFlag::kOn;
+  // Browsers drop SameSite=None cookies that aren't Secure, so None implies it.
+  const bool force_secure = config.secure == config::SecureFlag::kOn ||
+                            config.same_site == config::SameSite::kNone;
   const bool never_secure = config.secure == config::SecureFlag::kOff;
   attributes_secure_ = never_secure ? attrs : attrs + "; Secure";
   attributes_plain_ = force_secure ? attrs + "; Secure" : attrs;

@@ -99,8 +99,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors);
       for (auto& e : tls_errors) errors.push_back("listener '" + lc.name + "': " + e);
     }
-    for (size_t b = 0; b < config->backends.size(); ++b)
-      if (config->backends[b].name == lc.backend) rt.backend = static_cast<int>(b);
+    if (!lc.redirect_https) rt.router = std::make_unique<session::Router>(lc, *config);
   }
   std::string log_error_text;
   auto access_log = session::AccessLog::open(config->access_log, log_error_text);

@@ -70,8 +70,11 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   auto result = sag::config::ConfigLoader::load_file(config_path);
+  // Compiler-style "warning:" so tools that parse FILE:LINE:COL can tell
+  // these apart from errors.
   for (const auto& w : result.warnings)
-    std::fprintf(stderr, "%s (warning: accepted but not implemented yet)\n", w.to_string().c_str());
+    std::fprintf(stderr, "%s:%d:%d: warning: %s\n", w.file.c_str(), w.line, w.column,
+                 w.message.c_str());
   if (!result.errors.empty()) {
     for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return 1;

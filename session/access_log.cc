@@ -20,6 +20,12 @@ void append_int(std::string& out, int64_t v) {
   out.append(buf, static_cast<size_t>(n));
 }
 
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+  out.append(buf, static_cast<size_t>(n));
+}
+
 // Length of the well-formed UTF-8 sequence at the start of `s`, or 0.
 size_t utf8_sequence(std::string_view s) {
   const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
@@ -200,7 +206,7 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
   out += ' ';
   append_int(out, r.status);
   out += ' ';
-  append_int(out, static_cast<int64_t>(r.bytes));
+  append_uint(out, r.bytes);
   out += ' ';
   out += r.persist.empty() ? "-" : r.persist;
   out += ' ';
@@ -244,7 +250,7 @@ void AccessLog::format_json(const AccessRecord& r, std::string& out) {
   out += ",\"status\":";
   append_int(out, r.status);
   out += ",\"bytes\":";
-  append_int(out, static_cast<int64_t>(r.bytes));
+  append_uint(out, r.bytes);
   out += ",\"persist\":";
   append_json_string(out, r.persist.empty() ? "-" : r.persist);
   out += ",\"retries\":";

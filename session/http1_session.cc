@@ -263,7 +263,13 @@ class Http1Session {
       co_await redirect(host, *l.config->redirect_https);
       co_return false;
     }
-    BackendRuntime& br = w_.backends[static_cast<size_t>(l.backend)];
+    const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
+    if (backend_index < 0) {
+      co_await answer(404, "no route for this host and path");
+      co_return false;
+    }
+    BackendRuntime& br = w_.backends[static_cast<size_t>(backend_index)];
+    backend_ = &br;
     x_.backend = br.backend->name();
     const affinity::StickyCookie* sticky = br.backend->cookie();
     const bool has_body = !parser.is_done();
@@ -293,7 +299,7 @@ class Http1Session {
     for (;;) {
       decision = br.resolver->resolve(affinity::AffinityRequest{
           cookie_value, w_.clock.unix_seconds(), {excluded, n_excluded},
-          pin_backend_ == l.backend ? pin_ : nullptr});
+          pin_backend_ == backend_index ? pin_ : nullptr});
       x_.persist = decision.outcome;
       x_.persist_known = true;
       if (!decision.server) {
@@ -381,7 +387,7 @@ class Http1Session {
 
     if (decision.set_cookie) {
       pin_ = decision.server;
-      pin_backend_ = l.backend;
+      pin_backend_ = backend_index;
     }
 
     // Relay the response.
@@ -509,9 +515,7 @@ class Http1Session {
   }
 
   std::chrono::milliseconds server_timeout_for_send() const {
-    return w_.backends[static_cast<size_t>(conn_.listener.backend)]
-        .backend->config()
-        .server_timeout;
+    return backend_->backend->config().server_timeout;
   }
 
   // Joins every Cookie field into one (as HTTP/2 crumbs are joined), takes
@@ -690,6 +694,7 @@ class Http1Session {
   bool http10_ = false;
   // The connection's pin for requests without persistence (see AffinityRequest).
   affinity::Server* pin_ = nullptr;
+  BackendRuntime* backend_ = nullptr;  // the current request's backend
   int pin_backend_ = -1;
   // Reused across requests so steady-state requests don't allocate for them.
   std::string method_, path_, answer_, set_cookie_;

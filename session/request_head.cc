@@ -79,7 +79,9 @@ HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
   bool bad = false;
   size_t eol = line_end(d, 0, bad);
   if (eol == std::string_view::npos) {
-    if (d.size() > limits.max_request_line) return error(414, "request line too long");
+    // A final CR may be the start of the line's CRLF: not part of the line.
+    const size_t so_far = d.size() - (!d.empty() && d.back() == '\r' ? 1 : 0);
+    if (so_far > limits.max_request_line) return error(414, "request line too long");
     if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
     return {};
   }

@@ -16,6 +16,7 @@
 #include "affinity/clock.h"
 #include "config/gateway_config.h"
 #include "session/access_log.h"
+#include "session/router.h"
 #include "session/upstream_pool.h"
 
 namespace sag::tls {
@@ -36,7 +37,7 @@ struct BackendRuntime {
 struct ListenerRuntime {
   const config::ListenerConfig* config = nullptr;
   std::shared_ptr<tls::ServerTlsContext> tls;  // null for plain HTTP
-  int backend = -1;                            // index into backends; -1: redirect only
+  std::unique_ptr<Router> router;              // null for redirect-only listeners
   uint16_t port = 0;                           // the bound port
 };
 

@@ -44,12 +44,13 @@ class ResolverTest : public ::testing::Test {
   std::string id(const char* name) { return server(name)->cookie_id(); }
 
   AffinityDecision resolve(std::optional<std::string> cookie,
-                           std::span<const uint32_t> excluded = {}) {
+                           std::span<const uint32_t> excluded = {}, Server* pin = nullptr) {
     cookie_storage_ = std::move(cookie);
     AffinityRequest req;
     if (cookie_storage_) req.cookie = *cookie_storage_;
     req.now = 1'800'000'000;
     req.excluded = excluded;
+    req.connection_pin = pin;
     return resolver_->resolve(req);
   }
 
@@ -245,6 +246,61 @@ TEST_F(ResolverTest, WithoutCookiePersistenceNeverSetsCookie) {
   EXPECT_EQ(d.outcome, PersistOutcome::kNew);
   EXPECT_FALSE(d.set_cookie);
   EXPECT_EQ(d.server, server("s1"));
+}
+
+// SPEC §4: requests on one connection that carry no persistence yet follow
+// the server chosen for the first of them.
+TEST_F(ResolverTest, ConnectionPinFollowedByRequestsWithoutPersistence) {
+  for (int i = 0; i < 3; ++i) {
+    auto d = resolve(std::nullopt, {}, server("s3"));
+    EXPECT_EQ(d.server, server("s3"));
+    EXPECT_EQ(d.outcome, PersistOutcome::kNew);
+    EXPECT_TRUE(d.set_cookie) << "each response carries the same cookie";
+  }
+  // The balancer was not consulted.
+  EXPECT_EQ(resolve(std::nullopt).server, server("s1"));
+}
+
+TEST_F(ResolverTest, ValidCookieWinsOverConnectionPin) {
+  auto d = resolve(id("s2"), {}, server("s3"));
+  EXPECT_EQ(d.server, server("s2"));
+  EXPECT_EQ(d.outcome, PersistOutcome::kCookieHit);
+  EXPECT_FALSE(d.set_cookie);
+}
+
+TEST_F(ResolverTest, InvalidCookieFollowsConnectionPin) {
+  auto d = resolve(std::string("junk"), {}, server("s2"));
+  EXPECT_EQ(d.server, server("s2"));
+  EXPECT_EQ(d.outcome, PersistOutcome::kInvalid);
+  EXPECT_TRUE(d.set_cookie);
+}
+
+TEST_F(ResolverTest, UnusableOrExcludedConnectionPinIsBalanced) {
+  server("s1")->set_healthy(false);
+  auto d = resolve(std::nullopt, {}, server("s1"));
+  ASSERT_NE(d.server, nullptr);
+  EXPECT_NE(d.server, server("s1"));
+  EXPECT_EQ(d.outcome, PersistOutcome::kNew);
+  server("s1")->set_healthy(true);
+  server("s1")->set_admin_state(AdminState::kMaint);
+  d = resolve(std::nullopt, {}, server("s1"));
+  ASSERT_NE(d.server, nullptr);
+  EXPECT_NE(d.server, server("s1"));
+  server("s1")->set_admin_state(AdminState::kReady);
+  const uint32_t failed[] = {server("s1")->index()};
+  for (int i = 0; i < 4; ++i) {
+    d = resolve(std::nullopt, failed, server("s1"));
+    ASSERT_NE(d.server, nullptr);
+    EXPECT_NE(d.server, server("s1"));
+  }
+}
+
+TEST_F(ResolverTest, RedispatchFollowsConnectionPinWhenUsable) {
+  server("s1")->set_healthy(false);
+  auto d = resolve(id("s1"), {}, server("s3"));
+  EXPECT_EQ(d.server, server("s3"));
+  EXPECT_EQ(d.outcome, PersistOutcome::kRedispatch);
+  EXPECT_TRUE(d.set_cookie);
 }
 
 TEST_F(ResolverTest, RotatedSecretCookieHitIsReissued) {

@@ -93,6 +93,29 @@ TEST(RequestHead, Incomplete) {
   expect_complete(full, full.size());
 }
 
+TEST(RequestHead, IncompleteAtExactLimits) {
+  // A head whose request line is exactly max_request_line and whose size is
+  // exactly max_header_bytes is accepted; so every prefix of it (however
+  // the bytes are split into reads) must be kIncomplete, never an error.
+  HeadLimits limits;
+  limits.max_request_line = 40;
+  limits.max_header_bytes = 80;
+  const std::string line = "GET /" + std::string(40 - 14, 'a') + " HTTP/1.1";
+  ASSERT_EQ(line.size(), 40u);
+  std::string full = line + "\r\nHost: a\r\nX: ";
+  full += std::string(80 - full.size() - 4, 'v') + "\r\n\r\n";
+  ASSERT_EQ(full.size(), 80u);
+  expect_complete(full, 80, limits);
+  for (size_t n = 0; n < full.size(); ++n) {
+    HeadScan r = scan(std::string_view(full).substr(0, n), limits);
+    EXPECT_EQ(r.state, State::kIncomplete) << n << " status " << r.status << " " << r.reason;
+  }
+  // One byte more on the request line is refused as soon as it is known.
+  const std::string longer = "GET /" + std::string(40 - 13, 'a') + " HTTP/1.1";
+  expect_error(longer + "\r", 414, limits);
+  expect_error(longer.substr(0, 41), 414, limits);
+}
+
 TEST(RequestHead, FieldsAreCaseInsensitiveAndValuesTrimmed) {
   HeadScan r = scan(req("content-LENGTH: \t 42 \t", "POST / HTTP/1.1"));
   ASSERT_EQ(r.state, State::kComplete);
