@@ -659,13 +659,41 @@ void Loader::note_bind(const Endpoint& ep, const std::string& owner, Pos at) {
   binds_.push_back({ep, owner, at});
 }
 
+// The position of a "---" document marker that starts a second document:
+// one after any content, or a second marker.
+std::optional<Pos> second_document_marker(std::string_view yaml) {
+  bool content = false;
+  int line = 1;
+  while (!yaml.empty()) {
+    size_t eol = yaml.find('\n');
+    std::string_view l = yaml.substr(0, eol);
+    yaml = eol == std::string_view::npos ? std::string_view{} : yaml.substr(eol + 1);
+    const bool marker = l.starts_with("---") && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    if (marker) {
+      if (content) return Pos{line, 1};
+      content = true;  // an explicit first document
+    } else {
+      size_t first = l.find_first_not_of(" \t\r");
+      if (first != std::string_view::npos && l[first] != '#' && !l.starts_with("%")) content = true;
+    }
+    ++line;
+  }
+  return std::nullopt;
+}
+
 LoadResult Loader::run(std::string_view yaml) {
   auto cfg = std::make_shared<GatewayConfig>();
   cfg->source_path = file_;
   std::vector<YAML::Node> docs;
   bool parsed = false;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    // Not YAML::LoadAll: in yaml-cpp 0.7 it loops forever on input such as
+    // "," (upstream issue #1040, fixed after 0.8). A second document is
+    // found by its marker instead.
+    docs.push_back(YAML::Load(std::string(yaml)));
+    if (auto marker = second_document_marker(yaml)) {
+      error(*marker, "only one YAML document is allowed (remove the '---')");
+    }
     parsed = true;
   } catch (const YAML::Exception& e) {
     error(e.mark.line < 0 ? Pos{} : Pos{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
@@ -676,7 +704,6 @@ LoadResult Loader::run(std::string_view yaml) {
     if (docs.empty() || docs[0].IsNull()) {
       error({1, 1}, "the configuration is empty: at least one listener and one backend are required");
     } else {
-      if (docs.size() > 1) error(pos_of(docs[1]), "only one YAML document is allowed (remove the '---')");
       try {
         load_root(docs[0], *cfg);
       } catch (const std::exception& e) {

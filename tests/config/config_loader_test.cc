@@ -440,7 +440,7 @@ TEST_F(ConfigLoaderTest, ListenersAndBackendsRequired) {
 
 TEST_F(ConfigLoaderTest, OnlyOneDocument) {
   EXPECT_THAT(head_errors("---\nworkers: 2\n"),
-              ElementsAre("t.yaml:8:1: only one YAML document is allowed (remove the '---')"));
+              ElementsAre("t.yaml:7:1: only one YAML document is allowed (remove the '---')"));
 }
 
 TEST_F(ConfigLoaderTest, DuplicateYamlKey) {
