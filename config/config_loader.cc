@@ -9,6 +9,7 @@
 // conflicts) run at the end, with positions remembered while walking.
 #include "config/config_loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -146,7 +148,32 @@ Pos pos_of(const YAML::Node& n) {
   return {m.line + 1, m.column + 1};
 }
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Values echoed into messages: control characters escaped so every error
+// stays one line, and runaway values (a mangled file can make a whole section
+// one key) cut short. Paths are never cut.
+std::string quote_escaped(std::string_view s, size_t max_bytes) {
+  std::string out = "'";
+  size_t n = s.size() <= max_bytes ? s.size() : max_bytes;
+  while (n < s.size() && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // whole UTF-8 chars
+  for (char c : s.substr(0, n)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (u < 0x20 || u == 0x7f) {
+      const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (n < s.size()) out += "...";
+  return out + "'";
+}
+std::string quote(std::string_view s) { return quote_escaped(s, 80); }
+std::string quote_path(std::string_view s) { return quote_escaped(s, std::string_view::npos); }
 
 const char* kind_of(const YAML::Node& n) {
   if (n.IsMap()) return "a map";
@@ -659,53 +686,82 @@ void Loader::note_bind(const Endpoint& ep, const std::string& owner, Pos at) {
   binds_.push_back({ep, owner, at});
 }
 
-// The position of a "---" document marker that starts a second document:
-// one after any content, or a second marker.
-std::optional<Pos> second_document_marker(std::string_view yaml) {
-  bool content = false;
-  int line = 1;
-  while (!yaml.empty()) {
-    size_t eol = yaml.find('\n');
-    std::string_view l = yaml.substr(0, eol);
-    yaml = eol == std::string_view::npos ? std::string_view{} : yaml.substr(eol + 1);
-    const bool marker = l.starts_with("---") && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
-    if (marker) {
-      if (content) return Pos{line, 1};
-      content = true;  // an explicit first document
-    } else {
-      size_t first = l.find_first_not_of(" \t\r");
-      if (first != std::string_view::npos && l[first] != '#' && !l.starts_with("%")) content = true;
-    }
-    ++line;
+// Finds where each document and its root start, for at most a few documents.
+//
+// yaml-cpp 0.7's LoadAll never returns when its parser stops consuming input
+// (a stray ',' at the top level makes it add empty documents until memory
+// runs out: jbeder/yaml-cpp#1040, fixed upstream after 0.7). So the tree is
+// built with Load (first document only), and this capped event pass counts
+// documents and recognises the stuck parser by two roots at one offset.
+class DocumentRoots : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;  // the "---" when there is one
+  std::vector<YAML::Mark> roots;
+
+  void OnDocumentStart(const YAML::Mark& m) override {
+    starts.push_back(m);
+    want_root_ = true;
   }
-  return std::nullopt;
-}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { root(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { root(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { root(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void root(const YAML::Mark& m) {
+    if (want_root_) roots.push_back(m);
+    want_root_ = false;
+  }
+  bool want_root_ = false;
+};
 
 LoadResult Loader::run(std::string_view yaml) {
   auto cfg = std::make_shared<GatewayConfig>();
   cfg->source_path = file_;
-  std::vector<YAML::Node> docs;
+  const std::string text(yaml);
+  YAML::Node root;
   bool parsed = false;
   try {
-    // Not YAML::LoadAll: in yaml-cpp 0.7 it loops forever on input such as
-    // "," (upstream issue #1040, fixed after 0.8). A second document is
-    // found by its marker instead.
-    docs.push_back(YAML::Load(std::string(yaml)));
-    if (auto marker = second_document_marker(yaml)) {
-      error(*marker, "only one YAML document is allowed (remove the '---')");
-    }
+    root = YAML::Load(text);
     parsed = true;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentRoots docs;
+    for (int n = 0; n < 3 && parser.HandleNextDocument(docs); ++n) {
+    }
+    const auto& r = docs.roots;
+    for (size_t i = 1; i < r.size() && parsed; ++i) {
+      if (r[i].pos != r[i - 1].pos) continue;
+      const auto at = static_cast<size_t>(r[i].pos);
+      error({r[i].line + 1, r[i].column + 1},
+            "YAML syntax error: unexpected " + (at < text.size() ? quote(text.substr(at, 1)) : std::string("end")));
+      parsed = false;
+    }
+    if (parsed && docs.starts.size() > 1) {
+      const YAML::Mark& m = docs.starts[1];
+      error({m.line + 1, m.column + 1}, "only one YAML document is allowed (remove the '---')");
+    }
   } catch (const YAML::Exception& e) {
     error(e.mark.line < 0 ? Pos{} : Pos{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+    parsed = false;
   } catch (const std::exception& e) {
     error({}, std::string("cannot parse the YAML: ") + e.what());
+    parsed = false;
   }
   if (parsed) {
-    if (docs.empty() || docs[0].IsNull()) {
+    if (root.IsNull()) {
       error({1, 1}, "the configuration is empty: at least one listener and one backend are required");
     } else {
       try {
-        load_root(docs[0], *cfg);
+        load_root(root, *cfg);
       } catch (const std::exception& e) {
         // A bug of ours, not of the file; still no exception leaves the loader.
         error({}, std::string("internal error while reading the configuration: ") + e.what());
@@ -861,9 +917,9 @@ std::optional<TlsConfig> Loader::load_tls(Reader& parent) {
       std::error_code ec;
       const auto st = fs::status(t.certificates_dir, ec);
       if (!fs::exists(st))
-        error(r.at("certificates"), "'certificates': directory " + quote(t.certificates_dir) + " does not exist");
+        error(r.at("certificates"), "'certificates': directory " + quote_path(t.certificates_dir) + " does not exist");
       else if (!fs::is_directory(st))
-        error(r.at("certificates"), "'certificates': " + quote(t.certificates_dir) +
+        error(r.at("certificates"), "'certificates': " + quote_path(t.certificates_dir) +
                                         " is not a directory (give a directory, or a list of {cert, key})");
     }
   } else if (certs->IsSequence()) {
@@ -881,9 +937,9 @@ std::optional<TlsConfig> Loader::load_tls(Reader& parent) {
         std::error_code ec;
         const auto st = fs::status(*out, ec);
         if (!fs::exists(st))
-          error(cr.at(key), quote(key) + ": file " + quote(*out) + " does not exist");
+          error(cr.at(key), quote(key) + ": file " + quote_path(*out) + " does not exist");
         else if (!fs::is_regular_file(st))
-          error(cr.at(key), quote(key) + ": " + quote(*out) + " is not a regular file");
+          error(cr.at(key), quote(key) + ": " + quote_path(*out) + " is not a regular file");
       }
       t.certificate_files.push_back(std::move(files));
     }
@@ -1107,9 +1163,9 @@ CookieConfig Loader::load_cookie(Reader& persistence, const std::string& owner) 
         if (!line.empty()) c.secrets.emplace_back(line);
       }
       if (c.secrets.empty())
-        error(r.at("secret_file"), "'secret_file': " + quote(path) + " holds no secret (one a line)");
+        error(r.at("secret_file"), "'secret_file': " + quote_path(path) + " holds no secret (one a line)");
     } else {
-      error(r.at("secret_file"), "'secret_file': cannot read " + quote(path) + ": " + why);
+      error(r.at("secret_file"), "'secret_file': cannot read " + quote_path(path) + ": " + why);
     }
   }
   return c;
@@ -1121,14 +1177,14 @@ void Loader::load_password(Reader& r, std::string& file, std::string& password) 
   std::string why;
   auto text = read_small_file(path, why, 64 * 1024);
   if (!text) {
-    error(r.at("password_file"), "'password_file': cannot read " + quote(path) + ": " + why);
+    error(r.at("password_file"), "'password_file': cannot read " + quote_path(path) + ": " + why);
     return;
   }
   password = text->substr(0, text->find('\n'));
   if (!password.empty() && password.back() == '\r') password.pop_back();
   // An empty password would quietly mean "no auth" where auth was asked for.
   if (password.empty())
-    error(r.at("password_file"), "'password_file': the first line of " + quote(path) + " is empty");
+    error(r.at("password_file"), "'password_file': the first line of " + quote_path(path) + " is empty");
 }
 
 void Loader::load_forwarded(Reader& parent, ForwardedConfig& f) {

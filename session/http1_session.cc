@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/flat_static_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -290,7 +291,10 @@ class Http1Session {
     size_t n_excluded = 0;
     bool fresh_retry_left = true;
     tcp::socket up(w_.io);
-    beast::flat_buffer up_in;
+    // The server's bytes land in a pooled buffer: no allocation per request,
+    // and large enough that a small response arrives in one read.
+    Lease up_lease(w_.buffers);
+    beast::flat_static_buffer_base up_in(up_lease.buf.get(), BufferPool::kSize);
     std::optional<http::response_parser<http::buffer_body>> res_parser;
     affinity::AffinityDecision decision;
     Lease lease(w_.buffers);
@@ -311,7 +315,8 @@ class Http1Session {
       x_.tw = 0;
       bool reused = false;
       auto connect_start = Clock::now();
-      if (auto pooled = br.pool->take(server.index(), connect_start)) {
+      const bool replayable_request = !has_body && is_idempotent(req.method());
+      if (auto pooled = br.pool->take(server.index(), connect_start, !replayable_request)) {
         up = std::move(*pooled);
         reused = true;
         x_.tc = 0;
@@ -348,7 +353,7 @@ class Http1Session {
         for (;;) {  // skip interim 1xx responses (100 Continue was ours to send)
           res_parser.emplace();
           res_parser->body_limit(boost::none);
-          res_parser->header_limit(64 * 1024);
+          res_parser->header_limit(BufferPool::kSize);
           if (req.method() == http::verb::head) res_parser->skip(true);
           conn_.deadline.arm_after(br.backend->config().server_timeout, &up);
           auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
@@ -461,7 +466,9 @@ class Http1Session {
       auto [ec, n] = co_await http::async_write(up, sr, kTuple);
       co_return ec ? SendResult::kServerFailed : SendResult::kOk;
     }
-    {
+    // As for responses: a head whose body bytes are already here goes out
+    // with them in one write.
+    if (in_.size() == 0) {
       auto [ec, n] = co_await http::async_write_header(up, sr, kTuple);
       if (ec) co_return SendResult::kServerFailed;
     }
@@ -543,7 +550,7 @@ class Http1Session {
   // Streams the response (head already transformed) to the client. False
   // when either side failed: the client connection must then close, and the
   // server connection is not reused.
-  awaitable<bool> relay_response(tcp::socket& up, beast::flat_buffer& up_in,
+  awaitable<bool> relay_response(tcp::socket& up, beast::flat_static_buffer_base& up_in,
                                  http::response_parser<http::buffer_body>& rp,
                                  http::response_serializer<http::buffer_body>& rs, char* buf) {
     auto& body = rp.get().body();
@@ -557,9 +564,13 @@ class Http1Session {
       x_.bytes += n;
       co_return !ec;
     }
-    auto [hec, hn] = co_await http::async_write_header(stream_, rs, kTuple);
-    x_.bytes += hn;
-    if (hec) co_return false;
+    // Body bytes that came with the head go out in the same write as the
+    // head; otherwise the head goes now, so a slow body doesn't hold it.
+    if (up_in.size() == 0) {
+      auto [hec, hn] = co_await http::async_write_header(stream_, rs, kTuple);
+      x_.bytes += hn;
+      if (hec) co_return false;
+    }
     while (!rs.is_done()) {
       if (!rp.is_done()) {
         body.data = buf;

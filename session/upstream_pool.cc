@@ -18,12 +18,15 @@ bool UpstreamPool::still_open(Socket& s) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamPool::Socket> UpstreamPool::take(uint32_t index, Clock::time_point now) {
+std::optional<UpstreamPool::Socket> UpstreamPool::take(uint32_t index, Clock::time_point now,
+                                                       bool must_verify) {
   auto& list = idle_[index];
   while (!list.empty()) {
     Idle idle = std::move(list.back());
     list.pop_back();
-    if (now - idle.since < config_.idle_timeout && still_open(idle.socket))
+    const auto idle_for = now - idle.since;
+    const bool verify = must_verify || idle_for >= std::chrono::seconds(1);
+    if (idle_for < config_.idle_timeout && (!verify || still_open(idle.socket)))
       return std::move(idle.socket);
     boost::system::error_code ignored;
     idle.socket.close(ignored);

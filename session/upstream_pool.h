@@ -22,8 +22,12 @@ class UpstreamPool {
 
   UpstreamPool(size_t server_count, const config::PoolConfig& config);
 
-  // An open idle connection to server `index`, or nullopt.
-  std::optional<Socket> take(uint32_t index, Clock::time_point now);
+  // An idle connection to server `index`, or nullopt. Connections idle for
+  // a second or more, or all of them when `must_verify` (the request could
+  // not be replayed on a fresh connection), are first checked to be still
+  // open, at the cost of one syscall; a younger one that turns out closed
+  // is caught by the caller's replay on a fresh connection.
+  std::optional<Socket> take(uint32_t index, Clock::time_point now, bool must_verify);
   // Keeps `socket` for reuse, or closes it when the server's idle list is full.
   void give_back(uint32_t index, Socket socket, Clock::time_point now);
   // Closes connections idle longer than idle_timeout, and any the server

@@ -411,6 +411,13 @@ TEST_F(ConfigLoaderTest, YamlSyntaxErrorHasPosition) {
               ElementsAre("t.yaml:2:13: YAML syntax error: illegal map value"));
 }
 
+// yaml-cpp 0.7's LoadAll never returns on these (jbeder/yaml-cpp#1040).
+TEST_F(ConfigLoaderTest, StrayCommaIsASyntaxErrorNotAHang) {
+  EXPECT_THAT(errors(","), ElementsAre("t.yaml:1:1: YAML syntax error: unexpected ','"));
+  EXPECT_THAT(errors(",\nworkers: 1\n"), ElementsAre("t.yaml:1:1: YAML syntax error: unexpected ','"));
+  EXPECT_THAT(head_errors("---\n,\n"), ElementsAre("t.yaml:8:1: YAML syntax error: unexpected ','"));
+}
+
 TEST_F(ConfigLoaderTest, EmptyConfig) {
   const char* kEmpty = "t.yaml:1:1: the configuration is empty: at least one listener and one backend are required";
   EXPECT_THAT(errors(""), ElementsAre(kEmpty));
@@ -514,6 +521,13 @@ TEST_F(ConfigLoaderTest, NumberOutOfRangeAndOverflow) {
                           "    pool: {max_idle_per_server: 99999999999999999999999}\n"),
               ElementsAre("t.yaml:7:14: 'retries': 11 is out of range (0..10)",
                           "t.yaml:8:33: 'max_idle_per_server': 99999999999999999999999 is out of range (0..100000)"));
+}
+
+TEST_F(ConfigLoaderTest, EchoedValuesStayOnOneLineAndShort) {
+  EXPECT_THAT(head_errors("    retries: \"1\\n2\\t\\x01\"\n"),
+              ElementsAre("t.yaml:7:14: 'retries': expected a whole number, got '1\\n2\\t\\x01'"));
+  EXPECT_THAT(head_errors("    " + std::string(100, 'k') + ": 1\n"),
+              ElementsAre("t.yaml:7:5: unknown key '" + std::string(80, 'k') + "...' in backend 'app'"));
 }
 
 TEST_F(ConfigLoaderTest, EmptyValueIsReportedAtItsKey) {
