@@ -107,9 +107,6 @@ enum class Pending {
   kHealthCheck,
   kPassive,
   kSlowStart,
-  kRoutes,
-  kForwardedHeader,
-  kJsonLog,
 };
 
 struct PendingFeature {
@@ -130,9 +127,6 @@ constexpr PendingFeature kPendingFeatures[] = {
     {Pending::kHealthCheck, "active health checks are not implemented yet: 'health_check' is ignored"},
     {Pending::kPassive, "passive ejection is not implemented yet and is ignored"},
     {Pending::kSlowStart, "'slow_start' is not implemented yet and is ignored"},
-    {Pending::kRoutes, "'routes' are not implemented yet and are ignored"},
-    {Pending::kForwardedHeader, "the RFC 7239 'Forwarded' header is not implemented yet and is not sent"},
-    {Pending::kJsonLog, "access_log format json is not implemented yet: text is used"},
 };
 
 // ---------------------------------------------------------------------------
@@ -866,7 +860,6 @@ void Loader::load_listener(const YAML::Node& n, size_t index, GatewayConfig& cfg
   bool has_routes = false;
   if (auto routes = r.list("routes")) {
     has_routes = !routes->empty();
-    if (has_routes) pending(r.key_at("routes"), Pending::kRoutes);
     for (size_t k = 0; k < routes->size(); ++k) {
       Reader rr(*this, (*routes)[k], pos_of((*routes)[k]), "route #" + std::to_string(k + 1) + " of " + r.what());
       if (!rr.ok()) continue;
@@ -1206,7 +1199,7 @@ void Loader::load_forwarded(Reader& parent, ForwardedConfig& f) {
   r.read("x_forwarded_for", f.x_forwarded_for);
   r.read("x_forwarded_proto", f.x_forwarded_proto);
   r.read("x_forwarded_host", f.x_forwarded_host);
-  if (r.read("forwarded", f.forwarded) && f.forwarded) pending(r.at("forwarded"), Pending::kForwardedHeader);
+  r.read("forwarded", f.forwarded);
 }
 
 void Loader::load_affinity_store(Reader& parent, AffinityStoreConfig& s) {
@@ -1306,9 +1299,7 @@ void Loader::load_access_log(Reader& parent, AccessLogConfig& a) {
   Reader r = parent.child("access_log", "'access_log'");
   if (!r.ok()) return;
   r.read("path", a.path);
-  if (r.read_enum("format", a.format, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}}) &&
-      a.format == LogFormat::kJson)
-    pending(r.at("format"), Pending::kJsonLog);
+  r.read_enum("format", a.format, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
 }
 
 }  // namespace

@@ -641,7 +641,7 @@ TEST_F(ConfigLoaderTest, MissingBackendReferences) {
               ElementsAre("t.yaml:4:14: 'backend': no backend named 'apx' (defined: app)",
                           "t.yaml:6:55: 'backend': no backend named 'api' (defined: app)",
                           "t.yaml:7:23: 'path_prefix': must start with '/' and hold no spaces, got 'api'"));
-  EXPECT_THAT(warnings_of(r), ElementsAre("t.yaml:5:5: 'routes' are not implemented yet and are ignored"));
+  EXPECT_THAT(warnings_of(r), IsEmpty());
 }
 
 TEST_F(ConfigLoaderTest, ListenerPurposeAndRedirects) {
@@ -932,11 +932,9 @@ TEST_F(ConfigLoaderTest, WarningsForPendingFeatures) {
                           "signed",
                           "t.yaml:13:7: persistence 'learn' is not implemented yet and is ignored",
                           "t.yaml:14:7: persistence 'source' is not implemented yet and is ignored",
-                          "t.yaml:15:24: the RFC 7239 'Forwarded' header is not implemented yet and is not sent",
                           "t.yaml:16:24: affinity_store type redis is not implemented yet: the in-process store is "
                           "used",
-                          "t.yaml:17:1: the admin listener is not implemented yet: it is not started",
-                          "t.yaml:18:22: access_log format json is not implemented yet: text is used"));
+                          "t.yaml:17:1: the admin listener is not implemented yet: it is not started"));
   EXPECT_THAT(r.config->backends[0].persistence.cookie->secrets, ElementsAre("k"));
   EXPECT_EQ(r.config->backends[0].balance, BalanceAlgorithm::kLeastConn);
 }
