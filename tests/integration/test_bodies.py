@@ -20,7 +20,7 @@ from harness import (GatewayTestCase, LOCAL, Http11Client, RawConnection, basic_
 
 LISTENERS = ("https", "http")
 MiB = 1 << 20
-RSS_GROWTH_LIMIT_KIB = 64 * 1024
+RSS_GROWTH_LIMIT_KIB = 4 * 1024  # issue: "a few MiB"; measured growth is ~0
 
 
 class RssSampler:
