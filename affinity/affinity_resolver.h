@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 
+#include "affinity/affinity_store.h"
 #include "affinity/backend.h"
 #include "affinity/balancer.h"
 
@@ -26,32 +27,55 @@ const char* to_string(PersistOutcome o);  // as the access log writes it
 
 struct AffinityRequest {
   std::optional<std::string_view> cookie;  // our cookie's value, if sent
+  std::optional<std::string_view> learn;   // the learn cookie's value, if sent
+  const config::IpAddress* source = nullptr;  // the client, for source persistence
   int64_t now = 0;                         // Unix seconds
+  TimePoint steady_now{};                  // for store TTLs
   std::span<const uint32_t> excluded;      // servers that already failed
   // The server earlier requests on the same client connection were balanced
   // to: requests that carry no persistence yet follow it (SPEC §4), so
   // pipelined or multiplexed first requests share one server and cookie.
   Server* connection_pin = nullptr;
+  uint64_t hash = 0;  // the request's hash_key, for hashing balancers
 };
 
 struct AffinityDecision {
   Server* server = nullptr;  // nullptr: no server available (503)
   PersistOutcome outcome = PersistOutcome::kNew;
   bool set_cookie = false;   // the response must carry a fresh cookie
+  // On a cookie hit: the cookie's creation date (when dated), to be kept
+  // whenever the cookie is issued again, so max_life is never extended.
+  std::optional<int64_t> cookie_created;
 };
 
 class AffinityResolver {
  public:
-  // Both must outlive the resolver.
-  AffinityResolver(const Backend& backend, Balancer& balancer)
-      : backend_(backend), balancer_(balancer) {}
+  // All must outlive the resolver; `store` may be null when the backend has
+  // neither learn nor source persistence.
+  AffinityResolver(const Backend& backend, Balancer& balancer, AffinityStore* store)
+      : backend_(backend), balancer_(balancer), store_(store) {}
 
   AffinityDecision resolve(const AffinityRequest& request);
   const Backend& backend() const { return backend_; }
 
+  // A server set the learn cookie to `value` (SPEC §4 learn): later
+  // requests carrying it go to `server`. forget(): it cleared the cookie.
+  void learn(std::string_view value, const Server& server, TimePoint now);
+  void forget(std::string_view value);
+
  private:
+  // Store key for one kind of entry ('L' learn, 'S' source) of this backend;
+  // built in a reused buffer (the resolver is confined to one worker).
+  const AffinityKey& key(char kind, std::string_view value);
+  const AffinityKey& source_key(const config::IpAddress& address);
+  // A stored entry's server when it exists and may serve the request.
+  enum class Entry { kAbsent, kUsable, kUnusable };
+  Entry lookup(const AffinityKey& key, const AffinityRequest& request, Server*& server);
+
   const Backend& backend_;
   Balancer& balancer_;
+  AffinityStore* store_;
+  AffinityKey key_;
 };
 
 }  // namespace sag::affinity

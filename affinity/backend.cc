@@ -1,5 +1,9 @@
 #include "affinity/backend.h"
 
+#include "affinity/least_conn_balancer.h"
+#include "affinity/least_time_balancer.h"
+#include "affinity/maglev_balancer.h"
+#include "affinity/random_balancer.h"
 #include "affinity/round_robin_balancer.h"
 
 namespace sag::affinity {
@@ -14,6 +18,11 @@ Backend::Backend(const config::BackendConfig& config) : config_(config) {
     server_ptrs_.push_back(servers_.back().get());
   }
   if (cookie) cookie_ = std::make_unique<StickyCookie>(config_.name, *cookie, server_ptrs_);
+  if (config_.balance == config::BalanceAlgorithm::kSource ||
+      config_.balance == config::BalanceAlgorithm::kHash) {
+    maglev_primaries_ = MaglevBalancer::build_table(server_ptrs_, false);
+    maglev_backups_ = MaglevBalancer::build_table(server_ptrs_, true);
+  }
 }
 
 Server* Backend::find_server(std::string_view name) const {
@@ -22,9 +31,23 @@ Server* Backend::find_server(std::string_view name) const {
   return nullptr;
 }
 
-std::unique_ptr<Balancer> Backend::make_balancer() const {
-  // Other algorithms join here as they are built; the loader warns meanwhile.
-  return std::make_unique<RoundRobinBalancer>(server_ptrs_);
+std::unique_ptr<Balancer> Backend::make_balancer(uint64_t seed) const {
+  const auto slow_start = config_.slow_start;
+  switch (config_.balance) {
+    case config::BalanceAlgorithm::kRoundRobin:
+      break;
+    case config::BalanceAlgorithm::kLeastConn:
+      return std::make_unique<LeastConnBalancer>(server_ptrs_, slow_start);
+    case config::BalanceAlgorithm::kLeastTime:
+      return std::make_unique<LeastTimeBalancer>(server_ptrs_, slow_start, seed);
+    case config::BalanceAlgorithm::kRandom:
+      return std::make_unique<RandomBalancer>(server_ptrs_, slow_start, seed);
+    case config::BalanceAlgorithm::kSource:
+    case config::BalanceAlgorithm::kHash:
+      return std::make_unique<MaglevBalancer>(server_ptrs_, maglev_primaries_, maglev_backups_,
+                                              slow_start);
+  }
+  return std::make_unique<RoundRobinBalancer>(server_ptrs_, slow_start);
 }
 
 BackendSet::BackendSet(const config::GatewayConfig& config) {

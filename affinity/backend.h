@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "affinity/balancer.h"
+#include "affinity/persistence_counters.h"
+#include "affinity/maglev_table.h"
 #include "affinity/server.h"
 #include "affinity/sticky_cookie.h"
 #include "config/gateway_config.h"
@@ -28,14 +30,26 @@ class Backend {
   // nullptr when the backend has no cookie persistence.
   const StickyCookie* cookie() const { return cookie_.get(); }
 
-  // A fresh balancer for one worker (balancers keep unsynchronised state).
-  std::unique_ptr<Balancer> make_balancer() const;
+  // Outcomes of this backend's persistence decisions; mutable through a
+  // const Backend because counting is not a change of the backend.
+  PersistenceCounters& persistence_counters() const { return counters_; }
+
+  // A fresh balancer for one worker (balancers keep unsynchronised state),
+  // of the config's `balance` algorithm, with its `slow_start`. `seed` feeds
+  // the randomised ones (random, least_time): give each worker its own (e.g.
+  // its index) so workers don't draw in lockstep. The hashing ones (source,
+  // hash) share one Maglev table per backend, built in the constructor.
+  std::unique_ptr<Balancer> make_balancer(uint64_t seed = 0) const;
 
  private:
   const config::BackendConfig config_;
   std::vector<std::unique_ptr<Server>> servers_;
   std::vector<Server*> server_ptrs_;
   std::unique_ptr<StickyCookie> cookie_;
+  mutable PersistenceCounters counters_;
+  // balance: source | hash only; primaries' and backups' tables.
+  std::shared_ptr<const MaglevTable> maglev_primaries_;
+  std::shared_ptr<const MaglevTable> maglev_backups_;
 };
 
 // Every backend of one config.

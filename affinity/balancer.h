@@ -3,6 +3,7 @@
 // keep plain (non-atomic) state and need no locks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 
@@ -13,8 +14,13 @@ class Server;
 struct SelectContext {
   // Servers already tried (and failed) for this request; never returned.
   std::span<const uint32_t> excluded;
-  // Request-derived key for hashing balancers; unused by others.
+  // Request-derived key for hashing balancers (`source`, `hash`); unused by
+  // others. Compute it with stable_hash64() (affinity/stable_hash.h) so every
+  // replica maps a key to the same server.
   uint64_t hash = 0;
+  // Now, for slow start. The default (the steady clock's epoch) means "no
+  // clock": slow start is then not applied.
+  std::chrono::steady_clock::time_point now{};
 };
 
 class Balancer {

@@ -4,8 +4,9 @@
 
 namespace sag::affinity {
 
-RoundRobinBalancer::RoundRobinBalancer(std::span<Server* const> servers)
-    : servers_(servers), score_(servers.size(), 0) {}
+RoundRobinBalancer::RoundRobinBalancer(std::span<Server* const> servers,
+                                       std::chrono::milliseconds slow_start)
+    : servers_(servers), slow_start_(slow_start), score_(servers.size(), 0) {}
 
 Server* RoundRobinBalancer::select(const SelectContext& ctx) {
   if (Server* s = pick(ctx, false)) return s;
@@ -19,7 +20,7 @@ Server* RoundRobinBalancer::pick(const SelectContext& ctx, bool backups) {
     Server* s = servers_[i];
     if (s->backup() != backups || !s->usable_for_new() || is_excluded(ctx.excluded, s->index()))
       continue;
-    const int64_t w = s->weight();
+    const int64_t w = s->effective_weight(ctx.now, slow_start_);
     score_[i] += w;
     total += w;
     if (best == servers_.size() || score_[i] > score_[best]) best = i;

@@ -3,6 +3,7 @@
 // subtracts the total. Weights 5:1:1 give a,a,b,a,c,a,a rather than bursts.
 #pragma once
 
+#include <chrono>
 #include <span>
 #include <vector>
 
@@ -12,14 +13,17 @@ namespace sag::affinity {
 
 class RoundRobinBalancer final : public Balancer {
  public:
-  // `servers` must outlive the balancer (owned by the Backend).
-  explicit RoundRobinBalancer(std::span<Server* const> servers);
+  // `servers` must outlive the balancer (owned by the Backend). Weights are
+  // the effective (slow-start) weights at SelectContext::now.
+  explicit RoundRobinBalancer(std::span<Server* const> servers,
+                              std::chrono::milliseconds slow_start = {});
   Server* select(const SelectContext& ctx) override;
 
  private:
   Server* pick(const SelectContext& ctx, bool backups);
 
   std::span<Server* const> servers_;
+  std::chrono::milliseconds slow_start_;
   std::vector<int64_t> score_;  // parallel to servers_
 };
 

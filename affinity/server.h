@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -32,7 +33,41 @@ class Server {
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   void set_admin_state(AdminState s) { admin_.store(s, std::memory_order_relaxed); }
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
-  void set_healthy(bool up) { healthy_.store(up, std::memory_order_relaxed); }
+  // A down -> up transition starts the slow-start ramp at `now`. Servers up
+  // from the start never ramp (as HAProxy: slow start applies only to a
+  // server that was seen down). Single writer per server expected (the
+  // health checker / passive ejection); a concurrent pair of calls may at
+  // worst restart the ramp at a slightly different time.
+  void set_healthy(bool up, std::chrono::steady_clock::time_point now);
+  // As above with now = steady_clock::now().
+  void set_healthy(bool up) { set_healthy(up, std::chrono::steady_clock::now()); }
+  // When the server last came up (the epoch when it was up from the start).
+  std::chrono::steady_clock::time_point up_since() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(up_since_ns_.load(std::memory_order_relaxed)));
+  }
+  // Restart the ramp explicitly (e.g. the admin API taking it out of maint).
+  void set_up_since(std::chrono::steady_clock::time_point t) {
+    up_since_ns_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  // weight() ramped by slow start: from max(1, weight/10) at up_since to the
+  // full weight at up_since + slow_start, linearly. Full weight when
+  // slow_start is 0, when `now` is the default (epoch: caller has no clock)
+  // or when the server was up from the start. 0 when weight() is 0.
+  uint32_t effective_weight(std::chrono::steady_clock::time_point now,
+                            std::chrono::milliseconds slow_start) const;
+
+  // Response-head time (request sent -> response head received), as an
+  // exponentially weighted moving average, alpha = 1/5. Lock-free: a relaxed
+  // load then store, so two workers recording at the same instant may lose
+  // one of the two samples; harmless for a moving average, and cheaper than
+  // a CAS loop on a line every worker writes.
+  void record_response_time(std::chrono::microseconds t);
+  bool has_response_time() const { return rt_ewma_.load(std::memory_order_relaxed) != 0; }
+  // 0 when there is no sample yet (has_response_time() tells the two apart).
+  std::chrono::microseconds response_time_ewma() const {
+    return std::chrono::microseconds(rt_ewma_.load(std::memory_order_relaxed) >> kEwmaShift);
+  }
 
   // May take sessions that are not pinned yet (SPEC §4: up, ready, weight > 0).
   bool usable_for_new() const {
@@ -59,10 +94,15 @@ class Server {
   std::atomic<uint32_t> weight_;
   std::atomic<AdminState> admin_{AdminState::kReady};
   std::atomic<bool> healthy_{true};
+  std::atomic<int64_t> up_since_ns_{0};  // steady_clock ns; 0 = up from the start
   // Written by every worker on every request: keep them off the line that
   // holds the read-mostly state above.
   alignas(64) std::atomic<uint64_t> active_{0};
   std::atomic<uint64_t> total_{0};
+  // EWMA in 1/16 us (fixed point, so small times keep precision); 0 = none,
+  // any real average is stored as at least 1.
+  static constexpr int kEwmaShift = 4;
+  std::atomic<uint64_t> rt_ewma_{0};
 };
 
 }  // namespace sag::affinity

@@ -242,17 +242,16 @@ void StickyCookie::append_value(const Server& server, int64_t now, std::optional
   out += server.cookie_id();
   if (!dated_) return;
   const int64_t c = created ? std::min(*created, now) : now;
-  char buf[kSignedChars];
-  std::memcpy(buf, server.cookie_id().data(), std::min(server.cookie_id().size(), kIdChars));
-  buf[kIdChars] = '.';
-  encode_date(now, buf + kIdChars + 1);
-  buf[kIdChars + 1 + kDateChars] = '.';
-  encode_date(c, buf + kIdChars + 1 + kDateChars + 1);
-  out.append(buf + kIdChars, kDatedChars - kIdChars);
+  char dates[1 + kDateChars + 1 + kDateChars];  // ".LLLLLL.CCCCCC"
+  dates[0] = '.';
+  encode_date(now, dates + 1);
+  dates[1 + kDateChars] = '.';
+  encode_date(c, dates + 1 + kDateChars + 1);
+  out.append(dates, sizeof dates);
   if (mac_keys_.empty()) return;
-  // The MAC covers exactly the bytes written before it (the id as the
-  // server holds it, so decode sees the same bytes).
-  std::string_view signed_part(out.data() + out.size() - kDatedChars, kDatedChars);
+  // The MAC covers exactly the value written so far: "ID.LLLLLL.CCCCCC".
+  const size_t value_chars = server.cookie_id().size() + sizeof dates;
+  std::string_view signed_part(out.data() + out.size() - value_chars, value_chars);
   char m[kMacChars];
   mac(0, signed_part, m);
   out += '.';

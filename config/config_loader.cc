@@ -97,16 +97,8 @@ namespace {
 enum class Pending {
   kRedisStore,
   kAdmin,
-  kLearn,
-  kSource,
-  kCookieMode,
-  kCookieMaxIdle,
-  kCookieMaxLife,
-  kSecretFile,
-  kBalance,
   kHealthCheck,
   kPassive,
-  kSlowStart,
 };
 
 struct PendingFeature {
@@ -117,16 +109,8 @@ struct PendingFeature {
 constexpr PendingFeature kPendingFeatures[] = {
     {Pending::kRedisStore, "affinity_store type redis is not implemented yet: the in-process store is used"},
     {Pending::kAdmin, "the admin listener is not implemented yet: it is not started"},
-    {Pending::kLearn, "persistence 'learn' is not implemented yet and is ignored"},
-    {Pending::kSource, "persistence 'source' is not implemented yet and is ignored"},
-    {Pending::kCookieMode, "cookie modes rewrite and prefix are not implemented yet"},
-    {Pending::kCookieMaxIdle, "cookie 'max_idle' is not implemented yet and is ignored"},
-    {Pending::kCookieMaxLife, "cookie 'max_life' is not implemented yet and is ignored"},
-    {Pending::kSecretFile, "signed cookies ('secret_file') are not implemented yet: cookies are not signed"},
-    {Pending::kBalance, "only balance roundrobin is implemented yet: roundrobin is used"},
     {Pending::kHealthCheck, "active health checks are not implemented yet: 'health_check' is ignored"},
     {Pending::kPassive, "passive ejection is not implemented yet and is ignored"},
-    {Pending::kSlowStart, "'slow_start' is not implemented yet and is ignored"},
 };
 
 // ---------------------------------------------------------------------------
@@ -974,15 +958,13 @@ void Loader::load_backend(const YAML::Node& n, size_t index, GatewayConfig& cfg)
   }
 
   using B = BalanceAlgorithm;
-  if (r.read_enum("balance", b.balance,
+  r.read_enum("balance", b.balance,
                   {{"roundrobin", B::kRoundRobin},
                    {"leastconn", B::kLeastConn},
                    {"least_time", B::kLeastTime},
                    {"source", B::kSource},
                    {"hash", B::kHash},
-                   {"random", B::kRandom}}) &&
-      b.balance != B::kRoundRobin)
-    pending(r.at("balance"), Pending::kBalance);
+                   {"random", B::kRandom}});
   if (r.read("hash_key", b.hash_key) && !valid_hash_key(b.hash_key))
     error(r.at("hash_key"), "'hash_key': bad key " + quote(b.hash_key) + " (use header:NAME, cookie:NAME, path or source)");
   if (b.balance == B::kHash && !r.has("hash_key"))
@@ -1037,7 +1019,7 @@ void Loader::load_backend(const YAML::Node& n, size_t index, GatewayConfig& cfg)
     }
     b.passive = pc;
   }
-  if (r.read("slow_start", b.slow_start) && b.slow_start.count() > 0) pending(r.key_at("slow_start"), Pending::kSlowStart);
+  r.read("slow_start", b.slow_start);
   if (r.has("persistence")) b.persistence = load_persistence(r);
   r.read("redispatch", b.redispatch);
   r.read_uint("retries", b.retries, 0, 10);
@@ -1089,7 +1071,6 @@ PersistenceConfig Loader::load_persistence(Reader& parent) {
   p.cookie.reset();  // a written section holds exactly what it says
   if (r.has("cookie")) p.cookie = load_cookie(r, parent.what());
   if (r.has("learn")) {
-    pending(r.key_at("learn"), Pending::kLearn);
     Reader l = r.child("learn", "'persistence.learn' of " + parent.what());
     LearnConfig lc;
     if (l.ok()) {
@@ -1102,7 +1083,6 @@ PersistenceConfig Loader::load_persistence(Reader& parent) {
     p.learn = lc;
   }
   if (r.has("source")) {
-    pending(r.key_at("source"), Pending::kSource);
     Reader s = r.child("source", "'persistence.source' of " + parent.what());
     SourceConfig sc;
     if (s.ok()) {
@@ -1122,9 +1102,7 @@ CookieConfig Loader::load_cookie(Reader& persistence, const std::string& owner) 
   if (r.read("name", c.name) && !valid_token(c.name))
     error(r.at("name"), "'name': " + quote(c.name) + " is not a valid cookie name" + kTokenHint);
   using M = CookieMode;
-  if (r.read_enum("mode", c.mode, {{"insert", M::kInsert}, {"rewrite", M::kRewrite}, {"prefix", M::kPrefix}}) &&
-      c.mode != M::kInsert)
-    pending(r.at("mode"), Pending::kCookieMode);
+  r.read_enum("mode", c.mode, {{"insert", M::kInsert}, {"rewrite", M::kRewrite}, {"prefix", M::kPrefix}});
   if (r.read("app_cookie", c.app_cookie) && !c.app_cookie.empty() && !valid_token(c.app_cookie))
     error(r.at("app_cookie"), "'app_cookie': " + quote(c.app_cookie) + " is not a valid cookie name" + kTokenHint);
   if (c.mode == M::kPrefix && c.app_cookie.empty())
@@ -1140,10 +1118,9 @@ CookieConfig Loader::load_cookie(Reader& persistence, const std::string& owner) 
     error(r.at("same_site"), "'same_site: None' needs a secure cookie (browsers drop SameSite=None without "
                              "Secure): set secure to auto or true");
   r.read("max_age", c.max_age);
-  if (r.read("max_idle", c.max_idle) && c.max_idle.count() > 0) pending(r.at("max_idle"), Pending::kCookieMaxIdle);
-  if (r.read("max_life", c.max_life) && c.max_life.count() > 0) pending(r.at("max_life"), Pending::kCookieMaxLife);
+  r.read("max_idle", c.max_idle);
+  r.read("max_life", c.max_life);
   if (r.read("secret_file", c.secret_file) && !c.secret_file.empty()) {
-    pending(r.at("secret_file"), Pending::kSecretFile);
     const std::string path = resolve(c.secret_file);
     std::string why;
     if (auto text = read_small_file(path, why, 1 << 20)) {

@@ -66,8 +66,8 @@ struct CookieConfig {
   bool http_only = true;
   SameSite same_site = SameSite::kLax;
   Duration max_age{0};   // 0 = session cookie
-  Duration max_idle{0};  // 0 = none
-  Duration max_life{0};  // 0 = none
+  Duration max_idle{30 * 60 * 1000};  // 0 = none (SPEC default 30m)
+  Duration max_life{8 * 60 * 60 * 1000};  // 0 = none (SPEC default 8h)
   std::string secret_file;           // as written (resolved against the config's dir)
   std::vector<std::string> secrets;  // loaded from secret_file; [0] signs
 };

@@ -13,6 +13,7 @@
 
 #include "affinity/backend.h"
 #include "affinity/clock.h"
+#include "affinity/memory_affinity_store.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
 #include "session/access_log.h"
@@ -110,13 +111,16 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   }
 
   affinity::BackendSet backends(*config);
+  // One store for the process: learn and source entries made on one worker
+  // are seen by all (SPEC §4). Redis sharing between replicas comes later.
+  affinity::MemoryAffinityStore store(config->affinity_store.capacity);
   affinity::SystemClock clock;
   std::atomic<int64_t> connections{0};
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(i, config, backends, *access_log, clock, connections));
+    workers.push_back(std::make_unique<Worker>(i, config, backends, store, *access_log, clock, connections));
 
   // Bind each listener once per worker; with port 0 the first bind picks
   // the port and the others join it.

@@ -50,7 +50,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::Listen
 }  // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
-               affinity::BackendSet& backends,
+               affinity::BackendSet& backends, affinity::AffinityStore& store,
                session::AccessLog& log, const affinity::Clock& clock,
                std::atomic<int64_t>& process_connections)
     : io_(std::make_unique<asio::io_context>(1)),
@@ -61,10 +61,12 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
   for (const auto& b : backends.backends()) {
     session::BackendRuntime rt;
     rt.backend = b.get();
-    rt.balancer = b->make_balancer();
+    // Seeded per worker: random choices differ between workers but are
+    // reproducible for a given worker.
+    rt.balancer = b->make_balancer(0x9e3779b97f4a7c15ULL * (index + 1));
     for (unsigned i = 0; i < index % std::max<size_t>(1, b->servers().size()); ++i)
       rt.balancer->select({});
-    rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer);
+    rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer, &store);
     rt.pool = std::make_unique<session::UpstreamPool>(b->servers().size(), b->config().pool);
     for (affinity::Server* s : b->servers()) {
       const auto& ep = s->endpoint();
@@ -79,6 +81,24 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
         addr = asio::ip::address_v4(bytes);
       }
       rt.endpoints.emplace_back(addr, ep.port);
+    }
+    const auto& bc = b->config();
+    if (bc.balance == config::BalanceAlgorithm::kSource) {
+      rt.hash_source = session::HashSource::kSource;
+    } else if (bc.balance == config::BalanceAlgorithm::kHash) {
+      // The loader guarantees one of these forms.
+      const std::string_view key = bc.hash_key;
+      if (key.starts_with("header:")) {
+        rt.hash_source = session::HashSource::kHeader;
+        rt.hash_name = key.substr(7);
+      } else if (key.starts_with("cookie:")) {
+        rt.hash_source = session::HashSource::kCookie;
+        rt.hash_name = key.substr(7);
+      } else if (key == "path") {
+        rt.hash_source = session::HashSource::kPath;
+      } else {
+        rt.hash_source = session::HashSource::kSource;
+      }
     }
     ctx_->backends.push_back(std::move(rt));
   }

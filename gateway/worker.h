@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "affinity/affinity_store.h"
 #include "affinity/backend.h"
 #include "session/worker_context.h"
 
@@ -23,7 +24,7 @@ class Worker {
   // `index` staggers the balancers so workers don't all start on the same
   // server.
   Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
-         affinity::BackendSet& backends,
+         affinity::BackendSet& backends, affinity::AffinityStore& store,
          session::AccessLog& log, const affinity::Clock& clock,
          std::atomic<int64_t>& process_connections);
   ~Worker();

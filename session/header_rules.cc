@@ -56,6 +56,23 @@ bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAdd
   return false;
 }
 
+config::IpAddress original_client(const http::fields& fields, const config::ForwardedConfig& config,
+                                  const ClientAddress& client) {
+  if (!is_trusted_proxy(config, client.ip)) return client.ip;
+  std::string xff = joined(fields, std::string_view("X-Forwarded-For"));
+  std::string_view rest = xff;
+  while (!rest.empty()) {
+    size_t comma = rest.rfind(',');
+    std::string_view entry = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
+    if (entry.size() > 2 && entry.front() == '[' && entry.back() == ']') entry = entry.substr(1, entry.size() - 2);
+    auto ip = config::IpAddress::parse(entry);
+    if (!ip) break;  // unparsable: trust nothing further left
+    if (!is_trusted_proxy(config, *ip)) return *ip;
+  }
+  return client.ip;
+}
+
 void apply_forwarded(http::fields& fields, const config::ForwardedConfig& config,
                      const ClientAddress& client, std::string_view host) {
   const bool trusted = is_trusted_proxy(config, client.ip);

@@ -29,6 +29,13 @@ struct ClientAddress {
 
 bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAddress& ip);
 
+// The address a request comes from for persistence and hashing: the peer,
+// or, when the peer is a trusted proxy, the right-most X-Forwarded-For entry
+// that is not itself a trusted proxy. Call before apply_forwarded().
+config::IpAddress original_client(const boost::beast::http::fields& fields,
+                                  const config::ForwardedConfig& config,
+                                  const ClientAddress& client);
+
 // Drops a client's own X-Forwarded-* / Forwarded unless it is a trusted
 // proxy, then appends or sets X-Forwarded-For, -Proto, -Host, -Port and
 // Forwarded as configured. `host` is the request's Host (or :authority).

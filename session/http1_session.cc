@@ -16,6 +16,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "affinity/cookie_header.h"
+#include "affinity/stable_hash.h"
 #include "session/request_head.h"
 
 namespace sag::session {
@@ -139,6 +140,7 @@ class Http1Session {
     const auto& t = cfg_.timeouts;
     bool got_byte = false;
     x_ = Exchange{};
+    backend_ = nullptr;
     if (first) {
       x_.start = conn_.accepted;
       x_.start_wall = conn_.accepted_wall;
@@ -275,9 +277,22 @@ class Http1Session {
     const affinity::StickyCookie* sticky = br.backend->cookie();
     const bool has_body = !parser.is_done();
 
-    // Persistence input, and the request as the server will see it.
+    // Persistence inputs, read before the request is rewritten for the server.
+    const auto& persistence = br.backend->config().persistence;
+    join_cookies(req);
     std::optional<std::string_view> cookie_value;
     if (sticky) cookie_value = take_sticky_cookie(req, *sticky);
+    std::optional<std::string_view> learn_value;
+    if (persistence.learn) {
+      if (auto v = affinity::find_cookie(cookie_joined_, persistence.learn->cookie)) {
+        learn_value_.assign(*v);
+        learn_value = learn_value_;
+      }
+    }
+    const config::IpAddress origin = original_client(req, cfg_.forwarded, conn_.client);
+    const uint64_t hash = request_hash(br, req, origin);
+
+    // The request as the server will see it.
     strip_hop_by_hop(req);
     req.erase(http::field::expect);
     apply_forwarded(req, cfg_.forwarded, conn_.client, host);
@@ -301,9 +316,16 @@ class Http1Session {
     bool body_touched = false;  // client body bytes consumed: no replay possible
     ServerGuard guard;
     for (;;) {
-      decision = br.resolver->resolve(affinity::AffinityRequest{
-          cookie_value, w_.clock.unix_seconds(), {excluded, n_excluded},
-          pin_backend_ == backend_index ? pin_ : nullptr});
+      affinity::AffinityRequest input;
+      input.cookie = cookie_value;
+      input.learn = learn_value;
+      input.source = persistence.source ? &origin : nullptr;
+      input.now = w_.clock.unix_seconds();
+      input.steady_now = w_.clock.steady_now();
+      input.excluded = {excluded, n_excluded};
+      input.connection_pin = pin_backend_ == backend_index ? pin_ : nullptr;
+      input.hash = hash;
+      decision = br.resolver->resolve(input);
       x_.persist = decision.outcome;
       x_.persist_known = true;
       if (!decision.server) {
@@ -367,7 +389,10 @@ class Http1Session {
         }
       }
       if (!failed) {
-        x_.tr = ms_since(sent_at, Clock::now());
+        const auto head_at = Clock::now();
+        x_.tr = ms_since(sent_at, head_at);
+        server.record_response_time(
+            std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
         break;
       }
       guard.finish();
@@ -405,6 +430,10 @@ class Http1Session {
     const bool upstream_chunked = res.chunked();
     const bool has_length = res_parser->content_length().has_value();
     strip_hop_by_hop(res);
+    process_set_cookies(res, br, *decision.server, sticky,
+                        decision.outcome == affinity::PersistOutcome::kCookieHit
+                            ? decision.cookie_created
+                            : std::nullopt);
     bool to_client_keep_alive = client_keep_alive && !w_.stopping;
     if (!no_body) {
       if (upstream_chunked) {
@@ -418,10 +447,10 @@ class Http1Session {
         }
       }
     }
-    if (decision.set_cookie && sticky) {
+    if (decision.set_cookie && sticky && sticky->config().mode == config::CookieMode::kInsert) {
       set_cookie_.clear();
-      sticky->append_set_cookie(*decision.server, w_.clock.unix_seconds(),
-                                conn_.client.tls, set_cookie_);
+      sticky->append_set_cookie(*decision.server, w_.clock.unix_seconds(), conn_.client.tls,
+                                set_cookie_, decision.cookie_created);
       res.insert(http::field::set_cookie, set_cookie_);
       if (shared_cacheable(res, req.method())) {
         std::string cc(res[http::field::cache_control]);
@@ -527,24 +556,124 @@ class Http1Session {
 
   // Joins every Cookie field into one (as HTTP/2 crumbs are joined), takes
   // the gateway's cookie out, and returns its value (stored in cookie_value_).
-  std::optional<std::string_view> take_sticky_cookie(http::request_header<>& req,
-                                                     const affinity::StickyCookie& sticky) {
-    auto it = req.find(http::field::cookie);
-    if (it == req.end()) return std::nullopt;
+  // Every Cookie field joined into cookie_joined_ (empty when none), as
+  // HTTP/2 crumbs are joined (RFC 9113 §8.2.3).
+  void join_cookies(const http::request_header<>& req) {
     cookie_joined_.clear();
-    for (; it != req.end() && it->name() == http::field::cookie; ++it) {
+    auto [first, last] = req.equal_range(http::field::cookie);
+    for (auto it = first; it != last; ++it) {
       if (!cookie_joined_.empty()) cookie_joined_ += "; ";
       cookie_joined_ += it->value();
     }
-    auto value = affinity::find_cookie(cookie_joined_, sticky.name());
+  }
+
+  // The persistence value the client sent (stored in cookie_value_), with
+  // the request's Cookie rewritten for the server: insert mode takes the
+  // gateway's cookie out, prefix mode takes "ID~" off the application's
+  // cookie, rewrite mode leaves it (the server owns that cookie).
+  std::optional<std::string_view> take_sticky_cookie(http::request_header<>& req,
+                                                     const affinity::StickyCookie& sticky) {
+    const auto& c = sticky.config();
+    const std::string_view name =
+        c.mode == config::CookieMode::kPrefix ? std::string_view(c.app_cookie) : sticky.name();
+    auto value = affinity::find_cookie(cookie_joined_, name);
     if (!value) return std::nullopt;
-    cookie_value_.assign(*value);
-    if (sticky.config().mode == config::CookieMode::kInsert) {
-      affinity::remove_cookie(cookie_joined_, sticky.name(), cookie_rest_);
-      req.erase(http::field::cookie);
-      if (!cookie_rest_.empty()) req.set(http::field::cookie, cookie_rest_);
+    switch (c.mode) {
+      case config::CookieMode::kInsert:
+        cookie_value_.assign(*value);
+        affinity::remove_cookie(cookie_joined_, name, cookie_rest_);
+        break;
+      case config::CookieMode::kPrefix: {
+        const size_t tilde = value->find('~');
+        if (tilde == std::string_view::npos) return std::nullopt;  // the app's own value
+        cookie_value_.assign(value->substr(0, tilde));
+        const std::string app_value(value->substr(tilde + 1));
+        affinity::replace_cookie_value(cookie_joined_, name, app_value, cookie_rest_);
+        break;
+      }
+      case config::CookieMode::kRewrite:
+        cookie_value_.assign(*value);
+        return std::string_view(cookie_value_);
     }
+    req.erase(http::field::cookie);
+    if (!cookie_rest_.empty()) req.set(http::field::cookie, cookie_rest_);
     return std::string_view(cookie_value_);
+  }
+
+  // The request's key for hashing balancers (0 for other algorithms).
+  uint64_t request_hash(const BackendRuntime& br, const http::request_header<>& req,
+                        const config::IpAddress& origin) const {
+    switch (br.hash_source) {
+      case HashSource::kNone:
+        return 0;
+      case HashSource::kSource:
+        return affinity::stable_hash64(std::string_view(reinterpret_cast<const char*>(origin.bytes.data()), origin.v6 ? 16 : 4));
+      case HashSource::kHeader:
+        return affinity::stable_hash64(req[br.hash_name]);
+      case HashSource::kCookie: {
+        auto v = affinity::find_cookie(cookie_joined_, br.hash_name);
+        return affinity::stable_hash64(v ? *v : std::string_view{});
+      }
+      case HashSource::kPath: {
+        std::string_view target = req.target();
+        return affinity::stable_hash64(target.substr(0, target.find('?')));
+      }
+    }
+    return 0;
+  }
+
+  // Applies what persistence needs from the server's Set-Cookie fields:
+  // learn entries (recorded, or forgotten when the server clears the
+  // cookie), and the rewrite/prefix cookie values.
+  // `created`: the client's cookie creation date when it pinned this very
+  // server (kept so max_life is never extended by the server re-setting its
+  // cookie).
+  void process_set_cookies(http::response_header<>& res, BackendRuntime& br,
+                           const affinity::Server& server, const affinity::StickyCookie* sticky,
+                           std::optional<int64_t> created) {
+    const auto& persistence = br.backend->config().persistence;
+    const bool rewrite = sticky && sticky->config().mode != config::CookieMode::kInsert;
+    if (!persistence.learn && !rewrite) return;
+    auto [first, last] = res.equal_range(http::field::set_cookie);
+    if (first == last) return;
+    const int64_t now = w_.clock.unix_seconds();
+    bool changed = false;
+    set_cookies_.clear();
+    for (auto it = first; it != last; ++it) {
+      std::string_view field = it->value();
+      auto parsed = affinity::parse_set_cookie(field, now);
+      if (!parsed) {
+        set_cookies_.emplace_back(field);
+        continue;
+      }
+      if (persistence.learn && parsed->name == persistence.learn->cookie) {
+        if (parsed->clears) {
+          br.resolver->forget(parsed->value);
+        } else {
+          br.resolver->learn(parsed->value, server, w_.clock.steady_now());
+        }
+      }
+      if (rewrite && !parsed->clears) {
+        const auto& c = sticky->config();
+        if (c.mode == config::CookieMode::kRewrite && parsed->name == c.name) {
+          set_cookies_.push_back(affinity::with_cookie_value(field, *parsed, sticky->value_for(server, now, created)));
+          changed = true;
+          continue;
+        }
+        if (c.mode == config::CookieMode::kPrefix && parsed->name == c.app_cookie) {
+          std::string prefixed = sticky->value_for(server, now, created);
+          prefixed += '~';
+          prefixed += parsed->value;
+          set_cookies_.push_back(affinity::with_cookie_value(field, *parsed, prefixed));
+          changed = true;
+          continue;
+        }
+      }
+      set_cookies_.emplace_back(field);
+    }
+    if (!changed) return;
+    res.erase(http::field::set_cookie);
+    for (const auto& v : set_cookies_) res.insert(http::field::set_cookie, v);
   }
 
   // Streams the response (head already transformed) to the client. False
@@ -646,7 +775,10 @@ class Http1Session {
     log_exchange();
   }
 
+  // Ends the request's bookkeeping: persistence outcome counted once per
+  // request (its final decision, after any retries), then the log line.
   void log_exchange() {
+    if (x_.persist_known && backend_) backend_->backend->persistence_counters().count(x_.persist);
     if (!w_.access_log.enabled()) return;
     AccessRecord r;
     r.client_ip = conn_.client_ip;
@@ -709,7 +841,8 @@ class Http1Session {
   int pin_backend_ = -1;
   // Reused across requests so steady-state requests don't allocate for them.
   std::string method_, path_, answer_, set_cookie_;
-  std::string cookie_joined_, cookie_rest_, cookie_value_;
+  std::string cookie_joined_, cookie_rest_, cookie_value_, learn_value_;
+  std::vector<std::string> set_cookies_;
 };
 
 }  // namespace

@@ -25,12 +25,18 @@ class ServerTlsContext;
 
 namespace sag::session {
 
+// Where a hashing balancer's key comes from (SPEC §2 hash_key), decided at
+// config load.
+enum class HashSource : uint8_t { kNone, kHeader, kCookie, kPath, kSource };
+
 struct BackendRuntime {
   affinity::Backend* backend = nullptr;  // shared, owned by the BackendSet
   std::unique_ptr<affinity::Balancer> balancer;
   std::unique_ptr<affinity::AffinityResolver> resolver;
   std::unique_ptr<UpstreamPool> pool;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // by server index
+  HashSource hash_source = HashSource::kNone;
+  std::string hash_name;  // header or cookie name for kHeader / kCookie
 };
 
 // Per listener, shared read-only by all workers.

@@ -15,6 +15,15 @@
 namespace sag::affinity {
 namespace {
 
+// The SPEC default cookie is dated (max_idle 30m, max_life 8h); tests of
+// the bare-id format start from an undated one and add dates explicitly.
+config::CookieConfig undated() {
+  config::CookieConfig c;
+  c.max_idle = config::Duration(0);
+  c.max_life = config::Duration(0);
+  return c;
+}
+
 config::BackendConfig backend_config(std::vector<std::string> names) {
   config::BackendConfig b;
   b.name = "app";
@@ -28,6 +37,7 @@ config::BackendConfig backend_config(std::vector<std::string> names) {
     s.endpoint = ep.value_or(config::Endpoint{});
     b.servers.push_back(s);
   }
+  b.persistence.cookie = undated();
   return b;
 }
 
@@ -36,7 +46,7 @@ class ResolverTest : public ::testing::Test {
   void build(config::BackendConfig bc) {
     backend_ = std::make_unique<Backend>(bc);
     balancer_ = backend_->make_balancer();
-    resolver_ = std::make_unique<AffinityResolver>(*backend_, *balancer_);
+    resolver_ = std::make_unique<AffinityResolver>(*backend_, *balancer_, nullptr);
   }
   void SetUp() override { build(backend_config({"s1", "s2", "s3"})); }
 

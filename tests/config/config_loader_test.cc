@@ -148,8 +148,9 @@ TEST_F(ConfigLoaderTest, MinimalConfigHasEveryDefault) {
   EXPECT_TRUE(ck.http_only);
   EXPECT_EQ(ck.same_site, SameSite::kLax);
   EXPECT_EQ(ck.max_age, Duration(0));
-  EXPECT_EQ(ck.max_idle, Duration(0));
-  EXPECT_EQ(ck.max_life, Duration(0));
+  // SPEC §2: "Other keys: the values shown above" (max_idle 30m, max_life 8h).
+  EXPECT_EQ(ck.max_idle, Duration(30 * 60 * 1000));
+  EXPECT_EQ(ck.max_life, Duration(8 * 60 * 60 * 1000));
   EXPECT_EQ(ck.secret_file, "");
   EXPECT_THAT(ck.secrets, IsEmpty());
   EXPECT_FALSE(b.persistence.learn);
@@ -265,11 +266,6 @@ TEST_F(ConfigLoaderTest, FullSpecExampleLoads) {
   EXPECT_THAT(warnings_of(r),
               ElementsAre("t.yaml:25:5: active health checks are not implemented yet: 'health_check' is ignored",
                           "t.yaml:34:5: passive ejection is not implemented yet and is ignored",
-                          "t.yaml:37:5: 'slow_start' is not implemented yet and is ignored",
-                          "t.yaml:49:19: cookie 'max_idle' is not implemented yet and is ignored",
-                          "t.yaml:50:19: cookie 'max_life' is not implemented yet and is ignored",
-                          "t.yaml:53:7: persistence 'learn' is not implemented yet and is ignored",
-                          "t.yaml:56:7: persistence 'source' is not implemented yet and is ignored",
                           "t.yaml:91:1: the admin listener is not implemented yet: it is not started"));
 }
 
@@ -921,17 +917,8 @@ TEST_F(ConfigLoaderTest, WarningsForPendingFeatures) {
                 "access_log: {format: json}\n");
   ASSERT_THAT(errors_of(r), IsEmpty());
   EXPECT_THAT(warnings_of(r),
-              ElementsAre("t.yaml:7:14: only balance roundrobin is implemented yet: roundrobin is used",
-                          "t.yaml:8:5: active health checks are not implemented yet: 'health_check' is ignored",
+              ElementsAre("t.yaml:8:5: active health checks are not implemented yet: 'health_check' is ignored",
                           "t.yaml:9:5: passive ejection is not implemented yet and is ignored",
-                          "t.yaml:10:5: 'slow_start' is not implemented yet and is ignored",
-                          "t.yaml:12:22: cookie modes rewrite and prefix are not implemented yet",
-                          "t.yaml:12:41: cookie 'max_idle' is not implemented yet and is ignored",
-                          "t.yaml:12:55: cookie 'max_life' is not implemented yet and is ignored",
-                          "t.yaml:12:72: signed cookies ('secret_file') are not implemented yet: cookies are not "
-                          "signed",
-                          "t.yaml:13:7: persistence 'learn' is not implemented yet and is ignored",
-                          "t.yaml:14:7: persistence 'source' is not implemented yet and is ignored",
                           "t.yaml:16:24: affinity_store type redis is not implemented yet: the in-process store is "
                           "used",
                           "t.yaml:17:1: the admin listener is not implemented yet: it is not started"));

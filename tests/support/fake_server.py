@@ -15,7 +15,7 @@ Routes (any method unless noted):
   GET  /download?size=N   N bytes of download_bytes(N) with Content-Length,
                           or chunked with &chunked=1
   GET  /slow?ms=N         sleeps N ms, then 200 "slow done"
-  GET  /setcookie?name=..&value=..   200 with `Set-Cookie: name=value; Path=/`
+  GET  /setcookie?name=..&value=..[&attrs=..]   200 with `Set-Cookie: name=value; Path=/[; attrs]`
   GET  /hop               200 with hop-by-hop response headers (see HOP_HEADERS)
   GET  /cacheable         200 with Cache-Control: max-age=60
   GET  /status?code=N     that status, short body
@@ -524,6 +524,8 @@ class FakeServer:
             return self._simple(sock, req, keep_alive, 200, "slow done\n")
         if path == "/setcookie":
             c = "%s=%s; Path=/" % (q.get("name", "c"), q.get("value", "v"))
+            if q.get("attrs"):
+                c += "; " + q["attrs"]
             return self._simple(sock, req, keep_alive, 200, "cookie set\n",
                                 extra=[("Set-Cookie", c)])
         if path == "/hop":

@@ -1,0 +1,34 @@
+// `balance: least_time`: power of two choices over response-head time. Two
+// candidates are drawn by weighted random (effective weight); the one with
+// the lower score wins, score = (ewma_us + 1) * (active + 1) / weight, where
+// ewma_us is Server::response_time_ewma() and active its requests in flight
+// (all workers). A server with no sample yet scores 0 (best), so new and
+// returning servers get probed; a slow server still gets the picks where it
+// is drawn twice, so its average keeps being measured.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+
+#include "affinity/balancer.h"
+#include "affinity/fast_rng.h"
+
+namespace sag::affinity {
+
+class LeastTimeBalancer final : public Balancer {
+ public:
+  // `servers` must outlive the balancer (owned by the Backend).
+  LeastTimeBalancer(std::span<Server* const> servers, std::chrono::milliseconds slow_start,
+                    uint64_t seed);
+  Server* select(const SelectContext& ctx) override;
+
+ private:
+  Server* pick(const SelectContext& ctx, bool backups);
+
+  std::span<Server* const> servers_;
+  std::chrono::milliseconds slow_start_;
+  FastRng rng_;
+};
+
+}  // namespace sag::affinity

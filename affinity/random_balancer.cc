@@ -1,0 +1,30 @@
+#include "affinity/random_balancer.h"
+
+#include "affinity/server.h"
+#include "affinity/weighted_sampler.h"
+
+namespace sag::affinity {
+
+RandomBalancer::RandomBalancer(std::span<Server* const> servers,
+                               std::chrono::milliseconds slow_start, uint64_t seed)
+    : servers_(servers), slow_start_(slow_start), rng_(seed) {}
+
+Server* RandomBalancer::select(const SelectContext& ctx) {
+  if (Server* s = pick(ctx, false)) return s;
+  return pick(ctx, true);
+}
+
+Server* RandomBalancer::pick(const SelectContext& ctx, bool backups) {
+  Server* a;
+  Server* b;
+  if (!WeightedSampler::draw_two(servers_, ctx, backups, slow_start_, rng_, a, b)) return nullptr;
+  if (a == b) return a;
+  // b wins only when strictly less loaded: active_b / w_b < active_a / w_a.
+  const unsigned __int128 load_a =
+      static_cast<unsigned __int128>(a->active_requests()) * b->effective_weight(ctx.now, slow_start_);
+  const unsigned __int128 load_b =
+      static_cast<unsigned __int128>(b->active_requests()) * a->effective_weight(ctx.now, slow_start_);
+  return load_b < load_a ? b : a;
+}
+
+}  // namespace sag::affinity

@@ -1,0 +1,33 @@
+// What the balancers share: which servers one pick may consider, and drawing
+// candidates by weighted random (the power-of-two-choices balancers).
+//
+// A pick runs over one tier: first the non-backup servers, and only when none
+// of them is eligible, the backups (SPEC §2 `backup: true`).
+#pragma once
+
+#include <chrono>
+#include <span>
+
+#include "affinity/balancer.h"
+#include "affinity/fast_rng.h"
+#include "affinity/server.h"
+
+namespace sag::affinity {
+
+class WeightedSampler {
+ public:
+  // In the tier, usable for new sessions and not excluded.
+  static bool eligible(const Server& s, const SelectContext& ctx, bool backups) {
+    return s.backup() == backups && s.usable_for_new() && !is_excluded(ctx.excluded, s.index());
+  }
+
+  // Draws two candidates of the tier, independently (with replacement), each
+  // with probability proportional to its effective (slow-start) weight. Two
+  // passes over the servers, two random numbers, no allocation. False when
+  // no server of the tier is eligible.
+  static bool draw_two(std::span<Server* const> servers, const SelectContext& ctx, bool backups,
+                       std::chrono::milliseconds slow_start, FastRng& rng, Server*& first,
+                       Server*& second);
+};
+
+}  // namespace sag::affinity
