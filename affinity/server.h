@@ -4,6 +4,7 @@
 // workers and outlives every request that points at it (owned by Backend).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -69,12 +70,47 @@ class Server {
     return std::chrono::microseconds(rt_ewma_.load(std::memory_order_relaxed) >> kEwmaShift);
   }
 
+  // Passive ejection (SPEC §2 `passive`): real traffic failures take a
+  // server out without waiting for active checks. The forwarding path
+  // reports outcomes; the health checker (one per process) ends ejections.
+  // record_failure() returns the consecutive failure count including this one.
+  uint32_t record_failure() { return consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  void record_success() {
+    if (consecutive_failures_.load(std::memory_order_relaxed) != 0)
+      consecutive_failures_.store(0, std::memory_order_relaxed);
+  }
+  uint32_t consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
+  // Takes the server out at `now`; true when this call ejected it (it was in).
+  bool eject(std::chrono::steady_clock::time_point now) {
+    ejected_at_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    return !ejected_.exchange(true, std::memory_order_relaxed);
+  }
+  void end_ejection() {
+    consecutive_failures_.store(0, std::memory_order_relaxed);
+    ejected_.store(false, std::memory_order_relaxed);
+  }
+  bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
+  std::chrono::steady_clock::time_point ejected_at() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(ejected_at_ns_.load(std::memory_order_relaxed)));
+  }
+  // Up as far as traffic is concerned: healthy and not ejected.
+  bool up() const { return healthy() && !ejected(); }
+
   // May take sessions that are not pinned yet (SPEC §4: up, ready, weight > 0).
   bool usable_for_new() const {
-    return healthy() && admin_state() == AdminState::kReady && weight() > 0;
+    return up() && admin_state() == AdminState::kReady && weight() > 0;
   }
   // May keep serving sessions already pinned to it (up, ready or drain).
-  bool usable_for_pinned() const { return healthy() && admin_state() != AdminState::kMaint; }
+  bool usable_for_pinned() const { return up() && admin_state() != AdminState::kMaint; }
+
+  // Responses by exact status (100..599) for metrics; other codes count as 0.
+  void count_response(unsigned status) {
+    responses_[status >= 100 && status < 600 ? status - 100 : 0].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t responses(unsigned status) const {
+    return status >= 100 && status < 600 ? responses_[status - 100].load(std::memory_order_relaxed) : 0;
+  }
 
   // Request accounting; called by the forwarding path on every request.
   void request_started() {
@@ -103,6 +139,10 @@ class Server {
   // any real average is stored as at least 1.
   static constexpr int kEwmaShift = 4;
   std::atomic<uint64_t> rt_ewma_{0};
+  std::atomic<uint32_t> consecutive_failures_{0};
+  std::atomic<bool> ejected_{false};
+  std::atomic<int64_t> ejected_at_ns_{0};
+  std::array<std::atomic<uint64_t>, 500> responses_{};  // index status - 100
 };
 
 }  // namespace sag::affinity

@@ -348,6 +348,7 @@ class Http1Session {
         auto [cec] = co_await up.async_connect(br.endpoints[server.index()], kTuple);
         if (cec) {
           up.close(ec);
+          passive_failure(br, server);
           if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
           if (x_.retries < br.backend->config().retries) {
             ++x_.retries;
@@ -398,18 +399,31 @@ class Http1Session {
       guard.finish();
       up.close(ec);
       const bool no_response_byte = up_in.size() == 0;
-      if (timed_out) {
+      if (timed_out) {  // the server took the request and didn't answer: not retried
+        passive_failure(br, server);
         co_await answer(504, "server timed out");
         co_return false;
       }
-      // A keep-alive connection the server closed just as we reused it:
-      // nothing was processed, so one fresh attempt is safe when the request
-      // can be replayed.
-      const bool replayable = !body_touched && (!has_body || is_idempotent(req.method()));
-      if (reused && fresh_retry_left && no_response_byte && replayable) {
-        fresh_retry_left = false;
-        up_in.clear();
-        continue;
+      // Bytes of the request may have reached the server: only a request
+      // that is safe to run twice is sent again (SPEC §4).
+      const bool replayable = !has_body && is_idempotent(req.method());
+      if (no_response_byte && replayable) {
+        // A keep-alive connection the server closed just as it was reused
+        // says nothing about the server: one fresh attempt, same server.
+        if (reused && fresh_retry_left) {
+          fresh_retry_left = false;
+          up_in.clear();
+          continue;
+        }
+        passive_failure(br, server);
+        if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+        if (x_.retries < br.backend->config().retries) {
+          ++x_.retries;
+          up_in.clear();
+          continue;
+        }
+      } else if (!reused) {
+        passive_failure(br, server);
       }
       co_await answer(502, "server failed");
       co_return false;
@@ -424,6 +438,12 @@ class Http1Session {
     auto& res = res_parser->get();
     const unsigned status = res.result_int();
     x_.status = status;
+    // SPEC §2 passive: 5xx answers to idempotent requests count as failures.
+    if (status >= 500 && is_idempotent(req.method())) {
+      passive_failure(br, *decision.server);
+    } else {
+      decision.server->record_success();
+    }
     const bool upstream_keep_alive = res.keep_alive();
     const bool no_body = req.method() == http::verb::head || status == 204 || status == 304 ||
                          status < 200;
@@ -542,6 +562,14 @@ class Http1Session {
       if (wec && wec != http::error::need_buffer) co_return SendResult::kServerFailed;
     }
     co_return SendResult::kOk;
+  }
+
+  // Counts a failure of `server` on real traffic and ejects it once the
+  // backend's passive threshold is reached; the health checker ends it.
+  void passive_failure(BackendRuntime& br, affinity::Server& server) {
+    const auto& passive = br.backend->config().passive;
+    const uint32_t failures = server.record_failure();
+    if (passive && failures >= passive->consecutive_failures) server.eject(Clock::now());
   }
 
   static bool is_parse_error(const beast::error_code& ec) {

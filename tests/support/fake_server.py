@@ -21,6 +21,9 @@ Routes (any method unless noted):
   GET  /status?code=N     that status, short body
   anything else           as "/" (200, the body names method and target)
 
+With `drop_requests = True` every request is read whole and then the
+connection is closed without an answer.
+
 stop() closes the listening socket (the port then refuses connections) and
 every open connection; start() listens again on the same port.
 """
@@ -222,6 +225,9 @@ class _Conn:
 class FakeServer:
     def __init__(self, name, host="127.0.0.1", port=0, start=True):
         self.name = name
+        # When true, every complete request is answered by closing the
+        # connection (a server that fails mid-request).
+        self.drop_requests = False
         self.host = host
         self.port = port
         self._lock = threading.Condition()
@@ -492,6 +498,13 @@ class FakeServer:
 
     def _respond(self, sock, req, keep_alive):
         path, q, m = req.path, req.query, req.method
+        if self.drop_requests:
+            # Read the whole request, answer nothing, drop the connection.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return False
         if path == "/headers":
             body = json.dumps({"method": m, "target": req.target,
                                "headers": [[k, v] for k, v in req.headers],

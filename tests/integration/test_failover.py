@@ -1,0 +1,111 @@
+"""Failover without errors (SPEC §4, issue "health checks, failover"): a
+client never sees an error the gateway could have avoided, and a session
+moves only when it must, once, and never bounces back.
+The load test is in test_load_failover.py (ctest label "load").
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from harness import (GatewayTestCase, LOCAL, Http11Client, basic_config, count_servers,  # noqa: E402
+                     free_port, srv_cookie, main)
+
+NAMES = ("s1", "s2", "s3")
+
+
+class FailoverTest(GatewayTestCase):
+    def pinned_cookie(self, gw, name, listener="http"):
+        for _ in range(12):
+            r = self.fresh_get(gw, listener, "/")
+            if r.header("x-server") == name:
+                return srv_cookie(r)
+        self.fail("no fresh request reached %s" % name)
+
+    def test_pinned_server_killed_then_restarted(self):
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s, tls=False))
+        cookie = self.pinned_cookie(gw, "s1")
+        s[0].stop()
+        r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + cookie)])
+        self.assertStatus(r, 200, gw)
+        moved_to = r.header("x-server")
+        self.assertNotEqual(moved_to, "s1")
+        fresh = srv_cookie(r)
+        self.assertIsNotNone(fresh, "a redispatched session gets a new cookie")
+        s[0].start()
+        for _ in range(5):
+            r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + fresh)])
+            self.assertEqual(r.header("x-server"), moved_to, "the session bounced back")
+        self.assertIn(" redispatch ", gw.wait_log_lines(14)[-6])
+
+    def test_closed_port_with_checks_off_never_shows(self):
+        s = self.servers("s1", "s2")
+        dead = {"name": "dead", "address": "127.0.0.1:%d" % free_port()}
+        gw = self.gateway(basic_config([dead] + list(s), tls=False))
+        for i in range(20):
+            r = self.fresh_get(gw, "http", "/")
+            self.assertStatus(r, 200, gw)
+            self.assertIn(r.header("x-server"), ("s1", "s2"))
+
+    def test_post_to_a_dropping_server_is_502_and_sent_once(self):
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s, tls=False))
+        cookie = self.pinned_cookie(gw, "s2")
+        s[1].drop_requests = True
+        s[1].clear()
+        c = Http11Client(LOCAL, gw.port("http"))
+        try:
+            r = c.request("POST", "/upload", [("Cookie", "SRV=" + cookie)], body=b"x" * 5000)
+        finally:
+            c.close()
+        self.assertEqual(r.status, 502, r)
+        time.sleep(0.2)
+        self.assertEqual(len([q for q in s[1].requests if q.complete]), 1,
+                         "the POST must reach the server exactly once")
+        for other in (s[0], s[2]):
+            self.assertEqual([q for q in other.requests if q.method == "POST"], [],
+                             "a POST whose body was sent must not be replayed elsewhere")
+
+    def test_get_to_a_dropping_server_is_retried(self):
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s, tls=False))
+        cookie = self.pinned_cookie(gw, "s2")
+        s[1].drop_requests = True
+        r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + cookie)])
+        self.assertStatus(r, 200, gw)
+        self.assertNotEqual(r.header("x-server"), "s2")
+        self.assertIsNotNone(srv_cookie(r), "the moved session gets a new cookie")
+
+    def test_slow_server_is_504_not_retried(self):
+        s = self.servers(*NAMES)
+        cfg = basic_config(s, tls=False)
+        cfg["backends"][0]["timeouts"] = {"connect": "1s", "server": "500ms"}
+        gw = self.gateway(cfg)
+        cookie = self.pinned_cookie(gw, "s3")
+        for x in s:
+            x.clear()
+        r = self.fresh_get(gw, "http", "/slow?ms=1500", headers=[("Cookie", "SRV=" + cookie)])
+        self.assertEqual(r.status, 504, r)
+        time.sleep(0.1)
+        self.assertEqual(len(s[0].requests) + len(s[1].requests), 0, "a timeout is not retried")
+
+    def test_passive_ejection_keeps_failing_server_out(self):
+        s = self.servers(*NAMES)
+        cfg = basic_config(s, tls=False, persistence={"cookie": {"name": "SRV"}})
+        cfg["backends"][0]["passive"] = {"consecutive_failures": 2, "eject_for": "30s"}
+        gw = self.gateway(cfg)
+        s[0].drop_requests = True
+        # Fresh GETs: s1 fails twice (each retried elsewhere), then is ejected.
+        seen = count_servers(self.fresh_get(gw, "http", "/") for _ in range(15))
+        self.assertNotIn("s1", seen)
+        s[0].clear()
+        for _ in range(9):
+            self.assertStatus(self.fresh_get(gw, "http", "/"), 200, gw)
+        self.assertEqual(s[0].requests, [], "an ejected server got traffic")
+
+
+if __name__ == "__main__":
+    main()
