@@ -36,9 +36,7 @@ Server* LeastTimeBalancer::pick(const SelectContext& ctx, bool backups) {
   const double sb = score(*b, wb);
   if (sb != sa) return sb < sa ? b : a;
   // Equal scores (both unmeasured): fewer active per weight, else the first.
-  const unsigned __int128 load_a = static_cast<unsigned __int128>(a->active_requests()) * wb;
-  const unsigned __int128 load_b = static_cast<unsigned __int128>(b->active_requests()) * wa;
-  return load_b < load_a ? b : a;
+  return fewer_active_per_weight(a, wa, b, wb);
 }
 
 }  // namespace sag::affinity

@@ -19,12 +19,8 @@ Server* RandomBalancer::pick(const SelectContext& ctx, bool backups) {
   Server* b;
   if (!WeightedSampler::draw_two(servers_, ctx, backups, slow_start_, rng_, a, b)) return nullptr;
   if (a == b) return a;
-  // b wins only when strictly less loaded: active_b / w_b < active_a / w_a.
-  const unsigned __int128 load_a =
-      static_cast<unsigned __int128>(a->active_requests()) * b->effective_weight(ctx.now, slow_start_);
-  const unsigned __int128 load_b =
-      static_cast<unsigned __int128>(b->active_requests()) * a->effective_weight(ctx.now, slow_start_);
-  return load_b < load_a ? b : a;
+  return fewer_active_per_weight(a, a->effective_weight(ctx.now, slow_start_), b,
+                                 b->effective_weight(ctx.now, slow_start_));
 }
 
 }  // namespace sag::affinity

@@ -30,4 +30,10 @@ bool WeightedSampler::draw_two(std::span<Server* const> servers, const SelectCon
   return true;
 }
 
+Server* fewer_active_per_weight(Server* a, uint32_t wa, Server* b, uint32_t wb) {
+  const unsigned __int128 load_a = static_cast<unsigned __int128>(a->active_requests()) * wb;
+  const unsigned __int128 load_b = static_cast<unsigned __int128>(b->active_requests()) * wa;
+  return load_b < load_a ? b : a;
+}
+
 }  // namespace sag::affinity

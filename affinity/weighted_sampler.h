@@ -30,4 +30,9 @@ class WeightedSampler {
                        Server*& second);
 };
 
+// Of two drawn candidates with effective weights wa and wb: `b` when it
+// carries strictly fewer active requests per unit of weight, else `a` (the
+// first drawn wins ties). Exact: compares cross products, no division.
+Server* fewer_active_per_weight(Server* a, uint32_t wa, Server* b, uint32_t wb);
+
 }  // namespace sag::affinity
