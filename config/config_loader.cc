@@ -96,9 +96,6 @@ namespace {
 // loader stops warning about it.
 enum class Pending {
   kRedisStore,
-  kAdmin,
-  kHealthCheck,
-  kPassive,
 };
 
 struct PendingFeature {
@@ -108,9 +105,6 @@ struct PendingFeature {
 
 constexpr PendingFeature kPendingFeatures[] = {
     {Pending::kRedisStore, "affinity_store type redis is not implemented yet: the in-process store is used"},
-    {Pending::kAdmin, "the admin listener is not implemented yet: it is not started"},
-    {Pending::kHealthCheck, "active health checks are not implemented yet: 'health_check' is ignored"},
-    {Pending::kPassive, "passive ejection is not implemented yet and is ignored"},
 };
 
 // ---------------------------------------------------------------------------
@@ -1006,11 +1000,9 @@ void Loader::load_backend(const YAML::Node& n, size_t index, GatewayConfig& cfg)
   }
 
   if (r.has("health_check")) {
-    pending(r.key_at("health_check"), Pending::kHealthCheck);
     load_health_check(r, b.health_check);
   }
   if (r.has("passive")) {
-    pending(r.key_at("passive"), Pending::kPassive);
     Reader p = r.child("passive", "'passive' of " + r.what());
     PassiveConfig pc;
     if (p.ok()) {
@@ -1245,7 +1237,6 @@ void Loader::load_timeouts(Reader& parent, TimeoutsConfig& t) {
 
 void Loader::load_admin(Reader& parent, std::optional<AdminConfig>& admin) {
   if (!parent.has("admin")) return;
-  pending(parent.key_at("admin"), Pending::kAdmin);
   Reader r = parent.child("admin", "'admin'");
   if (!r.ok()) return;
   AdminConfig a;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <random>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,8 @@
 #include "affinity/backend.h"
 #include "affinity/clock.h"
 #include "affinity/memory_affinity_store.h"
+#include "gateway/admin_server.h"
+#include "gateway/health_checker.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
 #include "session/access_log.h"
@@ -95,6 +98,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     auto& rt = listeners[i];
     rt.config = &lc;
     rt.port = lc.endpoint.port;
+    rt.index = i;
     if (lc.tls) {
       std::vector<std::string> tls_errors;
       rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors);
@@ -111,16 +115,29 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   }
 
   affinity::BackendSet backends(*config);
+  // Active health checks run on a thread of their own. Every checked server
+  // is down until its first result, which comes before any listener opens.
+  HealthChecker health(backends, std::random_device{}());
+  health.start();
+  {
+    config::Duration wait{0};
+    for (const auto& b : config->backends)
+      if (b.health_check.type != config::HealthCheckType::kNone)
+        wait = std::max(wait, b.health_check.timeout);
+    if (wait.count() > 0 && !health.wait_first_round(wait + std::chrono::milliseconds(500)))
+      log_warning("health checks: not every server has a first result yet");
+  }
   // One store for the process: learn and source entries made on one worker
   // are seen by all (SPEC §4). Redis sharing between replicas comes later.
   affinity::MemoryAffinityStore store(config->affinity_store.capacity);
   affinity::SystemClock clock;
+  session::GatewayStats stats(*config);
   std::atomic<int64_t> connections{0};
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(i, config, backends, store, *access_log, clock, connections));
+    workers.push_back(std::make_unique<Worker>(i, config, backends, store, *access_log, stats, clock, connections));
 
   // Bind each listener once per worker; with port 0 the first bind picks
   // the port and the others join it.
@@ -139,6 +156,19 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     }
     log_info("listener '" + rt.config->name + "' on " + rt.config->bind +
              (rt.tls ? " (TLS)" : "") + ", " + std::to_string(n_workers) + " workers");
+  }
+  // The admin listener has its own thread; it answers until the very end.
+  std::unique_ptr<AdminServer> admin;
+  if (config->admin) {
+    std::string error;
+    AdminHandler::Hooks hooks;
+    hooks.last_check = [&health](const affinity::Server& s) { return health.last_check(s); };
+    admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
+    if (!admin) {
+      log_error(error);
+      return 1;
+    }
+    log_info("admin listener on " + config->admin->bind);
   }
   for (auto& w : workers) w->start();
 
@@ -184,6 +214,8 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& w : workers) w->stop_and_join();
   workers.clear();
+  if (admin) admin->stop();
+  health.stop();
   log_info("stopped");
   return 0;
 }

@@ -51,10 +51,10 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::Listen
 
 Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
                affinity::BackendSet& backends, affinity::AffinityStore& store,
-               session::AccessLog& log, const affinity::Clock& clock,
+               session::AccessLog& log, session::GatewayStats& stats, const affinity::Clock& clock,
                std::atomic<int64_t>& process_connections)
     : io_(std::make_unique<asio::io_context>(1)),
-      ctx_(std::make_unique<session::WorkerContext>(*io_, std::move(config), log, clock,
+      ctx_(std::make_unique<session::WorkerContext>(*io_, std::move(config), log, stats, clock,
                                                     process_connections)),
       sweeper_(std::make_unique<asio::steady_timer>(*io_)),
       max_connections_(ctx_->config->limits.max_connections) {

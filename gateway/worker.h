@@ -25,7 +25,7 @@ class Worker {
   // server.
   Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
          affinity::BackendSet& backends, affinity::AffinityStore& store,
-         session::AccessLog& log, const affinity::Clock& clock,
+         session::AccessLog& log, session::GatewayStats& stats, const affinity::Clock& clock,
          std::atomic<int64_t>& process_connections);
   ~Worker();
 

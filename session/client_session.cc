@@ -44,6 +44,7 @@ awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   conn.idle = true;  // a graceful stop may drop a connection still in its handshake
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
   conn.idle = false;
+  conn.worker.stats.tls_handshake(conn.listener.index, !ec);
   if (ec) co_return;
   // ALPN: only HTTP/1.1 is offered until the HTTP/2 session exists.
   co_await serve_http1(stream, conn);
@@ -77,9 +78,14 @@ awaitable<void> linger(ClientConnection& conn) {
 awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime& listener,
                                       WorkerContext& worker) {
   struct Release {
-    std::atomic<int64_t>& count;
-    ~Release() { count.fetch_sub(1, std::memory_order_relaxed); }
-  } release{worker.process_connections};
+    WorkerContext& worker;
+    size_t listener;
+    ~Release() {
+      worker.process_connections.fetch_sub(1, std::memory_order_relaxed);
+      worker.stats.connection_closed(listener);
+    }
+  } release{worker, listener.index};
+  worker.stats.connection_opened(listener.index);
 
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);

@@ -129,6 +129,8 @@ class Http1Session {
     unsigned status = 0;
     uint64_t bytes = 0;
     std::string_view backend, server;
+    affinity::Server* answered_by = nullptr;  // null when the gateway answered
+    size_t backend_index = GatewayStats::kNoBackend;
     affinity::PersistOutcome persist = affinity::PersistOutcome::kNew;
     bool persist_known = false;
     uint32_t retries = 0;
@@ -274,6 +276,7 @@ class Http1Session {
     BackendRuntime& br = w_.backends[static_cast<size_t>(backend_index)];
     backend_ = &br;
     x_.backend = br.backend->name();
+    x_.backend_index = static_cast<size_t>(backend_index);
     const affinity::StickyCookie* sticky = br.backend->cookie();
     const bool has_body = !parser.is_done();
 
@@ -352,6 +355,7 @@ class Http1Session {
           if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
           if (x_.retries < br.backend->config().retries) {
             ++x_.retries;
+            w_.stats.retry(x_.backend_index);
             continue;
           }
           co_await answer(503, "no server available");
@@ -419,6 +423,7 @@ class Http1Session {
         if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
         if (x_.retries < br.backend->config().retries) {
           ++x_.retries;
+          w_.stats.retry(x_.backend_index);
           up_in.clear();
           continue;
         }
@@ -438,6 +443,7 @@ class Http1Session {
     auto& res = res_parser->get();
     const unsigned status = res.result_int();
     x_.status = status;
+    x_.answered_by = decision.server;
     // SPEC §2 passive: 5xx answers to idempotent requests count as failures.
     if (status >= 500 && is_idempotent(req.method())) {
       passive_failure(br, *decision.server);
@@ -800,13 +806,21 @@ class Http1Session {
     x_.status = status;
     x_.bytes += n;
     x_.server = {};
+    x_.answered_by = nullptr;
     log_exchange();
   }
 
   // Ends the request's bookkeeping: persistence outcome counted once per
   // request (its final decision, after any retries), then the log line.
   void log_exchange() {
+    const auto now = Clock::now();
     if (x_.persist_known && backend_) backend_->backend->persistence_counters().count(x_.persist);
+    const bool persistent = x_.persist == affinity::PersistOutcome::kCookieHit ||
+                            x_.persist == affinity::PersistOutcome::kLearnHit ||
+                            x_.persist == affinity::PersistOutcome::kSourceHit;
+    w_.stats.request_done(x_.backend_index, x_.answered_by, x_.status,
+                          std::chrono::duration_cast<std::chrono::microseconds>(now - x_.start),
+                          x_.persist_known && persistent);
     if (!w_.access_log.enabled()) return;
     AccessRecord r;
     r.client_ip = conn_.client_ip;
@@ -815,7 +829,6 @@ class Http1Session {
     r.listener = conn_.listener.config->name;
     r.backend = x_.backend.empty() ? std::string_view("-") : x_.backend;
     r.server = x_.server.empty() ? std::string_view("-") : x_.server;
-    const auto now = Clock::now();
     r.tq = x_.head_done == Clock::time_point{} ? -1 : ms_since(x_.start, x_.head_done);
     r.tw = x_.tw;
     r.tc = x_.tc;

@@ -16,6 +16,7 @@
 #include "affinity/clock.h"
 #include "config/gateway_config.h"
 #include "session/access_log.h"
+#include "session/gateway_stats.h"
 #include "session/router.h"
 #include "session/upstream_pool.h"
 
@@ -45,6 +46,7 @@ struct ListenerRuntime {
   std::shared_ptr<tls::ServerTlsContext> tls;  // null for plain HTTP
   std::unique_ptr<Router> router;              // null for redirect-only listeners
   uint16_t port = 0;                           // the bound port
+  size_t index = 0;                            // position in config.listeners (stats)
 };
 
 // Intrusive list node for a live client connection.
@@ -76,13 +78,16 @@ class BufferPool {
 
 struct WorkerContext {
   WorkerContext(boost::asio::io_context& io, std::shared_ptr<const config::GatewayConfig> cfg,
-                AccessLog& log, const affinity::Clock& clk, std::atomic<int64_t>& conns)
-      : io(io), config(std::move(cfg)), access_log(log), clock(clk), process_connections(conns) {}
+                AccessLog& log, GatewayStats& st, const affinity::Clock& clk,
+                std::atomic<int64_t>& conns)
+      : io(io), config(std::move(cfg)), access_log(log), stats(st), clock(clk),
+        process_connections(conns) {}
 
   boost::asio::io_context& io;
   std::shared_ptr<const config::GatewayConfig> config;
   std::vector<BackendRuntime> backends;  // parallel to the BackendSet
   AccessLog& access_log;                 // shared, thread-safe
+  GatewayStats& stats;                   // shared, atomics
   const affinity::Clock& clock;          // shared
   std::atomic<int64_t>& process_connections;  // shared: all workers' client connections
   BufferPool buffers;

@@ -19,6 +19,8 @@ Routes (any method unless noted):
   GET  /hop               200 with hop-by-hop response headers (see HOP_HEADERS)
   GET  /cacheable         200 with Cache-Control: max-age=60
   GET  /status?code=N     that status, short body
+  GET  /healthz           `.health_status` (200 unless a test changes it at run
+                          time, e.g. `srv.health_status = 500`), short body
   anything else           as "/" (200, the body names method and target)
 
 With `drop_requests = True` every request is read whole and then the
@@ -237,6 +239,7 @@ class FakeServer:
         self._thread = None
         self._running = False
         self.connections_accepted = 0
+        self.health_status = 200      # what GET /healthz answers; change it at run time
         if start:
             self.start()
 
@@ -549,5 +552,8 @@ class FakeServer:
         if path == "/status":
             code = int(q.get("code", "200"))
             return self._simple(sock, req, keep_alive, code, "status %d\n" % code)
+        if path == "/healthz":
+            code = self.health_status
+            return self._simple(sock, req, keep_alive, code, "health %d\n" % code)
         body = "hello from %s: %s %s\n" % (self.name, m, req.target)
         return self._simple(sock, req, keep_alive, 200, body)

@@ -1,0 +1,317 @@
+#include "gateway/health_checker.h"
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gateway/log.h"
+
+namespace sag::gateway {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct HealthChecker::Entry {
+  affinity::Server* server = nullptr;
+  const config::BackendConfig* backend = nullptr;
+  std::string label;  // "backend/server" for the log
+  tcp::endpoint endpoint;
+  std::string request;  // http checks: the whole request, built once
+  bool checked = false;
+
+  // Checker thread only.
+  bool first_done = false;
+  bool up = false;
+  uint32_t successes = 0;  // consecutive, while down
+  uint32_t failures = 0;   // consecutive, while up
+
+  // Shared with last_check() readers.
+  mutable std::mutex mu;
+  std::string last = "-";
+};
+
+namespace {
+
+tcp::endpoint to_asio(const config::Endpoint& e) {
+  if (e.ip.v6) {
+    asio::ip::address_v6::bytes_type b;
+    std::copy(e.ip.bytes.begin(), e.ip.bytes.end(), b.begin());
+    return {asio::ip::address_v6(b), e.port};
+  }
+  asio::ip::address_v4::bytes_type b;
+  std::copy(e.ip.bytes.begin(), e.ip.bytes.begin() + 4, b.begin());
+  return {asio::ip::address_v4(b), e.port};
+}
+
+std::string ms_text(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
+std::string describe(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_refused) return "connection refused";
+  if (ec == asio::error::connection_reset) return "connection reset";
+  if (ec == asio::error::eof) return "closed without response";
+  if (ec == asio::error::host_unreachable) return "host unreachable";
+  if (ec == asio::error::network_unreachable) return "network unreachable";
+  std::string m = ec.message();
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
+
+// "HTTP/1.x NNN" at the start of a status line; 0 when malformed.
+unsigned parse_status(std::string_view line) {
+  if (line.size() < 12 || !line.starts_with("HTTP/1.") || line[8] != ' ') return 0;
+  unsigned code = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (line[i] < '0' || line[i] > '9') return 0;
+    code = code * 10 + static_cast<unsigned>(line[i] - '0');
+  }
+  if (line.size() > 12 && line[12] != ' ' && line[12] != '\r') return 0;
+  return code >= 100 ? code : 0;
+}
+
+}  // namespace
+
+HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed) : rng_(seed) {
+  const auto now = Clock::now();
+  for (const auto& b : backends.backends()) {
+    const auto& bc = b->config();
+    const bool checked = bc.health_check.type != config::HealthCheckType::kNone;
+    any_checked_ |= checked && !b->servers().empty();
+    any_passive_ |= bc.passive.has_value() && !b->servers().empty();
+    for (affinity::Server* s : b->servers()) {
+      auto e = std::make_unique<Entry>();
+      e->server = s;
+      e->backend = &bc;
+      e->label = bc.name + "/" + s->name();
+      e->endpoint = to_asio(s->endpoint());
+      e->checked = checked;
+      if (bc.health_check.type == config::HealthCheckType::kHttp) {
+        const std::string& host =
+            bc.health_check.host.empty() ? s->endpoint().to_string() : bc.health_check.host;
+        e->request = "GET " + bc.health_check.path + " HTTP/1.1\r\nHost: " + host +
+                     "\r\nUser-Agent: sag-health-check\r\nConnection: close\r\n\r\n";
+      }
+      if (checked) {
+        // Down until the first result says otherwise.
+        s->set_healthy(false, now);
+        ++first_pending_;
+      }
+      by_server_.emplace(s, e.get());
+      entries_.push_back(std::move(e));
+    }
+  }
+}
+
+HealthChecker::~HealthChecker() { stop(); }
+
+void HealthChecker::start() {
+  std::lock_guard lock(run_mu_);
+  if (started_ || stopped_) return;
+  started_ = true;
+  if (!any_checked_ && !any_passive_) return;
+  io_ = std::make_unique<asio::io_context>(1);
+  for (auto& e : entries_) {
+    if (!e->checked) continue;
+    asio::co_spawn(*io_, check_loop(*e), [label = e->label](std::exception_ptr ex) {
+      if (!ex) return;
+      try {
+        std::rethrow_exception(ex);
+      } catch (const std::exception& what) {
+        log_error("health check of " + label + " ended by exception: " + what.what());
+      }
+    });
+  }
+  if (any_passive_) {
+    eject_timer_ = std::make_unique<asio::steady_timer>(*io_);
+    poll_ejections();
+  }
+  thread_ = std::thread([this] { io_->run(); });
+}
+
+void HealthChecker::stop() {
+  std::lock_guard lock(run_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (io_) {
+    io_->stop();
+    if (thread_.joinable()) thread_.join();
+    // Sockets and timers of suspended checks go with the context's frames.
+    eject_timer_.reset();
+    io_.reset();
+  }
+  {
+    std::lock_guard first(first_mu_);
+    first_aborted_ = true;
+  }
+  first_cv_.notify_all();
+}
+
+bool HealthChecker::wait_first_round(std::chrono::milliseconds max_wait) {
+  std::unique_lock lock(first_mu_);
+  first_cv_.wait_for(lock, max_wait, [&] { return first_pending_ == 0 || first_aborted_; });
+  return first_pending_ == 0;
+}
+
+std::string HealthChecker::last_check(const affinity::Server& server) const {
+  auto it = by_server_.find(&server);
+  if (it == by_server_.end() || !it->second->checked) return "-";
+  std::lock_guard lock(it->second->mu);
+  return it->second->last;
+}
+
+bool HealthChecker::checked(const affinity::Server& server) const {
+  auto it = by_server_.find(&server);
+  return it != by_server_.end() && it->second->checked;
+}
+
+std::chrono::milliseconds HealthChecker::jittered(std::chrono::milliseconds interval) {
+  std::uniform_real_distribution<double> d(0.9, 1.1);
+  const auto ms = static_cast<int64_t>(static_cast<double>(interval.count()) * d(rng_));
+  return std::chrono::milliseconds(std::max<int64_t>(1, ms));
+}
+
+asio::awaitable<void> HealthChecker::check_loop(Entry& e) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (;;) {
+    const auto started = Clock::now();
+    Result r = co_await check_once(e, started);
+    apply(e, r, started, Clock::now());
+    // The next check starts `interval` after this one ended: never overlap.
+    pause.expires_after(jittered(e.backend->health_check.interval));
+    auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<HealthChecker::Result> HealthChecker::check_once(Entry& e, Clock::time_point started) {
+  using namespace asio::experimental::awaitable_operators;
+  auto ex = co_await asio::this_coro::executor;
+  tcp::socket socket(ex);
+  asio::steady_timer deadline(ex);
+  const auto timeout = e.backend->health_check.timeout;
+  deadline.expires_at(started + timeout);
+  // Whichever ends first cancels the other (per-operation cancellation), and
+  // both have ended when this returns, so `socket` outlives the probe.
+  auto outcome = co_await (probe(e, socket, started) ||
+                           deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
+  co_return Result{false, "timeout after " + ms_text(timeout)};
+}
+
+asio::awaitable<HealthChecker::Result> HealthChecker::probe(Entry& e, tcp::socket& socket,
+                                                            Clock::time_point started) {
+  // Never throws: every failure is a Result (awaitable_operators' || waits
+  // for the first branch that ends without an exception).
+  auto [cec] = co_await socket.async_connect(e.endpoint, asio::as_tuple(asio::use_awaitable));
+  if (cec) co_return Result{false, describe(cec)};
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  if (e.request.empty()) co_return Result{true, "connected in " + ms_text(Clock::now() - started)};
+
+  auto [wec, written] =
+      co_await asio::async_write(socket, asio::buffer(e.request), asio::as_tuple(asio::use_awaitable));
+  if (wec) co_return Result{false, describe(wec)};
+
+  // Only the status line matters: read until its end, ignore the rest.
+  char buf[512];
+  size_t have = 0;
+  for (;;) {
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf + have, sizeof buf - have),
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return Result{false, describe(rec)};
+    const size_t before = have;
+    have += n;
+    const std::string_view got(buf, have);
+    const size_t eol = got.find('\n', before);
+    if (eol == std::string_view::npos) {
+      if (have == sizeof buf) co_return Result{false, "malformed status line"};
+      continue;
+    }
+    const unsigned status = parse_status(got.substr(0, eol));
+    if (status == 0) co_return Result{false, "malformed status line"};
+    const auto& hc = e.backend->health_check;
+    const std::string took = " in " + ms_text(Clock::now() - started);
+    if (status >= hc.expect_status_min && status <= hc.expect_status_max)
+      co_return Result{true, std::to_string(status) + took};
+    co_return Result{false, "status " + std::to_string(status) + took};
+  }
+}
+
+void HealthChecker::apply(Entry& e, const Result& r, Clock::time_point started, Clock::time_point now) {
+  {
+    std::lock_guard lock(e.mu);
+    e.last = r.text;
+  }
+  const auto& hc = e.backend->health_check;
+  affinity::Server& s = *e.server;
+  if (!e.first_done) {
+    // The first result decides the initial state directly.
+    e.first_done = true;
+    e.up = r.ok;
+    e.successes = e.failures = 0;
+    s.set_healthy(r.ok, now);
+    // Up from the start: no slow-start ramp (as for servers never checked).
+    if (r.ok) s.set_up_since(Clock::time_point{});
+    log_info("server " + e.label + (r.ok ? " is up: " : " is down: ") + r.text);
+    {
+      std::lock_guard lock(first_mu_);
+      --first_pending_;
+    }
+    first_cv_.notify_all();
+  } else if (r.ok) {
+    e.failures = 0;
+    if (!e.up && ++e.successes >= hc.rise) {
+      e.up = true;
+      e.successes = 0;
+      s.set_healthy(true, now);  // starts the slow-start ramp
+      log_info("server " + e.label + " is up: " + r.text);
+    }
+  } else {
+    e.successes = 0;
+    if (e.up && ++e.failures >= hc.fall) {
+      e.up = false;
+      e.failures = 0;
+      s.set_healthy(false, now);
+      log_info("server " + e.label + " is down: " + r.text);
+    }
+  }
+
+  // Passive ejection on a checked backend ends with the first successful
+  // check that started once `eject_for` had passed.
+  if (r.ok && s.ejected()) {
+    const auto eject_for = e.backend->passive ? e.backend->passive->eject_for : config::Duration{0};
+    if (started >= s.ejected_at() + eject_for) {
+      s.end_ejection();
+      s.set_up_since(now);  // ramp back in under slow start
+      log_info("server " + e.label + " is back after ejection: " + r.text);
+    }
+  }
+}
+
+void HealthChecker::poll_ejections() {
+  const auto now = Clock::now();
+  for (auto& e : entries_) {
+    if (e->checked || !e->backend->passive) continue;
+    affinity::Server& s = *e->server;
+    if (!s.ejected() || now < s.ejected_at() + e->backend->passive->eject_for) continue;
+    s.end_ejection();
+    s.set_up_since(now);  // ramp back in under slow start
+    log_info("server " + e->label + " is back on probation after ejection for " +
+             ms_text(e->backend->passive->eject_for));
+  }
+  eject_timer_->expires_after(std::chrono::milliseconds(100));
+  eject_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) poll_ejections();
+  });
+}
+
+}  // namespace sag::gateway

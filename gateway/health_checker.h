@@ -1,0 +1,107 @@
+// Active health checks and the end of passive ejections (SPEC §2
+// `health_check`, `passive`), one HealthChecker per process on its own thread
+// and io_context.
+//
+// Per server of a backend with `health_check.type` http or tcp, a loop runs
+// one check at a time: the first at start(), each next one `interval` (±10%
+// jitter) after the previous one ended, each bounded by `timeout`. The first
+// result decides the initial state (every checked server is down until then);
+// after it, an up server goes down after `fall` consecutive failures and a
+// down one comes up after `rise` consecutive successes. Servers of backends
+// with `type: none` stay healthy.
+//
+// Passive ejection: the request path ejects (Server::eject). The checker ends
+// it: after `passive.eject_for` for a backend without checks (probation), and
+// after `eject_for` plus a successful check started after that for a backend
+// with checks.
+//
+// The request path only reads the Server atomics this class writes; all other
+// state lives on the checker's thread, except last_check() texts (a mutex per
+// server, read by the admin listener) and the first-round counter.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "affinity/backend.h"
+
+namespace sag::gateway {
+
+class HealthChecker {
+ public:
+  // Marks every server with active checks down (until its first result).
+  // `seed` feeds the interval jitter. The servers must outlive the checker.
+  explicit HealthChecker(const affinity::BackendSet& backends, uint64_t seed = 0);
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // Starts the thread (once); the first checks run at once. No thread when
+  // no backend has checks or passive ejection.
+  void start();
+  // Blocks until every checked server has had its first result, or max_wait
+  // passed; true when all have. True at once when nothing is checked.
+  bool wait_first_round(std::chrono::milliseconds max_wait);
+  // Ends the thread promptly: checks in flight are abandoned and their
+  // sockets closed. Servers keep their last health. Idempotent.
+  void stop();
+
+  // Thread-safe. "200 in 3ms", "connected in 1ms", "status 500 in 2ms",
+  // "timeout after 500ms", "connection refused", ...; "-" before the first
+  // check or when the server is not checked (or unknown).
+  std::string last_check(const affinity::Server& server) const;
+
+  // Whether the server's backend runs active checks.
+  bool checked(const affinity::Server& server) const;
+
+ private:
+  struct Entry;
+  struct Result {
+    bool ok = false;
+    std::string text;
+  };
+
+  boost::asio::awaitable<void> check_loop(Entry& e);
+  boost::asio::awaitable<Result> check_once(Entry& e, std::chrono::steady_clock::time_point started);
+  boost::asio::awaitable<Result> probe(Entry& e, boost::asio::ip::tcp::socket& socket,
+                                       std::chrono::steady_clock::time_point started);
+  void apply(Entry& e, const Result& r, std::chrono::steady_clock::time_point started,
+             std::chrono::steady_clock::time_point now);
+  void poll_ejections();
+  std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
+
+  std::vector<std::unique_ptr<Entry>> entries_;
+  std::unordered_map<const affinity::Server*, Entry*> by_server_;  // read-only after ctor
+  bool any_checked_ = false;
+  bool any_passive_ = false;
+  std::mt19937_64 rng_;  // checker thread only
+
+  mutable std::mutex first_mu_;
+  std::condition_variable first_cv_;
+  size_t first_pending_ = 0;
+  bool first_aborted_ = false;  // stop() wakes waiters
+
+  std::mutex run_mu_;  // start()/stop()
+  bool started_ = false;
+  bool stopped_ = false;
+  // Destroyed (in stop()) before the entries: suspended check coroutines
+  // refer to them.
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<boost::asio::steady_timer> eject_timer_;
+  std::thread thread_;
+};
+
+}  // namespace sag::gateway

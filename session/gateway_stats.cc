@@ -1,0 +1,141 @@
+#include "session/gateway_stats.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "affinity/server.h"
+
+namespace sag::session {
+
+// ----------------------------------------------------------- LatencyHistogram
+
+size_t LatencyHistogram::bucket_of(int64_t us) {
+  if (us < 16) return 0;
+  const int log2 = 63 - std::countl_zero(static_cast<uint64_t>(us));  // >= 4
+  const size_t octave = static_cast<size_t>(log2 - 4);
+  if (octave >= (kBuckets - 1) / 4) return kBuckets - 1;
+  const size_t sub = static_cast<size_t>(us >> (log2 - 2)) & 3;
+  return 1 + octave * 4 + sub;
+}
+
+int64_t LatencyHistogram::lower_bound_us(size_t bucket) {
+  if (bucket == 0) return 0;
+  const size_t octave = (bucket - 1) / 4, sub = (bucket - 1) % 4;
+  return static_cast<int64_t>(4 + sub) << (octave + 2);
+}
+
+int64_t LatencyHistogram::upper_bound_us(size_t bucket) {
+  if (bucket == 0) return 16;
+  const size_t octave = (bucket - 1) / 4, sub = (bucket - 1) % 4;
+  return static_cast<int64_t>(5 + sub) << (octave + 2);
+}
+
+uint64_t LatencyHistogram::count() const {
+  uint64_t n = 0;
+  for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+  return n;
+}
+
+double LatencyHistogram::quantile_us(double q) const {
+  std::array<uint64_t, kBuckets> snap;
+  uint64_t total = 0;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    snap[i] = counts_[i].load(std::memory_order_relaxed);
+    total += snap[i];
+  }
+  if (total == 0) return -1;
+  if (q <= 0) q = 1e-9;
+  if (q > 1) q = 1;
+  // The rank of the wanted sample, 1-based.
+  const double rank = std::max(1.0, std::ceil(q * static_cast<double>(total)));
+  uint64_t below = 0;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (snap[i] == 0) continue;
+    if (static_cast<double>(below + snap[i]) >= rank) {
+      const double lo = static_cast<double>(lower_bound_us(i));
+      const double hi = static_cast<double>(upper_bound_us(i));
+      const double frac = (rank - static_cast<double>(below)) / static_cast<double>(snap[i]);
+      return lo + (hi - lo) * frac;
+    }
+    below += snap[i];
+  }
+  return static_cast<double>(upper_bound_us(kBuckets - 1));
+}
+
+// ---------------------------------------------------------- DurationHistogram
+
+void DurationHistogram::record(std::chrono::microseconds d) {
+  const int64_t us = d.count() < 0 ? 0 : d.count();
+  size_t i = 0;
+  while (i < kFinite && us > kBoundsUs[i]) ++i;
+  counts[i].fetch_add(1, std::memory_order_relaxed);
+  sum_us.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+}
+
+// --------------------------------------------------------------- GatewayStats
+
+GatewayStats::GatewayStats(const config::GatewayConfig& config)
+    : listeners_(config.listeners.size()) {
+  for (const auto& b : config.backends)
+    backends_.push_back(std::make_unique<BackendStats>(b.servers.size()));
+  backends_.push_back(std::make_unique<BackendStats>(0));  // kNoBackend
+}
+
+void GatewayStats::request_done(size_t backend, affinity::Server* server, unsigned status,
+                                std::chrono::microseconds duration, bool persistent) {
+  BackendStats* b = backend_at(backend);
+  if (!b) return;
+  b->duration.record(duration);
+  if (server) {
+    server->count_response(status);
+    if (server->index() < b->servers.size()) {
+      ServerStats& s = b->servers[server->index()];
+      s.latency.record(duration);
+      if (persistent) s.persistent.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else if (status >= 100 && status < 600) {
+    b->gateway_responses[status - 100].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+int64_t GatewayStats::connections_active(size_t listener) const {
+  return listener < listeners_.size() ? listeners_[listener].active.load(std::memory_order_relaxed)
+                                      : 0;
+}
+
+uint64_t GatewayStats::tls_handshakes(size_t listener, bool ok) const {
+  if (listener >= listeners_.size()) return 0;
+  const auto& l = listeners_[listener];
+  return (ok ? l.tls_ok : l.tls_failed).load(std::memory_order_relaxed);
+}
+
+uint64_t GatewayStats::gateway_responses(size_t backend, unsigned status) const {
+  const BackendStats* b = backend_at(backend);
+  if (!b || status < 100 || status >= 600) return 0;
+  return b->gateway_responses[status - 100].load(std::memory_order_relaxed);
+}
+
+uint64_t GatewayStats::retries(size_t backend) const {
+  const BackendStats* b = backend_at(backend);
+  return b ? b->retries.load(std::memory_order_relaxed) : 0;
+}
+
+const DurationHistogram* GatewayStats::duration(size_t backend) const {
+  const BackendStats* b = backend_at(backend);
+  return b ? &b->duration : nullptr;
+}
+
+const LatencyHistogram* GatewayStats::server_latency(size_t backend, size_t server) const {
+  const BackendStats* b = backend_at(backend);
+  return b && server < b->servers.size() ? &b->servers[server].latency : nullptr;
+}
+
+uint64_t GatewayStats::persistent_requests(size_t backend, size_t server) const {
+  const BackendStats* b = backend_at(backend);
+  return b && server < b->servers.size()
+             ? b->servers[server].persistent.load(std::memory_order_relaxed)
+             : 0;
+}
+
+}  // namespace sag::session

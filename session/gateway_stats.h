@@ -1,0 +1,171 @@
+// Process-wide counters for the admin listener (SPEC §5): the request path
+// increments, the admin thread reads.
+//
+// One GatewayStats is created per process from the config, before the
+// workers, and passed by reference to every worker and to the AdminServer.
+// It is sized once: listeners by their position in config.listeners,
+// backends by their position in config.backends (= BackendSet order),
+// servers by Server::index(). Out-of-range indexes are ignored, never UB.
+//
+// Threads:
+//  - worker threads call the mutators (request_done, retry, connection_*,
+//    tls_handshake); the affinity store calls affinity_store_error from
+//    whatever thread notices the error;
+//  - the admin thread reads (the const accessors).
+// Every counter is a relaxed atomic: no lock and no allocation on any
+// increment. A reader may see one counter of a request updated and another
+// not yet; exporters take care that what they print stays self-consistent
+// (e.g. a histogram's _count is the sum of its buckets).
+//
+// Per-server status codes live in affinity::Server (count_response), which
+// request_done fills; the path must not call Server::count_response itself.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config/gateway_config.h"
+
+namespace sag::affinity {
+class Server;
+}
+
+namespace sag::session {
+
+// Per-server latency for the stats page's p50/p99: a fixed log-linear
+// histogram (4 sub-buckets per power of two, so a quantile is within about
+// 12% of the truth), from 16 us to about 70 s; the last bucket takes
+// everything above.
+class LatencyHistogram {
+ public:
+  static constexpr size_t kBuckets = 1 + 4 * 22;  // [0,16us) + 22 octaves
+
+  void record(std::chrono::microseconds d) {
+    counts_[bucket_of(d.count())].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t count() const;
+  // Estimated q-quantile (0 < q <= 1) in microseconds, interpolated inside
+  // its bucket; negative when there is no sample.
+  double quantile_us(double q) const;
+
+  static size_t bucket_of(int64_t us);
+  static int64_t lower_bound_us(size_t bucket);  // inclusive
+  static int64_t upper_bound_us(size_t bucket);  // exclusive
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets> counts_{};
+};
+
+// gateway_request_duration_seconds: Prometheus' default buckets.
+struct DurationHistogram {
+  static constexpr size_t kFinite = 12;
+  // Upper bounds (le) in microseconds, then their text form in seconds.
+  static constexpr std::array<int64_t, kFinite> kBoundsUs = {
+      1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+  static constexpr std::array<const char*, kFinite + 1> kLabels = {
+      "0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
+
+  void record(std::chrono::microseconds d);
+
+  // Non-cumulative: counts[i] holds le[i-1] < d <= le[i]; counts[kFinite] is
+  // above the last bound.
+  std::array<std::atomic<uint64_t>, kFinite + 1> counts{};
+  std::atomic<uint64_t> sum_us{0};
+};
+
+class GatewayStats {
+ public:
+  // Request not attributed to a backend (bad request head, no route,
+  // redirect listener): reported with backend="-".
+  static constexpr size_t kNoBackend = static_cast<size_t>(-1);
+
+  explicit GatewayStats(const config::GatewayConfig& config);
+  GatewayStats(const GatewayStats&) = delete;
+  GatewayStats& operator=(const GatewayStats&) = delete;
+
+  // ------------------------------------------------ worker threads: per request
+  // Once per request, when its response ended (or failed), with its final
+  // status (the one the access log writes). `server`: the server that gave
+  // the response; nullptr when the gateway answered itself (400, 502, 503,
+  // 504, ...; server="-"). `duration`: the access log's Tt. `persistent`:
+  // the request went to `server` because of its persistence (cookie, learn
+  // or source hit): counted as the server's "pinned" requests.
+  void request_done(size_t backend, affinity::Server* server, unsigned status,
+                    std::chrono::microseconds duration, bool persistent = false);
+  // Once per retry (an attempt on another server after a connection failure).
+  void retry(size_t backend) {
+    if (BackendStats* b = backend_at(backend)) b->retries.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // --------------------------------------------- worker threads: per connection
+  // A client connection accepted (after the max_connections check) and its
+  // end. Exactly one closed per opened.
+  void connection_opened(size_t listener) {
+    if (listener < listeners_.size())
+      listeners_[listener].active.fetch_add(1, std::memory_order_relaxed);
+  }
+  void connection_closed(size_t listener) {
+    if (listener < listeners_.size())
+      listeners_[listener].active.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // A TLS handshake ended (ok or failed: error, timeout, client gone).
+  void tls_handshake(size_t listener, bool ok) {
+    if (listener < listeners_.size())
+      (ok ? listeners_[listener].tls_ok : listeners_[listener].tls_failed)
+          .fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // -------------------------------------------------------- affinity store
+  void affinity_store_error() { store_errors_.fetch_add(1, std::memory_order_relaxed); }
+
+  // ------------------------------------------------------ admin thread: reads
+  size_t listener_count() const { return listeners_.size(); }
+  size_t backend_count() const { return backends_.size() - 1; }  // without kNoBackend
+  int64_t connections_active(size_t listener) const;
+  uint64_t tls_handshakes(size_t listener, bool ok) const;
+  // Gateway answers of this backend (server="-") with this exact status.
+  uint64_t gateway_responses(size_t backend, unsigned status) const;
+  uint64_t retries(size_t backend) const;
+  const DurationHistogram* duration(size_t backend) const;
+  const LatencyHistogram* server_latency(size_t backend, size_t server) const;
+  uint64_t persistent_requests(size_t backend, size_t server) const;
+  uint64_t affinity_store_errors() const { return store_errors_.load(std::memory_order_relaxed); }
+
+ private:
+  struct alignas(64) ListenerStats {
+    std::atomic<int64_t> active{0};
+    std::atomic<uint64_t> tls_ok{0};
+    std::atomic<uint64_t> tls_failed{0};
+  };
+  struct ServerStats {
+    LatencyHistogram latency;
+    std::atomic<uint64_t> persistent{0};
+  };
+  struct BackendStats {
+    explicit BackendStats(size_t servers) : servers(servers) {}
+    std::array<std::atomic<uint64_t>, 500> gateway_responses{};  // status - 100
+    std::atomic<uint64_t> retries{0};
+    DurationHistogram duration;
+    std::vector<ServerStats> servers;
+  };
+
+  BackendStats* backend_at(size_t backend) {
+    if (backend == kNoBackend) return backends_.back().get();
+    return backend < backends_.size() - 1 ? backends_[backend].get() : nullptr;
+  }
+  const BackendStats* backend_at(size_t backend) const {
+    return const_cast<GatewayStats*>(this)->backend_at(backend);
+  }
+
+  std::vector<ListenerStats> listeners_;
+  // One per config backend, then one for kNoBackend (no servers).
+  std::vector<std::unique_ptr<BackendStats>> backends_;
+  std::atomic<uint64_t> store_errors_{0};
+};
+
+}  // namespace sag::session
