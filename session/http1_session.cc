@@ -489,8 +489,15 @@ class Http1Session {
     if (to_client_keep_alive && http10_) res.set(http::field::connection, "keep-alive");
 
     http::response_serializer<http::buffer_body> rs{res};
+    upstream_broke_ = false;
     bool upstream_ok = co_await relay_response(up, up_in, *res_parser, rs, lease.buf.get());
     if (!upstream_ok) to_client_keep_alive = false;
+    if (upstream_broke_) {
+      // SPEC §3: a server that breaks mid-response is a 502; the client,
+      // already sent the head, only sees its connection closed.
+      x_.status = 502;
+      passive_failure(br, *decision.server);
+    }
     guard.finish();
     if (upstream_ok && upstream_keep_alive && res_parser->is_done() && up_in.size() == 0 &&
         !w_.stopping && status != 101) {
@@ -742,7 +749,10 @@ class Http1Session {
         auto [rec, rn] = co_await http::async_read_some(up, up_in, rp, kTuple);
         if (rec == http::error::need_buffer) rec = {};
         // Mid-response the only honest signal left is cutting the client off.
-        if (rec) co_return false;
+        if (rec) {
+          upstream_broke_ = true;
+          co_return false;
+        }
         const size_t got = BufferPool::kSize - body.size;
         // A read may parse only chunk framing: a zero-length piece would be
         // serialized as the last chunk, ending the body early.
@@ -876,6 +886,7 @@ class Http1Session {
   HeadScan scan_;
   Exchange x_;
   bool http10_ = false;
+  bool upstream_broke_ = false;  // set by relay_response when the server failed
   // The connection's pin for requests without persistence (see AffinityRequest).
   affinity::Server* pin_ = nullptr;
   BackendRuntime* backend_ = nullptr;  // the current request's backend

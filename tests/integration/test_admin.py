@@ -308,6 +308,21 @@ class PutTest(AdminTestCase):
         seen = {self.proxied("/").header("x-server") for _ in range(6)}
         self.assertNotIn(owner, seen)
 
+    def test_maint_moves_pinned_sessions_and_they_stay_moved(self):
+        r = self.proxied("/")
+        owner, cookie = r.header("x-server"), srv_cookie(r)
+        path = "/api/backends/app/servers/" + owner
+        self.assertEqual(self.put({"state": "maint"}, path).status, 200)
+        r = self.proxied("/", headers=[("Cookie", "SRV=" + cookie)])
+        self.assertEqual(r.status, 200)
+        moved_to, fresh = r.header("x-server"), srv_cookie(r)
+        self.assertNotEqual(moved_to, owner)
+        self.assertIsNotNone(fresh, "a moved session gets a new cookie")
+        self.assertEqual(self.put({"state": "ready"}, path).status, 200)
+        for _ in range(3):
+            r = self.proxied("/", headers=[("Cookie", "SRV=" + fresh)])
+            self.assertEqual(r.header("x-server"), moved_to, "the session bounced back")
+
     def test_bad_bodies_are_400(self):
         bad = ['', 'not json', '[]', '"ready"', 'null', '{', '{"state": "drain",}',
                '{"state": "drain"} trailing', '{"state": "up"}', '{"state": "DRAIN"}',

@@ -79,6 +79,24 @@ class FailoverTest(GatewayTestCase):
         self.assertNotEqual(r.header("x-server"), "s2")
         self.assertIsNotNone(srv_cookie(r), "the moved session gets a new cookie")
 
+    def test_server_breaking_mid_response_closes_the_client(self):
+        import socket
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s, tls=False))
+        with socket.create_connection((LOCAL, gw.port("http")), timeout=10) as c:
+            c.sendall(b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), got[:200])
+        self.assertEqual(len(body), 1000, "the client must see the cut, not a padded body")
+        line = gw.wait_log_lines(1)[-1]
+        self.assertRegex(line, r" 502 ", "the log must show the server's failure as 502: " + line)
+
     def test_slow_server_is_504_not_retried(self):
         s = self.servers(*NAMES)
         cfg = basic_config(s, tls=False)

@@ -19,6 +19,7 @@ Routes (any method unless noted):
   GET  /hop               200 with hop-by-hop response headers (see HOP_HEADERS)
   GET  /cacheable         200 with Cache-Control: max-age=60
   GET  /status?code=N     that status, short body
+  GET  /broken            200 head announcing 100000 bytes, 1000 sent, then close
   GET  /healthz           `.health_status` (200 unless a test changes it at run
                           time, e.g. `srv.health_status = 500`), short body
   anything else           as "/" (200, the body names method and target)
@@ -535,6 +536,15 @@ class FakeServer:
             if chunked:
                 sock.sendall(b"0\r\n\r\n")
             return keep_alive
+        if path == "/broken":
+            # A response that breaks off: head and part of the body, then close.
+            sock.sendall(b"HTTP/1.1 200 OK\r\nX-Server: %s\r\nContent-Length: 100000\r\n\r\n"
+                         % self.name.encode() + b"b" * 1000)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return False
         if path == "/slow":
             time.sleep(int(q.get("ms", "1000")) / 1000.0)
             return self._simple(sock, req, keep_alive, 200, "slow done\n")
