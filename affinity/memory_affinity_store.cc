@@ -1,148 +1,67 @@
 #include "affinity/memory_affinity_store.h"
 
-#include <bit>
-#include <cstdlib>
-#include <cstring>
-#include <new>
+#include <sys/mman.h>
+#include <sys/random.h>
 
-#include "affinity/stable_hash.h"
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <numeric>
+#include <random>
+#include <utility>
 
 namespace sag::affinity {
 
-// One entry: header + key bytes in a single allocation.
-struct MemoryAffinityStore::Node {
-  Node* prev;  // towards the most recently used (the sentinel's prev is the LRU end)
-  Node* next;  // towards the least recently used
-  uint64_t hash;
-  int64_t expires_ns;  // steady clock ns; INT64_MAX = never
-  ServerId server;
-  uint32_t key_len;
-
-  char* key() { return reinterpret_cast<char*>(this + 1); }
-  bool matches(uint64_t h, std::string_view k) {
-    return hash == h && key_len == k.size() && std::memcmp(key(), k.data(), k.size()) == 0;
-  }
-  static Node* make(uint64_t h, std::string_view k) {
-    void* mem = std::malloc(sizeof(Node) + k.size());
-    if (!mem) throw std::bad_alloc();
-    if (reinterpret_cast<uint64_t>(mem) >> 48) {  // see the index slots below
-      std::free(mem);
-      throw std::bad_alloc();
-    }
-    Node* n = static_cast<Node*>(mem);
-    n->prev = n->next = nullptr;
-    n->hash = h;
-    n->expires_ns = 0;
-    n->server = 0;
-    n->key_len = static_cast<uint32_t>(k.size());
-    if (!k.empty()) std::memcpy(n->key(), k.data(), k.size());
-    return n;
-  }
-};
-
-// Index slots pack the node's address (low 48 bits: user-space addresses on
-// x86-64 and AArch64 Linux) with 16 bits of its hash, so a probe rejects
-// other keys without touching their nodes (one cache miss fewer per probe).
-namespace {
-constexpr int kAddrBits = 48;
-constexpr uint64_t kAddrMask = (uint64_t{1} << kAddrBits) - 1;
-inline uint64_t tag_of(uint64_t hash) { return (hash >> 32) & 0xffff; }
-}  // namespace
-
-struct alignas(64) MemoryAffinityStore::Shard {
-  std::mutex mu;
-  Node lru{};  // sentinel of the circular list: lru.next = most recent
-  std::vector<uint64_t> slots;  // power-of-two size; 0 = free
-  size_t size = 0;
-  size_t capacity = 0;
-
-  Shard() { lru.prev = lru.next = &lru; }
-  ~Shard() {
-    for (Node* n = lru.next; n != &lru;) {
-      Node* next = n->next;
-      std::free(n);
-      n = next;
-    }
-  }
-
-  static Node* node(uint64_t slot) { return reinterpret_cast<Node*>(slot & kAddrMask); }
-  static uint64_t pack(Node* n) {
-    return reinterpret_cast<uint64_t>(n) | (tag_of(n->hash) << kAddrBits);
-  }
-  size_t mask() const { return slots.size() - 1; }
-
-  // Index of the slot holding the key, or of the free slot ending its probe.
-  size_t probe(uint64_t h, std::string_view k) const {
-    const uint64_t tag = tag_of(h) << kAddrBits;
-    size_t i = h & mask();
-    for (;;) {
-      const uint64_t s = slots[i];
-      if (s == 0) return i;
-      if ((s & ~kAddrMask) == tag && node(s)->matches(h, k)) return i;
-      i = (i + 1) & mask();
-    }
-  }
-
-  void unlink(Node* n) {
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-  }
-  void push_front(Node* n) {
-    n->prev = &lru;
-    n->next = lru.next;
-    lru.next->prev = n;
-    lru.next = n;
-  }
-  void touch(Node* n) {
-    if (lru.next == n) return;
-    unlink(n);
-    push_front(n);
-  }
-
-  // Backward-shift deletion of slot i (no tombstones, so probes stay short).
-  void clear_slot(size_t i) {
-    const size_t m = mask();
-    size_t j = i;
-    for (;;) {
-      j = (j + 1) & m;
-      const uint64_t s = slots[j];
-      if (s == 0) break;
-      const size_t home = node(s)->hash & m;
-      // Move the entry back to i unless its home lies cyclically in (i, j].
-      const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-      if (!stays) {
-        slots[i] = s;
-        i = j;
-      }
-    }
-    slots[i] = 0;
-  }
-
-  void drop(size_t slot, Node* n) {
-    clear_slot(slot);
-    unlink(n);
-    std::free(n);
-    --size;
-  }
-  void remove(Node* n) { drop(probe(n->hash, std::string_view(n->key(), n->key_len)), n); }
-
-  void grow() {
-    std::vector<uint64_t> old(slots.size() * 2, 0);
-    old.swap(slots);
-    const size_t m = mask();
-    for (uint64_t s : old) {
-      if (s == 0) continue;
-      size_t i = node(s)->hash & m;
-      while (slots[i]) i = (i + 1) & m;
-      slots[i] = s;
-    }
-  }
-};
-
 namespace {
 
-constexpr size_t kInitialSlots = 16;
-constexpr int kReapPerPut = 2;
+inline uint64_t load_le64(const unsigned char* p, size_t n) {
+  uint64_t w = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&w, p, n);
+  } else {
+    for (size_t i = 0; i < n; ++i) w |= static_cast<uint64_t>(p[i]) << (8 * i);
+  }
+  return w;
+}
+
+#define SAG_SIPROUND                         \
+  do {                                       \
+    v0 += v1;                                \
+    v1 = std::rotl(v1, 13);                  \
+    v1 ^= v0;                                \
+    v0 = std::rotl(v0, 32);                  \
+    v2 += v3;                                \
+    v3 = std::rotl(v3, 16);                  \
+    v3 ^= v2;                                \
+    v0 += v3;                                \
+    v3 = std::rotl(v3, 21);                  \
+    v3 ^= v0;                                \
+    v2 += v1;                                \
+    v1 = std::rotl(v1, 17);                  \
+    v1 ^= v2;                                \
+    v2 = std::rotl(v2, 32);                  \
+  } while (0)
+
+MemoryAffinityStore::HashKey random_hash_key() {
+  uint64_t k[2];
+  auto* p = reinterpret_cast<unsigned char*>(k);
+  size_t got = 0;
+  while (got < sizeof(k)) {
+    const ssize_t n = getrandom(p + got, sizeof(k) - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      break;
+    }
+  }
+  if (got < sizeof(k)) {  // no getrandom (very old kernel): the OS device
+    std::random_device rd;
+    for (auto& w : k) w = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  return {k[0], k[1]};
+}
 
 int64_t to_ns(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -150,90 +69,301 @@ int64_t to_ns(TimePoint t) {
 
 bool expired(int64_t expires_ns, int64_t now_ns) { return now_ns >= expires_ns; }
 
+// fastrange: x scaled onto [0, n) by its high bits.
+inline size_t scale(uint64_t x, size_t n) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(x) * n) >> 64);
+}
+
+constexpr size_t kNone = ~size_t{0};
+constexpr int kClockSteps = 32;   // live entries the hand passes before forcing a victim
+constexpr int kSweepPerPut = 2;   // slots each put() checks for expired entries
+constexpr size_t kHugePagesFrom = size_t{32} << 20;  // table bytes
+
 }  // namespace
 
+MemoryAffinityStore::Fingerprint MemoryAffinityStore::siphash128(std::string_view data,
+                                                                 const HashKey& key) {
+  uint64_t v0 = 0x736f6d6570736575ULL ^ key.k0;
+  uint64_t v1 = 0x646f72616e646f6dULL ^ key.k1 ^ 0xee;
+  uint64_t v2 = 0x6c7967656e657261ULL ^ key.k0;
+  uint64_t v3 = 0x7465646279746573ULL ^ key.k1;
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t len = data.size();
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const uint64_t m = load_le64(p + i, 8);
+    v3 ^= m;
+    SAG_SIPROUND;
+    SAG_SIPROUND;
+    v0 ^= m;
+  }
+  const uint64_t b = (static_cast<uint64_t>(len) << 56) | (i < len ? load_le64(p + i, len - i) : 0);
+  v3 ^= b;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  v0 ^= b;
+  v2 ^= 0xee;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  Fingerprint fp;
+  fp.lo = v0 ^ v1 ^ v2 ^ v3;
+  v1 ^= 0xdd;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  SAG_SIPROUND;
+  fp.hi = v0 ^ v1 ^ v2 ^ v3;
+  return fp;
+}
+
+#undef SAG_SIPROUND
+
+// One entry, inline in the table. meta 0 = free slot.
+struct MemoryAffinityStore::Slot {
+  uint64_t fp_lo;
+  uint64_t fp_hi;
+  int64_t expires_ns;  // steady clock ns; INT64_MAX = never
+  ServerId server;
+  uint32_t meta;  // kOccupied | CLOCK count (0..2)
+};
+static_assert(sizeof(MemoryAffinityStore::Fingerprint) == 16);
+
+namespace {
+constexpr uint32_t kOccupied = 4;
+constexpr uint32_t kCountMask = 3;
+constexpr uint32_t kInserted = 1;  // CLOCK count of a new entry
+constexpr uint32_t kUsed = 2;      // ... after a hit or an update
+}  // namespace
+
+struct alignas(64) MemoryAffinityStore::Shard {
+  std::mutex mu;
+  // Fixed at construction (read without the lock):
+  Slot* slots = nullptr;  // nslots entries, 64-byte aligned
+  size_t nslots = 0;      // 2 * nbuckets
+  size_t nbuckets = 0;
+  size_t capacity = 0;
+  size_t stride = 0;  // see step()
+  // Under mu:
+  size_t size = 0;
+  size_t hand = 0;   // CLOCK hand (a slot index)
+  size_t sweep = 0;  // expiry sweep cursor (a slot index)
+
+  size_t home(uint64_t fp_lo) const { return 2 * scale(fp_lo, nbuckets); }
+  size_t next(size_t i) const { return i + 1 == nslots ? 0 : i + 1; }
+  // Robin Hood distance of the entry in slot i from its home slot.
+  size_t dist(size_t i) const {
+    const size_t h = home(slots[i].fp_lo);
+    return i >= h ? i - h : i + nslots - h;
+  }
+  // The home bucket's line and the next one (entries spill into it).
+  void prefetch(size_t h) const {
+    __builtin_prefetch(&slots[h]);
+    __builtin_prefetch(&slots[h + 2 == nslots ? 0 : h + 2]);
+  }
+
+  // Slot of the entry with this fingerprint, or kNone.
+  size_t probe(const Fingerprint& fp, size_t h) const {
+    size_t i = h;
+    for (size_t d = 0;; ++d) {
+      const Slot& s = slots[i];
+      if (s.meta == 0) return kNone;
+      if (s.fp_lo == fp.lo && s.fp_hi == fp.hi) return i;
+      // Robin Hood order: a run holds entries by increasing home, so an
+      // entry closer to its home than we are to ours ends the search.
+      if (dist(i) < d) return kNone;
+      i = next(i);
+    }
+  }
+
+  void insert(Slot cur) {
+    size_t i = home(cur.fp_lo);
+    for (size_t d = 0;; ++d) {
+      Slot& s = slots[i];
+      if (s.meta == 0) {
+        s = cur;
+        ++size;
+        return;
+      }
+      const size_t sd = dist(i);
+      if (sd < d) {  // take from the rich: the displaced entry moves on
+        std::swap(s, cur);
+        d = sd;
+      }
+      i = next(i);
+    }
+  }
+
+  // Backward-shift deletion: later entries of the run move one slot closer
+  // to home, so no tombstones and probes stay short.
+  void remove_at(size_t i) {
+    for (;;) {
+      const size_t j = next(i);
+      if (slots[j].meta == 0 || dist(j) == 0) break;
+      slots[i] = slots[j];
+      i = j;
+    }
+    slots[i] = Slot{};
+    --size;
+  }
+
+  // The CLOCK hand and the sweep cursor visit both slots of a bucket, then
+  // jump `stride` buckets (coprime with nbuckets, about 0.618 of it: every
+  // bucket once a revolution, in an order scattered over the table). Not in
+  // address order: eviction would then empty one region while inserts land
+  // everywhere, and the probe runs ahead of the hand grow to thousands.
+  size_t step(size_t i) const {
+    if ((i & 1) == 0 && i + 1 < nslots) return i + 1;
+    const size_t b = i / 2 + stride;
+    return 2 * (b >= nbuckets ? b - nbuckets : b);
+  }
+
+  // Makes room for one entry (size > 0): the first expired or count-0 entry
+  // from the hand on, decrementing the others; after kClockSteps live
+  // entries, the lowest-count one seen.
+  void evict_one(int64_t now_ns) {
+    size_t best = kNone;
+    uint32_t best_count = kCountMask + 1;
+    int seen = 0;
+    for (;; hand = step(hand)) {
+      Slot& s = slots[hand];
+      if (s.meta == 0) continue;
+      const uint32_t c = s.meta & kCountMask;
+      if (c == 0 || expired(s.expires_ns, now_ns)) {
+        remove_at(hand);  // the hand stays: an entry may have shifted in
+        return;
+      }
+      if (c < best_count) {
+        best_count = c;
+        best = hand;
+      }
+      --s.meta;
+      if (++seen == kClockSteps) {
+        hand = step(hand);
+        remove_at(best);
+        return;
+      }
+    }
+  }
+
+  // Checks the next kSweepPerPut slots for expired entries.
+  void sweep_expired(int64_t now_ns) {
+    for (int k = 0; k < kSweepPerPut; ++k) {
+      const Slot& s = slots[sweep];
+      if (s.meta != 0 && expired(s.expires_ns, now_ns)) {
+        remove_at(sweep);  // stays: an entry may have shifted in
+      } else {
+        sweep = step(sweep);
+      }
+    }
+  }
+};
+
 MemoryAffinityStore::MemoryAffinityStore(uint64_t capacity, uint32_t shards)
-    : capacity_(capacity) {
+    : MemoryAffinityStore(capacity, shards, nullptr) {}
+
+MemoryAffinityStore::MemoryAffinityStore(uint64_t capacity, uint32_t shards,
+                                         FingerprintFn fingerprint)
+    : hash_key_(random_hash_key()), test_fingerprint_(fingerprint), capacity_(capacity) {
   uint64_t n = shards == 0 ? 1 : std::bit_floor(static_cast<uint64_t>(shards));
   while (n > 1 && n > capacity) n /= 2;
   shard_count_ = static_cast<uint32_t>(n);
   shard_shift_ = 64 - std::countr_zero(n);
   shards_ = std::make_unique<Shard[]>(shard_count_);
+  size_t total_slots = 0;
   for (uint32_t i = 0; i < shard_count_; ++i) {
-    shards_[i].capacity = capacity / n + (i < capacity % n ? 1 : 0);
-    shards_[i].slots.assign(kInitialSlots, 0);
+    Shard& sh = shards_[i];
+    sh.capacity = capacity / n + (i < capacity % n ? 1 : 0);
+    // Load <= 3/4 when full: slots >= capacity * 4/3, two slots a bucket.
+    sh.nbuckets = (2 * sh.capacity + 2) / 3;
+    sh.nslots = 2 * sh.nbuckets;
+    if (sh.nbuckets > 1) {
+      sh.stride = static_cast<size_t>(static_cast<double>(sh.nbuckets) * 0.6180339887);
+      if (sh.stride == 0) sh.stride = 1;
+      while (std::gcd(sh.stride, sh.nbuckets) != 1) ++sh.stride;
+    }
+    total_slots += sh.nslots;
+  }
+  table_bytes_ = total_slots * sizeof(Slot);
+  if (table_bytes_ == 0) return;
+  // Anonymous memory: zero (all slots free), page aligned, committed as
+  // touched.
+  void* mem = mmap(nullptr, table_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  // A big table is read at random: 2 MiB pages spare most lookups a TLB
+  // miss (+~8% lookups/s at 1M entries). They also commit the table in
+  // 2 MiB steps, so it is soon all resident; a store that size is
+  // configured to be filled.
+  if (table_bytes_ >= kHugePagesFrom) madvise(mem, table_bytes_, MADV_HUGEPAGE);
+  table_ = mem;
+  Slot* next = static_cast<Slot*>(mem);
+  for (uint32_t i = 0; i < shard_count_; ++i) {
+    shards_[i].slots = next;
+    next += shards_[i].nslots;
   }
 }
 
-MemoryAffinityStore::~MemoryAffinityStore() = default;
+MemoryAffinityStore::~MemoryAffinityStore() {
+  if (table_) munmap(table_, table_bytes_);
+}
 
-MemoryAffinityStore::Shard& MemoryAffinityStore::shard_for(uint64_t hash) const {
-  return shards_[shard_shift_ >= 64 ? 0 : hash >> shard_shift_];
+MemoryAffinityStore::Shard& MemoryAffinityStore::shard_for(const Fingerprint& fp) const {
+  return shards_[shard_shift_ >= 64 ? 0 : fp.hi >> shard_shift_];
 }
 
 std::optional<ServerId> MemoryAffinityStore::find(std::string_view key, TimePoint now) {
-  const uint64_t h = stable_hash64(key);
-  Shard& sh = shard_for(h);
+  const Fingerprint fp = fingerprint(key);
+  Shard& sh = shard_for(fp);
+  if (sh.nslots == 0) return std::nullopt;
+  const size_t h = sh.home(fp.lo);
+  sh.prefetch(h);  // the miss overlaps taking the lock
+  const int64_t now_ns = to_ns(now);
   std::lock_guard lock(sh.mu);
-  const size_t i = sh.probe(h, key);
-  if (sh.slots[i] == 0) return std::nullopt;
-  Node* n = Shard::node(sh.slots[i]);
-  if (expired(n->expires_ns, to_ns(now))) {
-    sh.drop(i, n);
+  const size_t i = sh.probe(fp, h);
+  if (i == kNone) return std::nullopt;
+  Slot& s = sh.slots[i];
+  if (expired(s.expires_ns, now_ns)) {
+    sh.remove_at(i);
     return std::nullopt;
   }
-  sh.touch(n);
-  return n->server;
+  if ((s.meta & kCountMask) != kUsed) s.meta = kOccupied | kUsed;
+  return s.server;
 }
 
 void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
-  const uint64_t h = stable_hash64(key);
-  Shard& sh = shard_for(h);
+  const Fingerprint fp = fingerprint(key);
+  Shard& sh = shard_for(fp);
+  if (sh.capacity == 0) return;
+  const size_t h = sh.home(fp.lo);
+  sh.prefetch(h);
   const int64_t now_ns = to_ns(now);
   const int64_t ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
   const int64_t expires =
       ttl_ns <= 0 || now_ns > INT64_MAX - ttl_ns ? INT64_MAX : now_ns + ttl_ns;
   std::lock_guard lock(sh.mu);
-  if (sh.capacity == 0) return;
-  size_t i = sh.probe(h, key);
-  if (sh.slots[i] != 0) {
-    Node* n = Shard::node(sh.slots[i]);
-    n->server = server;
-    n->expires_ns = expires;
-    sh.touch(n);
+  __builtin_prefetch(&sh.slots[sh.sweep]);
+  sh.sweep_expired(now_ns);
+  const size_t i = sh.probe(fp, h);
+  if (i != kNone) {
+    Slot& s = sh.slots[i];
+    s.server = server;
+    s.expires_ns = expires;
+    s.meta = kOccupied | kUsed;
     return;
   }
-  // Drop a few expired entries from the cold end, then make room.
-  bool changed = false;
-  for (int k = 0; k < kReapPerPut && sh.lru.prev != &sh.lru; ++k) {
-    Node* tail = sh.lru.prev;
-    if (!expired(tail->expires_ns, now_ns)) break;
-    sh.remove(tail);
-    changed = true;
-  }
-  if (sh.size >= sh.capacity) {
-    sh.remove(sh.lru.prev);
-    changed = true;
-  }
-  if ((sh.size + 1) * 5 > sh.slots.size() * 3) {  // load would pass 0.6
-    sh.grow();
-    changed = true;
-  }
-  if (changed) i = sh.probe(h, key);
-  Node* n = Node::make(h, key);
-  n->server = server;
-  n->expires_ns = expires;
-  sh.slots[i] = Shard::pack(n);
-  sh.push_front(n);
-  ++sh.size;
+  if (sh.size >= sh.capacity) sh.evict_one(now_ns);
+  sh.insert(Slot{fp.lo, fp.hi, expires, server, kOccupied | kInserted});
 }
 
 void MemoryAffinityStore::erase(std::string_view key) {
-  const uint64_t h = stable_hash64(key);
-  Shard& sh = shard_for(h);
+  const Fingerprint fp = fingerprint(key);
+  Shard& sh = shard_for(fp);
+  if (sh.nslots == 0) return;
+  const size_t h = sh.home(fp.lo);
   std::lock_guard lock(sh.mu);
-  const size_t i = sh.probe(h, key);
-  if (sh.slots[i] != 0) sh.drop(i, Shard::node(sh.slots[i]));
+  const size_t i = sh.probe(fp, h);
+  if (i != kNone) sh.remove_at(i);
 }
 
 size_t MemoryAffinityStore::size() const {

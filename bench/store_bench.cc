@@ -1,8 +1,10 @@
 // MemoryAffinityStore on one core: lookups/s for hits with 1M entries, and
-// the memory an entry costs (mallinfo2 delta over the fill / entries).
+// the memory an entry costs (the store's slot table over the entries held
+// and over its capacity; the heap and RSS growth over the fill as checks).
 // Built with -DSAG_BENCH=ON as sag_bench_store; see bench/README.md.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,12 +43,25 @@ size_t heap_in_use() {
   return mi.uordblks + mi.hblkhd;
 }
 
+// Resident set size in bytes (/proc/self/statm, second field, in pages).
+size_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
 struct Fixture {
   std::unique_ptr<MemoryAffinityStore> store;
   std::vector<char> present;  // keys in the store, in shuffled order, back to back
   std::vector<char> absent;   // keys never stored
   TimePoint now;
-  double bytes_per_entry = 0;
+  double bytes_per_entry = 0;     // table bytes / entries held (full load)
+  double bytes_per_capacity = 0;  // table bytes / capacity
+  double heap_per_entry = 0;      // malloc'd bytes over the fill / entries
+  double rss_per_entry = 0;       // RSS growth over construction + fill / entries
 };
 
 Fixture& fixture() {
@@ -56,6 +71,7 @@ Fixture& fixture() {
     std::vector<char> keys(kEntries * kKeyLen);
     for (size_t i = 0; i < kEntries; ++i) write_key(&keys[i * kKeyLen], i);
     const size_t before = heap_in_use();
+    const size_t rss_before = rss_bytes();
     // Shards hold capacity/64 each and keys do not split exactly evenly, so
     // leave 5% room: every key stays (the bench checks each lookup hits).
     f.store = std::make_unique<MemoryAffinityStore>(kEntries + kEntries / 20);
@@ -63,7 +79,13 @@ Fixture& fixture() {
       f.store->put(std::string_view(&keys[i * kKeyLen], kKeyLen), static_cast<uint32_t>(i % 7),
                    std::chrono::minutes(30), f.now);
     const size_t after = heap_in_use();
-    f.bytes_per_entry = static_cast<double>(after - before) / static_cast<double>(kEntries);
+    const size_t rss_after = rss_bytes();
+    const auto entries = static_cast<double>(f.store->size());
+    f.bytes_per_entry = static_cast<double>(f.store->memory_bytes()) / entries;
+    f.bytes_per_capacity =
+        static_cast<double>(f.store->memory_bytes()) / static_cast<double>(f.store->capacity());
+    f.heap_per_entry = (static_cast<double>(after) - static_cast<double>(before)) / entries;
+    f.rss_per_entry = (static_cast<double>(rss_after) - static_cast<double>(rss_before)) / entries;
     // Look keys up in an order unrelated to insertion (and to memory layout).
     std::vector<uint32_t> order(kEntries);
     std::iota(order.begin(), order.end(), 0);
@@ -93,8 +115,10 @@ void BM_FindHit(benchmark::State& state) {
                                                        benchmark::Counter::kIsRate);
   state.counters["entries"] = static_cast<double>(f.store->size());
   state.counters["bytes_per_entry"] = f.bytes_per_entry;
-  state.counters["key_bytes"] = static_cast<double>(kKeyLen);
-  state.counters["overhead_per_entry"] = f.bytes_per_entry - static_cast<double>(kKeyLen);
+  state.counters["bytes_per_capacity"] = f.bytes_per_capacity;
+  state.counters["heap_per_entry"] = f.heap_per_entry;
+  state.counters["rss_per_entry"] = f.rss_per_entry;
+  state.counters["key_bytes"] = static_cast<double>(kKeyLen);  // not stored
 }
 BENCHMARK(BM_FindHit)->MinTime(2.0);
 
@@ -143,6 +167,38 @@ void BM_PutUpdate(benchmark::State& state) {
                                                     benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PutUpdate)->MinTime(1.0);
+
+// The fingerprint alone (SipHash-2-4-128 of a 42-byte key): the CPU part of
+// every call.
+void BM_Fingerprint(benchmark::State& state) {
+  Fixture& f = fixture();
+  const MemoryAffinityStore::HashKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+  size_t i = 0;
+  for (auto _ : state) {
+    auto fp = MemoryAffinityStore::siphash128(std::string_view(&f.present[i * kKeyLen], kKeyLen), key);
+    benchmark::DoNotOptimize(fp);
+    if (++i == kEntries) i = 0;
+  }
+  state.counters["hashes_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Fingerprint)->MinTime(0.5);
+
+// Puts of new keys into the full store: each inserts and evicts one entry
+// (CLOCK). Registered last: it replaces the entries the benchmarks above hit.
+void BM_PutNewEvicting(benchmark::State& state) {
+  Fixture& f = fixture();
+  uint64_t serial = uint64_t{1} << 40;
+  char key[kKeyLen];
+  for (auto _ : state) {
+    write_key(key, serial++);
+    f.store->put(std::string_view(key, kKeyLen), 3, std::chrono::minutes(30), f.now);
+  }
+  state.counters["puts_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                    benchmark::Counter::kIsRate);
+  state.counters["entries"] = static_cast<double>(f.store->size());
+}
+BENCHMARK(BM_PutNewEvicting)->MinTime(1.0);
 
 }  // namespace
 
