@@ -267,7 +267,10 @@ MemoryAffinityStore::MemoryAffinityStore(uint64_t capacity, uint32_t shards,
                                          FingerprintFn fingerprint)
     : hash_key_(random_hash_key()), test_fingerprint_(fingerprint), capacity_(capacity) {
   uint64_t n = shards == 0 ? 1 : std::bit_floor(static_cast<uint64_t>(shards));
-  while (n > 1 && n > capacity) n /= 2;
+  // Every shard holds at least kMinPerShard entries: keys spread over the
+  // shards only statistically, and a shard of a handful of entries would
+  // evict while the store as a whole has room.
+  while (n > 1 && n * kMinPerShard > capacity) n /= 2;
   shard_count_ = static_cast<uint32_t>(n);
   shard_shift_ = 64 - std::countr_zero(n);
   shards_ = std::make_unique<Shard[]>(shard_count_);

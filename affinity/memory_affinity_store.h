@@ -69,6 +69,8 @@ namespace sag::affinity {
 class MemoryAffinityStore final : public AffinityStore {
  public:
   static constexpr uint32_t kDefaultShards = 64;
+  // Fewer shards than asked for when capacity / shards would be below this.
+  static constexpr uint64_t kMinPerShard = 1024;
 
   struct Fingerprint {
     uint64_t lo = 0, hi = 0;
