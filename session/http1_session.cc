@@ -303,11 +303,10 @@ class Http1Session {
     if (scan_.chunked) req.chunked(true);
 
     // Choose a server and reach it; connection failures move to the next
-    // candidate (SPEC §4), a reused connection that turns out dead is
-    // replaced once without counting against the server.
+    // candidate (SPEC §4); a reused connection that turns out dead is
+    // replaced by a fresh one, without counting against the server.
     uint32_t excluded[kMaxExcluded];
     size_t n_excluded = 0;
-    bool fresh_retry_left = true;
     tcp::socket up(w_.io);
     // The server's bytes land in a pooled buffer: no allocation per request,
     // and large enough that a small response arrives in one read.
@@ -413,9 +412,11 @@ class Http1Session {
       const bool replayable = !has_body && is_idempotent(req.method());
       if (no_response_byte && replayable) {
         // A keep-alive connection the server closed just as it was reused
-        // says nothing about the server: one fresh attempt, same server.
-        if (reused && fresh_retry_left) {
-          fresh_retry_left = false;
+        // says nothing about the server: its idle connections go (the older
+        // ones are as stale), and the next attempt on it is a fresh
+        // connection, so this can't repeat for the same server.
+        if (reused) {
+          br.pool->drop(server.index());
           up_in.clear();
           continue;
         }

@@ -49,6 +49,12 @@ void UpstreamPool::give_back(uint32_t index, Socket socket, Clock::time_point no
   list.push_back(Idle{std::move(socket), now});
 }
 
+void UpstreamPool::drop(uint32_t index) {
+  boost::system::error_code ignored;
+  for (auto& idle : idle_[index]) idle.socket.close(ignored);
+  idle_[index].clear();
+}
+
 void UpstreamPool::sweep(Clock::time_point now) {
   boost::system::error_code ignored;
   for (auto& list : idle_) {

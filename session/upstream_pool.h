@@ -30,6 +30,10 @@ class UpstreamPool {
   std::optional<Socket> take(uint32_t index, Clock::time_point now, bool must_verify);
   // Keeps `socket` for reuse, or closes it when the server's idle list is full.
   void give_back(uint32_t index, Socket socket, Clock::time_point now);
+  // Closes every idle connection to server `index`: one of them turned out
+  // closed by the server, so the older ones (the server restarted, or timed
+  // them out together) almost certainly are too.
+  void drop(uint32_t index);
   // Closes connections idle longer than idle_timeout, and any the server
   // closed meanwhile. Call about once a second.
   void sweep(Clock::time_point now);
