@@ -83,6 +83,18 @@ bool shared_cacheable(const http::response_header<>& res, http::verb method) {
   }
 }
 
+// Host (or an absolute-form authority): RFC 3986 reg-name, IP literal and
+// port characters only. It is copied into X-Forwarded-Host, Forwarded and
+// redirect Locations, so quotes, spaces and the like are refused.
+bool valid_authority(std::string_view host) {
+  for (unsigned char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::strchr("-._~!$&'()*+,;=:[]%", c) != nullptr;
+    if (!ok || c == 0) return false;
+  }
+  return true;
+}
+
 // A method/target pair recovered from raw bytes for requests refused before
 // Beast parsed them, so the access log still says what was asked.
 void raw_request_line(std::string_view data, std::string& method, std::string& path) {
@@ -262,6 +274,10 @@ class Http1Session {
       co_return false;
     }
     std::string_view host = req[http::field::host];
+    if (!valid_authority(host)) {
+      co_await answer(400, "bad host");
+      co_return false;
+    }
 
     const ListenerRuntime& l = conn_.listener;
     if (l.config->redirect_https) {

@@ -99,6 +99,9 @@ class GatewayAnswersTest(GatewayTestCase):
             "control byte 0x01 in a value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Foo: a\x01b\r\n\r\n",
             "DEL in a value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Foo: a\x7fb\r\n\r\n",
             "no Host on HTTP/1.1": b"GET / HTTP/1.1\r\nX-Foo: bar\r\n\r\n",
+            "quote in Host": b'GET / HTTP/1.1\r\nHost: a"b\r\n\r\n',
+            "space in Host": b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "bad authority in absolute form": b"GET http://a<b/ HTTP/1.1\r\nHost: x\r\n\r\n",
         }
         for what, data in shapes.items():
             with self.subTest(shape=what):
