@@ -1,4 +1,5 @@
 #include "gateway/admin_server.h"
+#include "session/asio_endpoint.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -984,20 +985,6 @@ constexpr size_t kBodyLimit = 64 * 1024;
 constexpr std::chrono::seconds kRequestTimeout{30};
 constexpr std::chrono::seconds kWriteTimeout{30};
 
-tcp::endpoint to_asio(const config::Endpoint& e) {
-  asio::ip::address addr;
-  if (e.ip.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.ip.bytes.begin(), e.ip.bytes.end(), b.begin());
-    addr = asio::ip::address_v6(b);
-  } else {
-    asio::ip::address_v4::bytes_type b;
-    std::copy(e.ip.bytes.begin(), e.ip.bytes.begin() + 4, b.begin());
-    addr = asio::ip::address_v4(b);
-  }
-  return {addr, e.port};
-}
-
 }  // namespace
 
 struct AdminServer::Impl {
@@ -1140,7 +1127,7 @@ std::unique_ptr<AdminServer> AdminServer::start(
     error = "no admin section in the config";
     return nullptr;
   }
-  const tcp::endpoint ep = to_asio(config->admin->endpoint);
+  const tcp::endpoint ep = session::to_asio_endpoint(config->admin->endpoint);
   const std::string bind = config->admin->bind;
   auto impl = std::make_unique<Impl>(std::move(config), backends, stats, std::move(hooks));
   boost::system::error_code ec;

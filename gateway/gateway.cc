@@ -1,4 +1,5 @@
 #include "gateway/gateway.h"
+#include "session/asio_endpoint.h"
 
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,20 +31,6 @@ namespace {
 
 // Protocols this build can speak on a TLS listener.
 const std::vector<std::string> kSupportedAlpn = {"http/1.1"};
-
-tcp::endpoint to_asio(const config::Endpoint& e) {
-  asio::ip::address addr;
-  if (e.ip.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.ip.bytes.begin(), e.ip.bytes.end(), b.begin());
-    addr = asio::ip::address_v6(b);
-  } else {
-    asio::ip::address_v4::bytes_type b;
-    std::copy(e.ip.bytes.begin(), e.ip.bytes.begin() + 4, b.begin());
-    addr = asio::ip::address_v4(b);
-  }
-  return {addr, e.port};
-}
 
 // A listening socket with SO_REUSEPORT, so every worker gets its own queue.
 bool open_acceptor(asio::io_context& io, tcp::endpoint ep, tcp::acceptor& out, std::string& error) {
@@ -142,7 +129,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   // Bind each listener once per worker; with port 0 the first bind picks
   // the port and the others join it.
   for (auto& rt : listeners) {
-    tcp::endpoint ep = to_asio(rt.config->endpoint);
+    tcp::endpoint ep = session::to_asio_endpoint(rt.config->endpoint);
     for (auto& w : workers) {
       tcp::acceptor a(w->io());
       std::string error;

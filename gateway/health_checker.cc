@@ -1,4 +1,5 @@
 #include "gateway/health_checker.h"
+#include "session/asio_endpoint.h"
 
 #include <algorithm>
 #include <cctype>
@@ -37,17 +38,6 @@ struct HealthChecker::Entry {
 };
 
 namespace {
-
-tcp::endpoint to_asio(const config::Endpoint& e) {
-  if (e.ip.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.ip.bytes.begin(), e.ip.bytes.end(), b.begin());
-    return {asio::ip::address_v6(b), e.port};
-  }
-  asio::ip::address_v4::bytes_type b;
-  std::copy(e.ip.bytes.begin(), e.ip.bytes.begin() + 4, b.begin());
-  return {asio::ip::address_v4(b), e.port};
-}
 
 std::string ms_text(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
@@ -90,7 +80,7 @@ HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed
       e->server = s;
       e->backend = &bc;
       e->label = bc.name + "/" + s->name();
-      e->endpoint = to_asio(s->endpoint());
+      e->endpoint = session::to_asio_endpoint(s->endpoint());
       e->checked = checked;
       if (bc.health_check.type == config::HealthCheckType::kHttp) {
         const std::string& host =

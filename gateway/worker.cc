@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/log.h"
+#include "session/asio_endpoint.h"
 #include "session/client_session.h"
 
 namespace sag::gateway {
@@ -68,20 +69,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
       rt.balancer->select({});
     rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer, &store);
     rt.pool = std::make_unique<session::UpstreamPool>(b->servers().size(), b->config().pool);
-    for (affinity::Server* s : b->servers()) {
-      const auto& ep = s->endpoint();
-      asio::ip::address addr;
-      if (ep.ip.v6) {
-        asio::ip::address_v6::bytes_type bytes;
-        std::copy(ep.ip.bytes.begin(), ep.ip.bytes.end(), bytes.begin());
-        addr = asio::ip::address_v6(bytes);
-      } else {
-        asio::ip::address_v4::bytes_type bytes;
-        std::copy(ep.ip.bytes.begin(), ep.ip.bytes.begin() + 4, bytes.begin());
-        addr = asio::ip::address_v4(bytes);
-      }
-      rt.endpoints.emplace_back(addr, ep.port);
-    }
+    for (affinity::Server* s : b->servers())
+      rt.endpoints.push_back(session::to_asio_endpoint(s->endpoint()));
     const auto& bc = b->config();
     if (bc.balance == config::BalanceAlgorithm::kSource) {
       rt.hash_source = session::HashSource::kSource;

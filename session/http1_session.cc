@@ -332,6 +332,7 @@ class Http1Session {
     affinity::AffinityDecision decision;
     Lease lease(w_.buffers);
     bool body_touched = false;  // client body bytes consumed: no replay possible
+    size_t prefetched = 0;      // response body bytes already in lease.buf
     ServerGuard guard;
     for (;;) {
       affinity::AffinityRequest input;
@@ -408,30 +409,54 @@ class Http1Session {
           if (s >= 200 || s == 101) break;
         }
       }
+      const bool got_head = !failed;
       if (!failed) {
         const auto head_at = Clock::now();
         x_.tr = ms_since(sent_at, head_at);
         server.record_response_time(
             std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
-        break;
+        // A body that fits the relay buffer is read whole before anything
+        // goes to the client: a server dying mid-response is then still a
+        // failure the client need not see (replay, or a clean 502), and
+        // head and body leave in one write.
+        prefetched = 0;
+        const auto length = res_parser->content_length();
+        if (!res_parser->is_done() && length && *length <= BufferPool::kSize) {
+          auto& body = res_parser->get().body();
+          body.data = lease.buf.get();
+          body.size = BufferPool::kSize;
+          while (!res_parser->is_done()) {
+            conn_.deadline.arm_after(br.backend->config().server_timeout, &up);
+            auto [bec, bn] = co_await http::async_read_some(up, up_in, *res_parser, kTuple);
+            if (bec == http::error::need_buffer) bec = {};
+            if (bec) {
+              failed = true;
+              timed_out = conn_.deadline.fired();
+              break;
+            }
+          }
+          prefetched = BufferPool::kSize - body.size;
+        }
       }
+      if (!failed) break;
       guard.finish();
       up.close(ec);
-      const bool no_response_byte = up_in.size() == 0;
+      const bool no_response_byte = !got_head && up_in.size() == 0;
       if (timed_out) {  // the server took the request and didn't answer: not retried
         passive_failure(br, server);
         co_await answer(504, "server timed out");
         co_return false;
       }
       // Bytes of the request may have reached the server: only a request
-      // that is safe to run twice is sent again (SPEC §4).
+      // that is safe to run twice is sent again (SPEC §4). Nothing of the
+      // response has reached the client yet.
       const bool replayable = !has_body && is_idempotent(req.method());
-      if (no_response_byte && replayable) {
+      if (replayable) {
         // A keep-alive connection the server closed just as it was reused
         // says nothing about the server: its idle connections go (the older
         // ones are as stale), and the next attempt on it is a fresh
         // connection, so this can't repeat for the same server.
-        if (reused) {
+        if (reused && no_response_byte) {
           br.pool->drop(server.index());
           up_in.clear();
           continue;
@@ -444,7 +469,7 @@ class Http1Session {
           up_in.clear();
           continue;
         }
-      } else if (!reused) {
+      } else if (!reused || !no_response_byte) {
         passive_failure(br, server);
       }
       co_await answer(502, "server failed");
@@ -507,7 +532,8 @@ class Http1Session {
 
     http::response_serializer<http::buffer_body> rs{res};
     upstream_broke_ = false;
-    bool upstream_ok = co_await relay_response(up, up_in, *res_parser, rs, lease.buf.get());
+    bool upstream_ok =
+        co_await relay_response(up, up_in, *res_parser, rs, lease.buf.get(), prefetched);
     if (!upstream_ok) to_client_keep_alive = false;
     if (upstream_broke_) {
       // SPEC §3: a server that breaks mid-response is a 502; the client,
@@ -737,13 +763,16 @@ class Http1Session {
   // Streams the response (head already transformed) to the client. False
   // when either side failed: the client connection must then close, and the
   // server connection is not reused.
+  // `prefetched`: body bytes already read into `buf` (the whole body when
+  // the parser is done).
   awaitable<bool> relay_response(tcp::socket& up, beast::flat_static_buffer_base& up_in,
                                  http::response_parser<http::buffer_body>& rp,
-                                 http::response_serializer<http::buffer_body>& rs, char* buf) {
+                                 http::response_serializer<http::buffer_body>& rs, char* buf,
+                                 size_t prefetched) {
     auto& body = rp.get().body();
     const auto server_timeout = server_timeout_for_send();
-    body.data = nullptr;
-    body.size = 0;
+    body.data = prefetched ? buf : nullptr;
+    body.size = prefetched;
     body.more = !rp.is_done();
     conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
     if (rp.is_done()) {

@@ -97,6 +97,23 @@ class FailoverTest(GatewayTestCase):
         line = gw.wait_log_lines(1)[-1]
         self.assertRegex(line, r" 502 ", "the log must show the server's failure as 502: " + line)
 
+    def test_server_dying_after_the_head_of_a_small_response(self):
+        # The gateway reads a small body whole before answering, so the client
+        # never sees a broken response: a GET moves on, a POST gets a clean 502.
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s, tls=False))
+        cookie = self.pinned_cookie(gw, "s2")
+        s[1].break_after_head = True
+        r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + cookie)])
+        self.assertStatus(r, 200, gw)
+        self.assertNotEqual(r.header("x-server"), "s2")
+        c = Http11Client(LOCAL, gw.port("http"))
+        try:
+            r = c.request("POST", "/upload", [("Cookie", "SRV=" + cookie)], body=b"y" * 100)
+        finally:
+            c.close()
+        self.assertEqual(r.status, 502, r)
+
     def test_slow_server_is_504_not_retried(self):
         s = self.servers(*NAMES)
         cfg = basic_config(s, tls=False)

@@ -25,7 +25,8 @@ Routes (any method unless noted):
   anything else           as "/" (200, the body names method and target)
 
 With `drop_requests = True` every request is read whole and then the
-connection is closed without an answer.
+connection is closed without an answer; with `break_after_head = True` the
+connection closes after a response's head.
 
 stop() closes the listening socket (the port then refuses connections) and
 every open connection; start() listens again on the same port.
@@ -231,6 +232,8 @@ class FakeServer:
         # When true, every complete request is answered by closing the
         # connection (a server that fails mid-request).
         self.drop_requests = False
+        # When true, responses stop after their head (the connection closes).
+        self.break_after_head = False
         self.host = host
         self.port = port
         self._lock = threading.Condition()
@@ -496,6 +499,13 @@ class FakeServer:
         if status not in (204, 304) and not (100 <= status < 200):
             headers.append(("Content-Length", str(len(body))))
         self._send_head(sock, status, headers, keep_alive)
+        if self.break_after_head:
+            # A crash between head and body.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return False
         if req.method != "HEAD" and status not in (204, 304):
             sock.sendall(body)
         return keep_alive
