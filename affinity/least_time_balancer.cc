@@ -16,22 +16,7 @@ double score(const Server& s, uint32_t weight) {
 
 }  // namespace
 
-LeastTimeBalancer::LeastTimeBalancer(std::span<Server* const> servers,
-                                     std::chrono::milliseconds slow_start, uint64_t seed)
-    : servers_(servers), slow_start_(slow_start), rng_(seed) {}
-
-Server* LeastTimeBalancer::select(const SelectContext& ctx) {
-  if (Server* s = pick(ctx, false)) return s;
-  return pick(ctx, true);
-}
-
-Server* LeastTimeBalancer::pick(const SelectContext& ctx, bool backups) {
-  Server* a;
-  Server* b;
-  if (!WeightedSampler::draw_two(servers_, ctx, backups, slow_start_, rng_, a, b)) return nullptr;
-  if (a == b) return a;
-  const uint32_t wa = a->effective_weight(ctx.now, slow_start_);
-  const uint32_t wb = b->effective_weight(ctx.now, slow_start_);
+Server* LeastTimeBalancer::prefer(Server* a, uint32_t wa, Server* b, uint32_t wb) const {
   const double sa = score(*a, wa);
   const double sb = score(*b, wb);
   if (sb != sa) return sb < sa ? b : a;

@@ -7,28 +7,18 @@
 // is drawn twice, so its average keeps being measured.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <span>
-
-#include "affinity/balancer.h"
-#include "affinity/fast_rng.h"
+#include "affinity/two_choices_balancer.h"
 
 namespace sag::affinity {
 
-class LeastTimeBalancer final : public Balancer {
+class LeastTimeBalancer final : public TwoChoicesBalancer {
  public:
-  // `servers` must outlive the balancer (owned by the Backend).
   LeastTimeBalancer(std::span<Server* const> servers, std::chrono::milliseconds slow_start,
-                    uint64_t seed);
-  Server* select(const SelectContext& ctx) override;
+                    uint64_t seed)
+      : TwoChoicesBalancer(servers, slow_start, seed) {}
 
  private:
-  Server* pick(const SelectContext& ctx, bool backups);
-
-  std::span<Server* const> servers_;
-  std::chrono::milliseconds slow_start_;
-  FastRng rng_;
+  Server* prefer(Server* a, uint32_t wa, Server* b, uint32_t wb) const override;
 };
 
 }  // namespace sag::affinity

@@ -1,26 +1,11 @@
 #include "affinity/random_balancer.h"
 
-#include "affinity/server.h"
 #include "affinity/weighted_sampler.h"
 
 namespace sag::affinity {
 
-RandomBalancer::RandomBalancer(std::span<Server* const> servers,
-                               std::chrono::milliseconds slow_start, uint64_t seed)
-    : servers_(servers), slow_start_(slow_start), rng_(seed) {}
-
-Server* RandomBalancer::select(const SelectContext& ctx) {
-  if (Server* s = pick(ctx, false)) return s;
-  return pick(ctx, true);
-}
-
-Server* RandomBalancer::pick(const SelectContext& ctx, bool backups) {
-  Server* a;
-  Server* b;
-  if (!WeightedSampler::draw_two(servers_, ctx, backups, slow_start_, rng_, a, b)) return nullptr;
-  if (a == b) return a;
-  return fewer_active_per_weight(a, a->effective_weight(ctx.now, slow_start_), b,
-                                 b->effective_weight(ctx.now, slow_start_));
+Server* RandomBalancer::prefer(Server* a, uint32_t wa, Server* b, uint32_t wb) const {
+  return fewer_active_per_weight(a, wa, b, wb);
 }
 
 }  // namespace sag::affinity

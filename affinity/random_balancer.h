@@ -4,29 +4,18 @@
 // With no load the picks follow the weights exactly in expectation.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <span>
-
-#include "affinity/balancer.h"
-#include "affinity/fast_rng.h"
+#include "affinity/two_choices_balancer.h"
 
 namespace sag::affinity {
 
-class RandomBalancer final : public Balancer {
+class RandomBalancer final : public TwoChoicesBalancer {
  public:
-  // `servers` must outlive the balancer (owned by the Backend). `seed` makes
-  // the choices reproducible; give each worker its own.
   RandomBalancer(std::span<Server* const> servers, std::chrono::milliseconds slow_start,
-                 uint64_t seed);
-  Server* select(const SelectContext& ctx) override;
+                 uint64_t seed)
+      : TwoChoicesBalancer(servers, slow_start, seed) {}
 
  private:
-  Server* pick(const SelectContext& ctx, bool backups);
-
-  std::span<Server* const> servers_;
-  std::chrono::milliseconds slow_start_;
-  FastRng rng_;
+  Server* prefer(Server* a, uint32_t wa, Server* b, uint32_t wb) const override;
 };
 
 }  // namespace sag::affinity

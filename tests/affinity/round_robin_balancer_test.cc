@@ -10,34 +10,14 @@
 #include <vector>
 
 #include "affinity/backend.h"
+#include "balancer_test_support.h"
 #include "affinity/server.h"
 
 namespace sag::affinity {
 namespace {
 
-struct Spec {
-  std::string name;
-  uint32_t weight = 100;
-  bool backup = false;
-};
-
-std::unique_ptr<Backend> make_backend(const std::vector<Spec>& specs) {
-  config::BackendConfig b;
-  b.name = "app";
-  uint16_t port = 9001;
-  for (const auto& sp : specs) {
-    config::ServerConfig s;
-    s.name = sp.name;
-    s.address = "127.0.0.1:" + std::to_string(port++);
-    auto ep = config::Endpoint::parse(s.address);
-    EXPECT_TRUE(ep);
-    s.endpoint = ep.value_or(config::Endpoint{});
-    s.weight = sp.weight;
-    s.backup = sp.backup;
-    b.servers.push_back(s);
-  }
-  return std::make_unique<Backend>(b);
-}
+using testing::make_backend;
+using testing::Spec;
 
 std::string pick_names(Balancer& bal, int n, std::span<const uint32_t> excluded = {}) {
   std::string out;

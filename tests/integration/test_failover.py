@@ -24,6 +24,14 @@ class FailoverTest(GatewayTestCase):
                 return srv_cookie(r)
         self.fail("no fresh request reached %s" % name)
 
+    def post_pinned(self, gw, cookie, body):
+        """POST /upload on a new connection with the given SRV cookie."""
+        c = Http11Client(LOCAL, gw.port("http"))
+        try:
+            return c.request("POST", "/upload", [("Cookie", "SRV=" + cookie)], body=body)
+        finally:
+            c.close()
+
     def test_pinned_server_killed_then_restarted(self):
         s = self.servers(*NAMES)
         gw = self.gateway(basic_config(s, tls=False))
@@ -56,11 +64,7 @@ class FailoverTest(GatewayTestCase):
         cookie = self.pinned_cookie(gw, "s2")
         s[1].drop_requests = True
         s[1].clear()
-        c = Http11Client(LOCAL, gw.port("http"))
-        try:
-            r = c.request("POST", "/upload", [("Cookie", "SRV=" + cookie)], body=b"x" * 5000)
-        finally:
-            c.close()
+        r = self.post_pinned(gw, cookie, b"x" * 5000)
         self.assertEqual(r.status, 502, r)
         time.sleep(0.2)
         self.assertEqual(len([q for q in s[1].requests if q.complete]), 1,
@@ -107,11 +111,7 @@ class FailoverTest(GatewayTestCase):
         r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + cookie)])
         self.assertStatus(r, 200, gw)
         self.assertNotEqual(r.header("x-server"), "s2")
-        c = Http11Client(LOCAL, gw.port("http"))
-        try:
-            r = c.request("POST", "/upload", [("Cookie", "SRV=" + cookie)], body=b"y" * 100)
-        finally:
-            c.close()
+        r = self.post_pinned(gw, cookie, b"y" * 100)
         self.assertEqual(r.status, 502, r)
 
     def test_slow_server_is_504_not_retried(self):
