@@ -23,10 +23,17 @@ void Deadline::disarm() {
   at_ = Clock::time_point::max();
 }
 
+void Deadline::cancel_now() {
+  if (victim_) {
+    boost::system::error_code ignored;
+    victim_->cancel(ignored);
+  }
+}
+
 asio::awaitable<void> Deadline::watch() {
   timer_.expires_at(at_);
   for (;;) {
-    auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if ((co_await asio::this_coro::cancellation_state).cancelled() !=
         asio::cancellation_type::none)
       co_return;

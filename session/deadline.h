@@ -28,6 +28,9 @@ class Deadline {
     arm(Clock::now() + d, victim);
   }
   void disarm();
+  // Cancels the victim's pending operations now, without counting as the
+  // deadline passing (fired() stays false): the exchange was abandoned.
+  void cancel_now();
   // Whether the deadline passed since the last arm().
   bool fired() const { return fired_; }
 

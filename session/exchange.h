@@ -1,0 +1,64 @@
+// One request/response as the access log and the metrics see it, whichever
+// protocol carried it. Filled in by the protocol session (head timing,
+// method, path) and the Forwarder (server, timings, status, persistence);
+// finish_exchange() counts and logs it exactly once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "affinity/affinity_resolver.h"
+#include "session/gateway_stats.h"
+
+namespace sag::session {
+
+struct BackendRuntime;
+struct ClientConnection;
+
+struct Exchange {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start;
+  std::chrono::system_clock::time_point start_wall;
+  Clock::time_point head_done;
+  int64_t tc = -1, tr = -1, tw = -1;
+  unsigned status = 0;
+  uint64_t bytes = 0;  // sent to the client for this response, head included
+  std::string_view backend, server;
+  affinity::Server* answered_by = nullptr;  // null when the gateway answered
+  BackendRuntime* backend_rt = nullptr;
+  size_t backend_index = GatewayStats::kNoBackend;
+  affinity::PersistOutcome persist = affinity::PersistOutcome::kNew;
+  bool persist_known = false;
+  uint32_t retries = 0;
+  std::string method, path;  // storage reused across requests
+  std::string_view protocol = "HTTP/1.1";
+  bool logged = false;
+
+  // Starts a new request; keeps the strings' capacity.
+  void reset() {
+    std::string m = std::move(method), p = std::move(path);
+    m.clear();
+    p.clear();
+    *this = Exchange{};
+    method = std::move(m);
+    path = std::move(p);
+  }
+  // The gateway answered itself.
+  void answered(unsigned code, uint64_t sent) {
+    status = code;
+    bytes += sent;
+    server = {};
+    answered_by = nullptr;
+  }
+};
+
+int64_t ms_since(Exchange::Clock::time_point from, Exchange::Clock::time_point to);
+
+// Counts the persistence outcome (once per request, its final decision),
+// the request's metrics, and writes the access log line. Idempotent: a
+// second call for the same exchange does nothing.
+void finish_exchange(ClientConnection& conn, Exchange& x);
+
+}  // namespace sag::session

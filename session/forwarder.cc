@@ -1,0 +1,665 @@
+#include "session/forwarder.h"
+
+#include <cstring>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_static_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "affinity/cookie_header.h"
+#include "affinity/stable_hash.h"
+#include "session/client_connection.h"
+#include "session/deadline.h"
+#include "session/header_rules.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxExcluded = 16;
+
+bool is_idempotent(http::verb v) {
+  switch (v) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    size_t end = t.find_first_of(" \t=");
+    if (beast::iequals(t.substr(0, end), token)) return true;
+  }
+  return false;
+}
+
+// Whether a shared cache could store this response, in which case a
+// Set-Cookie on it must not be cached (SPEC §4, no-cache="set-cookie").
+bool shared_cacheable(const http::response_header<>& res, http::verb method) {
+  if (method != http::verb::get && method != http::verb::head) return false;
+  std::string_view cc = res[http::field::cache_control];
+  if (has_token(cc, "no-store") || has_token(cc, "private")) return false;
+  if (has_token(cc, "no-cache")) return false;  // already revalidated every time
+  if (has_token(cc, "public") || has_token(cc, "max-age") || has_token(cc, "s-maxage"))
+    return true;
+  if (res.find(http::field::expires) != res.end()) return true;
+  // Heuristic freshness applies to these codes when a validator exists.
+  switch (res.result_int()) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+      return res.find(http::field::last_modified) != res.end();
+    default:
+      return false;
+  }
+}
+
+// Host (or :authority, or an absolute-form authority): RFC 3986 reg-name, IP
+// literal and port characters only. It is copied into X-Forwarded-Host,
+// Forwarded and redirect Locations, so quotes, spaces and the like are refused.
+bool valid_authority(std::string_view host) {
+  for (unsigned char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::strchr("-._~!$&'()*+,;=:[]%", c) != nullptr;
+    if (!ok || c == 0) return false;
+  }
+  return true;
+}
+
+// A WebSocket handshake (RFC 6455 §4.1): the one upgrade that is tunnelled.
+bool is_websocket_upgrade(const http::request_header<>& req) {
+  return req.method() == http::verb::get && has_token(req[http::field::connection], "upgrade") &&
+         beast::iequals(req[http::field::upgrade], "websocket");
+}
+
+// Counts a failure of `server` on real traffic and ejects it once the
+// backend's passive threshold is reached; the health checker ends it.
+void passive_failure(BackendRuntime& br, affinity::Server& server) {
+  const auto& passive = br.backend->config().passive;
+  const uint32_t failures = server.record_failure();
+  if (passive && failures >= passive->consecutive_failures) server.eject(Clock::now());
+}
+
+// A body relay buffer for the duration of one request.
+struct Lease {
+  explicit Lease(BufferPool& p) : pool(p), buf(p.take()) {}
+  ~Lease() { pool.give_back(std::move(buf)); }
+  BufferPool& pool;
+  std::unique_ptr<char[]> buf;
+};
+
+// Keeps a server's active-request count exact on every path.
+struct ServerGuard {
+  affinity::Server* s = nullptr;
+  void start(affinity::Server* server) {
+    finish();
+    s = server;
+    s->request_started();
+  }
+  void finish() {
+    if (s) s->request_finished();
+    s = nullptr;
+  }
+  ~ServerGuard() { finish(); }
+};
+
+// Logs the exchange however forward() returns.
+struct LogOnExit {
+  ClientConnection& conn;
+  Exchange& x;
+  ~LogOnExit() { finish_exchange(conn, x); }
+};
+
+}  // namespace
+
+Forwarder::Forwarder(ClientConnection& conn, ConnectionPin& pin, Deadline& deadline)
+    : conn_(conn), pin_(pin), deadline_(deadline) {}
+
+awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) {
+  LogOnExit log_on_exit{conn_, x};
+  WorkerContext& w = conn_.worker;
+  const config::GatewayConfig& cfg = *w.config;
+  beast::error_code ec;
+
+  if (req.method() == http::verb::connect) {
+    co_await port.answer(405, "CONNECT is not supported",
+                         "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n");
+    co_return false;
+  }
+  const std::string_view target = req.target();
+  if (target == "*" ? req.method() != http::verb::options : !target.starts_with("/")) {
+    co_await port.answer(400, "bad request target");
+    co_return false;
+  }
+  const std::string_view host = req[http::field::host];
+  if (!valid_authority(host)) {
+    co_await port.answer(400, "bad host");
+    co_return false;
+  }
+
+  const ListenerRuntime& l = conn_.listener;
+  if (l.config->redirect_https) co_return co_await redirect(host, *l.config->redirect_https, port, x);
+  const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
+  if (backend_index < 0) {
+    co_await port.answer(404, "no route for this host and path");
+    co_return false;
+  }
+  BackendRuntime& br = w.backends[static_cast<size_t>(backend_index)];
+  const auto& bc = br.backend->config();
+  x.backend_rt = &br;
+  x.backend = br.backend->name();
+  x.backend_index = static_cast<size_t>(backend_index);
+  const affinity::StickyCookie* sticky = br.backend->cookie();
+  const bool has_body = port.has_body();
+  const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
+
+  // Persistence inputs, read before the request is rewritten for the server.
+  const auto& persistence = bc.persistence;
+  join_cookies(req);
+  std::optional<std::string_view> cookie_value;
+  if (sticky) cookie_value = take_sticky_cookie(req, *sticky);
+  std::optional<std::string_view> learn_value;
+  if (persistence.learn) {
+    if (auto v = affinity::find_cookie(cookie_joined_, persistence.learn->cookie)) {
+      learn_value_.assign(*v);
+      learn_value = learn_value_;
+    }
+  }
+  const config::IpAddress origin = original_client(req, cfg.forwarded, conn_.client);
+  const uint64_t hash = request_hash(br, req, origin);
+
+  // The request as the server will see it; a chunked body stays chunked
+  // (the protocol session decided the framing).
+  const bool chunked = req.chunked();
+  strip_hop_by_hop(req);
+  if (chunked) req.chunked(true);
+  req.erase(http::field::expect);
+  if (websocket) {
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+  }
+  apply_forwarded(req, cfg.forwarded, conn_.client, host);
+  req.version(11);
+
+  // Choose a server and reach it; connection failures move to the next
+  // candidate (SPEC §4); a reused connection that turns out dead is
+  // replaced by a fresh one, without counting against the server.
+  uint32_t excluded[kMaxExcluded];
+  size_t n_excluded = 0;
+  tcp::socket up(w.io);
+  // The server's bytes land in a pooled buffer: no allocation per request,
+  // and large enough that a small response arrives in one read.
+  Lease up_lease(w.buffers);
+  beast::flat_static_buffer_base up_in(up_lease.buf.get(), BufferPool::kSize);
+  std::optional<http::response_parser<http::buffer_body>> res_parser;
+  affinity::AffinityDecision decision;
+  Lease lease(w.buffers);
+  size_t prefetched = 0;      // response body bytes already in lease.buf
+  ServerGuard guard;
+  const bool replayable = !has_body && is_idempotent(req.method());
+  for (;;) {
+    affinity::AffinityRequest input;
+    input.cookie = cookie_value;
+    input.learn = learn_value;
+    input.source = persistence.source ? &origin : nullptr;
+    input.now = w.clock.unix_seconds();
+    input.steady_now = w.clock.steady_now();
+    input.excluded = {excluded, n_excluded};
+    input.connection_pin = pin_.backend == backend_index ? pin_.server : nullptr;
+    input.hash = hash;
+    decision = br.resolver->resolve(input);
+    x.persist = decision.outcome;
+    x.persist_known = true;
+    if (!decision.server) {
+      co_await port.answer(503, "no server available");
+      co_return false;
+    }
+    // Decided before any wait, so streams multiplexed behind this one
+    // follow it even while this request is still in flight.
+    if (decision.set_cookie) {
+      pin_.server = decision.server;
+      pin_.backend = backend_index;
+    }
+    affinity::Server& server = *decision.server;
+    x.server = server.name();
+    x.tw = 0;
+    bool reused = false;
+    auto connect_start = Clock::now();
+    if (auto pooled = br.pool->take(server.index(), connect_start, !replayable)) {
+      up = std::move(*pooled);
+      reused = true;
+      x.tc = 0;
+    } else {
+      if (up.is_open()) up.close(ec);
+      deadline_.arm_after(bc.connect_timeout, &up);
+      auto [cec] = co_await up.async_connect(br.endpoints[server.index()], kTuple);
+      if (port.client_gone()) co_return false;
+      if (cec) {
+        up.close(ec);
+        passive_failure(br, server);
+        if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+        if (x.retries < bc.retries) {
+          ++x.retries;
+          w.stats.retry(x.backend_index);
+          continue;
+        }
+        co_await port.answer(503, "no server available");
+        co_return false;
+      }
+      up.set_option(tcp::no_delay(true), ec);
+      x.tc = ms_since(connect_start, Clock::now());
+    }
+    guard.start(&server);
+
+    // Send the request; then wait for the response head.
+    SendResult sent = co_await send_request(up, req, port, lease.buf.get(), bc.server_timeout);
+    if (sent == SendResult::kClientFailed || port.client_gone()) {
+      guard.finish();
+      up.close(ec);
+      co_return false;  // answered (413, 408...) or the client is gone
+    }
+    auto sent_at = Clock::now();
+    bool failed = sent == SendResult::kServerFailed;
+    bool timed_out = false;
+    if (!failed) {
+      for (;;) {  // skip interim 1xx responses (100 Continue was ours to send)
+        res_parser.emplace();
+        res_parser->body_limit(boost::none);
+        res_parser->header_limit(BufferPool::kSize);
+        if (req.method() == http::verb::head) res_parser->skip(true);
+        deadline_.arm_after(bc.server_timeout, &up);
+        auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
+        if (rec) {
+          failed = true;
+          timed_out = deadline_.fired();
+          break;
+        }
+        unsigned s = res_parser->get().result_int();
+        if (s >= 200 || (s == 101 && websocket)) break;
+      }
+    }
+    if (port.client_gone()) co_return false;
+    const bool got_head = !failed;
+    if (!failed) {
+      const auto head_at = Clock::now();
+      x.tr = ms_since(sent_at, head_at);
+      server.record_response_time(
+          std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
+      // A body that fits the relay buffer is read whole before anything
+      // goes to the client: a server dying mid-response is then still a
+      // failure the client need not see (replay, or a clean 502), and
+      // head and body leave together.
+      prefetched = 0;
+      const auto length = res_parser->content_length();
+      if (!res_parser->is_done() && length && *length <= BufferPool::kSize) {
+        auto& body = res_parser->get().body();
+        body.data = lease.buf.get();
+        body.size = BufferPool::kSize;
+        while (!res_parser->is_done()) {
+          deadline_.arm_after(bc.server_timeout, &up);
+          auto [bec, bn] = co_await http::async_read_some(up, up_in, *res_parser, kTuple);
+          if (bec == http::error::need_buffer) bec = {};
+          if (bec) {
+            failed = true;
+            timed_out = deadline_.fired();
+            break;
+          }
+        }
+        prefetched = BufferPool::kSize - body.size;
+      }
+    }
+    if (port.client_gone()) co_return false;
+    if (!failed) break;
+    guard.finish();
+    up.close(ec);
+    const bool no_response_byte = !got_head && up_in.size() == 0;
+    if (timed_out) {  // the server took the request and didn't answer: not retried
+      passive_failure(br, server);
+      co_await port.answer(504, "server timed out");
+      co_return false;
+    }
+    // Bytes of the request may have reached the server: only a request
+    // that is safe to run twice is sent again (SPEC §4). Nothing of the
+    // response has reached the client yet.
+    if (replayable) {
+      // A keep-alive connection the server closed just as it was reused
+      // says nothing about the server: its idle connections go (the older
+      // ones are as stale), and the next attempt on it is a fresh
+      // connection, so this can't repeat for the same server.
+      if (reused && no_response_byte) {
+        br.pool->drop(server.index());
+        up_in.clear();
+        continue;
+      }
+      passive_failure(br, server);
+      if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+      if (x.retries < bc.retries) {
+        ++x.retries;
+        w.stats.retry(x.backend_index);
+        up_in.clear();
+        continue;
+      }
+    } else if (!reused || !no_response_byte) {
+      passive_failure(br, server);
+    }
+    co_await port.answer(502, "server failed");
+    co_return false;
+  }
+
+  // The response, rewritten for the client.
+  auto& res = res_parser->get();
+  const unsigned status = res.result_int();
+  x.status = status;
+  x.answered_by = decision.server;
+  // SPEC §2 passive: 5xx answers to idempotent requests count as failures.
+  if (status >= 500 && is_idempotent(req.method())) {
+    passive_failure(br, *decision.server);
+  } else {
+    decision.server->record_success();
+  }
+  const bool upstream_keep_alive = res.keep_alive();
+  ResponseFraming framing;
+  framing.no_body = req.method() == http::verb::head || status == 204 || status == 304 ||
+                    status < 200;
+  framing.upstream_chunked = res.chunked();
+  framing.has_length = res_parser->content_length().has_value();
+  strip_hop_by_hop(res);
+  process_set_cookies(res, br, *decision.server, sticky,
+                      decision.outcome == affinity::PersistOutcome::kCookieHit
+                          ? decision.cookie_created
+                          : std::nullopt);
+  if (decision.set_cookie && sticky && sticky->config().mode == config::CookieMode::kInsert) {
+    set_cookie_.clear();
+    sticky->append_set_cookie(*decision.server, w.clock.unix_seconds(), conn_.client.tls,
+                              set_cookie_, decision.cookie_created);
+    res.insert(http::field::set_cookie, set_cookie_);
+    if (shared_cacheable(res, req.method())) {
+      std::string cc(res[http::field::cache_control]);
+      cc += cc.empty() ? "no-cache=\"set-cookie\"" : ", no-cache=\"set-cookie\"";
+      res.set(http::field::cache_control, cc);
+    }
+  }
+
+  if (status == 101) {
+    // The server took the upgrade: the connection is the tunnel's now.
+    res.set(http::field::connection, "Upgrade");
+    res.set(http::field::upgrade, "websocket");
+    guard.finish();
+    x.bytes += co_await port.tunnel(res, up, up_in);
+    up.close(ec);
+    co_return false;
+  }
+
+  // Streams the body; the head goes with the first bytes at hand (all of a
+  // prefetched body), otherwise alone, so a slow body doesn't hold it.
+  auto& body = res.body();
+  const auto server_timeout = bc.server_timeout;
+  bool client_ok = true;
+  bool upstream_broke = false;
+  char* buf = lease.buf.get();
+  bool head_sent = false;
+  if (res_parser->is_done() || prefetched > 0 || up_in.size() == 0) {
+    client_ok = co_await port.send_head(res, framing, prefetched ? buf : nullptr, prefetched,
+                                        res_parser->is_done());
+    head_sent = true;
+  }
+  while (client_ok && !res_parser->is_done()) {
+    body.data = buf;
+    body.size = BufferPool::kSize;
+    deadline_.arm_after(server_timeout, &up);
+    auto [rec, rn] = co_await http::async_read_some(up, up_in, *res_parser, kTuple);
+    if (rec == http::error::need_buffer) rec = {};
+    if (port.client_gone()) {
+      client_ok = false;
+      break;
+    }
+    // Mid-response the only honest signal left is cutting the client off.
+    if (rec) {
+      upstream_broke = true;
+      break;
+    }
+    const size_t got = BufferPool::kSize - body.size;
+    // A read may parse only chunk framing: nothing to pass on yet.
+    if (got == 0 && !res_parser->is_done()) continue;
+    if (!head_sent) {
+      client_ok = co_await port.send_head(res, framing, buf, got, res_parser->is_done());
+      head_sent = true;
+    } else {
+      client_ok = co_await port.send_body(buf, got, res_parser->is_done());
+    }
+  }
+  if (upstream_broke) {
+    // SPEC §3: a server that breaks mid-response is a 502; the client,
+    // possibly sent the head already, sees its connection or stream cut.
+    if (!head_sent) {
+      guard.finish();
+      up.close(ec);
+      passive_failure(br, *decision.server);
+      co_await port.answer(502, "server failed");
+      co_return false;
+    }
+    x.status = 502;
+    passive_failure(br, *decision.server);
+    port.abort();
+  }
+  guard.finish();
+  const bool complete = client_ok && !upstream_broke;
+  if (complete && upstream_keep_alive && res_parser->is_done() && up_in.size() == 0 &&
+      !w.stopping) {
+    br.pool->give_back(decision.server->index(), std::move(up), Clock::now());
+  } else {
+    up.close(ec);
+  }
+  co_return complete;
+}
+
+awaitable<Forwarder::SendResult> Forwarder::send_request(tcp::socket& up, Request& req,
+                                                         ClientPort& port, char* buf,
+                                                         Duration server_timeout) {
+  http::request_serializer<http::buffer_body> sr{req};
+  auto& body = req.body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = port.has_body();
+  deadline_.arm_after(server_timeout, &up);
+  if (!body.more) {
+    auto [ec, n] = co_await http::async_write(up, sr, kTuple);
+    co_return ec ? SendResult::kServerFailed : SendResult::kOk;
+  }
+  // As for responses: a head whose body bytes are already here goes out
+  // with them in one write.
+  if (!port.body_buffered()) {
+    auto [ec, n] = co_await http::async_write_header(up, sr, kTuple);
+    if (ec) co_return SendResult::kServerFailed;
+  }
+  for (;;) {
+    const BodyRead r = co_await port.read_body(buf, BufferPool::kSize);
+    if (!r.ok) co_return SendResult::kClientFailed;
+    if (r.size == 0 && !r.last) continue;
+    body.data = r.size ? buf : nullptr;
+    body.size = r.size;
+    body.more = !r.last;
+    deadline_.arm_after(server_timeout, &up);
+    auto [wec, wn] = co_await http::async_write(up, sr, kTuple);
+    if (wec == http::error::need_buffer) wec = {};
+    if (wec) co_return SendResult::kServerFailed;
+    if (r.last) break;
+  }
+  if (!sr.is_done()) {
+    body.data = nullptr;
+    body.size = 0;
+    body.more = false;
+    auto [wec, wn] = co_await http::async_write(up, sr, kTuple);
+    if (wec && wec != http::error::need_buffer) co_return SendResult::kServerFailed;
+  }
+  co_return SendResult::kOk;
+}
+
+awaitable<bool> Forwarder::redirect(std::string_view host, uint16_t port, ClientPort& cp,
+                                    Exchange& x) {
+  if (host.empty()) {
+    co_await cp.answer(400, "missing host");
+    co_return false;
+  }
+  std::string_view bare = host;
+  if (bare.front() == '[') {
+    bare = bare.substr(0, bare.find(']') + 1);
+  } else if (auto colon = bare.rfind(':'); colon != std::string_view::npos) {
+    bare = bare.substr(0, colon);
+  }
+  std::string location = "Location: https://";
+  location += bare;
+  if (port != 443) location += ":" + std::to_string(port);
+  location += x.path;
+  location += "\r\n";
+  co_await cp.answer(308, "redirecting to https", location);
+  co_return false;
+}
+
+// Every Cookie field joined into cookie_joined_ (empty when none), as
+// HTTP/2 crumbs are joined (RFC 9113 §8.2.3).
+void Forwarder::join_cookies(const Request& req) {
+  cookie_joined_.clear();
+  auto [first, last] = req.equal_range(http::field::cookie);
+  for (auto it = first; it != last; ++it) {
+    if (!cookie_joined_.empty()) cookie_joined_ += "; ";
+    cookie_joined_ += it->value();
+  }
+}
+
+// The persistence value the client sent (stored in cookie_value_), with
+// the request's Cookie rewritten for the server: insert mode takes the
+// gateway's cookie out, prefix mode takes "ID~" off the application's
+// cookie, rewrite mode leaves it (the server owns that cookie).
+std::optional<std::string_view> Forwarder::take_sticky_cookie(
+    Request& req, const affinity::StickyCookie& sticky) {
+  const auto& c = sticky.config();
+  const std::string_view name =
+      c.mode == config::CookieMode::kPrefix ? std::string_view(c.app_cookie) : sticky.name();
+  auto value = affinity::find_cookie(cookie_joined_, name);
+  if (!value) return std::nullopt;
+  switch (c.mode) {
+    case config::CookieMode::kInsert:
+      cookie_value_.assign(*value);
+      affinity::remove_cookie(cookie_joined_, name, cookie_rest_);
+      break;
+    case config::CookieMode::kPrefix: {
+      const size_t tilde = value->find('~');
+      if (tilde == std::string_view::npos) return std::nullopt;  // the app's own value
+      cookie_value_.assign(value->substr(0, tilde));
+      const std::string app_value(value->substr(tilde + 1));
+      affinity::replace_cookie_value(cookie_joined_, name, app_value, cookie_rest_);
+      break;
+    }
+    case config::CookieMode::kRewrite:
+      cookie_value_.assign(*value);
+      return std::string_view(cookie_value_);
+  }
+  req.erase(http::field::cookie);
+  if (!cookie_rest_.empty()) req.set(http::field::cookie, cookie_rest_);
+  return std::string_view(cookie_value_);
+}
+
+// The request's key for hashing balancers (0 for other algorithms).
+uint64_t Forwarder::request_hash(const BackendRuntime& br, const Request& req,
+                                 const config::IpAddress& origin) const {
+  switch (br.hash_source) {
+    case HashSource::kNone:
+      return 0;
+    case HashSource::kSource:
+      return affinity::stable_hash64(std::string_view(
+          reinterpret_cast<const char*>(origin.bytes.data()), origin.v6 ? 16 : 4));
+    case HashSource::kHeader:
+      return affinity::stable_hash64(req[br.hash_name]);
+    case HashSource::kCookie: {
+      auto v = affinity::find_cookie(cookie_joined_, br.hash_name);
+      return affinity::stable_hash64(v ? *v : std::string_view{});
+    }
+    case HashSource::kPath: {
+      std::string_view target = req.target();
+      return affinity::stable_hash64(target.substr(0, target.find('?')));
+    }
+  }
+  return 0;
+}
+
+// Applies what persistence needs from the server's Set-Cookie fields:
+// learn entries (recorded, or forgotten when the server clears the
+// cookie), and the rewrite/prefix cookie values.
+// `created`: the client's cookie creation date when it pinned this very
+// server (kept so max_life is never extended by the server re-setting its
+// cookie).
+void Forwarder::process_set_cookies(http::response_header<>& res, BackendRuntime& br,
+                                    const affinity::Server& server,
+                                    const affinity::StickyCookie* sticky,
+                                    std::optional<int64_t> created) {
+  WorkerContext& w = conn_.worker;
+  const auto& persistence = br.backend->config().persistence;
+  const bool rewrite = sticky && sticky->config().mode != config::CookieMode::kInsert;
+  if (!persistence.learn && !rewrite) return;
+  auto [first, last] = res.equal_range(http::field::set_cookie);
+  if (first == last) return;
+  const int64_t now = w.clock.unix_seconds();
+  bool changed = false;
+  set_cookies_.clear();
+  for (auto it = first; it != last; ++it) {
+    std::string_view field = it->value();
+    auto parsed = affinity::parse_set_cookie(field, now);
+    if (!parsed) {
+      set_cookies_.emplace_back(field);
+      continue;
+    }
+    if (persistence.learn && parsed->name == persistence.learn->cookie) {
+      if (parsed->clears) {
+        br.resolver->forget(parsed->value);
+      } else {
+        br.resolver->learn(parsed->value, server, w.clock.steady_now());
+      }
+    }
+    if (rewrite && !parsed->clears) {
+      const auto& c = sticky->config();
+      if (c.mode == config::CookieMode::kRewrite && parsed->name == c.name) {
+        set_cookies_.push_back(
+            affinity::with_cookie_value(field, *parsed, sticky->value_for(server, now, created)));
+        changed = true;
+        continue;
+      }
+      if (c.mode == config::CookieMode::kPrefix && parsed->name == c.app_cookie) {
+        std::string prefixed = sticky->value_for(server, now, created);
+        prefixed += '~';
+        prefixed += parsed->value;
+        set_cookies_.push_back(affinity::with_cookie_value(field, *parsed, prefixed));
+        changed = true;
+        continue;
+      }
+    }
+    set_cookies_.emplace_back(field);
+  }
+  if (!changed) return;
+  res.erase(http::field::set_cookie);
+  for (const auto& v : set_cookies_) res.insert(http::field::set_cookie, v);
+}
+
+}  // namespace sag::session
