@@ -30,7 +30,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Protocols this build can speak on a TLS listener.
-const std::vector<std::string> kSupportedAlpn = {"http/1.1"};
+const std::vector<std::string> kSupportedAlpn = {"h2", "http/1.1"};
 
 // A listening socket with SO_REUSEPORT, so every worker gets its own queue.
 bool open_acceptor(asio::io_context& io, tcp::endpoint ep, tcp::acceptor& out, std::string& error) {

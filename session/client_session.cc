@@ -6,6 +6,7 @@
 
 #include "session/client_connection.h"
 #include "session/http1_session.h"
+#include "session/http2_session.h"
 #include "tls/server_tls_context.h"
 
 namespace sag::session {
@@ -46,8 +47,11 @@ awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   conn.idle = false;
   conn.worker.stats.tls_handshake(conn.listener.index, !ec);
   if (ec) co_return;
-  // ALPN: only HTTP/1.1 is offered until the HTTP/2 session exists.
-  co_await serve_http1(stream, conn);
+  if (tls::negotiated_alpn(stream.native_handle()) == "h2") {
+    co_await serve_http2(stream, conn);
+  } else {
+    co_await serve_http1(stream, conn);
+  }
 }
 
 // Sends close_notify (bounded): without it OpenSSL drops the session and

@@ -160,7 +160,11 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   }
 
   const ListenerRuntime& l = conn_.listener;
-  if (l.config->redirect_https) co_return co_await redirect(host, *l.config->redirect_https, port, x);
+  if (l.config->redirect_https) {
+    // (Not `co_return co_await`: g++ 12 miscompiles it; see http2_session.cc.)
+    const bool outcome = co_await redirect(host, *l.config->redirect_https, port, x);
+    co_return outcome;
+  }
   const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
   if (backend_index < 0) {
     co_await port.answer(404, "no route for this host and path");

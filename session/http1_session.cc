@@ -137,7 +137,8 @@ class Http1Session {
         s_.x_.bytes += wn;
         co_return !ec;
       }
-      co_return co_await send_body(data, n, last);
+      auto outcome = co_await send_body(data, n, last);
+      co_return outcome;
     }
 
     awaitable<bool> send_body(const char* data, size_t n, bool last) override {
@@ -163,7 +164,8 @@ class Http1Session {
     bool can_tunnel() const override { return true; }
     awaitable<uint64_t> tunnel(Response& res, tcp::socket& up,
                                beast::flat_static_buffer_base& up_in) override {
-      co_return co_await s_.tunnel(res, up, up_in);
+      auto outcome = co_await s_.tunnel(res, up, up_in);
+      co_return outcome;
     }
 
     bool keep_alive() const { return keep_alive_; }

@@ -1,0 +1,694 @@
+#include "session/http2_session.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <charconv>
+#include <deque>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "session/client_port.h"
+#include "session/exchange.h"
+#include "session/forwarder.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+// g++ 12 miscompiles `co_return co_await f();` in these coroutines (the
+// awaiting frame is resumed after it was freed): results are stored in a
+// local first.
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr int32_t kStreamWindow = 64 * 1024;
+constexpr int32_t kConnectionWindow = 1024 * 1024;
+constexpr size_t kReadSize = 16 * 1024;
+constexpr size_t kWriteBatch = 64 * 1024;
+
+// A one-waiter wake-up: notify() before wait() is not lost.
+class Signal {
+ public:
+  explicit Signal(const asio::any_io_executor& ex) : timer_(ex) {}
+  void notify() {
+    pending_ = true;
+    timer_.cancel();
+  }
+  // True when notified, false when `at` passed first.
+  awaitable<bool> wait_until(Clock::time_point at) {
+    if (!pending_) {
+      timer_.expires_at(at);
+      co_await timer_.async_wait(kTuple);
+    }
+    const bool notified = pending_;
+    pending_ = false;
+    co_return notified;
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool pending_ = false;
+};
+
+// Response headers that mean nothing (and are malformed) in HTTP/2.
+bool connection_specific(std::string_view name) {
+  return beast::iequals(name, "connection") || beast::iequals(name, "keep-alive") ||
+         beast::iequals(name, "proxy-connection") || beast::iequals(name, "transfer-encoding") ||
+         beast::iequals(name, "upgrade");
+}
+
+struct H2Stream {
+  H2Stream(int32_t stream_id, const asio::any_io_executor& ex)
+      : id(stream_id), sig(ex), deadline(ex) {}
+
+  int32_t id;
+  // The request as it arrives.
+  Forwarder::Request req;
+  std::string authority, scheme, host, cookie;
+  bool has_method = false, has_path = false, has_host = false, pseudo_after_regular = false;
+  bool saw_regular = false;
+  size_t header_bytes = 0;
+  uint32_t header_count = 0;
+  bool too_large = false;
+  bool end_stream_in = false;  // the client's request is complete
+  uint64_t body_received = 0;
+  // Request body received and not yet taken by the Forwarder; counted
+  // against the flow-control windows until taken.
+  std::string in;
+  size_t in_off = 0;
+  // Response bytes offered to nghttp2 (owned by the Forwarder's buffer
+  // until copied into frames by the data source callback).
+  const char* out = nullptr;
+  size_t out_len = 0;
+  bool out_last = false;
+  bool deferred = false;    // the data source said "no data yet"
+  bool submitted = false;   // the response head went to nghttp2
+  bool eof_sent = false;    // the response is complete on nghttp2's side
+  bool closed = false;      // nghttp2 closed the stream
+  bool done = false;        // the stream's coroutine ended
+  std::string answer_body;  // the gateway's own answer
+  Signal sig;               // wakes the stream's coroutine
+  Deadline deadline;        // bounds the server side
+  Exchange x;
+};
+
+class Http2Session {
+ public:
+  Http2Session(TlsStream& stream, ClientConnection& conn)
+      : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
+        ex_(stream.get_executor()), write_signal_(ex_), all_done_(ex_) {}
+
+  ~Http2Session() {
+    if (ng_) nghttp2_session_del(ng_);
+  }
+
+  awaitable<void> run() {
+    if (!init()) co_return;
+    try {
+      co_await (reader() && writer());
+    } catch (const std::exception&) {
+      // Only allocation failure can get here; the streams below must still
+      // end before this object goes away.
+    }
+    // Streams still running see the client gone and end.
+    dead_ = true;
+    for (H2Stream* s : running_) {
+      s->sig.notify();
+      s->deadline.cancel_now();
+    }
+    while (!running_.empty()) co_await all_done_.wait_until(Clock::time_point::max());
+  }
+
+ private:
+  class Port;
+
+  bool init() {
+    nghttp2_session_callbacks* cb = nullptr;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return false;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &on_frame_send);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    // The gateway grants window only as servers take the body (see
+    // read_body), so a stalled server can't make it buffer more.
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_continuations(opt, 8);
+    // Rapid reset (CVE-2023-44487): a burst of 1000, then 33 a second.
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    const int rv = nghttp2_session_server_new2(&ng_, cb, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0) return false;
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg_.limits.h2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+         static_cast<uint32_t>(std::min<uint64_t>(cfg_.limits.max_header_bytes, UINT32_MAX))},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+    // The first request's deadline (timeouts.http_request from accept) is
+    // already armed; afterwards the connection idles out after keepalive.
+    return true;
+  }
+
+  // ---- connection I/O ----------------------------------------------------
+
+  awaitable<void> reader() {
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[kReadSize]);
+    for (;;) {
+      if (dead_ || terminated_on_read_) break;
+      conn_.idle = running_.empty();
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buf.get(), kReadSize), kTuple);
+      conn_.idle = false;
+      if (ec) {
+        // An idle timeout or a graceful stop: say goodbye properly.
+        if (!dead_ && (conn_.deadline.fired() || w_.stopping) && ec == asio::error::operation_aborted) {
+          terminate(NGHTTP2_NO_ERROR);
+        } else {
+          dead_ = true;
+        }
+        break;
+      }
+      const ssize_t rv = nghttp2_session_mem_recv(ng_, buf.get(), n);
+      if (rv < 0) {
+        // A protocol error or a flood: GOAWAY (nghttp2 has queued one for
+        // most errors), then close.
+        terminate(rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        break;
+      }
+      write_signal_.notify();
+      if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
+    }
+    reader_done_ = true;
+    write_signal_.notify();
+  }
+
+  awaitable<void> writer() {
+    std::vector<uint8_t> batch;
+    batch.reserve(kWriteBatch);
+    for (;;) {
+      if (dead_) break;
+      batch.clear();
+      while (batch.size() < kWriteBatch && nghttp2_session_want_write(ng_)) {
+        const uint8_t* data = nullptr;
+        const ssize_t n = nghttp2_session_mem_send(ng_, &data);
+        if (n < 0) {
+          dead_ = true;
+          break;
+        }
+        if (n == 0) break;
+        batch.insert(batch.end(), data, data + n);
+      }
+      if (dead_) break;
+      if (!batch.empty()) {
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(batch), kTuple);
+        if (ec) {
+          dead_ = true;
+          break;
+        }
+        continue;
+      }
+      if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
+      if (reader_done_ && (dead_ || terminated_on_read_ || running_.empty())) break;
+      co_await write_signal_.wait_until(Clock::time_point::max());
+    }
+    // The session is over; the reader may still be waiting for bytes that
+    // will never matter.
+    dead_ = true;
+    if (!reader_done_) {
+      boost::system::error_code ignored;
+      conn_.lowest.cancel(ignored);
+    }
+  }
+
+  // Ends the session: GOAWAY with `code` and the last stream processed.
+  void terminate(uint32_t code) {
+    if (!terminated_on_read_) nghttp2_session_terminate_session(ng_, code);
+    terminated_on_read_ = true;
+    write_signal_.notify();
+  }
+
+  // ---- nghttp2 callbacks (run inside mem_recv / mem_send) ----------------
+
+  static Http2Session& self(void* user) { return *static_cast<Http2Session*>(user); }
+
+  H2Stream* find(int32_t id) {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& s = self(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    auto st = std::make_shared<H2Stream>(frame->hd.stream_id, s.ex_);
+    st->x.start = Clock::now();
+    st->x.start_wall = std::chrono::system_clock::now();
+    st->x.protocol = "HTTP/2.0";
+    st->req.version(11);
+    s.streams_.emplace(frame->hd.stream_id, std::move(st));
+    s.conn_.deadline.disarm();
+    return 0;
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_p,
+                       size_t namelen, const uint8_t* value_p, size_t valuelen, uint8_t,
+                       void* user) {
+    auto& s = self(user);
+    H2Stream* st = s.find(frame->hd.stream_id);
+    if (!st || frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers are dropped
+    const std::string_view name(reinterpret_cast<const char*>(name_p), namelen);
+    const std::string_view value(reinterpret_cast<const char*>(value_p), valuelen);
+    // RFC 9113 §6.5.2's accounting; past the limit the rest is ignored and
+    // the request gets 431.
+    st->header_bytes += namelen + valuelen + 32;
+    if (st->too_large || st->header_bytes > s.cfg_.limits.max_header_bytes ||
+        ++st->header_count > s.cfg_.limits.max_headers) {
+      st->too_large = true;
+      return 0;
+    }
+    // nghttp2 has validated names, values and pseudo-header rules.
+    if (!name.empty() && name.front() == ':') {
+      if (name == ":method") {
+        st->req.method_string(value);
+        st->x.method.assign(value);
+        st->has_method = true;
+      } else if (name == ":path") {
+        st->req.target(value);
+        st->x.path.assign(value);
+        st->has_path = true;
+      } else if (name == ":authority") {
+        st->authority.assign(value);
+      } else if (name == ":scheme") {
+        st->scheme.assign(value);
+      }
+      return 0;
+    }
+    if (name == "host") {
+      if (st->has_host) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // two Hosts: malformed
+      st->host.assign(value);
+      st->has_host = true;
+      return 0;
+    }
+    if (name == "cookie") {
+      // Crumbs are joined into one field (RFC 9113 §8.2.3).
+      if (!st->cookie.empty()) st->cookie += "; ";
+      st->cookie.append(value);
+      return 0;
+    }
+    st->req.insert(name, value);
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& s = self(user);
+    H2Stream* st = s.find(frame->hd.stream_id);
+    if (!st) return 0;
+    const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        if (end_stream) st->end_stream_in = true;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+          st->x.head_done = Clock::now();
+          s.start_stream(s.streams_[frame->hd.stream_id]);
+        } else {
+          st->sig.notify();
+        }
+        break;
+      case NGHTTP2_DATA:
+        if (end_stream) {
+          st->end_stream_in = true;
+          st->sig.notify();
+        }
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int on_data_chunk_recv(nghttp2_session* ng, uint8_t, int32_t stream_id,
+                                const uint8_t* data, size_t len, void* user) {
+    auto& s = self(user);
+    H2Stream* st = s.find(stream_id);
+    if (!st || st->done) {
+      // Nobody will take it: give the window back at once.
+      nghttp2_session_consume(ng, stream_id, len);
+      return 0;
+    }
+    st->in.append(reinterpret_cast<const char*>(data), len);
+    st->body_received += len;
+    st->sig.notify();
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
+    auto& s = self(user);
+    auto it = s.streams_.find(stream_id);
+    if (it == s.streams_.end()) return 0;
+    H2Stream& st = *it->second;
+    st.closed = true;
+    st.sig.notify();
+    // Reset by the client (or for a protocol error) before the response
+    // ended: whatever the stream waits for on its server is abandoned.
+    if (!st.eof_sent) st.deadline.cancel_now();
+    s.streams_.erase(it);
+    if (s.running_.empty()) s.conn_.deadline.arm_after(s.cfg_.timeouts.keepalive, &s.conn_.lowest);
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& s = self(user);
+    if (H2Stream* st = s.find(frame->hd.stream_id)) st->x.bytes += frame->hd.length + 9;
+    return 0;
+  }
+
+  static ssize_t read_out(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                          uint32_t* flags, nghttp2_data_source* source, void*) {
+    H2Stream& st = *static_cast<H2Stream*>(source->ptr);
+    const size_t n = std::min(length, st.out_len);
+    if (n) std::memcpy(buf, st.out, n);
+    st.out += n;
+    st.out_len -= n;
+    if (st.out_len == 0) {
+      if (st.out_last) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        st.eof_sent = true;
+      }
+      st.sig.notify();
+      if (n == 0 && !st.out_last) {
+        st.deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  // ---- streams ------------------------------------------------------------
+
+  void start_stream(std::shared_ptr<H2Stream> st) {
+    running_.insert(st.get());
+    asio::co_spawn(ex_, run_stream(std::move(st)), [](std::exception_ptr) {});
+  }
+
+  awaitable<void> run_stream(std::shared_ptr<H2Stream> st);
+  awaitable<void> serve_stream(H2Stream& st, Port& port, Forwarder& forwarder);
+
+  TlsStream& stream_;
+  ClientConnection& conn_;
+  WorkerContext& w_;
+  const config::GatewayConfig& cfg_;
+  asio::any_io_executor ex_;
+  nghttp2_session* ng_ = nullptr;
+  ConnectionPin pin_;
+  std::unordered_map<int32_t, std::shared_ptr<H2Stream>> streams_;  // open in nghttp2
+  std::set<H2Stream*> running_;  // streams whose coroutine runs
+  Signal write_signal_;
+  Signal all_done_;
+  bool dead_ = false;         // the connection failed: no more I/O
+  bool reader_done_ = false;
+  bool terminated_on_read_ = false;  // GOAWAY queued to end the session
+  bool goaway_sent_ = false;
+};
+
+// The client side of one stream, for the Forwarder.
+class Http2Session::Port final : public ClientPort {
+ public:
+  Port(Http2Session& s, H2Stream& st) : s_(s), st_(st) {}
+
+  bool has_body() const override { return !st_.end_stream_in || st_.in.size() > st_.in_off; }
+  bool body_buffered() const override { return st_.in.size() > st_.in_off; }
+
+  awaitable<BodyRead> read_body(char* buf, size_t cap) override {
+    const uint64_t max_body = s_.cfg_.limits.max_body;
+    for (;;) {
+      if (st_.closed && !st_.end_stream_in) co_return BodyRead{false};
+      if (s_.dead_) co_return BodyRead{false};
+      if (max_body > 0 && st_.body_received > max_body) {
+        co_await answer(413, "request body too large", {});
+        co_return BodyRead{false};
+      }
+      const size_t avail = st_.in.size() - st_.in_off;
+      if (avail > 0) {
+        const size_t n = std::min(avail, cap);
+        std::memcpy(buf, st_.in.data() + st_.in_off, n);
+        st_.in_off += n;
+        if (st_.in_off == st_.in.size()) {
+          st_.in.clear();
+          st_.in_off = 0;
+        }
+        // The window reopens as the server takes the bytes.
+        nghttp2_session_consume(s_.ng_, st_.id, n);
+        s_.write_signal_.notify();
+        co_return BodyRead{true, n, st_.end_stream_in && st_.in.empty()};
+      }
+      if (st_.end_stream_in) co_return BodyRead{true, 0, true};
+      const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
+      if (!woken) {
+        co_await answer(408, "request body not received in time", {});
+        co_return BodyRead{false};
+      }
+    }
+  }
+
+  awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
+                            size_t n, bool last) override {
+    if (gone()) co_return false;
+    std::deque<std::string> names;  // stable addresses for nva
+    std::vector<nghttp2_nv> nva;
+    const std::string status = std::to_string(res.result_int());
+    nva.reserve(32);
+    nva.push_back(nv(":status", status));
+    for (const auto& f : res) {
+      const std::string_view name = f.name_string();
+      if (connection_specific(name)) continue;
+      std::string& lower = names.emplace_back(name);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      nva.push_back(nv(lower, f.value()));
+    }
+    const bool no_data = framing.no_body || (last && n == 0);
+    auto outcome = co_await submit(nva, no_data, data, n, last);
+    co_return outcome;
+  }
+
+  awaitable<bool> send_body(const char* data, size_t n, bool last) override {
+    if (gone()) co_return false;
+    st_.out = data;
+    st_.out_len = n;
+    st_.out_last = last;
+    if (st_.deferred) {
+      st_.deferred = false;
+      nghttp2_session_resume_data(s_.ng_, st_.id);
+    }
+    s_.write_signal_.notify();
+    auto outcome = co_await drained();
+    co_return outcome;
+  }
+
+  void abort() override {
+    if (!gone()) nghttp2_submit_rst_stream(s_.ng_, NGHTTP2_FLAG_NONE, st_.id, NGHTTP2_INTERNAL_ERROR);
+    s_.write_signal_.notify();
+  }
+
+  awaitable<void> answer(unsigned status, std::string_view reason,
+                         std::string_view extra_headers) override {
+    st_.x.answered(status, 0);
+    if (!gone() && !st_.submitted) {
+      st_.answer_body.assign(reason);
+      st_.answer_body += '\n';
+      const std::string code = std::to_string(status);
+      const std::string length = std::to_string(st_.answer_body.size());
+      std::deque<std::string> names, values;  // stable addresses for nva
+      std::vector<nghttp2_nv> nva;
+      nva.push_back(nv(":status", code));
+      nva.push_back(nv("content-type", "text/plain"));
+      nva.push_back(nv("cache-control", "no-store"));
+      nva.push_back(nv("content-length", length));
+      // "Name: value\r\n" lines.
+      while (!extra_headers.empty()) {
+        const size_t eol = extra_headers.find("\r\n");
+        std::string_view line = extra_headers.substr(0, eol);
+        extra_headers = eol == std::string_view::npos ? std::string_view{}
+                                                      : extra_headers.substr(eol + 2);
+        const size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string& lower = names.emplace_back(line.substr(0, colon));
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string_view v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        nva.push_back(nv(lower, values.emplace_back(v)));
+      }
+      co_await submit(nva, false, st_.answer_body.data(), st_.answer_body.size(), true);
+    }
+    finish_exchange(s_.conn_, st_.x);
+  }
+
+  bool client_gone() const override { return gone(); }
+
+ private:
+  bool gone() const { return s_.dead_ || (st_.closed && !st_.eof_sent); }
+
+  static nghttp2_nv nv(std::string_view name, std::string_view value) {
+    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                      value.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+
+  // Submits the response head (nghttp2 copies `nva`), then the first body
+  // bytes, and waits until nghttp2 has taken them.
+  awaitable<bool> submit(const std::vector<nghttp2_nv>& nva, bool no_data, const char* data,
+                         size_t n, bool last) {
+    st_.submitted = true;
+    int rv;
+    if (no_data) {
+      rv = nghttp2_submit_response(s_.ng_, st_.id, nva.data(), nva.size(), nullptr);
+      if (rv == 0) st_.eof_sent = true;
+    } else {
+      st_.out = data;
+      st_.out_len = n;
+      st_.out_last = last;
+      nghttp2_data_provider provider;
+      provider.source.ptr = &st_;
+      provider.read_callback = &Http2Session::read_out;
+      rv = nghttp2_submit_response(s_.ng_, st_.id, nva.data(), nva.size(), &provider);
+    }
+    s_.write_signal_.notify();
+    if (rv != 0) co_return false;
+    if (no_data) co_return true;
+    auto outcome = co_await drained();
+    co_return outcome;
+  }
+
+  // Waits until the offered bytes are in frames (the caller's buffer is
+  // free again). A client that doesn't open its window for
+  // timeouts.client loses the stream.
+  awaitable<bool> drained() {
+    while (st_.out_len > 0 || (st_.out_last && !st_.eof_sent)) {
+      if (gone()) co_return false;
+      const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
+      if (!woken) {
+        if (st_.out_len > 0 || (st_.out_last && !st_.eof_sent)) {
+          if (!gone())
+            nghttp2_submit_rst_stream(s_.ng_, NGHTTP2_FLAG_NONE, st_.id, NGHTTP2_CANCEL);
+          s_.write_signal_.notify();
+          st_.closed = true;
+          co_return false;
+        }
+      }
+    }
+    co_return !gone();
+  }
+
+  Http2Session& s_;
+  H2Stream& st_;
+};
+
+awaitable<void> Http2Session::run_stream(std::shared_ptr<H2Stream> st) {
+  if (!st->closed && !dead_) {
+    Port port(*this, *st);
+    Forwarder forwarder(conn_, pin_, st->deadline);
+    co_await (serve_stream(*st, port, forwarder) || st->deadline.watch());
+  }
+  st->done = true;
+  if (!dead_) {
+    // Request body nobody will read goes back into the windows; a request
+    // still arriving after its response ended is cut short (NO_ERROR).
+    const size_t left = st->in.size() - st->in_off;
+    if (left) {
+      nghttp2_session_consume_connection(ng_, left);
+      if (!st->closed) nghttp2_session_consume_stream(ng_, st->id, left);
+    }
+    if (!st->closed && !st->end_stream_in)
+      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    if (!st->closed && !st->submitted)
+      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  }
+  running_.erase(st.get());
+  if (running_.empty()) {
+    if (w_.stopping && !dead_) terminate(NGHTTP2_NO_ERROR);
+    conn_.deadline.arm_after(cfg_.timeouts.keepalive, &conn_.lowest);
+    all_done_.notify();
+  } else if (w_.stopping && !dead_ && !goaway_sent_) {
+    // Graceful stop: no new streams; the running ones finish.
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+  }
+  write_signal_.notify();
+}
+
+awaitable<void> Http2Session::serve_stream(H2Stream& st, Port& port, Forwarder& forwarder) {
+  auto& x = st.x;
+  if (st.too_large) {
+    co_await port.answer(431, "request headers too large", {});
+    co_return;
+  }
+  // RFC 9113 §8.3.1: a request needs :method, and :path unless CONNECT
+  // (nghttp2 enforces it; this keeps the Forwarder's contract whatever).
+  if (!st.has_method || (!st.has_path && st.req.method() != http::verb::connect)) {
+    co_await port.answer(400, "malformed request", {});
+    co_return;
+  }
+  // :authority and Host must name the same thing (RFC 9113 §8.3.1).
+  if (!st.authority.empty() && st.has_host && !beast::iequals(st.authority, st.host)) {
+    co_await port.answer(400, "authority and host disagree", {});
+    co_return;
+  }
+  const std::string& host = st.authority.empty() ? st.host : st.authority;
+  if (host.empty()) {
+    co_await port.answer(400, "missing authority", {});
+    co_return;
+  }
+  auto& req = st.req;
+  req.set(http::field::host, host);
+  if (!st.cookie.empty()) req.set(http::field::cookie, st.cookie);
+  if (const uint64_t max_body = cfg_.limits.max_body; max_body > 0) {
+    auto cl = req.find(http::field::content_length);
+    if (cl != req.end()) {
+      uint64_t length = 0;
+      auto v = cl->value();
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
+      if (ec == std::errc{} && length > max_body) {
+        co_await port.answer(413, "request body too large", {});
+        co_return;
+      }
+    }
+  }
+  // A body of unknown length goes to the server chunked.
+  if (port.has_body() && req.find(http::field::content_length) == req.end()) req.chunked(true);
+  co_await forwarder.forward(req, port, x);
+}
+
+}  // namespace
+
+awaitable<void> serve_http2(TlsStream& stream, ClientConnection& conn) {
+  Http2Session session(stream, conn);
+  co_await session.run();
+}
+
+}  // namespace sag::session
