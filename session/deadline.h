@@ -31,6 +31,11 @@ class Deadline {
   // Cancels the victim's pending operations now, without counting as the
   // deadline passing (fired() stays false): the exchange was abandoned.
   void cancel_now();
+  // `victim` is going away: the deadline no longer refers to it (disarmed
+  // when it was the victim).
+  void forget(boost::asio::ip::tcp::socket* victim) {
+    if (victim_ == victim) disarm();
+  }
   // Whether the deadline passed since the last arm().
   bool fired() const { return fired_; }
 

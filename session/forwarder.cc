@@ -213,6 +213,11 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   uint32_t excluded[kMaxExcluded];
   size_t n_excluded = 0;
   tcp::socket up(w.io);
+  struct ForgetSocket {
+    Deadline& d;
+    tcp::socket* s;
+    ~ForgetSocket() { d.forget(s); }
+  } forget_up{deadline_, &up};
   // The server's bytes land in a pooled buffer: no allocation per request,
   // and large enough that a small response arrives in one read.
   Lease up_lease(w.buffers);
@@ -243,6 +248,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     // Decided before any wait, so streams multiplexed behind this one
     // follow it even while this request is still in flight.
     if (decision.set_cookie) {
+      if (pin_.server != decision.server || pin_.backend != backend_index) pin_.set_cookie.clear();
       pin_.server = decision.server;
       pin_.backend = backend_index;
     }
@@ -395,10 +401,17 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
                           ? decision.cookie_created
                           : std::nullopt);
   if (decision.set_cookie && sticky && sticky->config().mode == config::CookieMode::kInsert) {
-    set_cookie_.clear();
-    sticky->append_set_cookie(*decision.server, w.clock.unix_seconds(), conn_.client.tls,
-                              set_cookie_, decision.cookie_created);
-    res.insert(http::field::set_cookie, set_cookie_);
+    const bool pinned_here = pin_.server == decision.server && pin_.backend == backend_index &&
+                             decision.outcome == affinity::PersistOutcome::kNew;
+    if (pinned_here && !pin_.set_cookie.empty()) {
+      res.insert(http::field::set_cookie, pin_.set_cookie);
+    } else {
+      set_cookie_.clear();
+      sticky->append_set_cookie(*decision.server, w.clock.unix_seconds(), conn_.client.tls,
+                                set_cookie_, decision.cookie_created);
+      res.insert(http::field::set_cookie, set_cookie_);
+      if (pinned_here) pin_.set_cookie = set_cookie_;
+    }
     if (shared_cacheable(res, req.method())) {
       std::string cc(res[http::field::cache_control]);
       cc += cc.empty() ? "no-cache=\"set-cookie\"" : ", no-cache=\"set-cookie\"";

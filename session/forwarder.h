@@ -36,9 +36,11 @@ class Deadline;
 
 // Requests without persistence on one client connection follow the server
 // the first of them was balanced to (SPEC §4).
+// They also get the same cookie (same dates too).
 struct ConnectionPin {
   affinity::Server* server = nullptr;
   int backend = -1;
+  std::string set_cookie;  // the Set-Cookie issued for `server`, once issued
 };
 
 class Forwarder {

@@ -180,26 +180,42 @@ class Http2Session {
 
   awaitable<void> reader() {
     std::unique_ptr<uint8_t[]> buf(new uint8_t[kReadSize]);
+    bool draining = false;  // the session ended on an error: input is discarded
     for (;;) {
-      if (dead_ || terminated_on_read_) break;
-      conn_.idle = running_.empty();
+      if (dead_ || (terminated_on_read_ && !draining)) break;
+      conn_.idle = running_.empty() && !draining;
       auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buf.get(), kReadSize), kTuple);
       conn_.idle = false;
       if (ec) {
         // An idle timeout or a graceful stop: say goodbye properly.
-        if (!dead_ && (conn_.deadline.fired() || w_.stopping) && ec == asio::error::operation_aborted) {
+        if (!dead_ && !draining && (conn_.deadline.fired() || w_.stopping) &&
+            ec == asio::error::operation_aborted) {
           terminate(NGHTTP2_NO_ERROR);
         } else {
           dead_ = true;
         }
         break;
       }
+      if (draining) continue;
       const ssize_t rv = nghttp2_session_mem_recv(ng_, buf.get(), n);
       if (rv < 0) {
-        // A protocol error or a flood: GOAWAY (nghttp2 has queued one for
-        // most errors), then close.
-        terminate(rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
-        break;
+        if (rv == NGHTTP2_ERR_FLOODED) {
+          // The peer doesn't read what its own frames make us send, so a
+          // GOAWAY would sit behind megabytes it won't take: reset now.
+          boost::system::error_code ignored;
+          conn_.lowest.set_option(asio::socket_base::linger(true, 0), ignored);
+          conn_.lowest.close(ignored);
+          dead_ = true;
+          break;
+        }
+        // A protocol error (nghttp2's limits included): GOAWAY, then close.
+        // What the peer still sends is read and dropped meanwhile, so a
+        // peer blocked in its sends can get to reading the GOAWAY; it gets
+        // little time for that.
+        conn_.deadline.arm_after(std::chrono::seconds(5), &conn_.lowest);
+        terminate(NGHTTP2_PROTOCOL_ERROR);
+        draining = true;
+        continue;
       }
       write_signal_.notify();
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
@@ -413,6 +429,7 @@ class Http2Session {
 
   void start_stream(std::shared_ptr<H2Stream> st) {
     running_.insert(st.get());
+    conn_.idle = false;
     asio::co_spawn(ex_, run_stream(std::move(st)), [](std::exception_ptr) {});
   }
 
@@ -630,6 +647,8 @@ awaitable<void> Http2Session::run_stream(std::shared_ptr<H2Stream> st) {
   }
   running_.erase(st.get());
   if (running_.empty()) {
+    // The reader's pending read may now be cancelled by a graceful stop.
+    conn_.idle = !reader_done_;
     if (w_.stopping && !dead_) terminate(NGHTTP2_NO_ERROR);
     conn_.deadline.arm_after(cfg_.timeouts.keepalive, &conn_.lowest);
     all_done_.notify();
