@@ -91,23 +91,6 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Accepted keys whose feature this build does not act on yet. This table is
-// the only place that knows: drop an entry when its feature lands and the
-// loader stops warning about it.
-enum class Pending {
-  kRedisStore,
-};
-
-struct PendingFeature {
-  Pending id;
-  const char* message;
-};
-
-constexpr PendingFeature kPendingFeatures[] = {
-    {Pending::kRedisStore, "affinity_store type redis is not implemented yet: the in-process store is used"},
-};
-
-// ---------------------------------------------------------------------------
 
 struct Pos {
   int line = 0;    // 1-based; 0 = unknown
@@ -224,11 +207,9 @@ class Loader {
   LoadResult run(std::string_view yaml);
 
   void error(Pos p, std::string message) { errors_.push_back({file_, p.line, p.column, std::move(message)}); }
+  // For keys that are accepted but change nothing (none today): reported as
+  // FILE:LINE:COL: warning: ... at start-up.
   void warn(Pos p, std::string message) { warnings_.push_back({file_, p.line, p.column, std::move(message)}); }
-  void pending(Pos p, Pending id) {
-    for (const auto& f : kPendingFeatures)
-      if (f.id == id) warn(p, f.message);
-  }
 
   std::string resolve(const std::string& path) const {
     if (path.empty() || base_dir_.empty() || fs::path(path).is_absolute()) return path;
@@ -1175,9 +1156,7 @@ void Loader::load_affinity_store(Reader& parent, AffinityStoreConfig& s) {
   if (!parent.has("affinity_store")) return;
   Reader r = parent.child("affinity_store", "'affinity_store'");
   if (!r.ok()) return;
-  if (r.read_enum("type", s.type, {{"memory", StoreType::kMemory}, {"redis", StoreType::kRedis}}) &&
-      s.type == StoreType::kRedis)
-    pending(r.at("type"), Pending::kRedisStore);
+  r.read_enum("type", s.type, {{"memory", StoreType::kMemory}, {"redis", StoreType::kRedis}});
   r.read_uint("capacity", s.capacity, 1, uint64_t{1} << 40);
   if (!r.has("redis")) return;
 

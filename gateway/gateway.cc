@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -16,18 +17,26 @@
 #include "affinity/backend.h"
 #include "affinity/clock.h"
 #include "affinity/memory_affinity_store.h"
+#include "affinity/redis_affinity_store.h"
+#include "affinity/redis_client.h"
+#include "affinity/shared_state.h"
 #include "gateway/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
 #include "session/access_log.h"
 #include "tls/server_tls_context.h"
+#include "tls/ticket_keys.h"
 
 namespace sag::gateway {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Ticket keys rotate this often (the previous key still decrypts); with
+// Redis, SharedState rotates them for every replica at once.
+constexpr std::chrono::hours kTicketRotation{12};
 
 // Protocols this build can speak on a TLS listener.
 const std::vector<std::string> kSupportedAlpn = {"h2", "http/1.1"};
@@ -79,6 +88,10 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   raise_fd_limit();
   std::vector<std::string> errors;
 
+  // One ticket key ring for every TLS listener of the process. Without Redis
+  // it rotates itself; with Redis, SharedState feeds it the replicas' keys.
+  const bool shared_redis = config->affinity_store.type == config::StoreType::kRedis;
+  auto ticket_keys = std::make_shared<tls::TicketKeys>(shared_redis ? std::chrono::seconds(0) : kTicketRotation);
   std::vector<session::ListenerRuntime> listeners(config->listeners.size());
   for (size_t i = 0; i < config->listeners.size(); ++i) {
     const auto& lc = config->listeners[i];
@@ -88,7 +101,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     rt.index = i;
     if (lc.tls) {
       std::vector<std::string> tls_errors;
-      rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors);
+      rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors, ticket_keys);
       for (auto& e : tls_errors) errors.push_back("listener '" + lc.name + "': " + e);
     }
     if (!lc.redirect_https) rt.router = std::make_unique<session::Router>(lc, *config);
@@ -115,16 +128,80 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       log_warning("health checks: not every server has a first result yet");
   }
   // One store for the process: learn and source entries made on one worker
-  // are seen by all (SPEC §4). Redis sharing between replicas comes later.
-  affinity::MemoryAffinityStore store(config->affinity_store.capacity);
+  // are seen by all (SPEC §4). With `type: redis` it is also shared with the
+  // other replicas: its local copy answers, Redis is kept in step in the
+  // background (affinity/redis_affinity_store.h).
   affinity::SystemClock clock;
   session::GatewayStats stats(*config);
+  // Declared before `redis`: destroyed after the client thread is joined, so
+  // no Redis callback can reach it afterwards.
+  std::unique_ptr<affinity::SharedState> shared;
+  std::unique_ptr<affinity::RedisClient> redis;  // shared by the affinity store and SharedState
+  std::unique_ptr<affinity::AffinityStore> store;
+  affinity::RedisAffinityStore* redis_store = nullptr;
+  // Whatever way run() ends, the client thread stops (pending callbacks run)
+  // before the store and SharedState they call into go away.
+  struct StopRedis {
+    std::unique_ptr<affinity::RedisClient>& r;
+    ~StopRedis() {
+      if (r) r->stop();
+    }
+  } stop_redis{redis};
+  if (config->affinity_store.type == config::StoreType::kRedis) {
+    const auto& rc = config->affinity_store.redis;
+    redis = std::make_unique<affinity::RedisClient>(rc, [](bool error, const std::string& line) {
+      error ? log_warning(line) : log_info(line);
+    });
+    affinity::RedisAffinityStore::Options options;
+    options.capacity = config->affinity_store.capacity;
+    options.key_prefix = rc.key_prefix;
+    auto rs = std::make_unique<affinity::RedisAffinityStore>(
+        *redis, affinity::RedisAffinityStore::server_names(backends), options, clock,
+        [&stats] { stats.affinity_store_error(); });
+    redis_store = rs.get();
+    store = std::move(rs);
+    redis->start();
+    // Warm-up before any listener opens, so a restarted replica keeps every
+    // session; bounded, and never fatal: without Redis the gateway serves
+    // from its local store and syncs once Redis answers.
+    if (!redis->wait_connected(std::chrono::seconds(2)))
+      log_warning("redis: not reachable at start-up; serving from the local store until it is");
+    else if (!redis_store->warm_up(std::chrono::seconds(5)))
+      log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
+  } else {
+    store = std::make_unique<affinity::MemoryAffinityStore>(config->affinity_store.capacity);
+  }
+  // Admin state and TLS ticket keys shared with the other replicas, read
+  // before any listener opens (bounded: without Redis the local ones serve).
+  if (redis) {
+    static_assert(affinity::SharedState::kTicketKeyBytes == tls::TicketKey::kBytes);
+    affinity::SharedState::Options so;
+    so.key_prefix = config->affinity_store.redis.key_prefix;
+    so.ticket_period = kTicketRotation;
+    so.tickets = std::any_of(config->listeners.begin(), config->listeners.end(),
+                             [](const auto& l) { return l.tls && l.tls->session_tickets; });
+    shared = std::make_unique<affinity::SharedState>(
+        *redis, backends, so,
+        [ticket_keys](const std::string& current, const std::vector<std::string>& decrypt_only) {
+          auto key = tls::TicketKey::parse(current);
+          if (!key) return;
+          std::vector<tls::TicketKey> others;
+          for (const auto& k : decrypt_only)
+            if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
+          ticket_keys->set(*key, others);
+        },
+        [](bool error, const std::string& line) { error ? log_warning(line) : log_info(line); });
+    shared->start();
+    if (!redis->connected() || !shared->wait_loaded(std::chrono::seconds(5)))
+      log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
+                  "going on with the local ones");
+  }
   std::atomic<int64_t> connections{0};
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(i, config, backends, store, *access_log, stats, clock, connections));
+    workers.push_back(std::make_unique<Worker>(i, config, backends, *store, *access_log, stats, clock, connections));
 
   // Bind each listener once per worker; with port 0 the first bind picks
   // the port and the others join it.
@@ -150,6 +227,10 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     std::string error;
     AdminHandler::Hooks hooks;
     hooks.last_check = [&health](const affinity::Server& s) { return health.last_check(s); };
+    if (shared)
+      hooks.on_change = [s = shared.get()](const affinity::Backend& b, const affinity::Server& srv) {
+        s->server_changed(b, srv);
+      };
     admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
     if (!admin) {
       log_error(error);
@@ -203,6 +284,11 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   workers.clear();
   if (admin) admin->stop();
   health.stop();
+  // Changes still on their way to Redis get a moment (other replicas and a
+  // restart of this one read them there).
+  if (redis_store && !redis_store->flush(std::chrono::seconds(1)))
+    log_warning("redis: exiting with affinity changes not written");
+  if (redis) redis->stop();
   log_info("stopped");
   return 0;
 }

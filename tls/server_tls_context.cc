@@ -224,6 +224,8 @@ struct ServerTlsContext::Impl {
   // ALPN protocols in server preference order, in wire format.
   std::vector<unsigned char> alpn_wire;
   std::optional<boost::asio::ssl::context> asio;
+  // Installed on every SSL_CTX when tickets are on; null: OpenSSL's keys.
+  std::shared_ptr<TicketKeys> ticket_keys;
 
   static std::optional<size_t> find(const std::vector<std::pair<std::string, size_t>>& table,
                                     std::string_view name) {
@@ -328,6 +330,13 @@ struct ServerTlsContext::Impl {
     SSL_CTX_set_tlsext_servername_callback(c, on_servername);
     SSL_CTX_set_tlsext_servername_arg(c, this);
     SSL_CTX_set_alpn_select_cb(c, on_alpn_select, this);
+    // On every SSL_CTX, not only the default: OpenSSL calls the callback of
+    // the context a connection started on, and the callback finds the ring
+    // through the context SNI may have moved the connection to since.
+    if (config.session_tickets && ticket_keys && !TicketKeys::install(c, ticket_keys)) {
+      errors.push_back(with_reason(where + ": cannot install TLS ticket keys", take_openssl_error()));
+      return nullptr;
+    }
     return ctx;
   }
 
@@ -409,9 +418,11 @@ ServerTlsContext::~ServerTlsContext() = default;
 
 std::shared_ptr<ServerTlsContext> ServerTlsContext::create(const config::TlsConfig& config,
                                                            const std::vector<std::string>& supported_alpn,
-                                                           std::vector<std::string>& errors) {
+                                                           std::vector<std::string>& errors,
+                                                           std::shared_ptr<TicketKeys> ticket_keys) {
   std::shared_ptr<ServerTlsContext> self(new ServerTlsContext());
   Impl& impl = *self->impl_;
+  if (config.session_tickets) impl.ticket_keys = std::move(ticket_keys);
   size_t errors_before = errors.size();
 
   for (const auto& proto : config.alpn) {

@@ -15,6 +15,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "config/gateway_config.h"
+#include "tls/ticket_keys.h"
 
 namespace sag::tls {
 
@@ -25,9 +26,15 @@ class ServerTlsContext {
   // `supported_alpn` lists the protocols this build can speak (e.g. only
   // "http/1.1" until HTTP/2 exists); offered = config.alpn ∩ supported_alpn,
   // in config order.
+  // `ticket_keys`: with `config.session_tickets`, every SSL_CTX encrypts and
+  // decrypts tickets with this ring (shared with other contexts, and through
+  // it with other replicas); each SSL_CTX keeps a reference. nullptr: each
+  // SSL_CTX uses OpenSSL's own random per-context keys. Ignored (tickets
+  // off) without `session_tickets`.
   static std::shared_ptr<ServerTlsContext> create(const config::TlsConfig& config,
                                                   const std::vector<std::string>& supported_alpn,
-                                                  std::vector<std::string>& errors);
+                                                  std::vector<std::string>& errors,
+                                                  std::shared_ptr<TicketKeys> ticket_keys = nullptr);
   ~ServerTlsContext();
 
   // The context new connections start from (the default certificate).

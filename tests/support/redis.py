@@ -1,0 +1,295 @@
+"""Real redis-server processes for the integration tests and benchmarks
+(standard library only).
+
+    r = RedisServer().start()                 # free port, no persistence
+    r.command("SET", "k", "v"); r.command("GET", "k")   # -> "v"
+    r.kill(); r.start()                       # gone, then back empty
+    r.pause(); r.resume()                     # SIGSTOP / SIGCONT: slow, not gone
+    replica = RedisServer(replicaof=r).start(); replica.wait_replication()
+    s = Sentinel("mymaster", r).start(); s.wait_replicas(1)
+    s.master_address()                        # ("127.0.0.1", port)
+
+Each server runs in a temporary directory of its own, on 127.0.0.1, and
+dies with the test process (PR_SET_PDEATHSIG, plus an atexit kill). A
+missing redis-server raises (the tests fail; they never skip for it).
+"""
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+__all__ = ["RedisServer", "Sentinel", "RedisError", "redis_server_bin", "redis_free_port"]
+
+
+class RedisError(Exception):
+    """An error reply (the message is Redis' text)."""
+
+
+def redis_server_bin():
+    b = shutil.which("redis-server")
+    if b is None:
+        raise AssertionError("redis-server is not installed (Debian package redis-server)")
+    return b
+
+
+def redis_free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+_live = set()
+_live_lock = threading.Lock()
+
+
+def _kill_all():
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        try:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+atexit.register(_kill_all)
+
+
+def _die_with_parent():
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, int):
+            a = str(a)
+        if isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def _read_reply(f):
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError("connection closed by redis")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        return RedisError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2].decode("utf-8", "surrogateescape")
+    if kind == b"*":
+        n = int(rest)
+        if n < 0:
+            return None
+        return [_read_reply(f) for _ in range(n)]
+    raise ConnectionError("bad reply from redis: %r" % line)
+
+
+class _Process:
+    """What RedisServer and Sentinel share: one redis-server process."""
+
+    def __init__(self, port=None, password=None):
+        self.port = port or redis_free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix="sag-redis-")
+        self.proc = None
+
+    # -------------------------------------------------------------- process
+    def _args(self):
+        raise NotImplementedError
+
+    def start(self, timeout=10.0):
+        """Starts (again, on the same port) and waits until PING answers."""
+        if self.alive():
+            return self
+        self.proc = subprocess.Popen(
+            [redis_server_bin()] + self._args(), cwd=self.dir,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
+        with _live_lock:
+            _live.add(self.proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("redis-server exited with %s; log:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            try:
+                if self.command("PING") == "PONG":
+                    return self
+            except (OSError, ConnectionError, RedisError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError("redis-server did not answer on port %d; log:\n%s" % (self.port, self.log()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL: gone at once, and its data with it (no persistence)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            with _live_lock:
+                _live.discard(self.proc)
+
+    stop = kill
+
+    def restart(self, timeout=10.0):
+        self.kill()
+        return self.start(timeout)
+
+    def pause(self):
+        """SIGSTOP: connections stay open but nothing answers."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start() if not self.alive() else self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    # -------------------------------------------------------------- commands
+    def command(self, *args, timeout=5.0):
+        """One command on a fresh connection (AUTH first when a password is
+        set). Returns str / int / None / list; raises RedisError on an error
+        reply, OSError when nothing answers."""
+        return self.pipeline([args], timeout=timeout)[0]
+
+    def pipeline(self, commands, timeout=5.0):
+        """Several commands on one connection, in order; their replies."""
+        cmds = list(commands)
+        if self.password:
+            cmds.insert(0, ("AUTH", self.password))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(b"".join(_encode(c) for c in cmds))
+            f = s.makefile("rb")
+            replies = [_read_reply(f) for _ in cmds]
+        if self.password:
+            replies = replies[1:]
+        for r in replies:
+            if isinstance(r, RedisError):
+                raise r
+        return replies
+
+
+class RedisServer(_Process):
+    def __init__(self, port=None, replicaof=None, password=None, extra=()):
+        """replicaof: another RedisServer (or a port) this one replicates."""
+        super().__init__(port, password)
+        self.replicaof = replicaof
+        self.extra = list(extra)
+
+    def _args(self):
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.replicaof is not None:
+            port = self.replicaof if isinstance(self.replicaof, int) else self.replicaof.port
+            args += ["--replicaof", "127.0.0.1", str(port)]
+        return args + self.extra
+
+    def keys(self, pattern="*"):
+        return sorted(self.command("KEYS", pattern))
+
+    def role(self):
+        return self.command("ROLE")[0]
+
+    def wait_replication(self, timeout=15.0):
+        """For a replica: waits until its link to the master is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "master_link_status:up" in self.command("INFO", "replication"):
+                return
+            time.sleep(0.05)
+        raise AssertionError("replica on %d never linked to its master" % self.port)
+
+
+class Sentinel(_Process):
+    """A Redis Sentinel (quorum 1) watching `master` under `name`; short
+    down-after and failover timeouts so a failover takes a few seconds."""
+
+    def __init__(self, name, master, port=None, down_after_ms=500, failover_timeout_ms=2000):
+        super().__init__(port)
+        self.name = name
+        mport = master if isinstance(master, int) else master.port
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:   # sentinel rewrites it: it must be its own file
+            f.write("sentinel monitor %s 127.0.0.1 %d 1\n" % (name, mport))
+            f.write("sentinel down-after-milliseconds %s %d\n" % (name, down_after_ms))
+            f.write("sentinel failover-timeout %s %d\n" % (name, failover_timeout_ms))
+            f.write("sentinel parallel-syncs %s 1\n" % name)
+
+    def _args(self):
+        return [self.conf, "--sentinel", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--logfile", os.path.join(self.dir, "redis.log")]
+
+    def master_address(self):
+        r = self.command("SENTINEL", "get-master-addr-by-name", self.name)
+        return (r[0], int(r[1])) if r else None
+
+    def wait_replicas(self, n, timeout=20.0):
+        """Waits until the sentinel knows n replicas of the master (it learns
+        them from the master's INFO, every 10 s at worst)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.command("SENTINEL", "replicas", self.name)) >= n:
+                return
+            time.sleep(0.1)
+        raise AssertionError("sentinel did not discover %d replica(s)" % n)
+
+    def wait_master(self, port, timeout=30.0):
+        """Waits until the sentinel names 127.0.0.1:port as the master."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.master_address() == ("127.0.0.1", port):
+                return
+            time.sleep(0.1)
+        raise AssertionError("sentinel still names %r, not port %d" % (self.master_address(), port))
