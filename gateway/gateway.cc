@@ -133,10 +133,11 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   // background (affinity/redis_affinity_store.h).
   affinity::SystemClock clock;
   session::GatewayStats stats(*config);
-  // Declared before `redis`: destroyed after the client thread is joined, so
-  // no Redis callback can reach it afterwards.
-  std::unique_ptr<affinity::SharedState> shared;
+  // Destroyed in reverse order: StopRedis (below) joins the client thread
+  // first, then the store and SharedState go while the client's
+  // io_context, which their timers belong to, still exists.
   std::unique_ptr<affinity::RedisClient> redis;  // shared by the affinity store and SharedState
+  std::unique_ptr<affinity::SharedState> shared;
   std::unique_ptr<affinity::AffinityStore> store;
   affinity::RedisAffinityStore* redis_store = nullptr;
   // Whatever way run() ends, the client thread stops (pending callbacks run)

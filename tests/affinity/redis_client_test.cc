@@ -317,6 +317,12 @@ TEST_F(RedisClientTest, FollowsASentinelFailover) {
   };
   EXPECT_EQ(port_of(), std::to_string(master.port()));
   ASSERT_FALSE(run(c, {"SET", "before", "1"}).ec);
+  // Replication is asynchronous: a write the replica never got is lost in
+  // any failover, so the test waits for it before killing the master.
+  ASSERT_TRUE(eventually([&] {
+    auto v = replica.cli({"GET", "before"});
+    return v && v->str == "1";
+  }, 10s));
 
   master.kill();
   EXPECT_TRUE(eventually([&] { return port_of() == std::to_string(replica.port()); }, 40s)) << log.dump();
