@@ -22,6 +22,21 @@ Routes (any method unless noted):
   GET  /broken            200 head announcing 100000 bytes, 1000 sent, then close
   GET  /healthz           `.health_status` (200 unless a test changes it at run
                           time, e.g. `srv.health_status = 500`), short body
+  GET  /drip?n=N&ms=M&size=S   200 chunked: N chunks of S bytes (default 1024),
+                          M ms apart (a response that streams slowly)
+  GET  /ws                WebSocket (RFC 6455) echo when the request is a valid
+                          upgrade (Upgrade: websocket, Connection: upgrade,
+                          Sec-WebSocket-Key, Sec-WebSocket-Version: 13): 101 with
+                          Sec-WebSocket-Accept, then every data frame is echoed
+                          as it arrives (same opcode and FIN, unmasked, payload
+                          streamed), ping gets pong, close gets the same close
+                          back and the connection ends. Text commands (one
+                          unfragmented text frame): "!close" the server sends
+                          close 1000 and ends the connection; "!drop" the server
+                          closes TCP without a close frame; "!send N" the server
+                          sends a binary message of download_bytes(N).
+                          Not an upgrade: 426. What happened is in the
+                          request's `.ws` (a WsRecord).
   anything else           as "/" (200, the body names method and target)
 
 With `drop_requests = True` every request is read whole and then the
@@ -32,15 +47,17 @@ stop() closes the listening socket (the port then refuses connections) and
 every open connection; start() listens again on the same port.
 """
 
+import base64
 import hashlib
 import json
 import socket
+import struct
 import threading
 import time
 import urllib.parse
 
-__all__ = ["FakeServer", "RecordedRequest", "download_bytes", "download_sha256", "download_slices",
-           "HOP_HEADERS", "PATTERN_LEN"]
+__all__ = ["FakeServer", "RecordedRequest", "WsRecord", "download_bytes", "download_sha256",
+           "download_slices", "ws_accept", "ws_mask", "HOP_HEADERS", "PATTERN_LEN"]
 
 # --------------------------------------------------------------------------
 # Deterministic download content: a fixed pseudo-random block of a prime
@@ -110,12 +127,54 @@ HOP_HEADERS = [
     ("X-End-To-End", "kept"),
 ]
 
-_REASONS = {100: "Continue", 200: "OK", 201: "Created", 204: "No Content",
+_REASONS = {100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 204: "No Content",
             301: "Moved Permanently", 302: "Found", 304: "Not Modified",
-            400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+            400: "Bad Request", 404: "Not Found", 426: "Upgrade Required", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}
 
 MAX_LINE = 1 << 20
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept(key):
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    if isinstance(key, str):
+        key = key.encode("latin-1")
+    return base64.b64encode(hashlib.sha1(key.strip() + WS_GUID).digest()).decode()
+
+
+def ws_mask(data, key, offset=0):
+    """data XOR the 4-byte mask key, as if data started `offset` bytes into the
+    payload (masking and unmasking are the same operation)."""
+    n = len(data)
+    if n == 0:
+        return b""
+    r = offset % 4
+    k = key[r:] + key[:r]
+    full = (k * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(full, "big")).to_bytes(n, "big")
+
+
+class WsRecord:
+    """What the fake server saw of one WebSocket connection (RecordedRequest.ws).
+
+    Counters are updated by the serving thread as frames arrive; `done` is set
+    when the connection ended, with `end` saying how: "close" (the client's
+    close frame arrived; `close_code` holds its code, None without one), "eof"
+    (the peer closed or reset TCP without a close frame), "server-close"
+    (!close), "server-drop" (!drop), "error" (a protocol error: `error`)."""
+
+    def __init__(self):
+        self.frames = 0              # data frames received (text, binary, continuation)
+        self.messages = 0            # data frames with FIN
+        self.bytes_in = 0            # data payload bytes received
+        self.pings = 0
+        self.unmasked = 0            # client frames without a mask (a protocol error)
+        self.end = None
+        self.close_code = None
+        self.error = None
+        self.done = threading.Event()
 
 
 class _BadInput(Exception):
@@ -140,6 +199,7 @@ class RecordedRequest:
         self.body_length = 0
         self.trailers = []
         self.complete = False
+        self.ws = None                  # a WsRecord once GET /ws was upgraded
         self.time = time.time()
         parsed = urllib.parse.urlsplit(target)
         self.path = parsed.path
@@ -213,6 +273,12 @@ class _Conn:
                 if self.buf:
                     raise _BadInput("EOF inside a line")
                 return b""
+
+    def read_exact(self, n):
+        """Exactly n bytes; raises _BadInput at EOF before them."""
+        parts = []
+        self.read_exact_into(n, parts.append)
+        return b"".join(parts)
 
     def read_exact_into(self, n, sink):
         """Reads exactly n bytes, passing pieces to sink(bytes)."""
@@ -449,7 +515,7 @@ class FakeServer:
         req.body_length = length[0]
         req.complete = True
         self._notify()
-        return self._respond(sock, req, keep_alive)
+        return self._respond(sock, req, keep_alive, conn)
 
     @staticmethod
     def _read_chunked(conn, sink, req):
@@ -510,7 +576,114 @@ class FakeServer:
             sock.sendall(body)
         return keep_alive
 
-    def _respond(self, sock, req, keep_alive):
+    # ------------------------------------------------------------- WebSocket
+    def _websocket(self, conn, sock, req, keep_alive):
+        """GET /ws: the upgrade, then the echo loop until either side ends it.
+        Returns False (the connection is never reused for HTTP)."""
+        def tokens(name):
+            return {t.strip().lower() for v in req.header_all(name) for t in v.split(",")}
+
+        key = req.header("sec-websocket-key")
+        if ("websocket" not in tokens("upgrade") or "upgrade" not in tokens("connection")
+                or not key or req.header("sec-websocket-version") != "13"):
+            return self._simple(sock, req, keep_alive, 426, "websocket upgrade expected\n",
+                                extra=[("Sec-WebSocket-Version", "13")])
+        ws = WsRecord()
+        req.ws = ws
+        self._send_head(sock, 101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                    ("Sec-WebSocket-Accept", ws_accept(key))], True)
+        try:
+            ws.end = self._ws_loop(conn, sock, ws)
+        except (_BadInput, OSError):
+            ws.end = "eof"      # EOF or reset in the middle of a frame
+        finally:
+            ws.done.set()
+            self._notify()
+        return False
+
+    @staticmethod
+    def _ws_head(fin, opcode, length):
+        b0 = (0x80 if fin else 0) | opcode
+        if length < 126:
+            return struct.pack("!BB", b0, length)
+        if length < 65536:
+            return struct.pack("!BBH", b0, 126, length)
+        return struct.pack("!BBQ", b0, 127, length)
+
+    def _ws_loop(self, conn, sock, ws):
+        """Echoes frames; returns how the connection ended (see WsRecord.end)."""
+        while True:
+            try:
+                b0, b1 = conn.read_exact(2)
+            except _BadInput:
+                return "eof"
+            fin, opcode = bool(b0 & 0x80), b0 & 0x0F
+            length = b1 & 0x7F
+            if length == 126:
+                length = struct.unpack("!H", conn.read_exact(2))[0]
+            elif length == 127:
+                length = struct.unpack("!Q", conn.read_exact(8))[0]
+            mask = conn.read_exact(4) if b1 & 0x80 else None
+            if mask is None:
+                ws.unmasked += 1
+            if opcode >= 8:
+                if length > 125 or not fin:
+                    ws.error = "bad control frame"
+                    return "error"
+                payload = conn.read_exact(length)
+                if mask:
+                    payload = ws_mask(payload, mask)
+                if opcode == 0x8:
+                    if len(payload) >= 2:
+                        ws.close_code = struct.unpack("!H", payload[:2])[0]
+                    sock.sendall(self._ws_head(True, 0x8, len(payload)) + payload)
+                    return "close"
+                if opcode == 0x9:
+                    ws.pings += 1
+                    sock.sendall(self._ws_head(True, 0xA, len(payload)) + payload)
+                continue   # a pong: nothing to do
+            if opcode not in (0x0, 0x1, 0x2):
+                ws.error = "unknown opcode %d" % opcode
+                return "error"
+            ws.frames += 1
+            ws.bytes_in += length
+            if fin:
+                ws.messages += 1
+            if opcode == 0x1 and fin and length <= 64:
+                payload = conn.read_exact(length)
+                if mask:
+                    payload = ws_mask(payload, mask)
+                if payload == b"!close":
+                    sock.sendall(self._ws_head(True, 0x8, 12) + struct.pack("!H", 1000)
+                                 + b"server bye")
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return "server-close"
+                if payload == b"!drop":
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return "server-drop"
+                if payload.startswith(b"!send "):
+                    n = int(payload[6:])
+                    sock.sendall(self._ws_head(True, 0x2, n))
+                    for piece in _pattern_slices(n):
+                        sock.sendall(piece)
+                    continue
+                sock.sendall(self._ws_head(True, opcode, length) + payload)
+                continue
+            # Streamed echo: the head goes out first, the payload as it arrives.
+            sock.sendall(self._ws_head(fin, opcode, length))
+            off = 0
+            while off < length:
+                if not conn.buf and not conn._fill():
+                    return "eof"
+                take = min(length - off, len(conn.buf), 256 * 1024)
+                piece = bytes(conn.buf[:take])
+                del conn.buf[:take]
+                if mask:
+                    piece = ws_mask(piece, mask, off)
+                sock.sendall(piece)
+                off += take
+
+    def _respond(self, sock, req, keep_alive, conn=None):
         path, q, m = req.path, req.query, req.method
         if self.drop_requests:
             # Read the whole request, answer nothing, drop the connection.
@@ -575,5 +748,18 @@ class FakeServer:
         if path == "/healthz":
             code = self.health_status
             return self._simple(sock, req, keep_alive, code, "health %d\n" % code)
+        if path == "/drip":
+            n, ms = int(q.get("n", "10")), int(q.get("ms", "100"))
+            piece = b"d" * int(q.get("size", "1024"))
+            self._send_head(sock, 200, [("Content-Type", "application/octet-stream"),
+                                        ("Transfer-Encoding", "chunked")], keep_alive)
+            for i in range(n):
+                if i:
+                    time.sleep(ms / 1000.0)
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sock.sendall(b"0\r\n\r\n")
+            return keep_alive
+        if path == "/ws" and m == "GET":
+            return self._websocket(conn, sock, req, keep_alive)
         body = "hello from %s: %s %s\n" % (self.name, m, req.target)
         return self._simple(sock, req, keep_alive, 200, body)
