@@ -91,6 +91,9 @@ class StickyCookie {
   const config::CookieConfig& config() const { return config_; }
   // Whether values carry dates (max_idle or max_life is non-zero).
   bool dated() const { return dated_; }
+  // How long a value's last-seen date stays current: a value issued this
+  // long ago decodes with refresh = true (0: never, without max_idle).
+  int64_t refresh_after_seconds() const { return refresh_after_s_; }
 
   // Never allocates, never fails on any bytes; `now` is Unix seconds.
   //   kValid:   well-formed, known id, MAC verified (when dated with a

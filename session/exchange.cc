@@ -15,21 +15,22 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   x.logged = true;
   WorkerContext& w = conn.worker;
   const auto now = Exchange::Clock::now();
-  if (x.persist_known && x.backend_rt)
-    x.backend_rt->backend->persistence_counters().count(x.persist);
+  const BackendRuntime* br =
+      x.backend_index == GatewayStats::kNoBackend ? nullptr : &w.backends[x.backend_index];
+  if (br && x.persist) br->backend->persistence_counters().count(*x.persist);
   const bool persistent = x.persist == affinity::PersistOutcome::kCookieHit ||
                           x.persist == affinity::PersistOutcome::kLearnHit ||
                           x.persist == affinity::PersistOutcome::kSourceHit;
   w.stats.request_done(x.backend_index, x.answered_by, x.status,
                        std::chrono::duration_cast<std::chrono::microseconds>(now - x.start),
-                       x.persist_known && persistent);
+                       persistent);
   if (!w.access_log.enabled()) return;
   AccessRecord r;
   r.client_ip = conn.client_ip;
   r.client_port = conn.client.port;
   r.start = x.start_wall;
   r.listener = conn.listener.config->name;
-  r.backend = x.backend.empty() ? std::string_view("-") : x.backend;
+  r.backend = br ? std::string_view(br->backend->name()) : std::string_view("-");
   r.server = x.server.empty() ? std::string_view("-") : x.server;
   r.tq = x.head_done == Exchange::Clock::time_point{} ? -1 : ms_since(x.start, x.head_done);
   r.tw = x.tw;
@@ -38,7 +39,7 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   r.tt = ms_since(x.start, now);
   r.status = x.status;
   r.bytes = x.bytes;
-  r.persist = x.persist_known ? affinity::to_string(x.persist) : "-";
+  r.persist = x.persist ? affinity::to_string(*x.persist) : "-";
   r.retries = x.retries;
   r.method = x.method;
   r.path = x.path;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,7 +15,6 @@
 
 namespace sag::session {
 
-struct BackendRuntime;
 struct ClientConnection;
 
 struct Exchange {
@@ -25,12 +25,10 @@ struct Exchange {
   int64_t tc = -1, tr = -1, tw = -1;
   unsigned status = 0;
   uint64_t bytes = 0;  // sent to the client for this response, head included
-  std::string_view backend, server;
+  std::string_view server;
   affinity::Server* answered_by = nullptr;  // null when the gateway answered
-  BackendRuntime* backend_rt = nullptr;
-  size_t backend_index = GatewayStats::kNoBackend;
-  affinity::PersistOutcome persist = affinity::PersistOutcome::kNew;
-  bool persist_known = false;
+  size_t backend_index = GatewayStats::kNoBackend;  // set once routed
+  std::optional<affinity::PersistOutcome> persist;  // the final decision, once made
   uint32_t retries = 0;
   std::string method, path;  // storage reused across requests
   std::string_view protocol = "HTTP/1.1";

@@ -102,13 +102,7 @@ void passive_failure(BackendRuntime& br, affinity::Server& server) {
   if (passive && failures >= passive->consecutive_failures) server.eject(Clock::now());
 }
 
-// A body relay buffer for the duration of one request.
-struct Lease {
-  explicit Lease(BufferPool& p) : pool(p), buf(p.take()) {}
-  ~Lease() { pool.give_back(std::move(buf)); }
-  BufferPool& pool;
-  std::unique_ptr<char[]> buf;
-};
+using Lease = BufferPool::Lease;
 
 // Keeps a server's active-request count exact on every path.
 struct ServerGuard {
@@ -161,9 +155,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
 
   const ListenerRuntime& l = conn_.listener;
   if (l.config->redirect_https) {
-    // (Not `co_return co_await`: g++ 12 miscompiles it; see http2_session.cc.)
-    const bool outcome = co_await redirect(host, *l.config->redirect_https, port, x);
-    co_return outcome;
+    co_await redirect(host, *l.config->redirect_https, port, x);
+    co_return false;
   }
   const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
   if (backend_index < 0) {
@@ -172,8 +165,6 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   }
   BackendRuntime& br = w.backends[static_cast<size_t>(backend_index)];
   const auto& bc = br.backend->config();
-  x.backend_rt = &br;
-  x.backend = br.backend->name();
   x.backend_index = static_cast<size_t>(backend_index);
   const affinity::StickyCookie* sticky = br.backend->cookie();
   const bool has_body = port.has_body();
@@ -240,7 +231,6 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     input.hash = hash;
     decision = br.resolver->resolve(input);
     x.persist = decision.outcome;
-    x.persist_known = true;
     if (!decision.server) {
       co_await port.answer(503, "no server available");
       co_return false;
@@ -248,7 +238,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     // Decided before any wait, so streams multiplexed behind this one
     // follow it even while this request is still in flight.
     if (decision.set_cookie) {
-      if (pin_.server != decision.server || pin_.backend != backend_index) pin_.set_cookie.clear();
+      if (pin_.server != decision.server || pin_.backend != backend_index) pin_.issued.reset();
       pin_.server = decision.server;
       pin_.backend = backend_index;
     }
@@ -307,7 +297,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
           break;
         }
         unsigned s = res_parser->get().result_int();
-        if (s >= 200 || (s == 101 && websocket)) break;
+        if (s >= 200 || s == 101) break;
       }
     }
     if (port.client_gone()) co_return false;
@@ -381,6 +371,14 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   // The response, rewritten for the client.
   auto& res = res_parser->get();
   const unsigned status = res.result_int();
+  if (status == 101 && !websocket) {
+    // Switching protocols nobody asked for: the connection is unusable, but
+    // the server did answer; nothing to hold against it.
+    guard.finish();
+    up.close(ec);
+    co_await port.answer(502, "server switched protocols unasked");
+    co_return false;
+  }
   x.status = status;
   x.answered_by = decision.server;
   // SPEC §2 passive: 5xx answers to idempotent requests count as failures.
@@ -401,17 +399,17 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
                           ? decision.cookie_created
                           : std::nullopt);
   if (decision.set_cookie && sticky && sticky->config().mode == config::CookieMode::kInsert) {
+    // A connection's cookie keeps its dates until they would need refreshing.
+    const int64_t now = w.clock.unix_seconds();
     const bool pinned_here = pin_.server == decision.server && pin_.backend == backend_index &&
                              decision.outcome == affinity::PersistOutcome::kNew;
-    if (pinned_here && !pin_.set_cookie.empty()) {
-      res.insert(http::field::set_cookie, pin_.set_cookie);
-    } else {
-      set_cookie_.clear();
-      sticky->append_set_cookie(*decision.server, w.clock.unix_seconds(), conn_.client.tls,
-                                set_cookie_, decision.cookie_created);
-      res.insert(http::field::set_cookie, set_cookie_);
-      if (pinned_here) pin_.set_cookie = set_cookie_;
-    }
+    if (pinned_here && (!pin_.issued || (sticky->refresh_after_seconds() > 0 &&
+                                         now - *pin_.issued >= sticky->refresh_after_seconds())))
+      pin_.issued = now;
+    set_cookie_.clear();
+    sticky->append_set_cookie(*decision.server, pinned_here ? *pin_.issued : now,
+                              conn_.client.tls, set_cookie_, decision.cookie_created);
+    res.insert(http::field::set_cookie, set_cookie_);
     if (shared_cacheable(res, req.method())) {
       std::string cc(res[http::field::cache_control]);
       cc += cc.empty() ? "no-cache=\"set-cookie\"" : ", no-cache=\"set-cookie\"";
@@ -437,7 +435,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   bool upstream_broke = false;
   char* buf = lease.buf.get();
   bool head_sent = false;
-  if (res_parser->is_done() || prefetched > 0 || up_in.size() == 0) {
+  if (res_parser->is_done() || up_in.size() == 0) {  // (a prefetched body is done)
     client_ok = co_await port.send_head(res, framing, prefetched ? buf : nullptr, prefetched,
                                         res_parser->is_done());
     head_sent = true;
@@ -534,11 +532,11 @@ awaitable<Forwarder::SendResult> Forwarder::send_request(tcp::socket& up, Reques
   co_return SendResult::kOk;
 }
 
-awaitable<bool> Forwarder::redirect(std::string_view host, uint16_t port, ClientPort& cp,
+awaitable<void> Forwarder::redirect(std::string_view host, uint16_t port, ClientPort& cp,
                                     Exchange& x) {
   if (host.empty()) {
     co_await cp.answer(400, "missing host");
-    co_return false;
+    co_return;
   }
   std::string_view bare = host;
   if (bare.front() == '[') {
@@ -552,7 +550,6 @@ awaitable<bool> Forwarder::redirect(std::string_view host, uint16_t port, Client
   location += x.path;
   location += "\r\n";
   co_await cp.answer(308, "redirecting to https", location);
-  co_return false;
 }
 
 // Every Cookie field joined into cookie_joined_ (empty when none), as

@@ -36,11 +36,12 @@ class Deadline;
 
 // Requests without persistence on one client connection follow the server
 // the first of them was balanced to (SPEC §4).
-// They also get the same cookie (same dates too).
+// They also get the same cookie: issued once with the same dates, and issued
+// anew only once those would need refreshing.
 struct ConnectionPin {
   affinity::Server* server = nullptr;
   int backend = -1;
-  std::string set_cookie;  // the Set-Cookie issued for `server`, once issued
+  std::optional<int64_t> issued;  // Unix seconds the pinned cookie was issued at
 };
 
 class Forwarder {
@@ -66,7 +67,7 @@ class Forwarder {
   boost::asio::awaitable<SendResult> send_request(boost::asio::ip::tcp::socket& up, Request& req,
                                                   ClientPort& port, char* buf,
                                                   Duration server_timeout);
-  boost::asio::awaitable<bool> redirect(std::string_view host, uint16_t port, ClientPort& cp,
+  boost::asio::awaitable<void> redirect(std::string_view host, uint16_t port, ClientPort& cp,
                                         Exchange& x);
   void join_cookies(const Request& req);
   std::optional<std::string_view> take_sticky_cookie(Request& req,

@@ -86,8 +86,11 @@ class Http1Session {
 
     awaitable<BodyRead> read_body(char* buf, size_t cap) override {
       auto& body = parser_.get().body();
-      if (s_.scan_.expect_continue && !continue_sent_ && s_.in_.size() == 0) {
-        continue_sent_ = true;
+      // 100 Continue only before the first body byte was asked for: once
+      // body bytes arrived (or were read) it would land inside the body.
+      const bool send_continue = s_.scan_.expect_continue && !continue_checked_ && s_.in_.size() == 0;
+      continue_checked_ = true;
+      if (send_continue) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
         auto [ec, n] = co_await asio::async_write(s_.stream_, asio::buffer(kContinue), kTuple);
@@ -120,12 +123,15 @@ class Http1Session {
     awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
                               size_t n, bool last) override {
       keep_alive_ = keep_alive_ && !s_.w_.stopping;
-      if (!framing.no_body && !framing.upstream_chunked && !framing.has_length) {
-        // Close-delimited from the server: chunked for HTTP/1.1 clients.
-        if (s_.http10_) keep_alive_ = false;
+      if (!framing.no_body) {
+        if (s_.http10_) {
+          // HTTP/1.0 has no chunked coding: a body without a length ends
+          // with the connection.
+          if (!framing.has_length) keep_alive_ = false;
+        } else if (framing.upstream_chunked || !framing.has_length) {
+          res.chunked(true);
+        }
       }
-      if (!framing.no_body && (framing.upstream_chunked || (!framing.has_length && !s_.http10_)))
-        res.chunked(true);
       res.version(11);
       res.keep_alive(keep_alive_);
       if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
@@ -174,8 +180,8 @@ class Http1Session {
     Http1Session& s_;
     http::request_parser<http::buffer_body>& parser_;
     bool keep_alive_;
-    bool continue_sent_ = false;
-    Response* res_ = nullptr;
+    bool continue_checked_ = false;
+    Response* res_ = nullptr;  // what rs_ serializes (it only gives const access)
     std::optional<http::response_serializer<http::buffer_body>> rs_;
   };
 
@@ -319,6 +325,9 @@ class Http1Session {
       sent += n;
       if (ec) co_return sent;
     }
+    // Its own idle timer rather than the connection's Deadline: idling out
+    // must cancel both sockets (either side may be the one blocked), and the
+    // Deadline cancels one.
     conn_.deadline.disarm();
     conn_.idle = false;
     auto last_activity = Clock::now();
@@ -412,13 +421,7 @@ class Http1Session {
     finish_exchange(conn_, x_);
   }
 
-  // A body relay buffer for the duration of a tunnel.
-  struct Lease {
-    explicit Lease(BufferPool& p) : pool(p), buf(p.take()) {}
-    ~Lease() { pool.give_back(std::move(buf)); }
-    BufferPool& pool;
-    std::unique_ptr<char[]> buf;
-  };
+  using Lease = BufferPool::Lease;
 
   Stream& stream_;
   ClientConnection& conn_;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -29,7 +28,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
-using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
@@ -67,12 +65,45 @@ class Signal {
   bool pending_ = false;
 };
 
-// Response headers that mean nothing (and are malformed) in HTTP/2.
-bool connection_specific(std::string_view name) {
-  return beast::iequals(name, "connection") || beast::iequals(name, "keep-alive") ||
-         beast::iequals(name, "proxy-connection") || beast::iequals(name, "transfer-encoding") ||
-         beast::iequals(name, "upgrade");
-}
+// A response head as nghttp2 takes it, built in buffers the session reuses:
+// nghttp2 copies the list when it is submitted, so one serves every stream
+// without allocating once warm.
+class HeadList {
+ public:
+  void start(unsigned status) {
+    text_.clear();
+    spans_.clear();
+    char code[8];
+    auto [end, ec] = std::to_chars(code, code + sizeof code, status);
+    add(":status", std::string_view(code, end - code));
+  }
+  // `name` is lowercased (HTTP/2 field names are lowercase).
+  void add(std::string_view name, std::string_view value) {
+    const size_t at = text_.size();
+    text_.append(name);
+    for (size_t i = at; i < text_.size(); ++i)
+      text_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(text_[i])));
+    text_.append(value);
+    spans_.push_back({at, name.size(), value.size()});
+  }
+  // Valid until the next start().
+  const nghttp2_nv* nva() {
+    nva_.clear();
+    auto* base = reinterpret_cast<uint8_t*>(text_.data());
+    for (const Span& sp : spans_)
+      nva_.push_back({base + sp.at, base + sp.at + sp.name, sp.name, sp.value, NGHTTP2_NV_FLAG_NONE});
+    return nva_.data();
+  }
+  size_t size() const { return spans_.size(); }
+
+ private:
+  struct Span {
+    size_t at, name, value;
+  };
+  std::string text_;
+  std::vector<Span> spans_;
+  std::vector<nghttp2_nv> nva_;
+};
 
 struct H2Stream {
   H2Stream(int32_t stream_id, const asio::any_io_executor& ex)
@@ -81,9 +112,8 @@ struct H2Stream {
   int32_t id;
   // The request as it arrives.
   Forwarder::Request req;
-  std::string authority, scheme, host, cookie;
-  bool has_method = false, has_path = false, has_host = false, pseudo_after_regular = false;
-  bool saw_regular = false;
+  std::string authority, host, cookie;
+  bool has_method = false, has_path = false, has_host = false;
   size_t header_bytes = 0;
   uint32_t header_count = 0;
   bool too_large = false;
@@ -100,7 +130,8 @@ struct H2Stream {
   bool out_last = false;
   bool deferred = false;    // the data source said "no data yet"
   bool submitted = false;   // the response head went to nghttp2
-  bool eof_sent = false;    // the response is complete on nghttp2's side
+  bool eof_sent = false;    // the response's last frame went out
+  bool reset_sent = false;  // the gateway reset the stream
   bool closed = false;      // nghttp2 closed the stream
   bool done = false;        // the stream's coroutine ended
   std::string answer_body;  // the gateway's own answer
@@ -180,15 +211,12 @@ class Http2Session {
 
   awaitable<void> reader() {
     std::unique_ptr<uint8_t[]> buf(new uint8_t[kReadSize]);
-    bool draining = false;  // the session ended on an error: input is discarded
-    for (;;) {
-      if (dead_ || (terminated_on_read_ && !draining)) break;
-      conn_.idle = running_.empty() && !draining;
+    while (!dead_ && !terminating_) {
+      update_idle();
       auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buf.get(), kReadSize), kTuple);
-      conn_.idle = false;
       if (ec) {
         // An idle timeout or a graceful stop: say goodbye properly.
-        if (!dead_ && !draining && (conn_.deadline.fired() || w_.stopping) &&
+        if (!dead_ && (conn_.deadline.fired() || w_.stopping) &&
             ec == asio::error::operation_aborted) {
           terminate(NGHTTP2_NO_ERROR);
         } else {
@@ -196,26 +224,23 @@ class Http2Session {
         }
         break;
       }
-      if (draining) continue;
       const ssize_t rv = nghttp2_session_mem_recv(ng_, buf.get(), n);
+      if (rv == NGHTTP2_ERR_FLOODED) {
+        // The peer doesn't read what its own frames make us send, so a
+        // GOAWAY would sit behind megabytes it won't take: reset now.
+        boost::system::error_code ignored;
+        conn_.lowest.set_option(asio::socket_base::linger(true, 0), ignored);
+        conn_.lowest.close(ignored);
+        dead_ = true;
+        break;
+      }
       if (rv < 0) {
-        if (rv == NGHTTP2_ERR_FLOODED) {
-          // The peer doesn't read what its own frames make us send, so a
-          // GOAWAY would sit behind megabytes it won't take: reset now.
-          boost::system::error_code ignored;
-          conn_.lowest.set_option(asio::socket_base::linger(true, 0), ignored);
-          conn_.lowest.close(ignored);
-          dead_ = true;
-          break;
-        }
-        // A protocol error (nghttp2's limits included): GOAWAY, then close.
-        // What the peer still sends is read and dropped meanwhile, so a
-        // peer blocked in its sends can get to reading the GOAWAY; it gets
-        // little time for that.
-        conn_.deadline.arm_after(std::chrono::seconds(5), &conn_.lowest);
+        // A protocol error (nghttp2's limits included): GOAWAY, then close,
+        // lingering so that unread input doesn't turn the close into a
+        // reset that destroys the GOAWAY.
+        conn_.linger = true;
         terminate(NGHTTP2_PROTOCOL_ERROR);
-        draining = true;
-        continue;
+        break;
       }
       write_signal_.notify();
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
@@ -242,7 +267,11 @@ class Http2Session {
       }
       if (dead_) break;
       if (!batch.empty()) {
+        writing_ = true;
+        update_idle();
         auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(batch), kTuple);
+        writing_ = false;
+        update_idle();
         if (ec) {
           dead_ = true;
           break;
@@ -250,7 +279,7 @@ class Http2Session {
         continue;
       }
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
-      if (reader_done_ && (dead_ || terminated_on_read_ || running_.empty())) break;
+      if (reader_done_ && (dead_ || terminating_ || running_.empty())) break;
       co_await write_signal_.wait_until(Clock::time_point::max());
     }
     // The session is over; the reader may still be waiting for bytes that
@@ -264,10 +293,33 @@ class Http2Session {
 
   // Ends the session: GOAWAY with `code` and the last stream processed.
   void terminate(uint32_t code) {
-    if (!terminated_on_read_) nghttp2_session_terminate_session(ng_, code);
-    terminated_on_read_ = true;
+    if (!terminating_) nghttp2_session_terminate_session(ng_, code);
+    terminating_ = true;
     write_signal_.notify();
   }
+
+  // Graceful stop: GOAWAY (once), so the client opens no more streams; the
+  // running ones finish.
+  void announce_stop() {
+    if (goaway_sent_ || dead_ || terminating_) return;
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    write_signal_.notify();
+  }
+
+  // Resets a stream the gateway gives up on (once; not after it closed).
+  void reset(H2Stream& st, uint32_t code) {
+    if (st.closed || st.reset_sent || dead_) return;
+    st.reset_sent = true;
+    nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, code);
+    write_signal_.notify();
+  }
+
+  // A graceful stop cancels the reads of idle connections (WorkerContext::
+  // begin_stop): idle here is no stream running and no write under way, so
+  // the cancel never cuts a response short.
+  void update_idle() { conn_.idle = running_.empty() && !writing_; }
 
   // ---- nghttp2 callbacks (run inside mem_recv / mem_send) ----------------
 
@@ -281,20 +333,33 @@ class Http2Session {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto st = std::make_shared<H2Stream>(frame->hd.stream_id, s.ex_);
-    st->x.start = Clock::now();
-    st->x.start_wall = std::chrono::system_clock::now();
-    st->x.protocol = "HTTP/2.0";
-    st->req.version(11);
-    s.streams_.emplace(frame->hd.stream_id, std::move(st));
-    s.conn_.deadline.disarm();
+    try {
+      auto st = std::make_shared<H2Stream>(frame->hd.stream_id, s.ex_);
+      st->x.start = Clock::now();
+      st->x.start_wall = std::chrono::system_clock::now();
+      st->x.protocol = "HTTP/2.0";
+      st->req.version(11);
+      s.streams_.emplace(frame->hd.stream_id, std::move(st));
+    } catch (const std::exception&) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     return 0;
   }
 
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_p,
                        size_t namelen, const uint8_t* value_p, size_t valuelen, uint8_t,
                        void* user) {
-    auto& s = self(user);
+    // Nothing may throw through nghttp2's C frames (Beast's fields throw
+    // on values past 64 KiB, reachable with a large max_header_bytes).
+    try {
+      return take_header(self(user), frame, name_p, namelen, value_p, valuelen);
+    } catch (const std::exception&) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+  }
+
+  static int take_header(Http2Session& s, const nghttp2_frame* frame, const uint8_t* name_p,
+                         size_t namelen, const uint8_t* value_p, size_t valuelen) {
     H2Stream* st = s.find(frame->hd.stream_id);
     if (!st || frame->hd.type != NGHTTP2_HEADERS) return 0;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers are dropped
@@ -320,8 +385,6 @@ class Http2Session {
         st->has_path = true;
       } else if (name == ":authority") {
         st->authority.assign(value);
-      } else if (name == ":scheme") {
-        st->scheme.assign(value);
       }
       return 0;
     }
@@ -398,9 +461,17 @@ class Http2Session {
     return 0;
   }
 
+  // The response's frames as they go out: the log's byte count (frame
+  // headers included), and the moment the response is complete.
   static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-    auto& s = self(user);
-    if (H2Stream* st = s.find(frame->hd.stream_id)) st->x.bytes += frame->hd.length + 9;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    H2Stream* st = self(user).find(frame->hd.stream_id);
+    if (!st) return 0;
+    st->x.bytes += frame->hd.length + 9;
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+      st->eof_sent = true;
+      st->sig.notify();
+    }
     return 0;
   }
 
@@ -412,10 +483,7 @@ class Http2Session {
     st.out += n;
     st.out_len -= n;
     if (st.out_len == 0) {
-      if (st.out_last) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        st.eof_sent = true;
-      }
+      if (st.out_last) *flags |= NGHTTP2_DATA_FLAG_EOF;
       st.sig.notify();
       if (n == 0 && !st.out_last) {
         st.deferred = true;
@@ -428,8 +496,16 @@ class Http2Session {
   // ---- streams ------------------------------------------------------------
 
   void start_stream(std::shared_ptr<H2Stream> st) {
+    if (w_.stopping) {
+      announce_stop();
+      reset(*st, NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    // The request head is complete: the idle or first-request deadline
+    // stops here (a header block never completed keeps it running).
+    conn_.deadline.disarm();
     running_.insert(st.get());
-    conn_.idle = false;
+    update_idle();
     asio::co_spawn(ex_, run_stream(std::move(st)), [](std::exception_ptr) {});
   }
 
@@ -449,8 +525,10 @@ class Http2Session {
   Signal all_done_;
   bool dead_ = false;         // the connection failed: no more I/O
   bool reader_done_ = false;
-  bool terminated_on_read_ = false;  // GOAWAY queued to end the session
-  bool goaway_sent_ = false;
+  bool terminating_ = false;  // GOAWAY queued to end the session
+  bool goaway_sent_ = false;  // graceful stop announced
+  bool writing_ = false;
+  HeadList head_;  // scratch for the response head being submitted
 };
 
 // The client side of one stream, for the Forwarder.
@@ -496,20 +574,12 @@ class Http2Session::Port final : public ClientPort {
   awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
                             size_t n, bool last) override {
     if (gone()) co_return false;
-    std::deque<std::string> names;  // stable addresses for nva
-    std::vector<nghttp2_nv> nva;
-    const std::string status = std::to_string(res.result_int());
-    nva.reserve(32);
-    nva.push_back(nv(":status", status));
-    for (const auto& f : res) {
-      const std::string_view name = f.name_string();
-      if (connection_specific(name)) continue;
-      std::string& lower = names.emplace_back(name);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      nva.push_back(nv(lower, f.value()));
-    }
+    // The Forwarder removed the connection-specific fields.
+    HeadList& head = s_.head_;
+    head.start(res.result_int());
+    for (const auto& f : res) head.add(f.name_string(), f.value());
     const bool no_data = framing.no_body || (last && n == 0);
-    auto outcome = co_await submit(nva, no_data, data, n, last);
+    auto outcome = co_await submit(no_data, data, n, last);
     co_return outcome;
   }
 
@@ -527,10 +597,7 @@ class Http2Session::Port final : public ClientPort {
     co_return outcome;
   }
 
-  void abort() override {
-    if (!gone()) nghttp2_submit_rst_stream(s_.ng_, NGHTTP2_FLAG_NONE, st_.id, NGHTTP2_INTERNAL_ERROR);
-    s_.write_signal_.notify();
-  }
+  void abort() override { s_.reset(st_, NGHTTP2_INTERNAL_ERROR); }
 
   awaitable<void> answer(unsigned status, std::string_view reason,
                          std::string_view extra_headers) override {
@@ -538,29 +605,26 @@ class Http2Session::Port final : public ClientPort {
     if (!gone() && !st_.submitted) {
       st_.answer_body.assign(reason);
       st_.answer_body += '\n';
-      const std::string code = std::to_string(status);
-      const std::string length = std::to_string(st_.answer_body.size());
-      std::deque<std::string> names, values;  // stable addresses for nva
-      std::vector<nghttp2_nv> nva;
-      nva.push_back(nv(":status", code));
-      nva.push_back(nv("content-type", "text/plain"));
-      nva.push_back(nv("cache-control", "no-store"));
-      nva.push_back(nv("content-length", length));
+      char length[24];
+      auto [end, ec] = std::to_chars(length, length + sizeof length, st_.answer_body.size());
+      HeadList& head = s_.head_;
+      head.start(status);
+      head.add("content-type", "text/plain");
+      head.add("cache-control", "no-store");
+      head.add("content-length", std::string_view(length, end - length));
       // "Name: value\r\n" lines.
       while (!extra_headers.empty()) {
         const size_t eol = extra_headers.find("\r\n");
-        std::string_view line = extra_headers.substr(0, eol);
+        const std::string_view line = extra_headers.substr(0, eol);
         extra_headers = eol == std::string_view::npos ? std::string_view{}
                                                       : extra_headers.substr(eol + 2);
         const size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
-        std::string& lower = names.emplace_back(line.substr(0, colon));
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        std::string_view v = line.substr(colon + 1);
-        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-        nva.push_back(nv(lower, values.emplace_back(v)));
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        head.add(line.substr(0, colon), value);
       }
-      co_await submit(nva, false, st_.answer_body.data(), st_.answer_body.size(), true);
+      co_await submit(false, st_.answer_body.data(), st_.answer_body.size(), true);
     }
     finish_exchange(s_.conn_, st_.x);
   }
@@ -568,55 +632,34 @@ class Http2Session::Port final : public ClientPort {
   bool client_gone() const override { return gone(); }
 
  private:
-  bool gone() const { return s_.dead_ || (st_.closed && !st_.eof_sent); }
+  bool gone() const { return s_.dead_ || st_.reset_sent || (st_.closed && !st_.eof_sent); }
 
-  static nghttp2_nv nv(std::string_view name, std::string_view value) {
-    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                      reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                      value.size(), NGHTTP2_NV_FLAG_NONE};
-  }
-
-  // Submits the response head (nghttp2 copies `nva`), then the first body
-  // bytes, and waits until nghttp2 has taken them.
-  awaitable<bool> submit(const std::vector<nghttp2_nv>& nva, bool no_data, const char* data,
-                         size_t n, bool last) {
+  // Submits the head in s_.head_ (nghttp2 copies it at once) with the first
+  // body bytes, and waits until nghttp2 has taken them (or, without data,
+  // until the head went out).
+  awaitable<bool> submit(bool no_data, const char* data, size_t n, bool last) {
     st_.submitted = true;
-    int rv;
-    if (no_data) {
-      rv = nghttp2_submit_response(s_.ng_, st_.id, nva.data(), nva.size(), nullptr);
-      if (rv == 0) st_.eof_sent = true;
-    } else {
-      st_.out = data;
-      st_.out_len = n;
-      st_.out_last = last;
-      nghttp2_data_provider provider;
-      provider.source.ptr = &st_;
-      provider.read_callback = &Http2Session::read_out;
-      rv = nghttp2_submit_response(s_.ng_, st_.id, nva.data(), nva.size(), &provider);
-    }
+    st_.out = no_data ? nullptr : data;
+    st_.out_len = no_data ? 0 : n;
+    st_.out_last = no_data || last;
+    nghttp2_data_provider provider;
+    provider.source.ptr = &st_;
+    provider.read_callback = &Http2Session::read_out;
+    const int rv = nghttp2_submit_response(s_.ng_, st_.id, s_.head_.nva(), s_.head_.size(),
+                                           no_data ? nullptr : &provider);
     s_.write_signal_.notify();
     if (rv != 0) co_return false;
-    if (no_data) co_return true;
     auto outcome = co_await drained();
     co_return outcome;
   }
 
   // Waits until the offered bytes are in frames (the caller's buffer is
-  // free again). A client that doesn't open its window for
-  // timeouts.client loses the stream.
+  // free again) and, for the last ones, until they went out. A client that
+  // doesn't open its window for timeouts.client loses the stream.
   awaitable<bool> drained() {
-    while (st_.out_len > 0 || (st_.out_last && !st_.eof_sent)) {
-      if (gone()) co_return false;
+    while (!gone() && (st_.out_len > 0 || (st_.out_last && !st_.eof_sent))) {
       const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
-      if (!woken) {
-        if (st_.out_len > 0 || (st_.out_last && !st_.eof_sent)) {
-          if (!gone())
-            nghttp2_submit_rst_stream(s_.ng_, NGHTTP2_FLAG_NONE, st_.id, NGHTTP2_CANCEL);
-          s_.write_signal_.notify();
-          st_.closed = true;
-          co_return false;
-        }
-      }
+      if (!woken) s_.reset(st_, NGHTTP2_CANCEL);
     }
     co_return !gone();
   }
@@ -627,36 +670,36 @@ class Http2Session::Port final : public ClientPort {
 
 awaitable<void> Http2Session::run_stream(std::shared_ptr<H2Stream> st) {
   if (!st->closed && !dead_) {
-    Port port(*this, *st);
-    Forwarder forwarder(conn_, pin_, st->deadline);
-    co_await (serve_stream(*st, port, forwarder) || st->deadline.watch());
+    try {
+      Port port(*this, *st);
+      Forwarder forwarder(conn_, pin_, st->deadline);
+      co_await (serve_stream(*st, port, forwarder) || st->deadline.watch());
+    } catch (const std::exception&) {
+      // (Allocation failure, or Beast refusing a field past 64 KiB.) The
+      // stream is reset below; the connection goes on.
+    }
   }
   st->done = true;
   if (!dead_) {
-    // Request body nobody will read goes back into the windows; a request
-    // still arriving after its response ended is cut short (NO_ERROR).
-    const size_t left = st->in.size() - st->in_off;
-    if (left) {
-      nghttp2_session_consume_connection(ng_, left);
-      if (!st->closed) nghttp2_session_consume_stream(ng_, st->id, left);
+    // Request body nobody will read goes back into the windows.
+    if (const size_t left = st->in.size() - st->in_off; left > 0)
+      nghttp2_session_consume(ng_, st->id, left);
+    // No response: INTERNAL_ERROR. A request still arriving after its
+    // response ended is cut short with NO_ERROR (RFC 9113 §8.1).
+    if (!st->submitted) {
+      reset(*st, NGHTTP2_INTERNAL_ERROR);
+    } else if (!st->end_stream_in) {
+      reset(*st, NGHTTP2_NO_ERROR);
     }
-    if (!st->closed && !st->end_stream_in)
-      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
-    if (!st->closed && !st->submitted)
-      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
   }
   running_.erase(st.get());
+  update_idle();
   if (running_.empty()) {
-    // The reader's pending read may now be cancelled by a graceful stop.
-    conn_.idle = !reader_done_;
     if (w_.stopping && !dead_) terminate(NGHTTP2_NO_ERROR);
     conn_.deadline.arm_after(cfg_.timeouts.keepalive, &conn_.lowest);
     all_done_.notify();
-  } else if (w_.stopping && !dead_ && !goaway_sent_) {
-    // Graceful stop: no new streams; the running ones finish.
-    goaway_sent_ = true;
-    nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
-                          NGHTTP2_NO_ERROR, nullptr, 0);
+  } else if (w_.stopping) {
+    announce_stop();
   }
   write_signal_.notify();
 }

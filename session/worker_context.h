@@ -62,6 +62,16 @@ struct ConnectionHandle {
 class BufferPool {
  public:
   static constexpr size_t kSize = 16 * 1024;
+  // One buffer held for a scope (a request, a tunnel), returned on exit.
+  struct Lease {
+    explicit Lease(BufferPool& p) : pool(p), buf(p.take()) {}
+    ~Lease() { pool.give_back(std::move(buf)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    char* get() const { return buf.get(); }
+    BufferPool& pool;
+    std::unique_ptr<char[]> buf;
+  };
   std::unique_ptr<char[]> take() {
     if (free_.empty()) return std::make_unique<char[]>(kSize);
     auto b = std::move(free_.back());
