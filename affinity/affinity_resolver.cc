@@ -110,7 +110,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
     Server* s = nullptr;
     switch (lookup(k, request, s)) {
       case Entry::kUsable:
-        store_->put(k, s->index(), persistence.learn->ttl, request.steady_now);  // refreshed on use
+        store_->refresh(k, s->index(), persistence.learn->ttl, request.steady_now);  // kept alive by use
         d.server = s;
         d.outcome = moved ? PersistOutcome::kRedispatch : PersistOutcome::kLearnHit;
         d.set_cookie = cookie != nullptr;
@@ -128,7 +128,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
     Server* s = nullptr;
     switch (lookup(k, request, s)) {
       case Entry::kUsable:
-        store_->put(k, s->index(), persistence.source->ttl, request.steady_now);
+        store_->refresh(k, s->index(), persistence.source->ttl, request.steady_now);
         d.server = s;
         d.outcome = moved ? PersistOutcome::kRedispatch : PersistOutcome::kSourceHit;
         d.set_cookie = cookie != nullptr;

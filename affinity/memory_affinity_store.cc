@@ -63,10 +63,6 @@ MemoryAffinityStore::HashKey random_hash_key() {
   return {k[0], k[1]};
 }
 
-int64_t to_ns(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
 bool expired(int64_t expires_ns, int64_t now_ns) { return now_ns >= expires_ns; }
 
 // fastrange: x scaled onto [0, n) by its high bits.
@@ -124,7 +120,7 @@ MemoryAffinityStore::Fingerprint MemoryAffinityStore::siphash128(std::string_vie
 struct MemoryAffinityStore::Slot {
   uint64_t fp_lo;
   uint64_t fp_hi;
-  int64_t expires_ns;  // steady clock ns; INT64_MAX = never
+  int64_t expires_ns;  // steady clock ns; kNoExpiry = never
   ServerId server;
   uint32_t meta;  // kOccupied | CLOCK count (0..2)
 };
@@ -341,9 +337,7 @@ void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration tt
   const size_t h = sh.home(fp.lo);
   sh.prefetch(h);
   const int64_t now_ns = to_ns(now);
-  const int64_t ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
-  const int64_t expires =
-      ttl_ns <= 0 || now_ns > INT64_MAX - ttl_ns ? INT64_MAX : now_ns + ttl_ns;
+  const int64_t expires = expiry_ns(now_ns, ttl);
   std::lock_guard lock(sh.mu);
   __builtin_prefetch(&sh.slots[sh.sweep]);
   sh.sweep_expired(now_ns);
@@ -357,6 +351,36 @@ void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration tt
   }
   if (sh.size >= sh.capacity) sh.evict_one(now_ns);
   sh.insert(Slot{fp.lo, fp.hi, expires, server, kOccupied | kInserted});
+}
+
+void MemoryAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
+  extend(key, server, ttl, now, Duration(0));
+}
+
+bool MemoryAffinityStore::extend(std::string_view key, ServerId server, Duration ttl, TimePoint now,
+                                 Duration min_step) {
+  const Fingerprint fp = fingerprint(key);
+  Shard& sh = shard_for(fp);
+  if (sh.nslots == 0) return false;
+  const size_t h = sh.home(fp.lo);
+  sh.prefetch(h);
+  const int64_t now_ns = to_ns(now);
+  const int64_t expires = expiry_ns(now_ns, ttl);
+  const int64_t step = std::chrono::duration_cast<std::chrono::nanoseconds>(min_step).count();
+  std::lock_guard lock(sh.mu);
+  const size_t i = sh.probe(fp, h);
+  if (i == kNone) return false;
+  Slot& s = sh.slots[i];
+  if (expired(s.expires_ns, now_ns)) {
+    sh.remove_at(i);
+    return false;
+  }
+  if (s.server != server) return false;
+  if ((s.meta & kCountMask) != kUsed) s.meta = kOccupied | kUsed;
+  // expires > s.expires_ns first: the difference is then positive.
+  if (expires <= s.expires_ns || expires - s.expires_ns < step) return false;
+  s.expires_ns = expires;
+  return true;
 }
 
 void MemoryAffinityStore::erase(std::string_view key) {

@@ -32,12 +32,12 @@
 //   shard never holds more than its share. A full shard evicts by CLOCK, an
 //   approximation of LRU ("least recently used goes first" up to a
 //   revolution of the hand, not in exact order): each entry has a 2-bit
-//   count, 1 when inserted, 2 after a find() hit or a put() update. The
-//   shard's hand visits the slots (both of a bucket, then a bucket a fixed
-//   ~0.618 of the table further on, so every bucket once a revolution but
-//   scattered: evicting in address order would empty one region while
-//   inserts land everywhere, and probe runs ahead of the hand would grow to
-//   thousands of slots). An expired entry or one whose count is 0 is the
+//   count, 1 when inserted, 2 after a find() hit, a put() update or a
+//   refresh(). The shard's hand visits the slots (both of a bucket, then a
+//   bucket a fixed ~0.618 of the table further on, so every bucket once a
+//   revolution but scattered: evicting in address order would empty one
+//   region while inserts land everywhere, and probe runs ahead of the hand
+//   would grow to thousands of slots). An expired entry or one whose count is 0 is the
 //   victim; the others are decremented. So an entry used since the hand
 //   last passed it survives the next pass, and an entry goes only after the
 //   hand has passed it with no use in between. The walk is bounded: after
@@ -96,7 +96,17 @@ class MemoryAffinityStore final : public AffinityStore {
 
   std::optional<ServerId> find(std::string_view key, TimePoint now) override;
   void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
+  // One fingerprint and one shard lock, as find(); always extends (writing
+  // the expiry costs no more than deciding to skip it).
+  void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
   void erase(std::string_view key) override;
+
+  // refresh() that says what it did, for a store layered on this one: true
+  // when the entry names `server` and its expiry moved to now + ttl, which
+  // it does only when that is at least `min_step` past the expiry it had
+  // (0: any later one). False when absent, expired, naming another server,
+  // or not due. Thread-safe, as every method.
+  bool extend(std::string_view key, ServerId server, Duration ttl, TimePoint now, Duration min_step);
 
   // Entries held, expired ones not yet dropped included. Locks each shard in
   // turn: for metrics, not the request path.

@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int64_t kNever = INT64_MAX;
 constexpr std::chrono::milliseconds kSweepEvery{1000};
 
 // Set (a change: unconditionally) and announce, atomically, so that
@@ -49,21 +48,17 @@ constexpr const char* kLoadScript =
     "local out = {} for i, k in ipairs(KEYS) do "
     "out[2 * i - 1] = redis.call('GET', k) out[2 * i] = redis.call('PTTL', k) end return out";
 
-int64_t to_ns(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
-int64_t expiry_ns(int64_t now_ns, Duration ttl) {
-  const int64_t ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
-  return ttl_ns <= 0 || now_ns > kNever - ttl_ns ? kNever : now_ns + ttl_ns;
-}
-
-// How far past the expiry Redis has a refreshed one must be before it is
-// written: min(ttl/4, 60 s), as SPEC §4 refreshes cookie dates.
+// How far past the expiry Redis has a re-put one must be before it is
+// written (refresh_slack(), as SPEC §4 refreshes cookie dates).
 int64_t refresh_slack_ns(Duration ttl) {
-  const int64_t quarter = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count() / 4;
-  return std::min<int64_t>(quarter, std::chrono::nanoseconds(60s).count());
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(refresh_slack(ttl)).count();
 }
+
+// Heterogeneous lookup: names are looked up by string_view, without a copy.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 bool plain_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -184,7 +179,12 @@ std::vector<RedisAffinityStore::BackendServers> RedisAffinityStore::server_names
 
 struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   struct Op {
-    bool erase = false;
+    enum class Kind : uint8_t {
+      kPut,      // a new or changed entry (or the same again): put()
+      kRefresh,  // a hit whose TTL extension is due: refresh()
+      kErase,
+    };
+    Kind kind = Kind::kPut;
     std::string key;
     ServerId server = 0;
     Duration ttl{0};
@@ -193,7 +193,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   // What the client thread knows of one key (the local copy itself holds no
   // keys: MemoryAffinityStore keeps fingerprints only).
   struct Entry {
-    int64_t expires = 0;  // local expiry, steady ns (kNever: none)
+    int64_t expires = 0;  // local expiry, steady ns (kNoExpiry: none)
     int64_t written = 0;  // expiry Redis has as far as we know (0: unknown)
     uint64_t seq = 0;     // when last touched (Core::seq)
     ServerId server = 0;
@@ -203,9 +203,9 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   };
   struct Names {
     std::vector<std::string> names;
-    std::unordered_map<std::string, ServerId> ids;
+    std::unordered_map<std::string, ServerId, StringHash, std::equal_to<>> ids;
     std::optional<ServerId> find(std::string_view name) const {
-      auto it = ids.find(std::string(name));
+      auto it = ids.find(name);
       return it == ids.end() ? std::nullopt : std::optional<ServerId>(it->second);
     }
   };
@@ -236,17 +236,19 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     auto self = shared_from_this();
     client.on_state([self](bool up) { self->on_state(up); });
     client.subscribe(channel, [self](std::string_view payload) { self->on_message(payload); });
+    // The sweep is the one timer of ours left armed between operations: it
+    // ends with the client (none outlives the client's io_context).
+    client.on_stop([self] { self->sweep_timer.cancel(); });
     asio::post(client.io(), [self] { self->arm_sweep(); });
   }
 
-  void count_error(uint64_t n = 1) {
-    errors.fetch_add(n, std::memory_order_relaxed);
-    if (on_error)
-      for (uint64_t i = 0; i < n; ++i) on_error();
+  void count_error() {
+    errors.fetch_add(1, std::memory_order_relaxed);
+    if (on_error) on_error();
   }
 
   const Names* names_for(std::string_view key) const {
-    auto it = backends.find(std::string(backend_of(key)));
+    auto it = backends.find(backend_of(key));
     return it == backends.end() ? nullptr : &it->second;
   }
 
@@ -258,6 +260,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
       if (queue.size() >= opt.max_queue) {
         drop = true;
       } else {
+        if (op.kind == Op::Kind::kRefresh) refreshes.fetch_add(1, std::memory_order_relaxed);
         queue.push_back(std::move(op));
         wake = !wake_posted;
         wake_posted = true;
@@ -321,10 +324,14 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   }
 
   void apply_local(Op& op) {
+    if (op.kind == Op::Kind::kRefresh) {
+      apply_refresh(op);
+      return;
+    }
     const Names* n = names_for(op.key);
     if (!n) return;
     bool inserted = false;
-    if (op.erase) {
+    if (op.kind == Op::Kind::kErase) {
       local.erase(op.key);
       Entry& e = upsert(op.key, inserted);
       e.deleted = true;
@@ -346,8 +353,35 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     e.deleted = false;
     e.seq = ++seq;
     if (change) e.change = true;
-    if (change || e.written == 0 || (e.written != kNever && exp - e.written >= refresh_slack_ns(op.ttl)))
+    if (change || e.written == 0 || (e.written != kNoExpiry && exp - e.written >= refresh_slack_ns(op.ttl)))
       mark_dirty(op.key, e, true);
+  }
+
+  // A hit's TTL extension, already applied to the local copy by the worker
+  // (which found it due). Written with the conditional script only, and only
+  // while this replica still has the entry naming op.server: an
+  // announcement applied since (another replica's change or erase) wins.
+  void apply_refresh(const Op& op) {
+    auto it = index.find(op.key);
+    if (it == index.end()) {
+      // Not tracked here (the index made room): tracked again while the
+      // local copy still has it.
+      const Names* n = names_for(op.key);
+      if (!n || op.server >= n->names.size() || local.find(op.key, op.now) != op.server) return;
+      bool inserted = false;
+      Entry& e = upsert(op.key, inserted);
+      e.server = op.server;
+      e.expires = expiry_ns(to_ns(op.now), op.ttl);
+      e.written = 0;
+      e.seq = ++seq;
+      mark_dirty(op.key, e, true);
+      return;
+    }
+    Entry& e = it->second;
+    if (e.deleted || e.server != op.server) return;
+    e.expires = std::max(e.expires, expiry_ns(to_ns(op.now), op.ttl));
+    e.seq = ++seq;
+    mark_dirty(op.key, e, true);
   }
 
   void mark_dirty(const std::string& key, Entry& e, bool fresh) {
@@ -391,7 +425,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
       argv = {"EVAL", kDeleteScript, "1", rkey, channel, "D " + origin + " 0 " + rkey};
     } else {
       const int64_t now = to_ns(clock.steady_now());
-      if (e.expires != kNever && e.expires <= now) {
+      if (e.expires != kNoExpiry && e.expires <= now) {
         index.erase(it);  // expired before it could be written: nothing to share
         return;
       }
@@ -399,7 +433,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
       if (!n || e.server >= n->names.size()) return;
       const std::string& name = n->names[e.server];
       const std::string px =
-          e.expires == kNever ? "0" : std::to_string(std::max<int64_t>(1, (e.expires - now + 999999) / 1000000));
+          e.expires == kNoExpiry ? "0" : std::to_string(std::max<int64_t>(1, (e.expires - now + 999999) / 1000000));
       argv = {"EVAL", change ? kSetScript : kRefreshScript, "1", rkey, name, px, channel,
               std::string(change ? "C " : "R ") + origin + " " + px + " " + rkey + " " + name};
       e.written = e.expires;
@@ -415,7 +449,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   void on_written(const std::string& key, bool change, bool deleted, boost::system::error_code ec,
                   const RedisReply& reply) {
     --inflight;
-    const bool ok = !ec && reply.type != RedisReply::Type::kError;
+    const bool ok = !ec && !reply.is_error();
     auto it = index.find(key);
     if (ok) {
       written_count.fetch_add(1, std::memory_order_relaxed);
@@ -631,11 +665,11 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     while (inflight < opt.max_inflight && refill_bucket < buckets) {
       for (auto it = index.begin(refill_bucket); it != index.end(refill_bucket); ++it) {
         const Entry& e = it->second;
-        if (e.dirty || e.deleted || (e.expires != kNever && e.expires <= now)) continue;
+        if (e.dirty || e.deleted || (e.expires != kNoExpiry && e.expires <= now)) continue;
         const Names* n = names_for(it->first);
         if (!n || e.server >= n->names.size()) continue;
         std::vector<std::string> argv{"SET", encode_key(opt.key_prefix, it->first), n->names[e.server]};
-        if (e.expires != kNever) {
+        if (e.expires != kNoExpiry) {
           argv.push_back("PX");
           argv.push_back(std::to_string(std::max<int64_t>(1, (e.expires - now) / 1000000)));
         }
@@ -644,7 +678,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
         client.command(std::move(argv), [self = shared_from_this()](boost::system::error_code ec,
                                                                      const RedisReply& reply) {
           --self->inflight;
-          if (ec || reply.type == RedisReply::Type::kError) {
+          if (ec || reply.is_error()) {
             self->count_error();
           } else if (reply.type == RedisReply::Type::kStatus) {
             self->refilled.fetch_add(1, std::memory_order_relaxed);  // NX: it was missing
@@ -690,14 +724,14 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   const std::string channel;
   const std::string pattern;
   const std::string origin;
-  std::unordered_map<std::string, Names> backends;
+  std::unordered_map<std::string, Names, StringHash, std::equal_to<>> backends;
 
   std::mutex q_mu;
   std::vector<Op> queue;  // under q_mu
   bool wake_posted = false;  // under q_mu
 
-  std::atomic<uint64_t> errors{0}, dropped{0}, written_count{0}, applied{0}, ignored{0}, loaded{0},
-      refilled{0};
+  std::atomic<uint64_t> errors{0}, dropped{0}, written_count{0}, refreshes{0}, applied{0}, ignored{0},
+      loaded{0}, refilled{0};
   std::atomic<bool> idle{true};
   std::mutex w_mu;
   std::condition_variable w_cv;
@@ -745,10 +779,23 @@ void RedisAffinityStore::put(std::string_view key, ServerId server, Duration ttl
   core_->enqueue(std::move(op));
 }
 
+void RedisAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
+  // Decided here, from the local entry's expiry: a hit within the slack
+  // costs what a memory store's refresh does (no copy, no queue, no post).
+  if (!core_->local.extend(key, server, ttl, now, refresh_slack(ttl))) return;
+  Core::Op op;
+  op.kind = Core::Op::Kind::kRefresh;
+  op.key.assign(key);
+  op.server = server;
+  op.ttl = ttl;
+  op.now = now;
+  core_->enqueue(std::move(op));
+}
+
 void RedisAffinityStore::erase(std::string_view key) {
   core_->local.erase(key);
   Core::Op op;
-  op.erase = true;
+  op.kind = Core::Op::Kind::kErase;
   op.key.assign(key);
   core_->enqueue(std::move(op));
 }
@@ -777,6 +824,7 @@ RedisAffinityStore::Stats RedisAffinityStore::stats() const {
   s.errors = core_->errors.load(std::memory_order_relaxed);
   s.dropped = core_->dropped.load(std::memory_order_relaxed);
   s.written = core_->written_count.load(std::memory_order_relaxed);
+  s.refreshes = core_->refreshes.load(std::memory_order_relaxed);
   s.applied = core_->applied.load(std::memory_order_relaxed);
   s.ignored = core_->ignored.load(std::memory_order_relaxed);
   s.loaded = core_->loaded.load(std::memory_order_relaxed);

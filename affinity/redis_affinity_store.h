@@ -19,12 +19,17 @@
 //   outside [A-Za-z0-9._~!$&'()+,;=@/-] becomes %XX), so keys are printable
 //   and unambiguous, and nothing outside `a:` is touched (SharedState uses
 //   the same prefix).
-// - TTL refreshes (a hit put()s the entry again with a full TTL) go to
-//   Redis only once the new expiry is min(ttl/4, 60 s) past the one Redis
-//   has, as SPEC §4 does for cookie dates: one write per entry per minute
-//   at most, and replicas' expiries stay within that of each other. A
-//   refresh never overrides a change made elsewhere in between (it sets the
-//   key only while it still names the same server, or is gone).
+// - TTL refreshes (refresh(), on every learn or source hit) are decided on
+//   the worker from the local entry's expiry: within refresh_slack(ttl) =
+//   min(ttl/4, 60 s) of the new one nothing happens (the cost of a memory
+//   store's refresh); past it the local expiry moves and the refresh is
+//   queued, so one per entry per minute at most reaches Redis, and
+//   replicas' expiries stay within that of each other. A refresh never
+//   overrides a change made elsewhere: it is dropped when the local copy
+//   names another server by then, and Redis runs it as a script that sets
+//   the key only while it still names the same server (or is gone). A put()
+//   that names the entry's server again is throttled the same way on the
+//   client thread.
 // - Concurrent changes of one key on two replicas converge on the one Redis
 //   applied last: a replica ignores others' announcements for a key while
 //   its own change of that key is not yet announced back to it.
@@ -39,12 +44,13 @@
 //   (so a Redis restarted empty is refilled; `max_inflight` commands at a
 //   time).
 //
-// Threads: find/put/erase from any worker thread at once; find() is the
-// MemoryAffinityStore's (sharded mutexes); put/erase add one short mutex
-// hold to queue the change. Everything else runs on the client thread. The
-// store registers callbacks with the client: build it before
-// client.start(); the state the callbacks use is shared with them, so the
-// store object may go before the client does.
+// Threads: find/put/refresh/erase from any worker thread at once; find()
+// and a refresh within the slack are the MemoryAffinityStore's (sharded
+// mutexes); put/erase and a due refresh add one short mutex hold to queue
+// the change. Everything else runs on the client thread. The store
+// registers callbacks with the client: build it before client.start(); the
+// state the callbacks use is shared with them, so the store object may go
+// before the client does. Its timer ends when the client stops.
 #pragma once
 
 #include <chrono>
@@ -84,6 +90,7 @@ class RedisAffinityStore final : public AffinityStore {
     uint64_t errors = 0;        // connection losses + changes not written (outage or failure) + drops
     uint64_t dropped = 0;       // changes dropped from a full queue
     uint64_t written = 0;       // writes Redis acknowledged
+    uint64_t refreshes = 0;     // due TTL refreshes queued for Redis
     uint64_t applied = 0;       // others' announcements applied locally
     uint64_t ignored = 0;       // announcements / keys with unknown backend or server
     uint64_t loaded = 0;        // entries loaded by SCAN
@@ -101,6 +108,7 @@ class RedisAffinityStore final : public AffinityStore {
 
   std::optional<ServerId> find(std::string_view key, TimePoint now) override;
   void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
+  void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
   void erase(std::string_view key) override;
 
   // Blocks (not on the client thread) until the first SCAN after start-up

@@ -23,8 +23,6 @@ constexpr std::chrono::milliseconds kRewatch{1000};
 
 const RedisReply kNil;
 
-bool is_error(const RedisReply& r) { return r.type == RedisReply::Type::kError; }
-
 std::string describe(boost::system::error_code ec, const RedisReply& r) {
   if (ec) return ec == asio::error::timed_out ? "timed out" : ec.message();
   return r.str;
@@ -98,9 +96,11 @@ void RedisClient::shutdown() {
     if (*c) (*c)->close(asio::error::operation_aborted);
     c->reset();
   }
+  for (auto& fn : stop_fns_) fn();
   work_.reset();
-  // Failure completions posted by the closes above run first (FIFO); then
-  // the loop ends even if a user's timer is still armed.
+  // Failure completions posted by the closes above, and the completions of
+  // timers the stop functions cancelled, run first (FIFO); then the loop
+  // ends even if a user's timer is still armed.
   asio::post(io_, [this] { io_.stop(); });
 }
 
@@ -127,7 +127,7 @@ void RedisClient::do_command(std::vector<std::string>& argv, Callback& done) {
                                                                  const RedisReply& reply) {
     if (ec) {
       errors_.fetch_add(1, std::memory_order_relaxed);
-    } else if (is_error(reply) && reply.str.rfind("READONLY", 0) == 0) {
+    } else if (reply.is_error() && reply.str.rfind("READONLY", 0) == 0) {
       // The master we hold was turned into a replica (failover): find the
       // new one. Posted: we are inside the connection's reply callback.
       errors_.fetch_add(1, std::memory_order_relaxed);
@@ -157,6 +157,10 @@ void RedisClient::on_state(std::function<void(bool up)> fn) {
     state_fns_.push_back(fn);
     if (state_ == State::kUp) fn(true);
   });
+}
+
+void RedisClient::on_stop(std::function<void()> fn) {
+  asio::post(io_, [this, fn = std::move(fn)]() mutable { stop_fns_.push_back(std::move(fn)); });
 }
 
 void RedisClient::attempt() {
@@ -203,7 +207,7 @@ void RedisClient::ask_sentinel(size_t tried, std::string why) {
                }
                if (!ip) {
                  ask_sentinel(tried + 1, sentinel.to_string() + ": " +
-                                              (ec || is_error(reply) ? describe(ec, reply) : "master unknown"));
+                                              (ec || reply.is_error() ? describe(ec, reply) : "master unknown"));
                  return;
                }
                sentinel_next_ = i;  // ask this one first next time
@@ -274,7 +278,7 @@ void RedisClient::connect_master(const config::Endpoint& ep) {
   auto step = [this, gen](std::string what) {
     return [this, gen, what](boost::system::error_code ec, const RedisReply& reply) {
       if (gen != gen_) return;
-      if (ec || is_error(reply)) fail(gen, what + ": " + describe(ec, reply));
+      if (ec || reply.is_error()) fail(gen, what + ": " + describe(ec, reply));
     };
   };
   const auto hs = handshake_timeout();
@@ -284,7 +288,7 @@ void RedisClient::connect_master(const config::Endpoint& ep) {
   c->command({sentinel ? "ROLE" : "PING"},
              [this, gen, sentinel](boost::system::error_code ec, const RedisReply& reply) {
                if (gen != gen_) return;
-               if (ec || is_error(reply)) {
+               if (ec || reply.is_error()) {
                  fail(gen, std::string(sentinel ? "ROLE" : "PING") + ": " + describe(ec, reply));
                  return;
                }
@@ -318,7 +322,7 @@ void RedisClient::open_subscriber() {
   sub_ = c;
   if (!cfg_.password.empty())
     c->command({"AUTH", cfg_.password}, [this, gen](boost::system::error_code ec, const RedisReply& reply) {
-      if (gen == gen_ && (ec || is_error(reply))) fail(gen, "subscriber AUTH: " + describe(ec, reply));
+      if (gen == gen_ && (ec || reply.is_error())) fail(gen, "subscriber AUTH: " + describe(ec, reply));
     });
   c->on_confirmed([this, gen] {
     if (gen == gen_ && state_ == State::kConnecting) set_up();

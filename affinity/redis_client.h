@@ -58,6 +58,8 @@ struct RedisReply {
   std::string str;                   // kString, kStatus, kError
   long long integer = 0;             // kInteger
   std::vector<RedisReply> elements;  // kArray
+
+  bool is_error() const { return type == Type::kError; }
 };
 
 class RedisClient {
@@ -78,9 +80,10 @@ class RedisClient {
   // Starts the thread and returns at once; connecting happens in the
   // background. Once only.
   void start();
-  // Idempotent; closes the connections and joins the thread. Callbacks of
-  // commands still pending run with operation_aborted if they can before
-  // the thread ends; work posted after that is dropped, never run.
+  // Idempotent; closes the connections, runs the on_stop() functions and
+  // joins the thread. Callbacks of commands still pending run with
+  // operation_aborted if they can before the thread ends; work posted after
+  // that is dropped, never run.
   void stop();
   // True once the client is up (see above), false when `limit` passed first.
   bool wait_connected(std::chrono::milliseconds limit);
@@ -100,14 +103,16 @@ class RedisClient {
   // Best registered before start(); registered later while up, fn(true)
   // runs at once (posted).
   void on_state(std::function<void(bool up)> fn);
+  // fn() runs once on the client thread when stop() shuts the client down,
+  // after the connections closed (their commands failed) and before the
+  // thread ends: where users cancel their own timers on io(), so none stays
+  // armed past the thread. Never runs when the client was not started.
+  void on_stop(std::function<void()> fn);
 
   // To post work onto the client thread.
   boost::asio::io_context& io() { return io_; }
   // Commands failed: timeouts, disconnects, refused (sent while down).
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
-  // "127.0.0.1:6379" of the master in use or last tried ("" before any).
-  // Client thread only.
-  const std::string& master_address() const { return master_text_; }
 
  private:
   enum class State : uint8_t { kIdle, kConnecting, kUp, kBackoff, kStopped };
@@ -152,7 +157,7 @@ class RedisClient {
   uint64_t gen_ = 0;  // bumped by each attempt and each failure
   std::chrono::milliseconds backoff_{100};
   bool down_reported_ = false;  // the current outage was logged
-  std::string master_text_;
+  std::string master_text_;  // "127.0.0.1:6379" of the master in use or last tried
   std::optional<config::Endpoint> master_;  // from the sentinels
   config::Endpoint current_;                // being connected to / in use
   size_t sentinel_next_ = 0;
@@ -160,11 +165,11 @@ class RedisClient {
   std::shared_ptr<RedisConnection> sub_;
   std::shared_ptr<RedisConnection> sentinel_query_;
   std::shared_ptr<RedisConnection> sentinel_watch_;
-  size_t sub_pending_ = 0;  // subscriptions not confirmed yet
   boost::asio::steady_timer retry_timer_{io_};
   boost::asio::steady_timer watch_timer_{io_};
   std::map<std::string, std::vector<std::function<void(std::string_view)>>> channels_;
   std::vector<std::function<void(bool)>> state_fns_;
+  std::vector<std::function<void()>> stop_fns_;
 };
 
 }  // namespace sag::affinity

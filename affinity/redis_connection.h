@@ -77,7 +77,6 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // channels asked for so far are confirmed. After this, the connection
   // takes no other command (hiredis).
   void subscribe(const std::vector<std::string>& channels, MessageFn on_message);
-  size_t unconfirmed() const { return unconfirmed_; }
   void on_confirmed(std::function<void()> fn) { confirmed_fn_ = std::move(fn); }
 
   // Frees the context: pending commands complete (posted) with `ec`.

@@ -2,6 +2,22 @@
 
 namespace sag::affinity {
 
+const char* to_string(AdminState s) {
+  switch (s) {
+    case AdminState::kReady: return "ready";
+    case AdminState::kDrain: return "drain";
+    case AdminState::kMaint: return "maint";
+  }
+  return "ready";
+}
+
+std::optional<AdminState> parse_admin_state(std::string_view s) {
+  if (s == "ready") return AdminState::kReady;
+  if (s == "drain") return AdminState::kDrain;
+  if (s == "maint") return AdminState::kMaint;
+  return std::nullopt;
+}
+
 Server::Server(uint32_t index, const config::ServerConfig& config, std::string cookie_id)
     : index_(index),
       name_(config.name),
@@ -9,6 +25,22 @@ Server::Server(uint32_t index, const config::ServerConfig& config, std::string c
       backup_(config.backup),
       cookie_id_(std::move(cookie_id)),
       weight_(config.weight) {}
+
+std::string Server::apply_admin(std::optional<AdminState> state, std::optional<uint32_t> weight,
+                                std::chrono::steady_clock::time_point now) {
+  std::string change;
+  if (state && *state != admin_state()) {
+    const AdminState before = admin_state();
+    if (before == AdminState::kMaint) set_up_since(now);
+    set_admin_state(*state);
+    change += std::string(" state ") + to_string(before) + " -> " + to_string(*state);
+  }
+  if (weight && *weight != this->weight()) {
+    change += " weight " + std::to_string(this->weight()) + " -> " + std::to_string(*weight);
+    set_weight(*weight);
+  }
+  return change;
+}
 
 void Server::set_healthy(bool up, std::chrono::steady_clock::time_point now) {
   // Publish the ramp start before the server becomes visible as up, so a

@@ -8,13 +8,22 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/gateway_config.h"
 
 namespace sag::affinity {
 
 enum class AdminState : uint8_t { kReady, kDrain, kMaint };
+// "ready", "drain", "maint": the admin API's and the shared admin state's
+// spelling. parse_admin_state: nullopt for anything else.
+const char* to_string(AdminState s);
+std::optional<AdminState> parse_admin_state(std::string_view s);
+// The largest weight an operator may set (the admin API; a larger one in
+// the shared admin state is not ours and is ignored).
+inline constexpr uint32_t kMaxWeight = 1000;
 
 class Server {
  public:
@@ -33,6 +42,14 @@ class Server {
   void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
   AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
   void set_admin_state(AdminState s) { admin_.store(s, std::memory_order_relaxed); }
+  // An operator's change, made through the admin API here or on another
+  // replica: sets whichever of `state` and `weight` is given; leaving maint
+  // restarts the slow-start ramp at `now`, as coming back up does. Returns
+  // what changed, for the log: e.g. " state maint -> ready weight 100 -> 50"
+  // (empty when nothing did). Thread-safe as the setters are; two callers
+  // at once may interleave field by field.
+  std::string apply_admin(std::optional<AdminState> state, std::optional<uint32_t> weight,
+                          std::chrono::steady_clock::time_point now);
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   // A down -> up transition starts the slow-start ramp at `now`. Servers up
   // from the start never ramp (as HAProxy: slow start applies only to a

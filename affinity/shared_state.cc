@@ -13,29 +13,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-// As the admin API's limit: a value past it in Redis is not ours.
-constexpr uint32_t kMaxWeight = 1000;
 constexpr std::string_view kTicketValueTag = "v1:";
 
-const char* state_name(AdminState s) {
-  switch (s) {
-    case AdminState::kReady:
-      return "ready";
-    case AdminState::kDrain:
-      return "drain";
-    case AdminState::kMaint:
-      return "maint";
-  }
-  return "ready";
-}
-
-std::optional<AdminState> parse_state(std::string_view s) {
-  if (s == "ready") return AdminState::kReady;
-  if (s == "drain") return AdminState::kDrain;
-  if (s == "maint") return AdminState::kMaint;
-  return std::nullopt;
-}
-
+// A weight past the admin API's limit is not ours.
 std::optional<uint32_t> parse_weight(std::string_view s) {
   uint32_t w = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
@@ -82,9 +62,7 @@ std::optional<std::string> random_ticket_key() {
   return raw;
 }
 
-bool failed(boost::system::error_code ec, const RedisReply& reply) {
-  return ec || reply.type == RedisReply::Type::kError;
-}
+bool failed(boost::system::error_code ec, const RedisReply& reply) { return ec || reply.is_error(); }
 
 int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -128,24 +106,23 @@ SharedState::SharedState(RedisClient& redis, BackendSet& backends, Options optio
     // Until Redis answers, tickets are issued under a key of our own.
     if (auto k = random_ticket_key()) current_key_ = std::move(*k);
   }
-  redis_.on_state([this](bool up) {
-    if (!stopped_.load()) on_connection(up);
-  });
-  redis_.subscribe(options_.key_prefix + "admin", [this](std::string_view payload) {
-    if (!stopped_.load()) on_admin_message(payload);
-  });
+  redis_.on_state([this](bool up) { on_connection(up); });
+  redis_.subscribe(options_.key_prefix + "admin", [this](std::string_view payload) { on_admin_message(payload); });
   if (options_.tickets) {
     redis_.subscribe(options_.key_prefix + "tls", [this](std::string_view) {
-      if (!stopped_.load() && connected_) sync_tickets();
+      if (connected_) sync_tickets();
     });
   }
+  redis_.on_stop([this] {
+    poll_timer_.cancel();
+    boundary_timer_.cancel();
+  });
 }
 
-SharedState::~SharedState() { stopped_.store(true); }
+SharedState::~SharedState() = default;
 
 void SharedState::start() {
   asio::post(redis_.io(), [this] {
-    if (stopped_.load()) return;
     if (options_.tickets) {
       update_ticket_keys();
       arm_boundary();
@@ -164,23 +141,13 @@ bool SharedState::loaded() const {
   return loaded_;
 }
 
-void SharedState::stop() {
-  if (stopped_.exchange(true)) return;
-  asio::post(redis_.io(), [this] {
-    poll_timer_.cancel();
-    boundary_timer_.cancel();
-  });
-}
-
 int64_t SharedState::epoch_of(std::chrono::system_clock::time_point t) const {
   const int64_t period = std::max<int64_t>(1, options_.ticket_period.count());
   const int64_t ms = unix_ms(t);
   return ms >= 0 ? ms / period : -((-ms + period - 1) / period);
 }
 
-int64_t SharedState::current_epoch() const {
-  return epoch_of(options_.wall_clock ? options_.wall_clock() : std::chrono::system_clock::now());
-}
+int64_t SharedState::current_epoch() const { return epoch_of(std::chrono::system_clock::now()); }
 
 void SharedState::log(bool error, const std::string& line) const {
   if (log_) log_(error, "shared state: " + line);
@@ -188,15 +155,21 @@ void SharedState::log(bool error, const std::string& line) const {
 
 // --- admin state -------------------------------------------------------------
 
-void SharedState::server_changed(const Backend& backend, const Server& server) {
+void SharedState::server_changed(const Backend& backend, const Server& server, AdminState state,
+                                 uint32_t weight) {
   auto it = by_server_.find(&server);
-  if (it == by_server_.end() || it->second->backend != &backend || stopped_.load()) return;
+  if (it == by_server_.end() || it->second->backend != &backend) return;
   Entry* e = it->second;
-  // Captured now, on the caller's thread: the values the admin API just set.
-  const Write w{server.admin_state(), server.weight()};
+  const Write w{state, weight};
+  // The sequence first: a read reply handled after this is not applied.
+  // Then the values again, here (the caller's thread: the change is in
+  // place when it returns) and on the client thread: a reply checked just
+  // before the sequence moved may be applied after the first of these,
+  // never after the second.
   const uint64_t seq = e->local_seq.fetch_add(1) + 1;
+  e->server->apply_admin(w.state, w.weight, std::chrono::steady_clock::now());
   asio::post(redis_.io(), [this, e, w, seq] {
-    if (stopped_.load()) return;
+    e->server->apply_admin(w.state, w.weight, std::chrono::steady_clock::now());
     e->pending = w;
     e->pending_seq = seq;
     write(*e);
@@ -207,12 +180,8 @@ void SharedState::write(Entry& e) {
   if (!e.pending) return;
   const Write w = *e.pending;
   const uint64_t seq = e.pending_seq;
-  const int64_t now_ms =
-      unix_ms(options_.wall_clock ? options_.wall_clock() : std::chrono::system_clock::now());
-  redis_.command({"HSET", e.key, "state", state_name(w.state), "weight", std::to_string(w.weight), "updated",
-                  std::to_string(now_ms)},
+  redis_.command({"HSET", e.key, "state", to_string(w.state), "weight", std::to_string(w.weight)},
                  [this, &e, seq](boost::system::error_code ec, const RedisReply& reply) {
-                   if (stopped_.load()) return;
                    if (failed(ec, reply)) {
                      // Kept pending: written again when Redis is back.
                      log(true, "cannot write the admin state of " + e.backend->name() + "/" + e.server->name() +
@@ -257,7 +226,6 @@ void SharedState::read_admin(Entry& e, std::function<void(bool ok)> done) {
   const uint64_t seq = e.local_seq.load();
   redis_.command({"HGETALL", e.key},
                  [this, &e, seq, done = std::move(done)](boost::system::error_code ec, const RedisReply& reply) {
-                   if (stopped_.load()) return;
                    const bool ok = !failed(ec, reply) && reply.type == RedisReply::Type::kArray;
                    // A change made here after the read was sent wins; its
                    // announcement brings a fresh read.
@@ -273,7 +241,7 @@ void SharedState::apply(Entry& e, const RedisReply& reply) {
   const auto& el = reply.elements;
   for (size_t i = 0; i + 1 < el.size(); i += 2) {
     if (el[i].str == "state") {
-      state = parse_state(el[i + 1].str);
+      state = parse_admin_state(el[i + 1].str);
       bad = bad || !state;
     } else if (el[i].str == "weight") {
       weight = parse_weight(el[i + 1].str);
@@ -281,22 +249,10 @@ void SharedState::apply(Entry& e, const RedisReply& reply) {
     }
   }
   if (bad) log(true, "ignoring a malformed state or weight in Redis key " + e.key);
-  Server& s = *e.server;
-  std::string change;
-  if (state && *state != s.admin_state()) {
-    const AdminState before = s.admin_state();
-    s.set_admin_state(*state);
-    // Back from maintenance: ramp up again, as the admin API does.
-    if (before == AdminState::kMaint) s.set_up_since(std::chrono::steady_clock::now());
-    change += std::string(" state ") + state_name(before) + " -> " + state_name(*state);
-  }
-  if (weight && *weight != s.weight()) {
-    change += " weight " + std::to_string(s.weight()) + " -> " + std::to_string(*weight);
-    s.set_weight(*weight);
-  }
+  const std::string change = e.server->apply_admin(state, weight, std::chrono::steady_clock::now());
   if (!change.empty()) {
     applied_.fetch_add(1, std::memory_order_relaxed);
-    log(false, e.backend->name() + "/" + s.name() + change + " (from Redis)");
+    log(false, e.backend->name() + "/" + e.server->name() + change + " (from Redis)");
   }
 }
 
@@ -335,7 +291,7 @@ void SharedState::mark_loaded(bool admin_part) {
 void SharedState::arm_poll() {
   poll_timer_.expires_after(options_.poll_interval);
   poll_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopped_.load()) return;
+    if (ec) return;
     if (connected_) {
       flush_pending();
       read_all_admin();
@@ -367,7 +323,7 @@ void SharedState::sync_tickets() {
     }
     redis_.command({"SET", ticket_key_name(ep), std::string(kTicketValueTag) + to_hex(raw), "NX", "PX", ttl_ms},
                    [this, ep](boost::system::error_code ec, const RedisReply& reply) {
-                     if (stopped_.load() || failed(ec, reply) || reply.type != RedisReply::Type::kStatus) return;
+                     if (failed(ec, reply) || reply.type != RedisReply::Type::kStatus) return;
                      // We made (or restored) epoch ep's key: tell the others.
                      redis_.command({"PUBLISH", options_.key_prefix + "tls", std::to_string(ep)},
                                     [](boost::system::error_code, const RedisReply&) {});
@@ -375,7 +331,6 @@ void SharedState::sync_tickets() {
   }
   redis_.command({"MGET", ticket_key_name(e - 1), ticket_key_name(e), ticket_key_name(e + 1)},
                  [this, e](boost::system::error_code ec, const RedisReply& reply) {
-                   if (stopped_.load()) return;
                    if (failed(ec, reply) || reply.type != RedisReply::Type::kArray ||
                        reply.elements.size() != 3) {
                      return;
@@ -420,14 +375,14 @@ void SharedState::update_ticket_keys() {
 }
 
 void SharedState::arm_boundary() {
-  const auto now = options_.wall_clock ? options_.wall_clock() : std::chrono::system_clock::now();
+  const auto now = std::chrono::system_clock::now();
   const int64_t period = std::max<int64_t>(1, options_.ticket_period.count());
   const int64_t next_ms = (epoch_of(now) + 1) * period;
   // A little past the boundary, so the epoch computed then is the new one.
   const auto wait = std::chrono::milliseconds(next_ms - unix_ms(now) + 20);
   boundary_timer_.expires_after(wait);
   boundary_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopped_.load()) return;
+    if (ec) return;
     update_ticket_keys();  // switches even while Redis is away, when E+1 was fetched
     if (connected_) sync_tickets();
     arm_boundary();

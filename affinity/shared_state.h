@@ -5,11 +5,12 @@
 //
 // Admin state
 //   A change made through one replica's admin API (server_changed()) is
-//   written to the HASH  PREFIX "admin:" BACKEND ":" SERVER  {state, weight,
-//   updated} and announced on the channel PREFIX "admin" (payload
+//   written to the HASH  PREFIX "admin:" BACKEND ":" SERVER  {state, weight}
+//   and announced on the channel PREFIX "admin" (payload
 //   "BACKEND\nSERVER"). Every replica, the writer included, then re-reads
 //   that hash and applies it to its Server atomics, so concurrent writers
-//   converge on what Redis holds. All admin keys of the local config are
+//   converge on what Redis holds. A read sent before a local change is not
+//   applied after it. All admin keys of the local config are
 //   read when Redis (re)connects and every `poll_interval`, so a missed
 //   message never leaves replicas disagreeing for long. Only servers of the
 //   local config are read or applied. A change made while Redis is away is
@@ -33,8 +34,14 @@
 //   (SET NX) when Redis lost them.
 //
 // Threads: everything runs on the RedisClient's thread except the
-// constructor, start(), wait_loaded(), server_changed() (thread-safe, e.g.
-// from the admin thread) and stop().
+// constructor, start(), wait_loaded(), loaded() and server_changed()
+// (thread-safe, e.g. from the admin thread).
+//
+// Lifetime: build it before the client starts (its subscriptions and
+// state callback must exist when the client first comes up, or changes
+// announced in between wait for the next poll). Its timers end when the
+// client stops; destroy it only once the client is stopped (thread joined)
+// or if the client never starts: the client keeps callbacks into it.
 #pragma once
 
 #include <atomic>
@@ -68,7 +75,7 @@ class SharedState {
   // key) and then on the Redis client thread, only when the set changes.
   using TicketSink =
       std::function<void(const std::string& current, const std::vector<std::string>& decrypt_only)>;
-  using LogSink = std::function<void(bool error, const std::string& line)>;
+  using LogSink = RedisClient::LogSink;
 
   struct Options {
     std::string key_prefix = "gw:";
@@ -76,16 +83,13 @@ class SharedState {
     // Re-read of every admin key and of the ticket epochs (a safety net
     // under the announcements).
     std::chrono::milliseconds poll_interval = std::chrono::seconds(60);
-    // Unix time for the epoch number; system_clock::now when empty.
-    std::function<std::chrono::system_clock::time_point()> wall_clock;
     // False: no ticket keys are handled (no TLS listener uses tickets).
     bool tickets = true;
   };
 
-  // Registers with `redis` (on_state, so call before redis.start()). The
-  // RedisClient and BackendSet must outlive this object; destroy it only
-  // after redis.stop() has joined the client thread (or before
-  // redis.start()).
+  // Registers with `redis` (call before redis.start(); see Lifetime). The
+  // RedisClient and BackendSet must outlive this object. Epochs follow
+  // system_clock (Unix time, the same on every replica).
   SharedState(RedisClient& redis, BackendSet& backends, Options options, TicketSink tickets, LogSink log);
   ~SharedState();
   SharedState(const SharedState&) = delete;
@@ -99,14 +103,13 @@ class SharedState {
   bool wait_loaded(std::chrono::milliseconds limit);
   bool loaded() const;
 
-  // After the admin API changed `server` of `backend`: writes its current
-  // state and weight to Redis and announces it. Thread-safe; does not block.
-  // Servers not in the BackendSet given at construction are ignored.
-  void server_changed(const Backend& backend, const Server& server);
-
-  // Stops the timers; later Redis replies and messages are ignored.
-  // Thread-safe, idempotent.
-  void stop();
+  // After the admin API set `server` of `backend` to `state` and `weight`
+  // (the values as the change left them, not read back from the Server: a
+  // reply to an earlier read may have been applied to it since): applies
+  // them again, so that reply cannot win, then writes them to Redis and
+  // announces them. Thread-safe; does not block. Servers not in the
+  // BackendSet given at construction are ignored.
+  void server_changed(const Backend& backend, const Server& server, AdminState state, uint32_t weight);
 
   // Changes received from Redis and applied to a Server (tests, metrics).
   uint64_t applied() const { return applied_.load(std::memory_order_relaxed); }
@@ -155,7 +158,6 @@ class SharedState {
   bool admin_loaded_ = false;
   bool tickets_loaded_ = false;
 
-  std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> applied_{0};
   mutable std::mutex loaded_mutex_;
   std::condition_variable loaded_cv_;

@@ -207,9 +207,6 @@ class Loader {
   LoadResult run(std::string_view yaml);
 
   void error(Pos p, std::string message) { errors_.push_back({file_, p.line, p.column, std::move(message)}); }
-  // For keys that are accepted but change nothing (none today): reported as
-  // FILE:LINE:COL: warning: ... at start-up.
-  void warn(Pos p, std::string message) { warnings_.push_back({file_, p.line, p.column, std::move(message)}); }
 
   std::string resolve(const std::string& path) const {
     if (path.empty() || base_dir_.empty() || fs::path(path).is_absolute()) return path;
@@ -257,7 +254,6 @@ class Loader {
   std::string file_;
   std::string base_dir_;
   std::vector<ConfigError> errors_;
-  std::vector<ConfigError> warnings_;
   std::vector<BackendRef> backend_refs_;
   std::vector<BindUse> binds_;
   std::vector<Seen> listener_names_;
@@ -725,10 +721,8 @@ LoadResult Loader::run(std::string_view yaml) {
     return std::pair{a.line, a.column} < std::pair{b.line, b.column};
   };
   std::stable_sort(errors_.begin(), errors_.end(), by_position);
-  std::stable_sort(warnings_.begin(), warnings_.end(), by_position);
   LoadResult result;
   result.errors = std::move(errors_);
-  result.warnings = std::move(warnings_);
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }

@@ -174,15 +174,6 @@ std::string quoted_key(const std::string& k) {
 
 }  // namespace
 
-const char* to_string(affinity::AdminState s) {
-  switch (s) {
-    case affinity::AdminState::kReady: return "ready";
-    case affinity::AdminState::kDrain: return "drain";
-    case affinity::AdminState::kMaint: return "maint";
-  }
-  return "ready";
-}
-
 std::optional<ServerPatch> parse_server_patch(std::string_view body, std::string& error) {
   JsonReader r(body);
   ServerPatch patch;
@@ -224,13 +215,8 @@ std::optional<ServerPatch> parse_server_patch(std::string_view body, std::string
         error = "invalid JSON: bad string";
         return std::nullopt;
       }
-      if (text == "ready") {
-        patch.state = affinity::AdminState::kReady;
-      } else if (text == "drain") {
-        patch.state = affinity::AdminState::kDrain;
-      } else if (text == "maint") {
-        patch.state = affinity::AdminState::kMaint;
-      } else {
+      patch.state = affinity::parse_admin_state(text);
+      if (!patch.state) {
         error = "'state' must be ready, drain or maint";
         return std::nullopt;
       }
@@ -256,7 +242,7 @@ std::optional<ServerPatch> parse_server_patch(std::string_view body, std::string
         case JsonReader::Number::kInteger:
           break;
       }
-      if ((negative && v != 0) || v > kMaxWeight) {
+      if ((negative && v != 0) || v > affinity::kMaxWeight) {
         error = "'weight' must be an integer from 0 to 1000";
         return std::nullopt;
       }
@@ -664,24 +650,14 @@ AdminResponse AdminHandler::put_server(std::string_view backend_name, std::strin
   const auto patch = admin::parse_server_patch(body, error);
   if (!patch) return json_error(400, error);
 
-  std::string change;
-  if (patch->state) {
-    const affinity::AdminState before = server->admin_state();
-    server->set_admin_state(*patch->state);
-    // Back from maintenance: ramp up again as after a down -> up transition.
-    if (before == affinity::AdminState::kMaint && *patch->state != affinity::AdminState::kMaint)
-      server->set_up_since(std::chrono::steady_clock::now());
-    change += std::string(" state ") + admin::to_string(before) + " -> " +
-              admin::to_string(*patch->state);
-  }
-  if (patch->weight) {
-    const uint32_t before = server->weight();
-    server->set_weight(*patch->weight);
-    change += " weight " + std::to_string(before) + " -> " + std::to_string(*patch->weight);
-  }
-  if (!change.empty()) {
-    log_info("admin: " + backend.name() + "/" + server->name() + change);
-    if (hooks_.on_change) hooks_.on_change(backend, *server);
+  if (patch->state || patch->weight) {
+    // The values this PUT leaves, taken before it applies them: what the
+    // hook publishes, whatever else changes the server meanwhile.
+    const affinity::AdminState state = patch->state.value_or(server->admin_state());
+    const uint32_t weight = patch->weight.value_or(server->weight());
+    const std::string change = server->apply_admin(state, weight, std::chrono::steady_clock::now());
+    log_info("admin: " + backend.name() + "/" + server->name() + (change.empty() ? " unchanged" : change));
+    if (hooks_.on_change) hooks_.on_change(backend, *server, state, weight);
   }
   AdminResponse r;
   r.content_type = kJson;
@@ -697,7 +673,7 @@ void AdminHandler::append_server_json(std::string& out, size_t bi, const affinit
   out += ", \"address\": ";
   admin::append_json_string(out, s.endpoint().to_string());
   out += ", \"state\": \"";
-  out += admin::to_string(s.admin_state());
+  out += affinity::to_string(s.admin_state());
   out += "\", \"health\": \"";
   out += s.up() ? "up" : "down";
   out += "\", \"weight\": ";
@@ -916,7 +892,7 @@ std::string AdminHandler::stats_page() const {
            "<th>last check</th></tr>\n";
     for (const affinity::Server* s : b.servers()) {
       const ClassCounts c = response_classes(*s);
-      const char* state = admin::to_string(s->admin_state());
+      const char* state = affinity::to_string(s->admin_state());
       const bool up = s->up();
       out += "<tr class=\"";
       out += !up ? "down" : s->admin_state() == affinity::AdminState::kReady ? "ready" : state;

@@ -30,7 +30,7 @@ namespace sag::gateway {
 namespace admin {
 
 // A PUT /api/backends/{b}/servers/{s} body: {"state": "ready"|"drain"|"maint",
-// "weight": 0..1000}, both optional. nullopt with `error` set (a short
+// "weight": 0..affinity::kMaxWeight}, both optional. nullopt with `error` set (a short
 // sentence for the client) on anything else: not a JSON object, a
 // duplicate or unknown key, a wrong type, a bad state, a weight out of range
 // or not an integer, trailing bytes.
@@ -38,7 +38,6 @@ struct ServerPatch {
   std::optional<affinity::AdminState> state;
   std::optional<uint32_t> weight;
 };
-inline constexpr uint32_t kMaxWeight = 1000;
 std::optional<ServerPatch> parse_server_patch(std::string_view body, std::string& error);
 
 // Appends s as a JSON string literal (quotes included): ", \ and control
@@ -55,8 +54,6 @@ std::optional<std::string> base64_decode(std::string_view in);
 // The decoded "user:password" of an `Authorization: Basic ...` value
 // (scheme case-insensitive); nullopt when it isn't one.
 std::optional<std::string> basic_credentials(std::string_view authorization);
-
-const char* to_string(affinity::AdminState s);  // "ready", "drain", "maint"
 
 }  // namespace admin
 
@@ -83,9 +80,12 @@ class AdminHandler {
     // "200 in 3ms". Called on the admin thread: must be thread-safe.
     // Absent: "-".
     std::function<std::string(const affinity::Server&)> last_check;
-    // After a PUT changed a server (state and/or weight), on the admin
-    // thread: e.g. to publish the change to other replicas. Optional.
-    std::function<void(const affinity::Backend&, const affinity::Server&)> on_change;
+    // After a PUT with a state and/or a weight, on the admin thread, with
+    // the server's state and weight as the PUT left them: e.g. to publish
+    // them to other replicas. Optional.
+    std::function<void(const affinity::Backend&, const affinity::Server&, affinity::AdminState state,
+                       uint32_t weight)>
+        on_change;
   };
 
   // `config->admin` gives the credentials (auth when both user and password

@@ -35,7 +35,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Ticket keys rotate this often (the previous key still decrypts); with
-// Redis, SharedState rotates them for every replica at once.
+// Redis, SharedState rotates them for every replica at once, and the ring's
+// own rotation only acts while Redis is away that long.
 constexpr std::chrono::hours kTicketRotation{12};
 
 // Protocols this build can speak on a TLS listener.
@@ -88,10 +89,11 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   raise_fd_limit();
   std::vector<std::string> errors;
 
-  // One ticket key ring for every TLS listener of the process. Without Redis
-  // it rotates itself; with Redis, SharedState feeds it the replicas' keys.
-  const bool shared_redis = config->affinity_store.type == config::StoreType::kRedis;
-  auto ticket_keys = std::make_shared<tls::TicketKeys>(shared_redis ? std::chrono::seconds(0) : kTicketRotation);
+  // One ticket key ring for every TLS listener of the process. It rotates
+  // itself; with Redis, SharedState feeds it the replicas' keys at each
+  // epoch (each set() restarts the ring's own period), so it rotates by
+  // itself only when Redis was away at start or for a whole period.
+  auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
   std::vector<session::ListenerRuntime> listeners(config->listeners.size());
   for (size_t i = 0; i < config->listeners.size(); ++i) {
     const auto& lc = config->listeners[i];
@@ -140,8 +142,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   std::unique_ptr<affinity::SharedState> shared;
   std::unique_ptr<affinity::AffinityStore> store;
   affinity::RedisAffinityStore* redis_store = nullptr;
-  // Whatever way run() ends, the client thread stops (pending callbacks run)
-  // before the store and SharedState they call into go away.
+  // Whatever way run() ends, the client thread stops (pending callbacks run,
+  // the store's and SharedState's timers are cancelled) before the store
+  // and SharedState they call into go away.
   struct StopRedis {
     std::unique_ptr<affinity::RedisClient>& r;
     ~StopRedis() {
@@ -150,9 +153,10 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   } stop_redis{redis};
   if (config->affinity_store.type == config::StoreType::kRedis) {
     const auto& rc = config->affinity_store.redis;
-    redis = std::make_unique<affinity::RedisClient>(rc, [](bool error, const std::string& line) {
+    const affinity::RedisClient::LogSink redis_log = [](bool error, const std::string& line) {
       error ? log_warning(line) : log_info(line);
-    });
+    };
+    redis = std::make_unique<affinity::RedisClient>(rc, redis_log);
     affinity::RedisAffinityStore::Options options;
     options.capacity = config->affinity_store.capacity;
     options.key_prefix = rc.key_prefix;
@@ -161,20 +165,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
         [&stats] { stats.affinity_store_error(); });
     redis_store = rs.get();
     store = std::move(rs);
-    redis->start();
-    // Warm-up before any listener opens, so a restarted replica keeps every
-    // session; bounded, and never fatal: without Redis the gateway serves
-    // from its local store and syncs once Redis answers.
-    if (!redis->wait_connected(std::chrono::seconds(2)))
-      log_warning("redis: not reachable at start-up; serving from the local store until it is");
-    else if (!redis_store->warm_up(std::chrono::seconds(5)))
-      log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
-  } else {
-    store = std::make_unique<affinity::MemoryAffinityStore>(config->affinity_store.capacity);
-  }
-  // Admin state and TLS ticket keys shared with the other replicas, read
-  // before any listener opens (bounded: without Redis the local ones serve).
-  if (redis) {
+    // Admin state and TLS ticket keys shared with the other replicas. Built
+    // and started before the client, so its subscriptions exist when the
+    // client first comes up.
     static_assert(affinity::SharedState::kTicketKeyBytes == tls::TicketKey::kBytes);
     affinity::SharedState::Options so;
     so.key_prefix = config->affinity_store.redis.key_prefix;
@@ -191,11 +184,24 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
             if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
           ticket_keys->set(*key, others);
         },
-        [](bool error, const std::string& line) { error ? log_warning(line) : log_info(line); });
+        redis_log);
     shared->start();
-    if (!redis->connected() || !shared->wait_loaded(std::chrono::seconds(5)))
-      log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
-                  "going on with the local ones");
+    redis->start();
+    // Warm-up before any listener opens, so a restarted replica keeps every
+    // session and the shared admin state; bounded, and never fatal: without
+    // Redis the gateway serves from its local store and syncs once Redis
+    // answers.
+    if (!redis->wait_connected(std::chrono::seconds(2))) {
+      log_warning("redis: not reachable at start-up; serving from the local store until it is");
+    } else {
+      if (!redis_store->warm_up(std::chrono::seconds(5)))
+        log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
+      if (!shared->wait_loaded(std::chrono::seconds(5)))
+        log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
+                    "going on with the local ones");
+    }
+  } else {
+    store = std::make_unique<affinity::MemoryAffinityStore>(config->affinity_store.capacity);
   }
   std::atomic<int64_t> connections{0};
   const unsigned n_workers =
@@ -229,8 +235,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     AdminHandler::Hooks hooks;
     hooks.last_check = [&health](const affinity::Server& s) { return health.last_check(s); };
     if (shared)
-      hooks.on_change = [s = shared.get()](const affinity::Backend& b, const affinity::Server& srv) {
-        s->server_changed(b, srv);
+      hooks.on_change = [s = shared.get()](const affinity::Backend& b, const affinity::Server& srv,
+                                           affinity::AdminState state, uint32_t weight) {
+        s->server_changed(b, srv, state, weight);
       };
     admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
     if (!admin) {

@@ -139,7 +139,9 @@ int TicketKeys::on_ticket(SSL* ssl, unsigned char* key_name, unsigned char* iv, 
   if (encrypt) {
     const TicketKey& k = set->keys.front();
     const int iv_len = EVP_CIPHER_get_iv_length(aes);
-    if (RAND_bytes(iv, iv_len) != 1) return -1;
+    // 0: no ticket this time (OpenSSL then sends an empty TLS 1.2 ticket or
+    // no TLS 1.3 one), not -1, which fails the handshake.
+    if (RAND_bytes(iv, iv_len) != 1) return 0;
     std::memcpy(key_name, k.name.data(), k.name.size());
     if (EVP_EncryptInit_ex(cipher, aes, nullptr, k.aes.data(), iv) != 1) return -1;
     return set_mac_key(mac, k) ? 1 : -1;

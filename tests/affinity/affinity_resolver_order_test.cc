@@ -143,6 +143,51 @@ TEST_F(ResolverOrderTest, LearnEntryExpiresAfterItsTtlAndIsRefreshedOnUse) {
   EXPECT_EQ(resolve(std::nullopt, "sess-ttl", std::nullopt).outcome, PersistOutcome::kNew);
 }
 
+// What the resolver asks of the store: hits refresh() (an extension that
+// never changes the pin), new pins and redispatches put().
+class CountingStore final : public AffinityStore {
+ public:
+  std::optional<ServerId> find(std::string_view key, TimePoint now) override { return inner_.find(key, now); }
+  void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    ++puts;
+    inner_.put(key, server, ttl, now);
+  }
+  void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    ++refreshes;
+    inner_.refresh(key, server, ttl, now);
+  }
+  void erase(std::string_view key) override { inner_.erase(key); }
+
+  int puts = 0;
+  int refreshes = 0;
+
+ private:
+  MemoryAffinityStore inner_{1000, 1};
+};
+
+TEST_F(ResolverOrderTest, HitsRefreshTheEntryAndChangesPutIt) {
+  CountingStore counting;
+  resolver_ = std::make_unique<AffinityResolver>(*backend_, *balancer_, &counting);
+  resolver_->learn("sess-count", *server("s2"), steady_);
+  EXPECT_EQ(counting.puts, 1);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(resolve(std::nullopt, "sess-count", std::nullopt).outcome, PersistOutcome::kLearnHit);
+  EXPECT_EQ(counting.puts, 1);
+  EXPECT_EQ(counting.refreshes, 3);
+
+  auto first = resolve(std::nullopt, std::nullopt, "10.1.0.1");  // a new source pin
+  EXPECT_EQ(first.outcome, PersistOutcome::kNew);
+  EXPECT_EQ(counting.puts, 2);
+  EXPECT_EQ(resolve(std::nullopt, std::nullopt, "10.1.0.2").outcome, PersistOutcome::kSourceHit);
+  EXPECT_EQ(counting.puts, 2);
+  EXPECT_EQ(counting.refreshes, 4);
+
+  server("s2")->set_healthy(false);  // the learned session moves: written back
+  auto moved = resolve(std::nullopt, "sess-count", std::nullopt);
+  EXPECT_EQ(moved.outcome, PersistOutcome::kRedispatch);
+  EXPECT_EQ(counting.puts, 3);
+  EXPECT_EQ(counting.refreshes, 4);
+}
+
 TEST_F(ResolverOrderTest, ForgetRemovesTheLearnedEntry) {
   resolver_->learn("sess-gone", *server("s3"), steady_);
   resolver_->forget("sess-gone");

@@ -159,6 +159,47 @@ TEST(MemoryStore, TtlExpiryWithInjectedTime) {
   EXPECT_EQ(st.find("forever", at_ms(int64_t{1} << 40)), 3u);
 }
 
+// refresh(): extends the entry only while it names the server, never
+// brings back an absent or expired one, never shortens it.
+TEST(MemoryStore, RefreshExtendsOnlyAnEntryNamingTheServer) {
+  MemoryAffinityStore st(100);
+  st.put("k", 3, 1s, at_ms(0));
+  st.refresh("k", 3, 1s, at_ms(500));  // now expires at 1500
+  EXPECT_EQ(st.find("k", at_ms(1400)), 3u);
+  st.refresh("k", 4, 1s, at_ms(1400));  // names 3: left as it is
+  EXPECT_EQ(st.find("k", at_ms(1499)), 3u);
+  EXPECT_EQ(st.find("k", at_ms(1500)), std::nullopt);
+
+  st.refresh("absent", 1, 1s, at_ms(0));
+  EXPECT_EQ(st.find("absent", at_ms(1)), std::nullopt);
+  st.put("old", 1, 100ms, at_ms(0));
+  st.refresh("old", 1, 1s, at_ms(100));  // expired at 100
+  EXPECT_EQ(st.find("old", at_ms(150)), std::nullopt);
+  EXPECT_EQ(st.size(), 0u);
+
+  st.put("long", 2, 10s, at_ms(0));
+  st.refresh("long", 2, 1s, at_ms(100));  // an earlier expiry: kept at 10000
+  EXPECT_EQ(st.find("long", at_ms(9999)), 2u);
+  st.refresh("long", 2, 0s, at_ms(9999));  // ttl 0: never expires from now on
+  EXPECT_EQ(st.find("long", at_ms(int64_t{1} << 40)), 2u);
+}
+
+TEST(MemoryStore, ExtendSaysWhetherTheExtensionWasDue) {
+  MemoryAffinityStore st(100);
+  st.put("k", 1, 1s, at_ms(0));  // expires at 1000
+  EXPECT_FALSE(st.extend("k", 1, 1s, at_ms(249), 250ms));  // 249 ms later: not due
+  EXPECT_EQ(st.find("k", at_ms(999)), 1u);
+  EXPECT_TRUE(st.extend("k", 1, 1s, at_ms(250), 250ms));  // expires at 1250
+  EXPECT_EQ(st.find("k", at_ms(1249)), 1u);
+  EXPECT_FALSE(st.extend("k", 2, 1s, at_ms(900), 0ms));  // another server
+  EXPECT_FALSE(st.extend("absent", 1, 1s, at_ms(900), 0ms));
+  EXPECT_TRUE(st.extend("k", 1, 1s, at_ms(251), 0ms));  // any later expiry
+  EXPECT_FALSE(st.extend("k", 1, 1s, at_ms(251), 0ms));  // the same one
+  EXPECT_EQ(st.find("k", at_ms(1250)), 1u);
+  EXPECT_EQ(st.find("k", at_ms(1251)), std::nullopt);
+  EXPECT_FALSE(st.extend("k", 1, 1s, at_ms(1251), 0ms));  // gone
+}
+
 TEST(MemoryStore, PutSweepsExpiredEntriesIncrementally) {
   // Each put() checks 2 slots of its shard for expired entries (a bounded
   // sweep, not a scan), so no put drops more than 2, and the cursor gets

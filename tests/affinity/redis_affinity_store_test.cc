@@ -32,15 +32,9 @@ std::string source_key(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 
 struct Replica {
   Replica(const RedisServer& server, Names names, RedisAffinityStore::Options options = {})
-      : client(cfg(server), {}),
+      : client(testing::redis_config(server), {}),
         store(client, std::move(names), options, clock, [this] { ++on_error; }) {
     client.start();
-  }
-  static config::RedisConfig cfg(const RedisServer& server) {
-    config::RedisConfig c;
-    c.address = server.address();
-    c.timeout = config::Duration(200);
-    return c;
   }
   TimePoint now() const { return clock.steady_now(); }
   std::optional<ServerId> find(const std::string& key) { return store.find(key, now()); }
@@ -51,22 +45,17 @@ struct Replica {
   RedisAffinityStore store;
 };
 
-class RedisStoreTest : public ::testing::Test {
+class RedisStoreTest : public testing::RedisTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(server_.available()) << "redis-server not found on PATH (the Redis tests need it)";
-    ASSERT_TRUE(server_.start());
-  }
   std::optional<std::string> redis_get(const std::string& key) {
-    auto r = server_.cli({"GET", RedisAffinityStore::encode_key("gw:", key)});
-    if (!r || r->type != RedisReply::Type::kString) return std::nullopt;
-    return r->str;
+    const RedisReply r = cli({"GET", RedisAffinityStore::encode_key("gw:", key)});
+    if (r.type != RedisReply::Type::kString) return std::nullopt;
+    return r.str;
   }
   long long redis_pttl(const std::string& key) {
-    auto r = server_.cli({"PTTL", RedisAffinityStore::encode_key("gw:", key)});
-    return r ? r->integer : -3;
+    const RedisReply r = cli({"PTTL", RedisAffinityStore::encode_key("gw:", key)});
+    return r.type == RedisReply::Type::kInteger ? r.integer : -3;
   }
-  RedisServer server_;
 };
 
 TEST(RedisStoreKeys, EncodingIsPrintableUnambiguousAndReversible) {
@@ -167,16 +156,18 @@ TEST_F(RedisStoreTest, RemainingTtlIsTheSameEverywhere) {
   EXPECT_TRUE(b.store.find(learn_key("forever"), b.now() + std::chrono::hours(1000)).has_value());
 }
 
-TEST_F(RedisStoreTest, RefreshesAreCoalescedAndNeverUndoAChange) {
+// The same pin put again (a server that sets its session cookie on every
+// response) is throttled like a refresh.
+TEST_F(RedisStoreTest, RepeatedPutsAreCoalescedAndNeverUndoAChange) {
   Replica a(server_, kAbc);
   Replica b(server_, kAbc);
   ASSERT_TRUE(a.client.wait_connected(10s));
   ASSERT_TRUE(b.client.wait_connected(10s));
   const std::string k = learn_key("hot");
-  for (int i = 0; i < 200; ++i) a.store.put(k, 1, Duration(1800000), a.now());  // a hit refreshes
+  for (int i = 0; i < 200; ++i) a.store.put(k, 1, Duration(1800000), a.now());
   ASSERT_TRUE(a.store.flush(5s));
-  EXPECT_EQ(a.store.stats().written, 1u) << "refreshes within min(ttl/4, 60s) are not written";
-  // A refresh past the slack is written, and carries the TTL over.
+  EXPECT_EQ(a.store.stats().written, 1u) << "re-puts within min(ttl/4, 60s) are not written";
+  // One past the slack is written, and carries the TTL over.
   a.store.put(k, 1, Duration(1800000), a.now() + 61s);
   ASSERT_TRUE(a.store.flush(5s));
   EXPECT_EQ(a.store.stats().written, 2u);
@@ -186,6 +177,76 @@ TEST_F(RedisStoreTest, RefreshesAreCoalescedAndNeverUndoAChange) {
   b.store.put(k, 2, Duration(1800000), b.now());
   ASSERT_TRUE(eventually([&] { return a.find(k) == 2u; }, 2s));
   EXPECT_EQ(redis_get(k), "s3");
+}
+
+// refresh() (every learn or source hit): within the slack nothing is queued
+// (the worker decides from the local expiry); a due one extends the local
+// entry, Redis's TTL and the other replica's copy, once.
+TEST_F(RedisStoreTest, RefreshesWithinTheSlackQueueNothingAndADueOneExtendsEverywhere) {
+  Replica a(server_, kAbc);
+  Replica b(server_, kAbc);
+  ASSERT_TRUE(a.client.wait_connected(10s));
+  ASSERT_TRUE(b.client.wait_connected(10s));
+  const std::string k = learn_key("hit");
+  const Duration ttl = 30min;
+  const TimePoint t0 = a.now();
+  a.store.put(k, 1, ttl, t0);
+  ASSERT_TRUE(a.store.flush(5s));
+  ASSERT_TRUE(eventually([&] { return b.store.stats().applied == 1; }, 2s));
+  ASSERT_EQ(a.store.stats().written, 1u);
+
+  for (int i = 0; i < 1000; ++i) a.store.refresh(k, 1, ttl, t0 + std::chrono::milliseconds(59 * i));  // < 60 s
+  EXPECT_EQ(a.store.stats().refreshes, 0u);
+  ASSERT_TRUE(a.store.flush(5s));
+  EXPECT_EQ(a.store.stats().written, 1u);
+  EXPECT_TRUE(a.store.find(k, t0 + ttl - 1ms).has_value());
+
+  const TimePoint t1 = t0 + 61s;  // the new expiry is 61 s past the old one
+  a.store.refresh(k, 1, ttl, t1);
+  a.store.refresh(k, 1, ttl, t1 + 1s);  // within the slack of the new expiry
+  EXPECT_EQ(a.store.stats().refreshes, 1u);
+  ASSERT_TRUE(a.store.flush(5s));
+  EXPECT_EQ(a.store.stats().written, 2u);
+  EXPECT_GT(redis_pttl(k), 1800000);  // 30 min counted from 61 s ahead
+  EXPECT_EQ(redis_get(k), "s2");
+  EXPECT_EQ(a.store.find(k, t0 + ttl + 30s), 1u);
+  ASSERT_TRUE(eventually([&] { return b.store.stats().applied == 2; }, 2s));
+  EXPECT_EQ(b.store.find(k, t0 + ttl + 30s), 1u);
+  EXPECT_EQ(a.store.stats().errors, 0u);
+}
+
+// A refresh never undoes a change made elsewhere: not when the change was
+// applied here first (nothing is queued), nor when Redis has it and this
+// replica doesn't (the conditional script leaves it).
+TEST_F(RedisStoreTest, ARefreshNeverOverwritesAnotherServer) {
+  Replica a(server_, kAbc);
+  Replica b(server_, kAbc);
+  ASSERT_TRUE(a.client.wait_connected(10s));
+  ASSERT_TRUE(b.client.wait_connected(10s));
+  const std::string k = learn_key("moved");
+  const Duration ttl = 30min;
+  a.store.put(k, 1, ttl, a.now());  // s2
+  ASSERT_TRUE(eventually([&] { return b.find(k) == 1u; }, 2s));
+  b.store.put(k, 2, ttl, b.now());  // B redispatches to s3
+  ASSERT_TRUE(eventually([&] { return a.find(k) == 2u; }, 2s));
+
+  // A worker of A that found s2 before B's change arrived refreshes late.
+  a.store.refresh(k, 1, ttl, a.now() + 61s);
+  EXPECT_EQ(a.store.stats().refreshes, 0u);
+  EXPECT_EQ(a.find(k), 2u);
+
+  // Redis moved on to s1 and the announcement never came: A's due refresh
+  // of s3 reaches Redis and changes nothing there, nor on B.
+  ASSERT_EQ(cli({"SET", RedisAffinityStore::encode_key("gw:", k), "s1", "PX", "1800000"}).type,
+            RedisReply::Type::kStatus);
+  const uint64_t b_applied = b.store.stats().applied;
+  a.store.refresh(k, 2, ttl, a.now() + 61s);
+  EXPECT_EQ(a.store.stats().refreshes, 1u);
+  ASSERT_TRUE(a.store.flush(5s));
+  EXPECT_EQ(redis_get(k), "s1");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(b.store.stats().applied, b_applied);
+  EXPECT_EQ(b.find(k), 2u);
 }
 
 TEST_F(RedisStoreTest, WarmUpLoadsWhatRedisHolds) {

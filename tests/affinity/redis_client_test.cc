@@ -1,11 +1,13 @@
 // RedisClient against real redis-server processes (tests/affinity/
 // redis_test_support.h): replies, AUTH/SELECT, timeouts, reconnection,
-// subscriptions across reconnections, log lines, sentinel failover.
+// subscriptions across reconnections, log lines, stop, sentinel failover.
 #include "affinity/redis_client.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::eventually;
+using testing::redis_config;
 using testing::RedisServer;
 using Type = RedisReply::Type;
 
@@ -65,24 +68,15 @@ class LogLines {
   std::vector<std::string> lines_;
 };
 
-config::RedisConfig direct(const RedisServer& s) {
-  config::RedisConfig cfg;
-  cfg.address = s.address();
-  cfg.timeout = config::Duration(200);
-  return cfg;
-}
-
-class RedisClientTest : public ::testing::Test {
+// The server is started by each test (some start it late, or never).
+class RedisClientTest : public testing::RedisTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(server_.available()) << "redis-server not found on PATH (the Redis tests need it)";
-  }
-  RedisServer server_;
+  RedisClientTest() : RedisTest(false) {}
 };
 
 TEST_F(RedisClientTest, RepliesOfEveryType) {
   ASSERT_TRUE(server_.start());
-  RedisClient c(direct(server_), {});
+  RedisClient c(redis_config(server_), {});
   c.start();
   ASSERT_TRUE(c.wait_connected(10s));
   EXPECT_TRUE(c.connected());
@@ -127,7 +121,7 @@ TEST_F(RedisClientTest, RepliesOfEveryType) {
 TEST_F(RedisClientTest, RefusedWhileDownOneLogLinePerStateChange) {
   LogLines log;
   std::atomic<int> ups{0}, downs{0};
-  RedisClient c(direct(server_), log.sink());  // nothing listens yet
+  RedisClient c(redis_config(server_), log.sink());  // nothing listens yet
   c.on_state([&](bool up) { ++(up ? ups : downs); });
   c.start();
   EXPECT_FALSE(c.wait_connected(300ms));
@@ -158,7 +152,7 @@ TEST_F(RedisClientTest, RefusedWhileDownOneLogLinePerStateChange) {
 TEST_F(RedisClientTest, TimesOutWhenTheServerStopsAnsweringAndRecovers) {
   ASSERT_TRUE(server_.start());
   std::atomic<int> ups{0}, downs{0};
-  RedisClient c(direct(server_), {});
+  RedisClient c(redis_config(server_), {});
   c.on_state([&](bool up) { ++(up ? ups : downs); });
   c.start();
   ASSERT_TRUE(c.wait_connected(10s));
@@ -191,7 +185,7 @@ TEST_F(RedisClientTest, SubscriptionsSurviveAServerRestart) {
   std::mutex mu;
   std::vector<std::string> got;
   std::atomic<int> ups{0};
-  RedisClient c(direct(server_), {});
+  RedisClient c(redis_config(server_), {});
   c.on_state([&](bool up) { ups += up ? 1 : 0; });
   c.subscribe("chan", [&](std::string_view p) {
     std::lock_guard lock(mu);
@@ -240,7 +234,7 @@ TEST_F(RedisClientTest, AuthAndSelect) {
   RedisServer server({"--requirepass", "s3cret"});
   server.set_password("s3cret");
   ASSERT_TRUE(server.start());
-  config::RedisConfig cfg = direct(server);
+  config::RedisConfig cfg = redis_config(server);
   cfg.password = "s3cret";
   cfg.db = 3;
   std::atomic<int> messages{0};
@@ -267,7 +261,7 @@ TEST_F(RedisClientTest, AuthAndSelect) {
 TEST_F(RedisClientTest, StopFailsPendingAndIsIdempotent) {
   ASSERT_TRUE(server_.start());
   LogLines log;
-  auto c = std::make_unique<RedisClient>(direct(server_), log.sink());
+  auto c = std::make_unique<RedisClient>(redis_config(server_), log.sink());
   c->start();
   ASSERT_TRUE(c->wait_connected(10s));
   server_.pause();
@@ -281,6 +275,40 @@ TEST_F(RedisClientTest, StopFailsPendingAndIsIdempotent) {
   EXPECT_EQ(f.get(), boost::asio::error::operation_aborted);
   c.reset();
   server_.resume();
+}
+
+// stop() runs the on_stop functions on the client thread, so a user's timer
+// cancelled there completes before the thread ends; never without start().
+TEST_F(RedisClientTest, StopRunsStopFunctionsBeforeTheThreadEnds) {
+  ASSERT_TRUE(server_.start());
+  auto c = std::make_unique<RedisClient>(redis_config(server_), nullptr);
+  boost::asio::steady_timer timer(c->io());
+  bool on_client_thread = false;
+  boost::system::error_code timer_ec;
+  bool timer_done = false;
+  c->on_stop([&] {
+    on_client_thread = c->io().get_executor().running_in_this_thread();
+    timer.cancel();
+  });
+  c->start();
+  ASSERT_TRUE(c->wait_connected(10s));
+  boost::asio::post(c->io(), [&] {
+    timer.expires_after(std::chrono::hours(1));
+    timer.async_wait([&](boost::system::error_code ec) {
+      timer_ec = ec;
+      timer_done = true;
+    });
+  });
+  c->stop();  // joined: what the thread wrote is visible here
+  EXPECT_TRUE(on_client_thread);
+  EXPECT_TRUE(timer_done);
+  EXPECT_EQ(timer_ec, boost::asio::error::operation_aborted);
+
+  bool ran = false;
+  RedisClient never(redis_config(server_), nullptr);
+  never.on_stop([&] { ran = true; });
+  never.stop();
+  EXPECT_FALSE(ran);
 }
 
 // A master, a replica and a sentinel: the client finds the master through

@@ -1,7 +1,8 @@
 // Real redis-server processes for the Redis unit tests: each on a free
 // 127.0.0.1 port, without persistence, in a temporary directory, killed
 // with the test (and with the test process: PR_SET_PDEATHSIG). A missing
-// redis-server fails the test, never skips it.
+// redis-server fails the test, never skips it. RedisTest is the fixture
+// with one such server; redis_config() the client config pointing at it.
 #pragma once
 
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
 #include <chrono>
@@ -200,6 +202,43 @@ class RedisServer {
   std::string password_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
+};
+
+// A client config for `server`: its address, a 200 ms command timeout and
+// `prefix` as the key prefix.
+inline config::RedisConfig redis_config(const RedisServer& server, const std::string& prefix = "gw:") {
+  config::RedisConfig c;
+  c.address = server.address();
+  c.timeout = config::Duration(200);
+  c.key_prefix = prefix;
+  return c;
+}
+
+// One redis-server per test, as server_: the test fails when redis-server
+// is not installed; started in SetUp unless the fixture is built with
+// start = false (tests that start it themselves, or never).
+class RedisTest : public ::testing::Test {
+ protected:
+  explicit RedisTest(bool start = true) : start_(start) {}
+  void SetUp() override {
+    ASSERT_TRUE(server_.available()) << "redis-server not found on PATH (Debian package redis-server)";
+    if (start_) {
+      ASSERT_TRUE(server_.start());
+    }
+  }
+  // A command straight to server_; a kError reply when there was none.
+  RedisReply cli(const std::vector<std::string>& argv) const {
+    if (auto r = server_.cli(argv)) return *r;
+    RedisReply none;
+    none.type = RedisReply::Type::kError;
+    none.str = "test: no reply";
+    return none;
+  }
+
+  RedisServer server_;
+
+ private:
+  bool start_;
 };
 
 // Polls `pred` every 5 ms until true or `limit`; true when it became true.

@@ -1,5 +1,5 @@
-// Server: slow-start weight ramp and the response-time average
-// (affinity/server.h).
+// Server: slow-start weight ramp, the response-time average and operators'
+// changes (affinity/server.h).
 #include "affinity/server.h"
 
 #include <gtest/gtest.h>
@@ -62,6 +62,29 @@ TEST(ServerSlowStart, OnlyDownToUpRestartsTheRamp) {
   EXPECT_GE(s.up_since(), before);
   EXPECT_LE(s.up_since(), std::chrono::steady_clock::now());
   EXPECT_TRUE(s.healthy());
+}
+
+TEST(ServerAdmin, StateNamesBothWays) {
+  for (AdminState st : {AdminState::kReady, AdminState::kDrain, AdminState::kMaint})
+    EXPECT_EQ(parse_admin_state(to_string(st)), st);
+  EXPECT_STREQ(to_string(AdminState::kDrain), "drain");
+  EXPECT_EQ(parse_admin_state("Ready"), std::nullopt);
+  EXPECT_EQ(parse_admin_state(""), std::nullopt);
+}
+
+TEST(ServerAdmin, ApplyAdminSetsWhatIsGivenAndRampsOutOfMaint) {
+  auto b = make_backend({{"a", 100}});
+  Server& s = *b->servers()[0];
+  EXPECT_EQ(s.apply_admin(AdminState::kMaint, std::nullopt, at_ms(1000)), " state ready -> maint");
+  EXPECT_EQ(s.up_since(), std::chrono::steady_clock::time_point{});  // into maint: no ramp
+  EXPECT_EQ(s.apply_admin(std::nullopt, 40u, at_ms(2000)), " weight 100 -> 40");
+  EXPECT_EQ(s.admin_state(), AdminState::kMaint);
+  EXPECT_EQ(s.apply_admin(AdminState::kMaint, 40u, at_ms(3000)), "");  // nothing changed
+  EXPECT_EQ(s.apply_admin(AdminState::kDrain, 50u, at_ms(4000)), " state maint -> drain weight 40 -> 50");
+  EXPECT_EQ(s.up_since(), at_ms(4000));  // out of maint: the ramp restarts
+  EXPECT_EQ(s.apply_admin(AdminState::kReady, std::nullopt, at_ms(5000)), " state drain -> ready");
+  EXPECT_EQ(s.up_since(), at_ms(4000));  // drain -> ready: no new ramp
+  EXPECT_EQ(s.weight(), 50u);
 }
 
 TEST(ServerResponseTime, Ewma) {

@@ -21,13 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::eventually;
-
-config::RedisConfig redis_config(uint16_t port, const std::string& prefix) {
-  config::RedisConfig c;
-  c.address = "127.0.0.1:" + std::to_string(port);
-  c.key_prefix = prefix;
-  return c;
-}
+using testing::RedisServer;
 
 config::GatewayConfig gateway_config(const std::vector<std::string>& servers) {
   config::GatewayConfig gc;
@@ -48,10 +42,9 @@ config::GatewayConfig gateway_config(const std::vector<std::string>& servers) {
 // A replica's view: its own backends, Redis client and SharedState.
 class Replica {
  public:
-  Replica(uint16_t redis_port, SharedState::Options options,
-          std::vector<std::string> servers = {"s1", "s2"})
+  Replica(const RedisServer& redis, SharedState::Options options, std::vector<std::string> servers = {"s1", "s2"})
       : config_(gateway_config(servers)), backends_(config_) {
-    client_ = std::make_unique<RedisClient>(redis_config(redis_port, options.key_prefix), nullptr);
+    client_ = std::make_unique<RedisClient>(testing::redis_config(redis, options.key_prefix), nullptr);
     shared_ = std::make_unique<SharedState>(
         *client_, backends_, std::move(options),
         [this](const std::string& current, const std::vector<std::string>& decrypt) {
@@ -71,13 +64,15 @@ class Replica {
     shared_->start();
   }
 
-  Server& server(const std::string& name) { return *backends_.find("app")->find_server(name); }
+  Backend& backend() { return *backends_.find("app"); }
+  Server& server(const std::string& name) { return *backend().find_server(name); }
   // What the admin API does on a PUT.
   void admin_set(const std::string& name, std::optional<AdminState> state, std::optional<uint32_t> weight) {
     Server& s = server(name);
-    if (state) s.set_admin_state(*state);
-    if (weight) s.set_weight(*weight);
-    shared_->server_changed(*backends_.find("app"), s);
+    const AdminState st = state.value_or(s.admin_state());
+    const uint32_t w = weight.value_or(s.weight());
+    s.apply_admin(st, w, std::chrono::steady_clock::now());
+    shared_->server_changed(backend(), s, st, w);
   }
   SharedState& shared() { return *shared_; }
   RedisClient& client() { return *client_; }
@@ -120,11 +115,10 @@ std::string hex(const std::string& raw) {
   return out;
 }
 
-class SharedStateTest : public ::testing::Test {
+class SharedStateTest : public testing::RedisTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(redis_.available()) << "redis-server (Debian package redis-server) must be installed";
-    ASSERT_TRUE(redis_.start());
+    RedisTest::SetUp();
     prefix_ = std::string("t:") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ":";
   }
   SharedState::Options options(std::chrono::milliseconds poll = 60s) const {
@@ -134,21 +128,11 @@ class SharedStateTest : public ::testing::Test {
     return o;
   }
   std::unique_ptr<Replica> replica(SharedState::Options o, std::vector<std::string> servers = {"s1", "s2"}) {
-    auto r = std::make_unique<Replica>(redis_.port(), std::move(o), std::move(servers));
+    auto r = std::make_unique<Replica>(server_, std::move(o), std::move(servers));
     r->start();
     return r;
   }
-  // A command straight to Redis; a kError reply when there was none.
-  RedisReply cli(const std::vector<std::string>& argv) const {
-    auto r = redis_.cli(argv);
-    if (r) return *r;
-    RedisReply none;
-    none.type = RedisReply::Type::kError;
-    none.str = "test: no reply";
-    return none;
-  }
 
-  testing::RedisServer redis_;
   std::string prefix_;
 };
 
@@ -177,7 +161,33 @@ TEST_F(SharedStateTest, AdminChangeReachesOtherReplicaWithinOneSecond) {
   for (size_t i = 0; i + 1 < h.elements.size(); i += 2) fields[h.elements[i].str] = h.elements[i + 1].str;
   EXPECT_EQ(fields["state"], "ready");
   EXPECT_EQ(fields["weight"], "40");
+  EXPECT_EQ(fields.size(), 2u);  // nothing else is written
   EXPECT_GE(b->shared().applied(), 2u);
+}
+
+// A reply to a read sent before a PUT may be applied to the Server after
+// the PUT set it and before the hook runs: the hook's values win, here, in
+// Redis and on the other replica.
+TEST_F(SharedStateTest, AStaleReadAppliedBeforeTheHookCannotUndoAChange) {
+  auto a = replica(options());
+  auto b = replica(options());
+  ASSERT_TRUE(a->shared().wait_loaded(5s));
+  ASSERT_TRUE(b->shared().wait_loaded(5s));
+  Server& s1 = a->server("s1");
+  const auto now = std::chrono::steady_clock::now();
+  s1.apply_admin(AdminState::kDrain, 30u, now);   // the PUT
+  s1.apply_admin(AdminState::kReady, 100u, now);  // the stale reply (what Redis had)
+  a->shared().server_changed(a->backend(), s1, AdminState::kDrain, 30);  // the hook
+  EXPECT_EQ(s1.admin_state(), AdminState::kDrain);  // in place when it returns
+  EXPECT_EQ(s1.weight(), 30u);
+  EXPECT_TRUE(eventually(
+      [&] { return b->server("s1").admin_state() == AdminState::kDrain && b->server("s1").weight() == 30u; },
+      1s));
+  EXPECT_EQ(cli({"HGET", prefix_ + "admin:app:s1", "state"}).str, "drain");
+  EXPECT_EQ(cli({"HGET", prefix_ + "admin:app:s1", "weight"}).str, "30");
+  std::this_thread::sleep_for(200ms);  // A's own re-read after the announcement changes nothing
+  EXPECT_EQ(s1.admin_state(), AdminState::kDrain);
+  EXPECT_EQ(s1.weight(), 30u);
 }
 
 TEST_F(SharedStateTest, AdminStateLoadedAtStart) {
@@ -245,14 +255,14 @@ TEST_F(SharedStateTest, ChangeDuringOutageIsWrittenBack) {
   a->admin_set("s1", AdminState::kMaint, std::nullopt);
   ASSERT_TRUE(eventually([&] { return b->server("s1").admin_state() == AdminState::kMaint; }, 1s));
 
-  redis_.pause();
+  server_.pause();
   // The write times out (200 ms) and takes A's connection down.
   a->admin_set("s1", AdminState::kDrain, 20);
   ASSERT_TRUE(eventually([&] { return !a->client().connected(); }, 10s));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(b->server("s1").admin_state(), AdminState::kMaint);
   EXPECT_EQ(a->server("s1").admin_state(), AdminState::kDrain);
-  redis_.resume();
+  server_.resume();
 
   ASSERT_TRUE(eventually([&] { return a->client().connected() && b->client().connected(); }, 10s));
   EXPECT_TRUE(eventually(
@@ -269,7 +279,7 @@ TEST_F(SharedStateTest, TicketKeysAgreedByReplicasStartingAtOnce) {
     auto o = options();
     o.key_prefix = prefix_ + std::to_string(round) + ":";
     // Both registered and started before either can have connected.
-    Replica a(redis_.port(), o), b(redis_.port(), o);
+    Replica a(server_, o), b(server_, o);
     a.start();
     b.start();
     ASSERT_TRUE(a.shared().wait_loaded(5s));
@@ -340,14 +350,14 @@ TEST_F(SharedStateTest, RotationKeepsThePreviousKey) {
 }
 
 TEST_F(SharedStateTest, RedisDownAtStartThenAdopted) {
-  redis_.kill();  // its port stays reserved for the restart below
+  server_.kill();  // its port stays reserved for the restart below
   auto a = replica(options());
   EXPECT_FALSE(a->shared().wait_loaded(300ms));
   ASSERT_TRUE(eventually([&] { return a->sets() >= 1; }, 2s));
   const std::string local = a->current();
   EXPECT_EQ(local.size(), SharedState::kTicketKeyBytes);
 
-  ASSERT_TRUE(redis_.start());
+  ASSERT_TRUE(server_.start());
   ASSERT_TRUE(a->shared().wait_loaded(10s));
   ASSERT_TRUE(eventually([&] { return a->current() != local; }, 2s));
   // Tickets issued under the local key still resume for a while.
@@ -363,8 +373,8 @@ TEST_F(SharedStateTest, TicketKeysRefilledAfterRedisLosesThem) {
   ASSERT_TRUE(a->shared().wait_loaded(5s));
   ASSERT_TRUE(eventually([&] { return a->sets() >= 2; }, 2s));
   const std::string k = a->current();
-  redis_.kill();
-  ASSERT_TRUE(redis_.start());
+  server_.kill();
+  ASSERT_TRUE(server_.start());
   auto b = replica(options());
   // b may come up before a has refilled: then b's key wins the SET NX and
   // a adopts it. Either way they converge.

@@ -330,8 +330,10 @@ TEST(AdminHandlerTest, HeadIsGetWithoutBody) {
 TEST(AdminHandlerTest, PutChangesStateAndWeight) {
   std::vector<std::string> changes;
   AdminHandler::Hooks hooks;
-  hooks.on_change = [&](const affinity::Backend& b, const affinity::Server& s) {
-    changes.push_back(b.name() + "/" + s.name());
+  hooks.on_change = [&](const affinity::Backend& b, const affinity::Server& s, AdminState state,
+                        uint32_t weight) {
+    changes.push_back(b.name() + "/" + s.name() + " " + affinity::to_string(state) + " " +
+                      std::to_string(weight));
   };
   Fixture f(false, hooks);
   auto& s1 = f.srv("app", "s1");
@@ -365,7 +367,12 @@ TEST(AdminHandlerTest, PutChangesStateAndWeight) {
   // An empty object changes nothing and still answers the server.
   r = f.put("/api/backends/app/servers/s1", "{}");
   EXPECT_EQ(r.status, 200u);
-  EXPECT_EQ(changes, (std::vector<std::string>{"app/s1", "app/s1", "app/s1", "app/s1"}));
+  // The hook gets the values each PUT left, given keys and kept ones alike;
+  // a PUT that names a value the server already has still publishes it.
+  r = f.put("/api/backends/app/servers/s1", R"({"weight": 0})");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(changes, (std::vector<std::string>{"app/s1 drain 100", "app/s1 drain 7", "app/s1 maint 0",
+                                               "app/s1 ready 0", "app/s1 ready 0"}));
 
   // The other servers are untouched.
   EXPECT_EQ(f.srv("app", "s2").admin_state(), AdminState::kReady);

@@ -16,7 +16,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import (GatewayTestCase, LOCAL, Http11Client, RawConnection, basic_config,  # noqa: E402
-                     curl, download_bytes, download_sha256, download_slices, main)
+                     curl, download_bytes, download_sha256, download_slices, main,
+                     parse_responses, raw_request)
 
 LISTENERS = ("https", "http")
 MiB = 1 << 20
@@ -127,6 +128,27 @@ class BodiesTest(GatewayTestCase):
                         self.assertStatus(r, 200, self.gw)
                         self.assertEqual(r.body, download_bytes(size), "size %d" % size)
                     self.assertEqual(c.connections, 1)
+
+    def test_http10_client_never_gets_chunked_framing(self):
+        # HTTP/1.0 has no chunked coding (RFC 9112 §7): a server's chunked
+        # body reaches a 1.0 client delimited by the close (or a length).
+        size = 600000     # several of the fake server's 256 KiB chunks
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                raw = raw_request(LOCAL, self.gw.port(listener),
+                                  b"GET /download?size=%d&chunked=1 HTTP/1.0\r\nHost: x\r\n\r\n"
+                                  % size, tls=(listener == "https"), timeout=20)
+                rs = parse_responses(raw)
+                self.assertEqual(len(rs), 1, "want one response, got %r" % raw[:300])
+                r = rs[0]
+                self.assertStatus(r, 200, self.gw)
+                self.assertEqual([v for v in r.header_all("transfer-encoding")
+                                  if "chunked" in v.lower()], [],
+                                 "an HTTP/1.0 client got Transfer-Encoding: chunked: %r" % r.headers)
+                self.assertEqual(len(r.body), size, "body of %d bytes, want %d (head %r)"
+                                 % (len(r.body), size, r.headers))
+                self.assertEqual(hashlib.sha256(r.body).hexdigest(), download_sha256(size),
+                                 "the body arrived altered (chunk framing left in it?)")
 
     # ------------------------------------------------------------- streaming
     def warm_up(self):

@@ -6,7 +6,6 @@ Every test starts its own fake servers (they name themselves in X-Server) and
 gateway(s) on 127.0.0.1, and asserts which server answered.
 """
 
-import http.client
 import os
 import re
 import sys
@@ -17,21 +16,9 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import (GatewayTestCase, LOCAL, Http11Client, basic_config, count_servers,  # noqa: E402
-                     srv_cookie, main)
+                     get_from, srv_cookie, main)
 
 NAMES = ("s1", "s2", "s3")
-
-
-def get_from(source_ip, port, path="/", headers=None):
-    """One plain GET on a new connection bound to source_ip (127.0.0.x)."""
-    c = http.client.HTTPConnection(LOCAL, port, timeout=10, source_address=(source_ip, 0))
-    try:
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        r.read()
-        return r
-    finally:
-        c.close()
 
 
 def setcookie_path(name, value, attrs=None):

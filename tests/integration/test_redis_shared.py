@@ -5,8 +5,6 @@ real redis-server on a free port. Also: with `type: memory` (no Redis at
 all) tickets still resume on the same gateway.
 """
 
-import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -17,32 +15,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import GatewayTestCase, LOCAL, basic_config, main, wait_until  # noqa: E402
+from admin import Admin  # noqa: E402
 from redis import RedisServer  # noqa: E402  (tests/support/redis.py)
 
 # ------------------------------------------------------------------ helpers
-def admin_call(gw, method, path, body=None):
-    c = http.client.HTTPConnection(LOCAL, gw.port("admin"), timeout=10)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        c.request(method, path, body=data, headers=headers)
-        r = c.getresponse()
-        return r.status, r.read().decode("utf-8", "replace")
-    finally:
-        c.close()
-
-
-def server_view(gw, name, backend="app"):
-    status, text = admin_call(gw, "GET", "/api/backends")
-    assert status == 200, (status, text)
-    for b in json.loads(text)["backends"]:
-        if b["name"] == backend:
-            for s in b["servers"]:
-                if s["name"] == name:
-                    return s
-    raise AssertionError("no server %s/%s" % (backend, name))
-
-
 def s_client(port, version, sess_out=None, sess_in=None, request=True, timeout=20):
     """Runs `openssl s_client` against 127.0.0.1:port with -tls1_2 or -tls1_3.
     With `request`, sends one GET with Connection: close and reads the answer
@@ -74,7 +50,19 @@ def reused(output):
 VERSIONS = ("tls1_2", "tls1_3")
 
 
-class RedisSharedTest(GatewayTestCase):
+class AdminMixin:
+    def admin(self, gw):
+        """An Admin client for gw's admin listener (closed at cleanup)."""
+        a = Admin(gw)
+        self.addCleanup(a.close)
+        return a
+
+    def put_server(self, admin, name, body):
+        r = admin.put("/api/backends/app/servers/" + name, body)
+        self.assertEqual(r.status, 200, r.text)
+
+
+class RedisSharedTest(AdminMixin, GatewayTestCase):
     def setUp(self):
         self.redis = RedisServer().start()
         self.addCleanup(self.redis.close)
@@ -89,40 +77,43 @@ class RedisSharedTest(GatewayTestCase):
                                                       "key_prefix": prefix}})
 
     def test_admin_state_reaches_the_other_replica_and_survives_its_restart(self):
-        a = self.gateway(self.config())
-        b = self.gateway(self.config())
-        self.assertEqual(server_view(b, "s1")["state"], "ready")
+        a_gw = self.gateway(self.config())
+        b_gw = self.gateway(self.config())
+        a, b = self.admin(a_gw), self.admin(b_gw)
+        self.assertEqual(b.server("app", "s1")["state"], "ready")
 
-        status, text = admin_call(a, "PUT", "/api/backends/app/servers/s1", {"state": "drain"})
-        self.assertEqual(status, 200, text)
+        self.put_server(a, "s1", {"state": "drain"})
         t0 = time.monotonic()
-        self.assertTrue(wait_until(lambda: server_view(b, "s1")["state"] == "drain", timeout=1.0, interval=0.02),
-                        "drain set on A not on B within 1 s\n" + b.describe())
+        self.assertTrue(wait_until(lambda: b.server("app", "s1")["state"] == "drain", timeout=1.0,
+                                   interval=0.02),
+                        "drain set on A not on B within 1 s\n" + b_gw.describe())
         print("drain visible on B after %.0f ms" % ((time.monotonic() - t0) * 1000), file=sys.stderr)
         self.assertEqual(self.redis.command("HGET", "it:admin:app:s1", "state"), "drain")
 
-        status, text = admin_call(a, "PUT", "/api/backends/app/servers/s2", {"weight": 42})
-        self.assertEqual(status, 200, text)
-        self.assertTrue(wait_until(lambda: server_view(b, "s2")["weight"] == 42, timeout=1.0, interval=0.02),
-                        "weight set on A not on B within 1 s\n" + b.describe())
+        self.put_server(a, "s2", {"weight": 42})
+        self.assertTrue(wait_until(lambda: b.server("app", "s2")["weight"] == 42, timeout=1.0,
+                                   interval=0.02),
+                        "weight set on A not on B within 1 s\n" + b_gw.describe())
         # And from B to A.
-        status, text = admin_call(b, "PUT", "/api/backends/app/servers/s2", {"state": "maint"})
-        self.assertEqual(status, 200, text)
-        self.assertTrue(wait_until(lambda: server_view(a, "s2")["state"] == "maint", timeout=1.0, interval=0.02))
+        self.put_server(b, "s2", {"state": "maint"})
+        self.assertTrue(wait_until(lambda: a.server("app", "s2")["state"] == "maint", timeout=1.0,
+                                   interval=0.02))
 
         # B restarts: the state is there as soon as it listens.
-        self.assertEqual(b.stop(), 0, b.describe())
-        b2 = self.gateway(self.config())
-        s1, s2 = server_view(b2, "s1"), server_view(b2, "s2")
-        self.assertEqual(s1["state"], "drain", b2.describe())
-        self.assertEqual(s2["state"], "maint", b2.describe())
-        self.assertEqual(s2["weight"], 42, b2.describe())
-        self.assertEqual(server_view(a, "s1")["state"], "drain")
+        b.close()
+        self.assertEqual(b_gw.stop(), 0, b_gw.describe())
+        b2_gw = self.gateway(self.config())
+        b2 = self.admin(b2_gw)
+        s1, s2 = b2.server("app", "s1"), b2.server("app", "s2")
+        self.assertEqual(s1["state"], "drain", b2_gw.describe())
+        self.assertEqual(s2["state"], "maint", b2_gw.describe())
+        self.assertEqual(s2["weight"], 42, b2_gw.describe())
+        self.assertEqual(a.server("app", "s1")["state"], "drain")
 
         # Back to ready on the restarted one reaches A.
-        status, text = admin_call(b2, "PUT", "/api/backends/app/servers/s1", {"state": "ready"})
-        self.assertEqual(status, 200, text)
-        self.assertTrue(wait_until(lambda: server_view(a, "s1")["state"] == "ready", timeout=1.0, interval=0.02))
+        self.put_server(b2, "s1", {"state": "ready"})
+        self.assertTrue(wait_until(lambda: a.server("app", "s1")["state"] == "ready", timeout=1.0,
+                                   interval=0.02))
 
     def test_tls_session_resumes_on_the_other_replica(self):
         a = self.gateway(self.config())
@@ -179,7 +170,7 @@ class RedisSharedTest(GatewayTestCase):
         return s_client(b.port("https"), version, sess_in=sess)
 
 
-class MemoryTicketsTest(GatewayTestCase):
+class MemoryTicketsTest(AdminMixin, GatewayTestCase):
     """`type: memory`: no Redis anywhere, tickets are local and still work."""
 
     def test_tickets_resume_on_the_same_gateway(self):
@@ -203,10 +194,10 @@ class MemoryTicketsTest(GatewayTestCase):
                 out = s_client(other.port("https"), v, sess_in=sess)
                 self.assertFalse(reused(out), out)
         # Admin changes stay local and work without Redis.
-        status, text = admin_call(a, "PUT", "/api/backends/app/servers/s1", {"state": "drain"})
-        self.assertEqual(status, 200, text)
-        self.assertEqual(server_view(a, "s1")["state"], "drain")
-        self.assertEqual(server_view(other, "s1")["state"], "ready")
+        admin_a, admin_other = self.admin(a), self.admin(other)
+        self.put_server(admin_a, "s1", {"state": "drain"})
+        self.assertEqual(admin_a.server("app", "s1")["state"], "drain")
+        self.assertEqual(admin_other.server("app", "s1")["state"], "ready")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@
 on a free port, and fake servers that name themselves in X-Server.
 
 Learned sessions and source pins made on A route the same on B; a
-redispatch on A is followed by B; Redis killed under load fails no request
-and is caught up with when it returns; a restarted gateway keeps its
-sessions (warm-up); a Sentinel failover is followed.
+redispatch on A is followed by B; Redis killed, or paused (slow, not gone),
+under load fails and delays no request and is caught up with when it
+returns; a restarted gateway keeps its sessions (warm-up); a Sentinel
+failover is followed.
 """
 
-import http.client
 import os
 import sys
 import threading
@@ -18,7 +18,9 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from harness import GatewayTestCase, LOCAL, Http11Client, basic_config, main, wait_until  # noqa: E402
+from harness import (GatewayTestCase, LOCAL, Http11Client, basic_config, get_from, main,  # noqa: E402
+                     wait_until)
+from admin import Admin, series  # noqa: E402
 from redis import RedisServer, Sentinel  # noqa: E402
 
 NAMES = ("s1", "s2", "s3")
@@ -28,18 +30,6 @@ SOURCE = {"source": {"ipv4_mask": 32, "ttl": "30m"}}
 
 def learn_path(value):
     return "/setcookie?" + urllib.parse.urlencode({"name": "JSESSIONID", "value": value})
-
-
-def get_from(source_ip, port, path="/", headers=None):
-    """One plain GET on a new connection bound to source_ip (127.0.0.x)."""
-    c = http.client.HTTPConnection(LOCAL, port, timeout=10, source_address=(source_ip, 0))
-    try:
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        r.read()
-        return r
-    finally:
-        c.close()
 
 
 class RedisStoreTestCase(GatewayTestCase):
@@ -56,8 +46,8 @@ class RedisStoreTestCase(GatewayTestCase):
         cfg = self.config(servers, persistence, redis_section, **kw)
         return self.gateway(cfg), self.gateway(cfg)
 
-    def via(self, gw, session):
-        r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "JSESSIONID=" + session)])
+    def via(self, gw, session, path="/"):
+        r = self.fresh_get(gw, "http", path, headers=[("Cookie", "JSESSIONID=" + session)])
         self.assertStatus(r, 200, gw)
         return r.header("x-server")
 
@@ -67,10 +57,10 @@ class RedisStoreTestCase(GatewayTestCase):
         self.assertStatus(r, 200, gw)
         return r.header("x-server")
 
-    def assertRoutes(self, gw, session, owner, times=6):
+    def assertRoutes(self, gw, session, owner, times=6, path="/"):
         """`times` requests in a row reach `owner`: balancing alone would
         spread them (round robin), so this holds only through the pin."""
-        seen = [self.via(gw, session) for _ in range(times)]
+        seen = [self.via(gw, session, path) for _ in range(times)]
         self.assertEqual(seen, [owner] * times, "session %s through %s\n%s"
                          % (session, gw.ports, gw.describe()))
 
@@ -96,6 +86,61 @@ class RedisStoreTestCase(GatewayTestCase):
                     return None
             time.sleep(0.005)
 
+    def assertRoutedWithin(self, gw, session, owner, limit, what=""):
+        """wait_routed, which must start its streak within `limit` seconds;
+        returns the delay."""
+        delay = self.wait_routed(gw, session, owner, limit)
+        self.assertIsNotNone(delay, "%s%s not routed to %s through %s within %.1f s\n%s"
+                             % (what, session, owner, gw.ports, limit, gw.describe()))
+        self.assertLessEqual(delay, limit, "%s%s reached %s through %s only after %.2f s"
+                             % (what, session, owner, gw.ports, delay))
+        return delay
+
+    def load(self, gws, owners):
+        """Keep-alive clients, one thread per entry of gws, sending each
+        session of `owners` in turn until stop() is called. Returns
+        (stop, results): results["n"] requests, results["bad"] errors or
+        moved sessions, results["slowest"] [(seconds, gateway ports)] of the
+        slowest requests."""
+        stop = threading.Event()
+        lock = threading.Lock()
+        results = {"n": 0, "bad": [], "slowest": []}
+
+        def client(gw):
+            c = Http11Client(LOCAL, gw.port("http"), timeout=10)
+            n, bad, times = 0, [], []
+            try:
+                while not stop.is_set():
+                    for session, owner in owners.items():
+                        t0 = time.monotonic()
+                        try:
+                            r = c.get("/", headers=[("Cookie", "JSESSIONID=" + session)])
+                            n += 1
+                            if r.status != 200 or r.header("x-server") != owner:
+                                bad.append((r.status, r.header("x-server"), owner))
+                        except Exception as e:
+                            bad.append(repr(e))
+                            c.close()
+                            c = Http11Client(LOCAL, gw.port("http"), timeout=10)
+                        times.append((time.monotonic() - t0, gw.port("http")))
+            finally:
+                c.close()
+            with lock:
+                results["n"] += n
+                results["bad"] += bad
+                results["slowest"] = sorted(results["slowest"] + times, reverse=True)[:10]
+
+        threads = [threading.Thread(target=client, args=(gw,)) for gw in gws]
+        for t in threads:
+            t.start()
+
+        def stop_all():
+            stop.set()
+            for t in threads:
+                t.join(15)
+        self.addCleanup(stop_all)
+        return stop_all, results
+
 
 class SharedEntriesTest(RedisStoreTestCase):
     def test_learned_session_routes_the_same_on_b_within_500ms(self):
@@ -107,9 +152,7 @@ class SharedEntriesTest(RedisStoreTestCase):
             session = "sess-%d" % i
             owner = self.learn(a, session)
             owners[session] = owner
-            delay = self.wait_routed(b, session, owner, 0.5)
-            self.assertIsNotNone(delay, "%s not routed to %s through B within 500 ms\n%s"
-                                 % (session, owner, b.describe()))
+            self.assertRoutedWithin(b, session, owner, 0.5)
             self.assertRoutes(b, session, owner)
         self.assertEqual(len(set(owners.values())), 3, owners)
         keys = redis.keys("gw:a:*")
@@ -127,10 +170,25 @@ class SharedEntriesTest(RedisStoreTestCase):
             ip = "127.0.0.%d" % i
             owners[ip] = get_from(ip, a.port("http")).getheader("x-server")
         self.assertEqual(len(set(owners.values())), 3, owners)
+        # Every pin is in Redis, under the source kind, naming its server.
+        self.assertTrue(wait_until(lambda: len(redis.keys("gw:a:app:S:*")) == len(owners), 2.0),
+                        "want %d source keys in Redis: %r" % (len(owners), redis.keys()))
+        self.assertEqual(sorted(redis.command("GET", k) for k in redis.keys("gw:a:app:S:*")),
+                         sorted(owners.values()))
+        # B started in the same round robin state as A, so it could repeat
+        # A's choices by itself: a few unpinned requests first put it out of
+        # step, and B's log must show that each choice came from the pin.
+        for i in range(2, 6):
+            self.assertEqual(get_from("127.0.1.%d" % i, b.port("http")).status, 200)
         time.sleep(0.5)
         for ip, owner in owners.items():
             seen = [get_from(ip, b.port("http")).getheader("x-server") for _ in range(5)]
             self.assertEqual(seen, [owner] * 5, "source %s through B" % ip)
+        lines = b.wait_log_lines(4 + 5 * len(owners))
+        pinned = [l for l in lines if l.split(" ", 1)[0].rsplit(":", 1)[0] in owners]
+        self.assertEqual(len(pinned), 5 * len(owners), lines)
+        self.assertEqual([l for l in pinned if " source-hit " not in l], [],
+                         "B chose these itself instead of following A's source pins")
 
     def test_redispatch_on_a_is_followed_by_b(self):
         redis = self.redis()
@@ -138,18 +196,29 @@ class SharedEntriesTest(RedisStoreTestCase):
         by_name = {x.name: x for x in s}
         a, b = self.pair(s, LEARN, {"address": redis.address})
         owner = self.learn(a, "moving")
-        self.assertIsNotNone(self.wait_routed(b, "moving", owner, 2.0))
+        self.assertRoutedWithin(b, "moving", owner, 2.0)
         by_name[owner].stop()
         new_owner = self.via(a, "moving")  # A's attempt is refused: moved
         self.assertNotEqual(new_owner, owner)
         self.assertIn(" redispatch ", a.wait_log_lines(2)[-1])
         time.sleep(0.3)
-        self.assertRoutes(b, "moving", new_owner)
+        # B would redispatch by itself too (its attempt at the old owner is
+        # refused) and land on the new owner half the time: only its log
+        # tells whether it followed A's choice (a learn-hit) or made its own.
+        self.assertRoutes(b, "moving", new_owner, path="/after-move")
         self.assertRoutes(a, "moving", new_owner)
         # The old server comes back: the session stays where it was moved.
         by_name[owner].start()
-        self.assertRoutes(b, "moving", new_owner)
+        self.assertRoutes(b, "moving", new_owner, path="/after-move")
         self.assertEqual(redis.command("GET", "gw:a:app:L:moving"), new_owner)
+        lines = wait_until(lambda: (lambda ls: ls if len([l for l in ls if "/after-move" in l]) == 12
+                                    else None)(b.log_lines()), 5.0) or b.log_lines()
+        moved = [l for l in lines if "/after-move" in l]
+        self.assertEqual(len(moved), 12, lines)
+        self.assertEqual([l for l in lines if " redispatch " in l], [],
+                         "B redispatched the session itself instead of following A")
+        self.assertEqual([l for l in moved if " learn-hit " not in l], [],
+                         "B did not route the moved session by the entry A wrote")
 
 
 class OutageTest(RedisStoreTestCase):
@@ -166,36 +235,9 @@ class OutageTest(RedisStoreTestCase):
         for i in range(6):
             owners["load-%d" % i] = self.learn(a, "load-%d" % i)
         for session, owner in owners.items():
-            self.assertIsNotNone(self.wait_routed(b, session, owner, 2.0))
+            self.assertRoutedWithin(b, session, owner, 2.0)
 
-        stop = threading.Event()
-        lock = threading.Lock()
-        results = {"n": 0, "bad": []}
-
-        def client(gw):
-            c = Http11Client(LOCAL, gw.port("http"), timeout=10)
-            n, bad = 0, []
-            try:
-                while not stop.is_set():
-                    for session, owner in owners.items():
-                        try:
-                            r = c.get("/", headers=[("Cookie", "JSESSIONID=" + session)])
-                            n += 1
-                            if r.status != 200 or r.header("x-server") != owner:
-                                bad.append((r.status, r.header("x-server"), owner))
-                        except Exception as e:
-                            bad.append(repr(e))
-                            c.close()
-                            c = Http11Client(LOCAL, gw.port("http"), timeout=10)
-            finally:
-                c.close()
-            with lock:
-                results["n"] += n
-                results["bad"] += bad
-
-        threads = [threading.Thread(target=client, args=(gw,)) for gw in (a, b, a, b)]
-        for t in threads:
-            t.start()
+        stop, results = self.load((a, b, a, b), owners)
         try:
             time.sleep(1.0)
             redis.kill()
@@ -205,18 +247,15 @@ class OutageTest(RedisStoreTestCase):
             time.sleep(1.0)
             redis.start()                            # back, and empty
             back = time.monotonic()
-            delay = self.wait_routed(b, "outage", outage_owner, 3.0)
-            self.assertIsNotNone(delay, "the session learned during the outage did not reach B "
-                                        "within 3 s of Redis returning\n" + b.describe())
+            self.assertRoutedWithin(b, "outage", outage_owner, 3.0,
+                                    "after Redis returned, the session learned during the outage: ")
             self.assertRoutes(b, "outage", outage_owner, times=3)
             self.assertTrue(wait_until(lambda: len(redis.keys("gw:a:*")) == 7,
                                        max(0.5, 3.0 - (time.monotonic() - back))),
                             "Redis not refilled within 3 s: %r" % redis.keys("gw:a:*"))
             time.sleep(1.5)
         finally:
-            stop.set()
-            for t in threads:
-                t.join(15)
+            stop()
         self.assertGreater(results["n"], 100, "too few requests to mean anything")
         self.assertEqual(results["bad"], [], "errors or moved sessions during the outage (of %d)"
                          % results["n"])
@@ -224,10 +263,59 @@ class OutageTest(RedisStoreTestCase):
             err = gw.stderr()
             self.assertEqual(err.count("redis: lost"), 1, err)
             self.assertIn("after an outage", err)
-            m = self.fresh_get(gw, "admin", "/metrics").text
-            line = [l for l in m.splitlines() if l.startswith("gateway_affinity_store_errors_total")]
-            self.assertTrue(line and int(float(line[0].split()[-1])) >= 1,
-                            "the outage is not counted: %r" % line)
+            admin = Admin(gw)
+            self.addCleanup(admin.close)
+            errors = series(admin.metrics(), "gateway_affinity_store_errors_total")
+            self.assertTrue(errors and sum(errors.values()) >= 1,
+                            "the outage is not counted: %r" % errors)
+
+    def test_redis_paused_under_load(self):
+        """Redis slow, not gone: SIGSTOPped for ~2 s (its sockets stay open,
+        nothing answers) while keep-alive clients run on A and B. No request
+        fails or moves, none waits for Redis (the local copy answers every
+        lookup and writes are queued), and a session learned during the
+        pause reaches B within 3 s of Redis resuming."""
+        max_latency = 0.5      # redis.timeout is 200 ms; waiting on Redis at all shows
+        redis = self.redis()
+        s = self.servers(*NAMES)
+        a, b = self.pair(s, LEARN, {"address": redis.address, "timeout": "200ms"})
+        owners = {"slow-%d" % i: self.learn(a, "slow-%d" % i) for i in range(6)}
+        for session, owner in owners.items():
+            self.assertRoutedWithin(b, session, owner, 2.0)
+
+        stop, results = self.load((a, b, a, b), owners)
+        try:
+            time.sleep(1.0)
+            redis.pause()
+            paused = time.monotonic()
+            try:
+                t0 = time.monotonic()
+                paused_owner = self.learn(a, "paused")
+                learn_time = time.monotonic() - t0
+                self.assertLess(learn_time, max_latency, "learning a session through A took "
+                                "%.3f s while Redis was paused" % learn_time)
+                self.assertRoutes(a, "paused", paused_owner, times=3)
+                # The control: B cannot know it yet (so Redis really is held up).
+                self.assertIsNone(self.wait_routed(b, "paused", paused_owner, 0.5),
+                                  "B routed a session learned during the pause: Redis was not "
+                                  "paused")
+                time.sleep(max(0.0, 2.0 - (time.monotonic() - paused)))
+            finally:
+                redis.resume()
+            self.assertRoutedWithin(b, "paused", paused_owner, 3.0,
+                                    "after Redis resumed, the session learned during the pause: ")
+            self.assertRoutes(b, "paused", paused_owner, times=3)
+            time.sleep(1.0)
+        finally:
+            stop()
+        self.assertGreater(results["n"], 100, "too few requests to mean anything")
+        self.assertEqual(results["bad"], [], "errors or moved sessions while Redis was paused "
+                         "(of %d)" % results["n"])
+        slowest = results["slowest"]
+        self.assertLess(slowest[0][0], max_latency,
+                        "requests waited on a paused Redis: the slowest of %d took (s, port): %r "
+                        "(A %d, B %d)" % (results["n"], slowest, a.port("http"), b.port("http")))
+        self.assertEqual(redis.command("GET", "gw:a:app:L:paused"), paused_owner)
 
     def test_gateway_starts_without_redis_and_catches_up(self):
         redis = RedisServer()   # not started: nothing listens on its port
@@ -268,16 +356,15 @@ class SentinelTest(RedisStoreTestCase):
         a, b = self.gateway(cfg), self.gateway(cfg)
         owners = {"f-%d" % i: self.learn(a, "f-%d" % i) for i in range(6)}
         for session, owner in owners.items():
-            self.assertIsNotNone(self.wait_routed(b, session, owner, 2.0))
+            self.assertRoutedWithin(b, session, owner, 2.0)
         self.assertTrue(wait_until(lambda: len(replica.keys("gw:a:*")) == 6, 5.0))
 
         master.kill()
         sentinel.wait_master(replica.port, timeout=40.0)
         # Both gateways write to the new master and hear each other again.
         after = self.learn(a, "after-failover")
-        self.assertIsNotNone(self.wait_routed(b, "after-failover", after, 15.0),
-                             "B did not get a session learned on A after the failover\n"
-                             + a.describe() + "\n" + b.describe())
+        self.assertRoutedWithin(b, "after-failover", after, 15.0,
+                                "after the failover, learned on A (A: %s): " % a.describe())
         self.assertTrue(wait_until(lambda: replica.command("GET", "gw:a:app:L:after-failover") == after, 10.0))
         for session, owner in owners.items():
             self.assertRoutes(a, session, owner, times=3)

@@ -16,20 +16,16 @@ import subprocess
 import tempfile
 import time
 
-__all__ = ["Response", "CurlError", "curl", "Http11Client", "CookieJar", "raw_request",
+__all__ = ["Response", "HeaderLookup", "CurlError", "curl", "Http11Client", "CookieJar", "raw_request",
            "RawConnection", "parse_responses", "parse_set_cookie", "tls_context",
            "connect_refused", "status_of", "IncompleteResponse"]
 
 DEFAULT_TIMEOUT = 20.0
 
 
-class Response:
-    def __init__(self, status, reason="", headers=None, body=b"", version="HTTP/1.1"):
-        self.status = status
-        self.reason = reason
-        self.headers = list(headers or [])   # [(name, value)] as received
-        self.body = body
-        self.version = version
+class HeaderLookup:
+    """Lookups over `self.headers` ([(name, value)] as received) and
+    `self.body`, shared by HTTP/1.1 responses and HTTP/2 streams."""
 
     def header(self, name, default=None):
         n = name.lower()
@@ -53,7 +49,16 @@ class Response:
         return out
 
     def json(self):
-        return json.loads(self.body)
+        return json.loads(bytes(self.body))
+
+
+class Response(HeaderLookup):
+    def __init__(self, status, reason="", headers=None, body=b"", version="HTTP/1.1"):
+        self.status = status
+        self.reason = reason
+        self.headers = list(headers or [])   # [(name, value)] as received
+        self.body = body
+        self.version = version
 
     @property
     def text(self):
@@ -279,6 +284,7 @@ class Http11Client:
 def _connect(host, port, tls, timeout, server_hostname="localhost", rcvbuf=None, alpn=("http/1.1",)):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
+        # Before connect, so the window scale the kernel offers stays small.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     s.connect((host, port))

@@ -27,8 +27,8 @@ import tempfile
 import threading
 import time
 
-__all__ = ["Gateway", "GatewayError", "gateway_bin", "bin_dir", "free_port", "make_cert",
-           "to_yaml", "basic_config", "run_gateway"]
+__all__ = ["Gateway", "GatewayError", "ChildProcess", "gateway_bin", "bin_dir", "free_port",
+           "make_cert", "to_yaml", "basic_config", "run_gateway", "rss_kib", "spawn"]
 
 
 class GatewayError(Exception):
@@ -186,6 +186,8 @@ def basic_config(servers, certs_dir=None, tls=True, plain=True, backend_name="ap
 
 
 # -------------------------------------------------------------------- process
+# Every child a test starts (gateways, stand-ins, redis-server) is in _live
+# until it is reaped, so that _kill_leftovers can end what a failed test left.
 _live = set()
 _live_lock = threading.Lock()
 
@@ -196,7 +198,7 @@ def _kill_leftovers():
     for p in procs:
         if p.poll() is None:
             try:
-                p.kill()
+                p.kill()    # SIGKILL ends a SIGSTOPped process too
                 p.wait(timeout=5)
             except Exception:
                 pass
@@ -208,13 +210,95 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _child_setup():
-    # The gateway dies with the test process even when atexit does not run
+    # The child dies with the test process even when atexit does not run
     # (ctest timeout, SIGKILL).
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except Exception:
         pass
+
+
+def spawn(args, **popen_kw):
+    """subprocess.Popen(args) for a child that dies with the test process
+    (PR_SET_PDEATHSIG, and an atexit kill until forget(proc))."""
+    proc = subprocess.Popen(args, preexec_fn=_child_setup, **popen_kw)
+    with _live_lock:
+        _live.add(proc)
+    return proc
+
+
+def forget(proc):
+    """proc was reaped: the atexit kill no longer needs to look at it."""
+    with _live_lock:
+        _live.discard(proc)
+
+
+def rss_kib(pid):
+    """VmRSS of process pid in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise GatewayError("no VmRSS for pid %d" % pid)
+
+
+class ChildProcess:
+    """What a gateway and its stand-ins share: one child process in `proc`.
+
+    Subclasses start it (with spawn()) and may override send_signal() (how a
+    stop signal is delivered) and _stopped() (what to release once it has
+    exited)."""
+
+    proc = None
+    returncode = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Waits for exit; returns the exit code, or None if still running."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        """Sends sig, waits up to timeout, then SIGKILLs. Returns the exit code
+        (negative for a signal, as subprocess reports it)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._stopped()
+        forget(self.proc)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL, 5)
+
+    def _stopped(self):
+        pass
+
+    def rss_kib(self):
+        """VmRSS of the process in KiB."""
+        return rss_kib(self.proc.pid)
 
 
 def run_gateway(args, timeout=20, cwd=None):
@@ -244,7 +328,7 @@ def _wait_port(port, proc, deadline):
     return False
 
 
-class Gateway:
+class Gateway(ChildProcess):
     def __init__(self, config, start=True, startup_timeout=10.0, args=(), env=None,
                  wait_ports=None):
         """config: a dict (see basic_config) or YAML text with {{port:NAME}} / {{certs}}.
@@ -319,12 +403,9 @@ class Gateway:
             env = dict(os.environ)
             if self.env:
                 env.update(self.env)
-            self.proc = subprocess.Popen([binary, "--config", self.config_path] + self.args,
-                                         stdin=subprocess.DEVNULL, stdout=self._out,
-                                         stderr=self._err, cwd=self.dir, env=env,
-                                         preexec_fn=_child_setup)
-            with _live_lock:
-                _live.add(self.proc)
+            self.proc = spawn([binary, "--config", self.config_path] + self.args,
+                              stdin=subprocess.DEVNULL, stdout=self._out,
+                              stderr=self._err, cwd=self.dir, env=env)
             deadline = time.monotonic() + self.startup_timeout
             names = self.wait_ports if self.wait_ports is not None else list(self.ports)
             ok = all(_wait_port(self.ports[n], self.proc, deadline) for n in names)
@@ -359,49 +440,11 @@ class Gateway:
             if f is not None and not f.closed:
                 f.close()
 
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)
 
-    def wait(self, timeout):
-        """Waits for exit; returns the exit code, or None if still running."""
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Sends sig, waits up to timeout, then SIGKILLs. Returns the exit code
-        (negative for a signal, as subprocess reports it)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+    def _stopped(self):
         self._close_files()
-        with _live_lock:
-            _live.discard(self.proc)
-        self.returncode = self.proc.returncode
-        return self.returncode
-
-    def kill(self):
-        return self.stop(signal.SIGKILL, 5)
 
     def __enter__(self):
         return self
@@ -452,14 +495,6 @@ class Gateway:
             if len(lines) >= n or time.monotonic() >= deadline:
                 return lines
             time.sleep(0.05)
-
-    def rss_kib(self):
-        """VmRSS of the gateway process in KiB."""
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise GatewayError("no VmRSS")
 
     def describe(self):
         """Config and stderr tail, for assertion messages."""

@@ -37,7 +37,7 @@ import h2.exceptions
 import h2.settings
 import hpack
 
-from client import parse_set_cookie
+from client import HeaderLookup, _connect
 
 __all__ = ["H2Client", "RawH2", "NotH2", "StreamResult", "frame", "headers_block", "nghttp",
            "NghttpResult", "DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE",
@@ -70,20 +70,10 @@ class NotH2(Exception):
 
 
 def _tls_connect(host, port, tls, timeout, server_hostname, rcvbuf, alpn):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        # Before connect, so the window scale the kernel offers stays small.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout)
-    s.connect((host, port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """client._connect, then insists on h2 when h2 was offered; (socket, ALPN)."""
+    s = _connect(host, port, tls, timeout, server_hostname, rcvbuf, alpn)
     if not tls:
         return s, None
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(list(alpn))
-    s = ctx.wrap_socket(s, server_hostname=server_hostname)
     proto = s.selected_alpn_protocol()
     if "h2" in alpn and proto != "h2":
         s.close()
@@ -146,7 +136,7 @@ def _goaway_of(payload):
 
 
 # ----------------------------------------------------------- stream results
-class StreamResult:
+class StreamResult(HeaderLookup):
     """One stream as the client saw it. The body is kept (`body`) unless the
     client was made with keep_bodies=False; `length` and `sha256` always."""
 
@@ -171,25 +161,6 @@ class StreamResult:
     @property
     def done(self):
         return self.ended or self.reset is not None
-
-    def header(self, name, default=None):
-        n = name.lower()
-        for k, v in self.headers:
-            if k.lower() == n:
-                return v
-        return default
-
-    def header_all(self, name):
-        n = name.lower()
-        return [v for k, v in self.headers if k.lower() == n]
-
-    def set_cookies(self, name=None):
-        out = [parse_set_cookie(v) for v in self.header_all("set-cookie")]
-        return [c for c in out if name is None or c["name"] == name]
-
-    def json(self):
-        import json
-        return json.loads(bytes(self.body))
 
     def __repr__(self):
         return ("StreamResult(sid=%d, status=%r, reset=%r, ended=%r, length=%d, headers=%r, body=%r)"

@@ -12,6 +12,7 @@ stderr, so every test also checks a clean shutdown.
 """
 
 import collections
+import http.client
 import os
 import signal
 import socket
@@ -68,6 +69,21 @@ class GatewayTestCase(unittest.TestCase):
         finally:
             c.close()
 
+    def sticky_cookies(self, gw, listener, want=2, tries=12):
+        """{server name: SRV cookie value} for `want` distinct servers, from
+        fresh cookie-less GETs of / on listener (round robin spreads them)."""
+        out = {}
+        for _ in range(tries):
+            r = self.fresh_get(gw, listener, "/")
+            self.assertStatus(r, 200, gw)
+            v = srv_cookie(r)
+            self.assertTrue(v, "no SRV cookie set on a request without one: %r" % r)
+            out.setdefault(r.header("x-server"), v)
+            if len(out) == want:
+                return out
+        self.fail("round robin reached %d of %d servers in %d requests: %r"
+                  % (len(out), want, tries, out))
+
     def assertStatus(self, resp, status, gw=None):
         if resp.status != status:
             msg = "expected %s, got %r" % (status, resp)
@@ -82,6 +98,19 @@ def srv_cookie(resp, name="SRV"):
     if len(cs) > 1:
         raise AssertionError("more than one Set-Cookie for %s: %r" % (name, resp.headers))
     return cs[0]["value"] if cs else None
+
+
+def get_from(source_ip, port, path="/", headers=None):
+    """One plain GET on a new connection bound to source_ip (127.0.0.x): an
+    http.client response, body read."""
+    c = http.client.HTTPConnection(LOCAL, port, timeout=10, source_address=(source_ip, 0))
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        r.read()
+        return r
+    finally:
+        c.close()
 
 
 def count_servers(responses):

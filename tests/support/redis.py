@@ -14,18 +14,17 @@ dies with the test process (PR_SET_PDEATHSIG, plus an atexit kill). A
 missing redis-server raises (the tests fail; they never skip for it).
 """
 
-import atexit
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
-import time
 
-__all__ = ["RedisServer", "Sentinel", "RedisError", "redis_server_bin", "redis_free_port"]
+from gateway import forget, free_port, spawn
+from harness import wait_until
+
+__all__ = ["RedisServer", "Sentinel", "RedisError", "redis_server_bin"]
 
 
 class RedisError(Exception):
@@ -37,42 +36,6 @@ def redis_server_bin():
     if b is None:
         raise AssertionError("redis-server is not installed (Debian package redis-server)")
     return b
-
-
-def redis_free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-_live = set()
-_live_lock = threading.Lock()
-
-
-def _kill_all():
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        try:
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait(timeout=5)
-        except Exception:
-            pass
-
-
-atexit.register(_kill_all)
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _encode(args):
@@ -115,7 +78,7 @@ class _Process:
     """What RedisServer and Sentinel share: one redis-server process."""
 
     def __init__(self, port=None, password=None):
-        self.port = port or redis_free_port()
+        self.port = port or free_port()
         self.password = password
         self.dir = tempfile.mkdtemp(prefix="sag-redis-")
         self.proc = None
@@ -128,24 +91,23 @@ class _Process:
         """Starts (again, on the same port) and waits until PING answers."""
         if self.alive():
             return self
-        self.proc = subprocess.Popen(
-            [redis_server_bin()] + self._args(), cwd=self.dir,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
-        with _live_lock:
-            _live.add(self.proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        self.proc = spawn([redis_server_bin()] + self._args(), cwd=self.dir,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+
+        def answers():
             if self.proc.poll() is not None:
                 raise AssertionError("redis-server exited with %s; log:\n%s"
                                      % (self.proc.returncode, self.log()))
             try:
-                if self.command("PING") == "PONG":
-                    return self
+                return self.command("PING") == "PONG"
             except (OSError, ConnectionError, RedisError):
-                pass
-            time.sleep(0.02)
-        raise AssertionError("redis-server did not answer on port %d; log:\n%s" % (self.port, self.log()))
+                return False
+
+        if not wait_until(answers, timeout, interval=0.02):
+            raise AssertionError("redis-server did not answer on port %d; log:\n%s"
+                                 % (self.port, self.log()))
+        return self
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -153,12 +115,10 @@ class _Process:
     def kill(self):
         """SIGKILL: gone at once, and its data with it (no persistence)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
+            self.proc.kill()    # SIGKILL ends a paused (SIGSTOPped) process too
             self.proc.wait(timeout=5)
         if self.proc is not None:
-            with _live_lock:
-                _live.discard(self.proc)
+            forget(self.proc)
 
     stop = kill
 
@@ -244,12 +204,9 @@ class RedisServer(_Process):
 
     def wait_replication(self, timeout=15.0):
         """For a replica: waits until its link to the master is up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "master_link_status:up" in self.command("INFO", "replication"):
-                return
-            time.sleep(0.05)
-        raise AssertionError("replica on %d never linked to its master" % self.port)
+        if not wait_until(lambda: "master_link_status:up" in self.command("INFO", "replication"),
+                          timeout):
+            raise AssertionError("replica on %d never linked to its master" % self.port)
 
 
 class Sentinel(_Process):
@@ -278,18 +235,12 @@ class Sentinel(_Process):
     def wait_replicas(self, n, timeout=20.0):
         """Waits until the sentinel knows n replicas of the master (it learns
         them from the master's INFO, every 10 s at worst)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.command("SENTINEL", "replicas", self.name)) >= n:
-                return
-            time.sleep(0.1)
-        raise AssertionError("sentinel did not discover %d replica(s)" % n)
+        if not wait_until(lambda: len(self.command("SENTINEL", "replicas", self.name)) >= n,
+                          timeout, interval=0.1):
+            raise AssertionError("sentinel did not discover %d replica(s)" % n)
 
     def wait_master(self, port, timeout=30.0):
         """Waits until the sentinel names 127.0.0.1:port as the master."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.master_address() == ("127.0.0.1", port):
-                return
-            time.sleep(0.1)
-        raise AssertionError("sentinel still names %r, not port %d" % (self.master_address(), port))
+        if not wait_until(lambda: self.master_address() == ("127.0.0.1", port), timeout,
+                          interval=0.1):
+            raise AssertionError("sentinel still names %r, not port %d" % (self.master_address(), port))

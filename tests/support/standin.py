@@ -26,8 +26,8 @@ import subprocess
 import tempfile
 import time
 
-from gateway import (GatewayError, _child_setup, _run_tmpdir, _wait_port, basic_config,
-                     free_port, make_cert)
+from gateway import (ChildProcess, GatewayError, _run_tmpdir, _wait_port, basic_config,
+                     free_port, make_cert, spawn)
 from harness import GatewayTestCase
 
 __all__ = ["STANDIN", "HaproxyStandin", "ContractTestCase", "h2_config"]
@@ -50,7 +50,7 @@ def _haproxy_duration(v, default):
     return str(v) if v else default
 
 
-class HaproxyStandin:
+class HaproxyStandin(ChildProcess):
     def __init__(self, config, startup_timeout=10.0):
         if not isinstance(config, dict):
             raise GatewayError("the haproxy stand-in takes a config dict only")
@@ -120,9 +120,9 @@ class HaproxyStandin:
     def start(self):
         self._render()
         self._err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.config_path],
-                                     stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
-                                     cwd=self.dir, preexec_fn=_child_setup)
+        self.proc = spawn([HAPROXY, "-db", "-f", self.config_path],
+                          stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
+                          cwd=self.dir)
         deadline = time.monotonic() + self.startup_timeout
         if not all(_wait_port(p, self.proc, deadline) for p in self.ports.values()):
             self.stop(signal.SIGKILL)
@@ -130,10 +130,7 @@ class HaproxyStandin:
         return self
 
     # ------------------------------------------------- what tests use of Gateway
-    @property
-    def pid(self):
-        return self.proc.pid
-
+    # (pid, alive(), wait(), stop(), kill(), rss_kib() come from ChildProcess)
     def port(self, name):
         return self.ports[name]
 
@@ -143,9 +140,6 @@ class HaproxyStandin:
     def url(self, listener, path="/"):
         scheme = "https" if self._listener_tls(listener) else "http"
         return "%s://127.0.0.1:%d%s" % (scheme, self.ports[listener], path)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig):
         # haproxy's graceful stop (finish in-flight work, GOAWAY) is SIGUSR1;
@@ -157,36 +151,9 @@ class HaproxyStandin:
             sig = signal.SIGUSR1
         self.proc.send_signal(sig)
 
-    def wait(self, timeout):
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            try:
-                self.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+    def _stopped(self):
         if not self._err.closed:
             self._err.close()
-        self.returncode = self.proc.returncode
-        return self.returncode
-
-    def rss_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise GatewayError("no VmRSS")
 
     def stderr(self):
         try:

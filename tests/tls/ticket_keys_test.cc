@@ -49,13 +49,23 @@ class TicketKeysTest : public ::testing::Test {
     return ctx->asio_context().native_handle();
   }
 
-  // A first handshake against `from` (asserting a ticket came), then a
+  // Whether the handshake left the client a session holding a ticket. A
+  // missing one is a failed expectation too: a test expecting no resumption
+  // must not pass because nothing was issued to resume with.
+  static bool issued_ticket(const testing::HandshakeResult& r) {
+    EXPECT_TRUE(r.ok);
+    EXPECT_NE(r.session, nullptr) << "the handshake left no session";
+    if (!r.ok || r.session == nullptr) return false;
+    const bool ticket = SSL_SESSION_has_ticket(r.session.get()) == 1;
+    EXPECT_TRUE(ticket) << "the session holds no ticket";
+    return ticket;
+  }
+
+  // A first handshake against `from` (expecting a ticket), then a
   // resumption attempt against `to`; whether the session was reused.
   static bool resumes(SSL_CTX* from, SSL_CTX* to, int version, const std::string& sni = "") {
     auto first = testing::handshake(from, ClientOptions().with_sni(sni).with_max_version(version));
-    EXPECT_TRUE(first.ok);
-    if (!first.ok || first.session == nullptr) return false;
-    EXPECT_EQ(SSL_SESSION_has_ticket(first.session.get()), 1);
+    if (!issued_ticket(first)) return false;
     return resumes_with(first.session.get(), to, version, sni);
   }
   static bool resumes_with(SSL_SESSION* session, SSL_CTX* to, int version, const std::string& sni = "") {
@@ -141,7 +151,7 @@ TEST_F(TicketKeysTest, OneRotationKeepsOldTicketsTwoDoNot) {
     auto b = replica(ring);
     ASSERT_TRUE(a && b);
     auto first = testing::handshake(native(a), ClientOptions().with_max_version(v));
-    ASSERT_TRUE(first.ok);
+    ASSERT_TRUE(issued_ticket(first));
     const TicketKey before = ring->snapshot()->keys.front();
     ring->rotate();
     ASSERT_EQ(ring->snapshot()->keys.size(), 2u);
@@ -164,7 +174,7 @@ TEST_F(TicketKeysTest, OldKeyTicketIsRenewedUnderCurrentKey) {
     auto old_ring = std::make_shared<TicketKeys>();
     auto old_ctx = replica(old_ring);
     auto first = testing::handshake(native(old_ctx), ClientOptions().with_max_version(v));
-    ASSERT_TRUE(first.ok);
+    ASSERT_TRUE(issued_ticket(first));
 
     const TicketKey old_key = old_ring->snapshot()->keys.front();
     auto current = TicketKey::generate();
@@ -173,7 +183,7 @@ TEST_F(TicketKeysTest, OldKeyTicketIsRenewedUnderCurrentKey) {
     ring->set(*current, std::span<const TicketKey>(&old_key, 1));
     auto ctx = replica(ring);
     auto second = testing::handshake(native(ctx), ClientOptions().with_max_version(v).with_resume(first.session.get()));
-    ASSERT_TRUE(second.ok);
+    ASSERT_TRUE(issued_ticket(second));
     EXPECT_TRUE(second.reused);
 
     auto only_current = std::make_shared<TicketKeys>();
@@ -192,7 +202,7 @@ TEST_F(TicketKeysTest, LocalRotationFollowsTheClock) {
     auto a = replica(ring);
     ASSERT_TRUE(a);
     auto first = testing::handshake(native(a), ClientOptions().with_max_version(v));
-    ASSERT_TRUE(first.ok);
+    ASSERT_TRUE(issued_ticket(first));
     const TicketKey k0 = ring->snapshot()->keys.front();
 
     t += std::chrono::hours(11);
@@ -202,7 +212,7 @@ TEST_F(TicketKeysTest, LocalRotationFollowsTheClock) {
     // Past 12 h the next ticket operation rotates; the old key still decrypts.
     t += std::chrono::hours(2);
     auto second = testing::handshake(native(a), ClientOptions().with_max_version(v));
-    ASSERT_TRUE(second.ok);
+    ASSERT_TRUE(issued_ticket(second));
     ASSERT_EQ(ring->snapshot()->keys.size(), 2u);
     const TicketKey k1 = ring->snapshot()->keys.front();
     EXPECT_NE(k1, k0);
@@ -218,7 +228,7 @@ TEST_F(TicketKeysTest, LocalRotationFollowsTheClock) {
 
     // Idle for two periods: nothing older survives.
     const auto third = testing::handshake(native(a), ClientOptions().with_max_version(v));
-    ASSERT_TRUE(third.ok);
+    ASSERT_TRUE(issued_ticket(third));
     t += std::chrono::hours(25);
     EXPECT_FALSE(resumes_with(third.session.get(), native(a), v));
     EXPECT_EQ(ring->snapshot()->keys.size(), 1u);
@@ -232,7 +242,7 @@ TEST_F(TicketKeysTest, NoLocalRotationWithoutAPeriod) {
   ASSERT_TRUE(a);
   const TicketKey k0 = ring->snapshot()->keys.front();
   auto first = testing::handshake(native(a), ClientOptions().with_max_version(TLS1_3_VERSION));
-  ASSERT_TRUE(first.ok);
+  ASSERT_TRUE(issued_ticket(first));
   t += std::chrono::hours(1000);
   EXPECT_TRUE(resumes_with(first.session.get(), native(a), TLS1_3_VERSION));
   EXPECT_EQ(ring->snapshot()->keys.front(), k0);
