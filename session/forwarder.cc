@@ -13,6 +13,7 @@
 
 #include "affinity/cookie_header.h"
 #include "affinity/stable_hash.h"
+#include "session/chunked_decoder.h"
 #include "session/client_connection.h"
 #include "session/deadline.h"
 #include "session/header_rules.h"
@@ -214,6 +215,14 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   Lease up_lease(w.buffers);
   beast::flat_static_buffer_base up_in(up_lease.buf.get(), BufferPool::kSize);
   std::optional<http::response_parser<http::buffer_body>> res_parser;
+  // A server's chunk framing gets the caps a client's gets (ChunkedDecoder):
+  // the relay buffer already bounds what a line can hold, this refuses a
+  // size no real body has (it would stall the relay until the timeout) and
+  // long extensions. Kept alive here: the parser holds it by reference.
+  auto check_chunk = [](std::uint64_t size, std::string_view ext, beast::error_code& cec) {
+    if (size > ChunkedDecoder::kMaxChunkSize || ext.size() > ChunkedDecoder::Limits{}.max_line)
+      cec = http::error::bad_chunk;
+  };
   affinity::AffinityDecision decision;
   Lease lease(w.buffers);
   size_t prefetched = 0;      // response body bytes already in lease.buf
@@ -247,7 +256,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     x.tw = 0;
     bool reused = false;
     auto connect_start = Clock::now();
-    if (auto pooled = br.pool->take(server.index(), connect_start, !replayable)) {
+    if (auto pooled = br.pool->take(server.index(), connect_start)) {
       up = std::move(*pooled);
       reused = true;
       x.tc = 0;
@@ -289,6 +298,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
         res_parser->body_limit(boost::none);
         res_parser->header_limit(BufferPool::kSize);
         if (req.method() == http::verb::head) res_parser->skip(true);
+        res_parser->on_chunk_header(check_chunk);
         deadline_.arm_after(bc.server_timeout, &up);
         auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
         if (rec) {

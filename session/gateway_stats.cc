@@ -104,6 +104,12 @@ int64_t GatewayStats::connections_active(size_t listener) const {
                                       : 0;
 }
 
+uint64_t GatewayStats::connections_refused(size_t listener) const {
+  return listener < listeners_.size()
+             ? listeners_[listener].refused.load(std::memory_order_relaxed)
+             : 0;
+}
+
 uint64_t GatewayStats::tls_handshakes(size_t listener, bool ok) const {
   if (listener >= listeners_.size()) return 0;
   const auto& l = listeners_[listener];

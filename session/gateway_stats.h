@@ -113,6 +113,12 @@ class GatewayStats {
     if (listener < listeners_.size())
       listeners_[listener].active.fetch_sub(1, std::memory_order_relaxed);
   }
+  // A client connection closed at once because limits.max_connections was
+  // reached. Only refusals write it: an accepted connection pays nothing.
+  void connection_refused(size_t listener) {
+    if (listener < listeners_.size())
+      listeners_[listener].refused.fetch_add(1, std::memory_order_relaxed);
+  }
   // A TLS handshake ended (ok or failed: error, timeout, client gone).
   void tls_handshake(size_t listener, bool ok) {
     if (listener < listeners_.size())
@@ -127,6 +133,7 @@ class GatewayStats {
   size_t listener_count() const { return listeners_.size(); }
   size_t backend_count() const { return backends_.size() - 1; }  // without kNoBackend
   int64_t connections_active(size_t listener) const;
+  uint64_t connections_refused(size_t listener) const;
   uint64_t tls_handshakes(size_t listener, bool ok) const;
   // Gateway answers of this backend (server="-") with this exact status.
   uint64_t gateway_responses(size_t backend, unsigned status) const;
@@ -141,6 +148,7 @@ class GatewayStats {
     std::atomic<int64_t> active{0};
     std::atomic<uint64_t> tls_ok{0};
     std::atomic<uint64_t> tls_failed{0};
+    std::atomic<uint64_t> refused{0};
   };
   struct ServerStats {
     LatencyHistogram latency;

@@ -18,6 +18,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forwarder.h"
@@ -96,6 +97,7 @@ class Http1Session {
         auto [ec, n] = co_await asio::async_write(s_.stream_, asio::buffer(kContinue), kTuple);
         if (ec) co_return BodyRead{false};
       }
+      if (s_.chunked_) co_return co_await read_chunked(*s_.chunked_, buf, cap);
       for (;;) {
         if (parser_.is_done()) co_return BodyRead{true, 0, true};
         body.data = buf;
@@ -117,6 +119,31 @@ class Http1Session {
         // A read may parse only chunk framing: nothing to pass on yet.
         if (got == 0 && !parser_.is_done()) continue;
         co_return BodyRead{true, got, parser_.is_done()};
+      }
+    }
+
+    // A chunked body goes through ChunkedDecoder rather than Beast, so no
+    // framing is ever buffered: each cap fails at once with its status.
+    awaitable<BodyRead> read_chunked(ChunkedDecoder& d, char* buf, size_t cap) {
+      for (;;) {
+        if (d.done()) co_return BodyRead{true, 0, true};
+        if (s_.in_.size() > 0) {
+          const auto step = d.decode(s_.view(), buf, cap);
+          s_.in_.consume(step.consumed);
+          if (d.failed()) {
+            co_await s_.answer(ChunkedDecoder::status_of(d.error()),
+                               ChunkedDecoder::reason_of(d.error()));
+            co_return BodyRead{false};
+          }
+          if (step.produced > 0 || d.done()) co_return BodyRead{true, step.produced, d.done()};
+        }
+        s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+        auto [ec, n] = co_await s_.stream_.async_read_some(s_.in_.prepare(cap), kTuple);
+        if (ec) {
+          if (s_.conn_.deadline.fired()) co_await s_.answer(408, "request body not received in time");
+          co_return BodyRead{false};
+        }
+        s_.in_.commit(n);
       }
     }
 
@@ -296,7 +323,14 @@ class Http1Session {
       req.target(path);
       x_.path = path;
     }
-    if (scan_.chunked) req.chunked(true);
+    chunked_.reset();
+    if (scan_.chunked) {
+      req.chunked(true);
+      ChunkedDecoder::Limits dl;
+      dl.max_trailers = cfg_.limits.max_header_bytes;
+      dl.max_body = cfg_.limits.max_body;
+      chunked_.emplace(dl);
+    }
     Port port(*this, parser, req.keep_alive());
     const bool clean = co_await forwarder_.forward(req, port, x_);
     co_return clean && port.keep_alive();
@@ -432,6 +466,7 @@ class Http1Session {
   HeadLimits limits_;
   beast::flat_buffer in_;
   HeadScan scan_;
+  std::optional<ChunkedDecoder> chunked_;  // the current request's, when chunked
   Exchange x_;
   bool http10_ = false;
   std::string answer_;

@@ -18,15 +18,14 @@ bool UpstreamPool::still_open(Socket& s) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamPool::Socket> UpstreamPool::take(uint32_t index, Clock::time_point now,
-                                                       bool must_verify) {
+std::optional<UpstreamPool::Socket> UpstreamPool::take(uint32_t index, Clock::time_point now) {
   auto& list = idle_[index];
   while (!list.empty()) {
     Idle idle = std::move(list.back());
     list.pop_back();
-    const auto idle_for = now - idle.since;
-    const bool verify = must_verify || idle_for >= std::chrono::seconds(1);
-    if (idle_for < config_.idle_timeout && (!verify || still_open(idle.socket)))
+    // Checked whatever its age: a server that wrote past its response a
+    // moment ago has to lose the connection now, not once it idled long.
+    if (now - idle.since < config_.idle_timeout && still_open(idle.socket))
       return std::move(idle.socket);
     boost::system::error_code ignored;
     idle.socket.close(ignored);

@@ -1,7 +1,9 @@
 // Idle keep-alive connections to the servers of one backend, for one worker
 // (thread-confined: no locks). Connections are handed out most recently
-// used first (their TCP state is warm) and checked before reuse, so one the
-// server has closed is never handed out.
+// used first (their TCP state is warm) and every one is checked before
+// reuse: an idle HTTP/1.1 connection with anything to read (bytes the
+// server sent after its response, or EOF) is closed, never handed out, so
+// stray bytes can't be read as the answer to another client's request.
 #pragma once
 
 #include <chrono>
@@ -22,12 +24,10 @@ class UpstreamPool {
 
   UpstreamPool(size_t server_count, const config::PoolConfig& config);
 
-  // An idle connection to server `index`, or nullopt. Connections idle for
-  // a second or more, or all of them when `must_verify` (the request could
-  // not be replayed on a fresh connection), are first checked to be still
-  // open, at the cost of one syscall; a younger one that turns out closed
-  // is caught by the caller's replay on a fresh connection.
-  std::optional<Socket> take(uint32_t index, Clock::time_point now, bool must_verify);
+  // An idle connection to server `index` that has nothing to read, or
+  // nullopt. Costs one non-blocking recv(MSG_PEEK) per connection looked
+  // at; connections found readable, closed or past idle_timeout are closed.
+  std::optional<Socket> take(uint32_t index, Clock::time_point now);
   // Keeps `socket` for reuse, or closes it when the server's idle list is full.
   void give_back(uint32_t index, Socket socket, Clock::time_point now);
   // Closes every idle connection to server `index`: one of them turned out
