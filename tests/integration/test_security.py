@@ -1,0 +1,195 @@
+"""Defects found by probing as an attacker and as a broken server would (issue 10).
+
+- A server that writes past its response (a HEAD answered with a body, bytes
+  past Content-Length a moment later) must never have those bytes read as the
+  answer to another client's request on the pooled connection.
+- Chunked framing from a client (endless chunk extension, endless leading
+  zeros, endless trailers, a 2^64-1 size) is refused at once with memory
+  bounded; the same caps hold for a server's chunked response.
+"""
+
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from harness import (GatewayTestCase, LOCAL, RawConnection, basic_config, main,  # noqa: E402
+                     parse_responses, status_of)
+from scripted_server import ScriptedServer, ok  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+class ResponseMixupTest(GatewayTestCase):
+    """One worker, one server: every request shares the worker's pool."""
+
+    def start(self, script):
+        srv = ScriptedServer(script)
+        self.addCleanup(srv.stop)
+        self.gw = self.gateway(basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}],
+                                            tls=False, workers=1))
+        return srv
+
+    def get(self, path, method="GET"):
+        with RawConnection(LOCAL, self.gw.port("http"), timeout=10) as c:
+            c.send(b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (method.encode(), path.encode()))
+            return c.read_response(head_only=(method == "HEAD"))
+
+    def assert_own_answers(self, tag, n=6):
+        for i in range(n):
+            rid = "%s-%d" % (tag, i)
+            r = self.get("/?id=" + rid)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.header("x-rid"), rid, "request %s got another's response: %r" % (rid, r))
+            self.assertEqual(r.body, b"for " + rid.encode())
+
+    def test_head_answered_with_a_body_that_looks_like_a_response(self):
+        for delay in (None, 0.05):   # in the same write, and a moment later
+            def script(req, delay=delay):
+                if req.method == "HEAD":
+                    head = b"HTTP/1.1 200 OK\r\nX-Rid: %s\r\nContent-Length: 35\r\n\r\n" % req.rid.encode()
+                    evil = ok("evil", b"another user's page")
+                    return [head + evil] if delay is None else [head, delay, evil]
+                return [ok(req.rid)]
+            self.start(script)
+            with self.subTest(delay=delay):
+                for round_ in range(3):
+                    r = self.get("/?id=head%d" % round_, "HEAD")
+                    self.assertEqual(r.status, 200)
+                    time.sleep(0.3)
+                    self.assert_own_answers("d%s-r%d" % (delay, round_))
+            self.gw.stop()
+
+    def test_bytes_past_content_length_arriving_later(self):
+        def script(req):
+            if req.rid.startswith("first"):
+                return [ok(req.rid), 0.05, ok("evil", b"another user's page")]
+            return [ok(req.rid)]
+        self.start(script)
+        for round_ in range(3):
+            r = self.get("/?id=first%d" % round_)
+            self.assertEqual(r.header("x-rid"), "first%d" % round_)
+            time.sleep(0.3)
+            self.assert_own_answers("r%d" % round_)
+
+    def test_extra_bytes_in_the_same_read_close_the_connection(self):
+        def script(req):
+            if req.rid.startswith("first"):
+                return [ok(req.rid) + ok("evil", b"another user's page")]
+            return [ok(req.rid)]
+        self.start(script)
+        for round_ in range(3):
+            r = self.get("/?id=first%d" % round_)
+            self.assertEqual(r.header("x-rid"), "first%d" % round_)
+            self.assert_own_answers("r%d" % round_)
+
+
+class ClientFramingTest(GatewayTestCase):
+    def setUp(self):
+        self.s1 = self.servers("s1")
+        self.gw = self.gateway(basic_config([self.s1], tls=False, limits={"max_header_bytes": "32KiB"},
+                                            timeouts={"client": "20s"}))
+        self.head = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def flood(self, prefix, filler, budget=32 * MiB):
+        """Sends prefix, then filler repeatedly (up to budget bytes) while the
+        gateway keeps reading; returns (status, seconds until the answer, RSS growth KiB)."""
+        # warm up the worker's buffers first, so growth is the flood's alone
+        self.assertEqual(self.fresh_get(self.gw, "http").status, 200)
+        rss0 = self.gw.rss_kib()
+        start = time.monotonic()
+        with RawConnection(LOCAL, self.gw.port("http"), timeout=10) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+            c.send(prefix)
+            sent = 0
+            c.sock.settimeout(0.5)
+            answered_at = None
+            while sent < budget:
+                try:
+                    c.sock.sendall(filler)
+                except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+                    break
+                sent += len(filler)
+                if answered_at is None and c._recv(0.0001):
+                    answered_at = time.monotonic()
+            c.wait_closed(5)
+            if answered_at is None and c.buf:
+                answered_at = time.monotonic()
+            growth = self.gw.rss_kib() - rss0
+            return status_of(bytes(c.buf)), (answered_at or time.monotonic()) - start, growth, bytes(c.buf)
+
+    def check(self, prefix, filler, status):
+        st, took, growth, out = self.flood(prefix, filler)
+        self.assertEqual(st, status, out[:300])
+        self.assertLess(took, 3.0, "answered after %.1fs" % took)
+        self.assertLess(growth, 16 * 1024, "gateway RSS grew by %d KiB" % growth)
+        self.assertEqual([r for r in self.s1.requests if r.complete and r.target == "/upload"], [])
+
+    def test_endless_chunk_extension_is_400(self):
+        self.check(self.head + b"5;ext=", b"a" * 65536, 400)
+
+    def test_endless_leading_zeros_are_400(self):
+        self.check(self.head, b"0" * 65536, 400)
+
+    def test_endless_trailers_are_431(self):
+        self.check(self.head + b"5\r\nhello\r\n0\r\n", b"X-Trailer: " + b"v" * 50 + b"\r\n", 431)
+
+    def test_chunk_size_2_64_minus_1_is_400_at_once(self):
+        start = time.monotonic()
+        with RawConnection(LOCAL, self.gw.port("http"), timeout=10) as c:
+            c.send(self.head + b"ffffffffffffffff\r\nabc")
+            r = c.read_response(timeout=3)
+            self.assertEqual(r.status, 400, r)
+            self.assertTrue(c.wait_closed(3))
+        self.assertLess(time.monotonic() - start, 2.0)
+
+    def test_extensions_and_trailers_within_the_caps_pass(self):
+        with RawConnection(LOCAL, self.gw.port("http"), timeout=10) as c:
+            c.send(self.head + b"5;name=" + b"v" * 3000 + b"\r\nhello\r\n0\r\nX-T: " + b"t" * 20000
+                   + b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response(timeout=5)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["length"], 5)
+            self.assertEqual(c.read_response(timeout=5).status, 200)
+
+
+class ServerFramingTest(GatewayTestCase):
+    """A server's chunked response gets the caps a client's body gets."""
+
+    def start(self, script):
+        srv = ScriptedServer(script)
+        self.addCleanup(srv.stop)
+        return self.gateway(basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}],
+                                         tls=False, workers=1))
+
+    def fetch(self, gw):
+        start = time.monotonic()
+        with RawConnection(LOCAL, gw.port("http"), timeout=15) as c:
+            c.send(b"GET /?id=x HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.wait_closed(12)
+            return bytes(c.buf), time.monotonic() - start
+
+    def assert_refused_at_once(self, gw):
+        out, took = self.fetch(gw)
+        self.assertLess(took, 3.0, "the bad framing was waited on: %r" % out[:200])
+        resp = parse_responses(out)
+        complete_200 = [r for r in resp if r.status == 200]
+        self.assertEqual(complete_200, [], "a broken chunked response was passed on as complete")
+        if resp:
+            self.assertEqual(resp[0].status, 502)
+
+    def test_huge_chunk_size_from_a_server(self):
+        gw = self.start(lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     b"ffffffffffffffff\r\nabc", 8.0])
+        self.assert_refused_at_once(gw)
+
+    def test_endless_chunk_extension_from_a_server(self):
+        gw = self.start(lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x="
+                                     + b"a" * 200000, 8.0])
+        self.assert_refused_at_once(gw)
+
+
+if __name__ == "__main__":
+    main()
