@@ -26,6 +26,9 @@ struct Exchange {
   unsigned status = 0;
   uint64_t bytes = 0;  // sent to the client for this response, head included
   std::string_view server;
+  // The server a gateway answer (502, 504) blames: the log names it, the
+  // metrics count the answer as the gateway's (server="-").
+  std::string_view blamed;
   affinity::Server* answered_by = nullptr;  // null when the gateway answered
   size_t backend_index = GatewayStats::kNoBackend;  // set once routed
   std::optional<affinity::PersistOutcome> persist;  // the final decision, once made
@@ -47,7 +50,7 @@ struct Exchange {
   void answered(unsigned code, uint64_t sent) {
     status = code;
     bytes += sent;
-    server = {};
+    server = blamed;
     answered_by = nullptr;
   }
 };

@@ -105,6 +105,12 @@ void passive_failure(BackendRuntime& br, affinity::Server& server) {
 
 using Lease = BufferPool::Lease;
 
+// Beast's HTTP parse errors: the server sent something that isn't HTTP, as
+// opposed to a connection that closed or reset.
+const boost::system::error_category& up_ec_category() {
+  return http::make_error_code(http::error::bad_version).category();
+}
+
 // Keeps a server's active-request count exact on every path.
 struct ServerGuard {
   affinity::Server* s = nullptr;
@@ -227,6 +233,9 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   Lease lease(w.buffers);
   size_t prefetched = 0;      // response body bytes already in lease.buf
   ServerGuard guard;
+  // Why the last attempt failed, for blame().
+  const char* fail_what = "";
+  beast::error_code fail_ec;
   const bool replayable = !has_body && is_idempotent(req.method());
   for (;;) {
     affinity::AffinityRequest input;
@@ -284,6 +293,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
 
     // Send the request; then wait for the response head.
     SendResult sent = co_await send_request(up, req, port, lease.buf.get(), bc.server_timeout);
+    fail_what = "request not accepted";
+    fail_ec = {};
     if (sent == SendResult::kClientFailed || port.client_gone()) {
       guard.finish();
       up.close(ec);
@@ -302,6 +313,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
         deadline_.arm_after(bc.server_timeout, &up);
         auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
         if (rec) {
+          fail_what = rec.category() == up_ec_category() ? "invalid response head" : "no response";
+          fail_ec = rec;
           failed = true;
           timed_out = deadline_.fired();
           break;
@@ -332,6 +345,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
           auto [bec, bn] = co_await http::async_read_some(up, up_in, *res_parser, kTuple);
           if (bec == http::error::need_buffer) bec = {};
           if (bec) {
+            fail_what = bec.category() == up_ec_category() ? "invalid response body" : "response cut short";
+            fail_ec = bec;
             failed = true;
             timed_out = deadline_.fired();
             break;
@@ -347,6 +362,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     const bool no_response_byte = !got_head && up_in.size() == 0;
     if (timed_out) {  // the server took the request and didn't answer: not retried
       passive_failure(br, server);
+      blame(x, server, 504, "no response within timeouts.server", {});
       co_await port.answer(504, "server timed out");
       co_return false;
     }
@@ -374,6 +390,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     } else if (!reused || !no_response_byte) {
       passive_failure(br, server);
     }
+    blame(x, server, 502, fail_what, fail_ec);
     co_await port.answer(502, "server failed");
     co_return false;
   }
@@ -386,6 +403,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     // the server did answer; nothing to hold against it.
     guard.finish();
     up.close(ec);
+    blame(x, *decision.server, 502, "101 Switching Protocols to a request that asked none", {});
     co_await port.answer(502, "server switched protocols unasked");
     co_return false;
   }
@@ -404,6 +422,11 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   framing.upstream_chunked = res.chunked();
   framing.has_length = res_parser->content_length().has_value();
   strip_hop_by_hop(res);
+  // No body follows a 1xx or 204 whatever the server wrote, so no length
+  // either (RFC 9110 §8.6); its body bytes, if any, stay unread and the
+  // connection is not reused. A 304's Content-Length describes the
+  // representation and is kept.
+  if (status == 204 || status < 200) res.erase(http::field::content_length);
   process_set_cookies(res, br, *decision.server, sticky,
                       decision.outcome == affinity::PersistOutcome::kCookieHit
                           ? decision.cookie_created
@@ -463,6 +486,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     // Mid-response the only honest signal left is cutting the client off.
     if (rec) {
       upstream_broke = true;
+      fail_ec = rec;
       break;
     }
     const size_t got = BufferPool::kSize - body.size;
@@ -478,15 +502,19 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   if (upstream_broke) {
     // SPEC §3: a server that breaks mid-response is a 502; the client,
     // possibly sent the head already, sees its connection or stream cut.
+    const char* what = fail_ec.category() == up_ec_category() ? "invalid response body"
+                                                              : "response cut short";
     if (!head_sent) {
       guard.finish();
       up.close(ec);
       passive_failure(br, *decision.server);
+      blame(x, *decision.server, 502, what, fail_ec);
       co_await port.answer(502, "server failed");
       co_return false;
     }
     x.status = 502;
     passive_failure(br, *decision.server);
+    blame(x, *decision.server, 502, what, fail_ec);
     port.abort();
   }
   guard.finish();
@@ -564,6 +592,38 @@ awaitable<void> Forwarder::redirect(std::string_view host, uint16_t port, Client
 
 // Every Cookie field joined into cookie_joined_ (empty when none), as
 // HTTP/2 crumbs are joined (RFC 9113 §8.2.3).
+void Forwarder::blame(Exchange& x, const affinity::Server& server, unsigned status,
+                      std::string_view what, const boost::system::error_code& ec) {
+  x.blamed = server.name();
+  WorkerContext& w = conn_.worker;
+  uint64_t suppressed = 0;
+  if (!w.warn || !w.server_warnings.allow(Clock::now(), suppressed)) return;
+  std::string line = "server ";
+  line += x.backend_index < w.backends.size() ? w.backends[x.backend_index].backend->name() : "-";
+  line += '/';
+  line += server.name();
+  line += ": ";
+  line += what;
+  if (ec) {
+    line += " (";
+    line += ec.message();
+    line += ')';
+  }
+  line += "; answered ";
+  line += std::to_string(status);
+  line += " to \"";
+  line += x.method;
+  line += ' ';
+  line += x.path.substr(0, 200);
+  line += '"';
+  if (suppressed > 0) {
+    line += " (";
+    line += std::to_string(suppressed);
+    line += " similar lines suppressed)";
+  }
+  w.warn(line);
+}
+
 void Forwarder::join_cookies(const Request& req) {
   cookie_joined_.clear();
   auto [first, last] = req.equal_range(http::field::cookie);

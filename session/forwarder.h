@@ -69,6 +69,10 @@ class Forwarder {
                                                   Duration server_timeout);
   boost::asio::awaitable<void> redirect(std::string_view host, uint16_t port, ClientPort& cp,
                                         Exchange& x);
+  // Before a 502/504 that `server` caused: the log line names it, and a
+  // warning (rate-limited per worker) says what it did.
+  void blame(Exchange& x, const affinity::Server& server, unsigned status, std::string_view what,
+             const boost::system::error_code& ec);
   void join_cookies(const Request& req);
   std::optional<std::string_view> take_sticky_cookie(Request& req,
                                                      const affinity::StickyCookie& sticky);

@@ -323,6 +323,8 @@ class Http1Session {
       req.target(path);
       x_.path = path;
     }
+    // Identical duplicates passed the scan as one length: forward one.
+    if (scan_.content_length_fields > 1) req.set(http::field::content_length, std::to_string(scan_.content_length));
     chunked_.reset();
     if (scan_.chunked) {
       req.chunked(true);

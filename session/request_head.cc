@@ -97,7 +97,9 @@ HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
     if (!is_tchar(static_cast<unsigned char>(line[i]))) return error(400, "bad method");
   for (size_t i = sp1 + 1; i < sp2; ++i) {
     unsigned char c = line[i];
-    if (c <= 0x20 || c == 0x7f) return error(400, "bad request target");
+    // A fragment is never sent (RFC 9112 §3.2) and raw non-ASCII bytes are
+    // not URI characters: servers split or decode either differently.
+    if (c <= 0x20 || c == 0x7f || c == '#' || c >= 0x80) return error(400, "bad request target");
   }
   std::string_view version = line.substr(sp2 + 1);
   HeadScan r;
@@ -154,6 +156,7 @@ HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
         return error(400, "conflicting content-length");
       r.has_content_length = true;
       r.content_length = n;
+      ++r.content_length_fields;
     } else if (iequals(name, "transfer-encoding")) {
       te_seen = true;
       // A list, possibly over several fields: only a single final "chunked" is

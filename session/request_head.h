@@ -28,6 +28,7 @@ struct HeadScan {
   bool chunked = false;
   bool has_content_length = false;
   uint64_t content_length = 0;
+  uint32_t content_length_fields = 0;  // identical duplicates are one length
   bool expect_continue = false;
 };
 

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +19,7 @@
 #include "config/gateway_config.h"
 #include "session/access_log.h"
 #include "session/gateway_stats.h"
+#include "session/log_limiter.h"
 #include "session/router.h"
 #include "session/upstream_pool.h"
 
@@ -102,6 +105,12 @@ struct WorkerContext {
   std::atomic<int64_t>& process_connections;  // shared: all workers' client connections
   BufferPool buffers;
   bool stopping = false;
+  // The gateway's warning log (stderr), thread-safe; null when nobody
+  // listens (unit tests). Set before the worker runs.
+  void (*warn)(std::string_view line) = nullptr;
+  // Failures a server caused and the gateway answered for (502, 504): at
+  // most a line a second per worker, however often a server misbehaves.
+  LogLimiter server_warnings{std::chrono::seconds(1)};
 
   void add(ConnectionHandle* h) {
     h->next = head_;

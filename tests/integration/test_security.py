@@ -191,5 +191,77 @@ class ServerFramingTest(GatewayTestCase):
         self.assert_refused_at_once(gw)
 
 
+class PeerParityTest(GatewayTestCase):
+    """Answers that fell short of HAProxy's and nginx's."""
+
+    def scripted(self, script):
+        srv = ScriptedServer(script)
+        self.addCleanup(srv.stop)
+        return self.gateway(basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}],
+                                         tls=False, workers=1))
+
+    def test_fragment_or_raw_byte_in_the_target_is_400(self):
+        s1 = self.servers("s1")
+        gw = self.gateway(basic_config([s1], tls=False))
+        for target in (b"/a#frag", b"/caf\xc3\xa9", b"/?q=\x80"):
+            with self.subTest(target=target):
+                with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+                    c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+                    self.assertTrue(c.wait_closed(5))
+                    self.assertEqual(status_of(bytes(c.buf)), 400, bytes(c.buf[:200]))
+        self.assertEqual(s1.requests, [])
+
+    def test_identical_content_lengths_are_forwarded_as_one(self):
+        s1 = self.servers("s1")
+        gw = self.gateway(basic_config([s1], tls=False))
+        with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+            c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["length"], 5)
+        rec = s1.requests[-1]
+        self.assertEqual([v for n, v in rec.headers if n.lower() == "content-length"], ["5"])
+
+    def test_204_and_304_with_a_body_pass_neither_body_nor_204_length(self):
+        def script(req):
+            if req.rid == "204":
+                return [b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-Rid: 204\r\n\r\nhello"]
+            if req.rid == "304":
+                return [b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nX-Rid: 304\r\n\r\nhello"]
+            return [ok(req.rid)]
+        gw = self.scripted(script)
+        with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+            for rid in ("204", "304"):
+                c.send(b"GET /?id=%s HTTP/1.1\r\nHost: x\r\n\r\n" % rid.encode())
+                time.sleep(0.2)
+                c.send(b"GET /?id=after%s HTTP/1.1\r\nHost: x\r\n\r\n" % rid.encode())
+                r = c.read_response(head_only=True)
+                self.assertEqual(r.status, int(rid))
+                if rid == "204":
+                    self.assertIsNone(r.header("content-length"), r)
+                nxt = c.read_response()
+                self.assertEqual((nxt.status, nxt.header("x-rid")), (200, "after" + rid),
+                                 "the %s's body leaked into the next response: %r" % (rid, nxt))
+
+    def test_invalid_response_names_the_server_in_the_log_and_stderr(self):
+        gw = self.scripted(lambda req: [b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n", None])
+        for _ in range(5):
+            with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+                c.send(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                self.assertEqual(c.read_response().status, 502)
+        lines = gw.wait_log_lines(5)
+        self.assertEqual(len(lines), 5, lines)
+        for line in lines:
+            self.assertIn(" app/s1 ", line)
+            self.assertIn(" 502 ", line)
+        warnings = [l for l in gw.stderr().splitlines() if "s1" in l and "502" in l]
+        # one a second per worker: the burst gives one line, naming the reason
+        self.assertEqual(len(warnings), 1, gw.stderr())
+        self.assertIn("app/s1: invalid response head", warnings[0])
+        self.assertIn("WARN", warnings[0].upper())
+        metrics_free = [l for l in lines if " app/- " in l]
+        self.assertEqual(metrics_free, [])
+
+
 if __name__ == "__main__":
     main()

@@ -154,6 +154,15 @@ TEST(RequestHead, IdenticalDuplicateContentLengthAccepted) {
   ASSERT_EQ(r.state, State::kComplete);
   EXPECT_TRUE(r.has_content_length);
   EXPECT_EQ(r.content_length, 7u);
+  EXPECT_EQ(r.content_length_fields, 2u);  // forwarded as one
+}
+
+TEST(RequestHead, FragmentAndRawNonAsciiInTargetAre400) {
+  for (const char* line : {"GET /a#frag HTTP/1.1", "GET /#x HTTP/1.1", "GET /caf\xc3\xa9 HTTP/1.1",
+                           "GET /\x80 HTTP/1.1", "GET /?q=\xff HTTP/1.1"})
+    expect_error(req("", line), 400);
+  // Percent-encoded forms are the legal spelling and pass.
+  expect_complete(req("", "GET /caf%C3%A9?a=%23 HTTP/1.1"), req("", "GET /caf%C3%A9?a=%23 HTTP/1.1").size());
 }
 
 TEST(RequestHead, ContentLengthAndTransferEncoding) {
