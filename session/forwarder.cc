@@ -254,8 +254,10 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       co_return false;
     }
     // Decided before any wait, so streams multiplexed behind this one
-    // follow it even while this request is still in flight.
-    if (decision.set_cookie) {
+    // follow it even while this request is still in flight. Whatever the
+    // persistence mode: with learn only, the server's session cookie
+    // arrives with the first response, after its pipelined followers left.
+    {
       if (pin_.server != decision.server || pin_.backend != backend_index) pin_.issued.reset();
       pin_.server = decision.server;
       pin_.backend = backend_index;
