@@ -194,7 +194,12 @@ class Http2Session {
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;
     const nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg_.limits.h2_max_concurrent_streams},
+        // nghttp2 takes a stream past the value it sent as a connection
+        // error (GOAWAY: every stream in flight lost), where RFC 9113 §5.1.2
+        // allows refusing that stream alone. So nghttp2 is given twice the
+        // limit, the client is told the limit itself (patch_settings), and
+        // on_begin_headers refuses a stream past it with REFUSED_STREAM.
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, internal_stream_limit()},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
          static_cast<uint32_t>(std::min<uint64_t>(cfg_.limits.max_header_bytes, UINT32_MAX))},
@@ -264,6 +269,10 @@ class Http2Session {
         }
         if (n == 0) break;
         batch.insert(batch.end(), data, data + n);
+        if (!settings_patched_) {
+          settings_patched_ = true;
+          patch_settings(batch.data() + batch.size() - n, static_cast<size_t>(n));
+        }
       }
       if (dead_) break;
       if (!batch.empty()) {
@@ -288,6 +297,26 @@ class Http2Session {
     if (!reader_done_) {
       boost::system::error_code ignored;
       conn_.lowest.cancel(ignored);
+    }
+  }
+
+  uint32_t internal_stream_limit() const {
+    return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{cfg_.limits.h2_max_concurrent_streams} * 2,
+                                                    INT32_MAX));
+  }
+
+  // The first frame nghttp2 writes is the server's SETTINGS (init()): its
+  // MAX_CONCURRENT_STREAMS value becomes the configured limit on the wire.
+  void patch_settings(uint8_t* frame, size_t n) {
+    if (n < 9 || frame[3] != NGHTTP2_SETTINGS) return;
+    const size_t len = (size_t{frame[0]} << 16) | (size_t{frame[1]} << 8) | frame[2];
+    const uint32_t limit = cfg_.limits.h2_max_concurrent_streams;
+    for (size_t at = 9; at + 6 <= std::min(n, 9 + len); at += 6) {
+      if (((frame[at] << 8) | frame[at + 1]) != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+      frame[at + 2] = static_cast<uint8_t>(limit >> 24);
+      frame[at + 3] = static_cast<uint8_t>(limit >> 16);
+      frame[at + 4] = static_cast<uint8_t>(limit >> 8);
+      frame[at + 5] = static_cast<uint8_t>(limit);
     }
   }
 
@@ -333,6 +362,13 @@ class Http2Session {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (s.streams_.size() >= s.cfg_.limits.h2_max_concurrent_streams) {
+      // Past the advertised limit: this stream alone is refused (the client
+      // may retry it), the others go on.
+      nghttp2_submit_rst_stream(s.ng_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     try {
       auto st = std::make_shared<H2Stream>(frame->hd.stream_id, s.ex_);
       st->x.start = Clock::now();
@@ -442,6 +478,12 @@ class Http2Session {
     }
     st->in.append(reinterpret_cast<const char*>(data), len);
     st->body_received += len;
+    // The connection's window reopens at once; each stream's only as its
+    // server takes the body (read_body). So uploads stalled on slow servers
+    // hold their own stream windows and never the connection's, and a small
+    // POST beside them still flows; what a connection can make the gateway
+    // buffer stays bounded by streams x kStreamWindow.
+    nghttp2_session_consume_connection(ng, len);
     st->sig.notify();
     return 0;
   }
@@ -527,6 +569,7 @@ class Http2Session {
   bool reader_done_ = false;
   bool terminating_ = false;  // GOAWAY queued to end the session
   bool goaway_sent_ = false;  // graceful stop announced
+  bool settings_patched_ = false;  // the first SETTINGS went out (patch_settings)
   bool writing_ = false;
   HeadList head_;  // scratch for the response head being submitted
 };
@@ -557,8 +600,8 @@ class Http2Session::Port final : public ClientPort {
           st_.in.clear();
           st_.in_off = 0;
         }
-        // The window reopens as the server takes the bytes.
-        nghttp2_session_consume(s_.ng_, st_.id, n);
+        // The stream's window reopens as the server takes the bytes.
+        nghttp2_session_consume_stream(s_.ng_, st_.id, n);
         s_.write_signal_.notify();
         co_return BodyRead{true, n, st_.end_stream_in && st_.in.empty()};
       }
@@ -683,7 +726,7 @@ awaitable<void> Http2Session::run_stream(std::shared_ptr<H2Stream> st) {
   if (!dead_) {
     // Request body nobody will read goes back into the windows.
     if (const size_t left = st->in.size() - st->in_off; left > 0)
-      nghttp2_session_consume(ng_, st->id, left);
+      nghttp2_session_consume_stream(ng_, st->id, left);
     // No response: INTERNAL_ERROR. A request still arriving after its
     // response ended is cut short with NO_ERROR (RFC 9113 §8.1).
     if (!st->submitted) {
