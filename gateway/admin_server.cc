@@ -1,28 +1,12 @@
+// AdminHandler and the admin:: helpers: what the admin listener answers.
+// The transport (AdminServer) is admin_listener.cc.
 #include "gateway/admin_server.h"
-#include "session/asio_endpoint.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <cinttypes>
 #include <cstdio>
-#include <thread>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "affinity/server.h"
 #include "gateway/log.h"
@@ -536,6 +520,10 @@ std::string format_ms(double us) {
 
 }  // namespace
 
+AdminResponse admin::error_response(unsigned status, std::string_view message) {
+  return json_error(status, message);
+}
+
 AdminHandler::AdminHandler(std::shared_ptr<const config::GatewayConfig> config,
                            affinity::BackendSet& backends, const session::GatewayStats& stats,
                            Hooks hooks)
@@ -806,6 +794,12 @@ std::string AdminHandler::metrics() const {
                 n > 0 ? static_cast<uint64_t>(n) : 0);
   }
 
+  metric_header(out, "gateway_connections_refused_total", "counter",
+                "Client connections closed at once because limits.max_connections was reached.");
+  for (size_t li = 0; li < cfg.listeners.size(); ++li)
+    metric_line(out, "gateway_connections_refused_total", {{"listener", cfg.listeners[li].name}},
+                stats_.connections_refused(li));
+
   metric_header(out, "gateway_tls_handshakes_total", "counter",
                 "TLS handshakes on client connections, by result.");
   for (size_t li = 0; li < cfg.listeners.size(); ++li) {
@@ -944,203 +938,5 @@ std::string AdminHandler::stats_page() const {
          "</small></p>\n</body></html>\n";
   return out;
 }
-
-// ================================================================== AdminServer
-
-namespace {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kMaxConnections = 64;
-constexpr size_t kHeaderLimit = 16 * 1024;
-constexpr size_t kBodyLimit = 64 * 1024;
-// A whole request (and the wait for one on a kept-alive connection).
-constexpr std::chrono::seconds kRequestTimeout{30};
-constexpr std::chrono::seconds kWriteTimeout{30};
-
-}  // namespace
-
-struct AdminServer::Impl {
-  Impl(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
-       const session::GatewayStats& stats, Hooks hooks)
-      : handler(std::move(config), backends, stats, std::move(hooks)),
-        io(std::make_unique<asio::io_context>(1)),
-        acceptor(std::make_unique<tcp::acceptor>(*io)) {}
-
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(tcp::socket socket);
-
-  AdminHandler handler;
-  // Torn down by stop(): acceptor, then the io_context (which destroys the
-  // suspended connection coroutines and their sockets).
-  std::unique_ptr<asio::io_context> io;
-  std::unique_ptr<tcp::acceptor> acceptor;
-  std::thread thread;
-  uint16_t port = 0;
-  size_t connections = 0;  // admin thread only
-};
-
-asio::awaitable<void> AdminServer::Impl::accept_loop() {
-  asio::steady_timer backoff(*io);
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(kTuple);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-      log_warning("admin: accept: " + ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(kTuple);
-      continue;
-    }
-    if (connections >= kMaxConnections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    asio::co_spawn(*io, serve(std::move(socket)), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log_error(std::string("admin: connection ended by exception: ") + ex.what());
-      }
-    });
-  }
-}
-
-asio::awaitable<void> AdminServer::Impl::serve(tcp::socket socket) {
-  ++connections;
-  struct Count {
-    size_t& n;
-    ~Count() { --n; }
-  } count{connections};
-  boost::system::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(kBodyLimit);
-    stream.expires_after(kRequestTimeout);
-    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kTuple);
-    ec = hec;
-    if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
-      ec = cec;
-    }
-    if (!ec) {
-      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kTuple);
-      ec = bec;
-    }
-    if (ec) {
-      unsigned status = 0;
-      const char* reason = "";
-      if (ec == http::error::body_limit) {
-        status = 413, reason = "body too large (64 KiB at most)";
-      } else if (ec == http::error::header_limit) {
-        status = 431, reason = "request head too large";
-      } else if (ec != http::error::end_of_stream && ec != http::error::partial_message &&
-                 ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        status = 400, reason = "bad request";
-      }
-      if (status) {
-        AdminResponse r = json_error(status, reason);
-        res = {};
-        res.result(status);
-        res.version(11);
-        res.set(http::field::content_type, r.content_type);
-        res.set(http::field::cache_control, "no-store");
-        res.keep_alive(false);
-        res.body() = std::move(r.body);
-        res.prepare_payload();
-        stream.expires_after(kWriteTimeout);
-        co_await http::async_write(stream, res, kTuple);
-      }
-      break;
-    }
-
-    const auto& req = parser.get();
-    AdminRequest ar;
-    ar.method = req.method_string();
-    ar.target = req.target();
-    ar.authorization = req[http::field::authorization];
-    ar.body = req.body();
-    AdminResponse r = handler.handle(ar);
-
-    res = {};
-    res.result(r.status);
-    res.version(req.version());
-    res.set(http::field::server, "sag-admin");
-    res.set(http::field::content_type, r.content_type);
-    res.set(http::field::cache_control, "no-store");
-    if (r.challenge) res.set(http::field::www_authenticate, "Basic realm=\"sag\"");
-    if (!r.allow.empty()) res.set(http::field::allow, r.allow);
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(r.body);
-    res.prepare_payload();
-    if (r.head) res.body().clear();  // Content-Length stays that of the GET
-    stream.expires_after(kWriteTimeout);
-    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
-    if (wec || !res.keep_alive()) break;
-  }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-}
-
-AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-AdminServer::~AdminServer() { stop(); }
-
-std::unique_ptr<AdminServer> AdminServer::start(
-    std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
-    const session::GatewayStats& stats, Hooks hooks, std::string& error) {
-  if (!config || !config->admin) {
-    error = "no admin section in the config";
-    return nullptr;
-  }
-  const tcp::endpoint ep = session::to_asio_endpoint(config->admin->endpoint);
-  const std::string bind = config->admin->bind;
-  auto impl = std::make_unique<Impl>(std::move(config), backends, stats, std::move(hooks));
-  boost::system::error_code ec;
-  tcp::acceptor& a = *impl->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(128, ec);
-  if (ec) {
-    error = "admin: bind " + bind + ": " + ec.message();
-    return nullptr;
-  }
-  impl->port = a.local_endpoint(ec).port();
-  Impl* p = impl.get();
-  asio::co_spawn(*p->io, p->accept_loop(), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      log_error(std::string("admin: accept loop ended by exception: ") + ex.what());
-    }
-  });
-  p->thread = std::thread([p] { p->io->run(); });
-  return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
-}
-
-void AdminServer::stop() {
-  if (!impl_ || !impl_->io) return;
-  impl_->io->stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->acceptor.reset();
-  impl_->io.reset();
-}
-
-uint16_t AdminServer::port() const { return impl_->port; }
-
-AdminHandler& AdminServer::handler() { return impl_->handler; }
 
 }  // namespace sag::gateway

@@ -8,8 +8,10 @@
 // GatewayStats); a PUT writes a Server's admin state and weight the same way.
 //
 // AdminHandler is the whole HTTP-independent logic (routing, auth, the
-// bodies): AdminServer only moves bytes. The free functions in `admin` are
-// exposed for tests.
+// bodies; admin_server.cc): AdminServer only moves bytes, and bounds what
+// clients may hold so that /healthz stays reachable under a flood of idle
+// or slow connections (admin_listener.cc, admin_connections.h). The free
+// functions in `admin` are exposed for tests.
 #pragma once
 
 #include <array>
@@ -72,6 +74,12 @@ struct AdminResponse {
   bool challenge = false;       // for 401: WWW-Authenticate: Basic realm="sag"
   bool head = false;            // answer to HEAD: send the head only
 };
+
+namespace admin {
+// {"error": message} as JSON with this status: the API's error answers, and
+// the transport's for requests it can't read (400, 413, 431).
+AdminResponse error_response(unsigned status, std::string_view message);
+}  // namespace admin
 
 class AdminHandler {
  public:

@@ -23,6 +23,7 @@
 #include "gateway/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/log.h"
+#include "session/log_throttle.h"
 #include "gateway/worker.h"
 #include "session/access_log.h"
 #include "tls/server_tls_context.h"
@@ -204,6 +205,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     store = std::make_unique<affinity::MemoryAffinityStore>(config->affinity_store.capacity);
   }
   std::atomic<int64_t> connections{0};
+  // One per listener, shared by its acceptors on every worker; declared
+  // before the workers, which refer to them.
+  std::vector<session::LogThrottle> refusal_logs(listeners.size());
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
@@ -223,7 +227,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       }
       ep.port(a.local_endpoint().port());
       rt.port = ep.port();
-      w->add_acceptor(std::move(a), rt);
+      w->add_acceptor(std::move(a), rt, refusal_logs[rt.index]);
     }
     log_info("listener '" + rt.config->name + "' on " + rt.config->bind +
              (rt.tls ? " (TLS)" : "") + ", " + std::to_string(n_workers) + " workers");

@@ -16,8 +16,23 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// The rare path of accept_loop: counted per listener, and a warning at most
+// once a minute per listener (the refusals held back are in the next one).
+void refused(const session::ListenerRuntime& listener, session::WorkerContext& ctx,
+             uint64_t max_connections, session::LogThrottle& log) {
+  ctx.stats.connection_refused(listener.index);
+  uint64_t held_back = 0;
+  if (!log.allow(session::LogThrottle::Clock::now(), &held_back)) return;
+  std::string m = "listener '" + listener.config->name +
+                  "': connection refused: limits.max_connections (" +
+                  std::to_string(max_connections) + ") reached";
+  if (held_back) m += "; " + std::to_string(held_back) + " more refused since the last message";
+  log_warning(m);
+}
+
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::ListenerRuntime& listener,
-                                  session::WorkerContext& ctx, uint64_t max_connections) {
+                                  session::WorkerContext& ctx, uint64_t max_connections,
+                                  session::LogThrottle& refusal_log) {
   asio::steady_timer backoff(acceptor.get_executor());
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
@@ -34,6 +49,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::Listen
       ctx.process_connections.fetch_sub(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       socket.close(ignored);
+      refused(listener, ctx, max_connections, refusal_log);
       continue;
     }
     asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), listener, ctx),
@@ -59,6 +75,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
                                                     process_connections)),
       sweeper_(std::make_unique<asio::steady_timer>(*io_)),
       max_connections_(ctx_->config->limits.max_connections) {
+  ctx_->warn = [](std::string_view line) { log_warning(line); };
   for (const auto& b : backends.backends()) {
     session::BackendRuntime rt;
     rt.backend = b.get();
@@ -102,13 +119,16 @@ Worker::~Worker() {
   ctx_.reset();
 }
 
-void Worker::add_acceptor(tcp::acceptor acceptor, const session::ListenerRuntime& listener) {
-  acceptors_.emplace_back(std::move(acceptor), &listener);
+void Worker::add_acceptor(tcp::acceptor acceptor, const session::ListenerRuntime& listener,
+                          session::LogThrottle& refusal_log) {
+  acceptors_.push_back({std::move(acceptor), &listener, &refusal_log});
 }
 
 void Worker::start() {
-  for (auto& [acceptor, listener] : acceptors_)
-    asio::co_spawn(*io_, accept_loop(acceptor, *listener, *ctx_, max_connections_), asio::detached);
+  for (auto& a : acceptors_)
+    asio::co_spawn(*io_,
+                   accept_loop(a.acceptor, *a.listener, *ctx_, max_connections_, *a.refusal_log),
+                   asio::detached);
   sweep_pools();
   thread_ = std::thread([this] { io_->run(); });
 }
@@ -126,7 +146,7 @@ void Worker::sweep_pools() {
 void Worker::begin_stop() {
   asio::post(*io_, [this] {
     boost::system::error_code ignored;
-    for (auto& [acceptor, listener] : acceptors_) acceptor.close(ignored);
+    for (auto& a : acceptors_) a.acceptor.close(ignored);
     ctx_->begin_stop();
     for (auto& b : ctx_->backends) b.pool->close_all();
   });

@@ -15,6 +15,7 @@
 
 #include "affinity/affinity_store.h"
 #include "affinity/backend.h"
+#include "session/log_throttle.h"
 #include "session/worker_context.h"
 
 namespace sag::gateway {
@@ -31,8 +32,12 @@ class Worker {
 
   boost::asio::io_context& io() { return *io_; }
   // Before start(): takes an acceptor already bound and listening.
+  // `refusal_log` throttles the warning about connections refused at
+  // limits.max_connections on this listener; it is shared by every worker
+  // (one line a minute per listener for the process) and outlives the
+  // Worker.
   void add_acceptor(boost::asio::ip::tcp::acceptor acceptor,
-                    const session::ListenerRuntime& listener);
+                    const session::ListenerRuntime& listener, session::LogThrottle& refusal_log);
   void start();
   // Thread-safe. Closes the acceptors at once, then idle connections.
   void begin_stop();
@@ -49,8 +54,12 @@ class Worker {
   // frames that still refer to the context) before the context.
   std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<session::WorkerContext> ctx_;
-  std::vector<std::pair<boost::asio::ip::tcp::acceptor, const session::ListenerRuntime*>>
-      acceptors_;
+  struct Acceptor {
+    boost::asio::ip::tcp::acceptor acceptor;
+    const session::ListenerRuntime* listener;
+    session::LogThrottle* refusal_log;
+  };
+  std::vector<Acceptor> acceptors_;
   std::unique_ptr<boost::asio::steady_timer> sweeper_;
   uint64_t max_connections_;
   std::thread thread_;

@@ -599,7 +599,7 @@ void Forwarder::blame(Exchange& x, const affinity::Server& server, unsigned stat
   x.blamed = server.name();
   WorkerContext& w = conn_.worker;
   uint64_t suppressed = 0;
-  if (!w.warn || !w.server_warnings.allow(Clock::now(), suppressed)) return;
+  if (!w.warn || !w.server_warnings.allow(Clock::now(), &suppressed)) return;
   std::string line = "server ";
   line += x.backend_index < w.backends.size() ? w.backends[x.backend_index].backend->name() : "-";
   line += '/';

@@ -19,7 +19,7 @@
 #include "config/gateway_config.h"
 #include "session/access_log.h"
 #include "session/gateway_stats.h"
-#include "session/log_limiter.h"
+#include "session/log_throttle.h"
 #include "session/router.h"
 #include "session/upstream_pool.h"
 
@@ -110,7 +110,7 @@ struct WorkerContext {
   void (*warn)(std::string_view line) = nullptr;
   // Failures a server caused and the gateway answered for (502, 504): at
   // most a line a second per worker, however often a server misbehaves.
-  LogLimiter server_warnings{std::chrono::seconds(1)};
+  LogThrottle server_warnings{std::chrono::seconds(1)};
 
   void add(ConnectionHandle* h) {
     h->next = head_;

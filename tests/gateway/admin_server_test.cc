@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -520,6 +522,8 @@ TEST(MetricsTest, ExactText) {
   f.stats.connection_opened(0);
   f.stats.connection_opened(0);
   f.stats.connection_closed(0);
+  f.stats.connection_refused(1);
+  f.stats.connection_refused(1);
   f.stats.tls_handshake(0, true);
   f.stats.tls_handshake(0, true);
   f.stats.tls_handshake(0, false);
@@ -597,6 +601,11 @@ TEST(MetricsTest, ExactText) {
       "# TYPE gateway_connections_active gauge\n"
       "gateway_connections_active{listener=\"https\"} 1\n"
       "gateway_connections_active{listener=\"http\"} 0\n"
+      "# HELP gateway_connections_refused_total Client connections closed at once because "
+      "limits.max_connections was reached.\n"
+      "# TYPE gateway_connections_refused_total counter\n"
+      "gateway_connections_refused_total{listener=\"https\"} 0\n"
+      "gateway_connections_refused_total{listener=\"http\"} 2\n"
       "# HELP gateway_tls_handshakes_total TLS handshakes on client connections, by result.\n"
       "# TYPE gateway_tls_handshakes_total counter\n"
       "gateway_tls_handshakes_total{listener=\"https\",result=\"ok\"} 2\n"
@@ -817,6 +826,53 @@ TEST(AdminServerTest, ServesOverHttp) {
   server->stop();  // idempotent
   RawClient after(server->port());
   EXPECT_FALSE(after.connected);
+}
+
+// 64 connections at most: at the limit a new connection replaces the one
+// that has waited longest for its request, so idle and half-sent requests
+// never keep /healthz from answering (admin_connections.h).
+TEST(AdminServerTest, WaitingConnectionsGiveWayToNewOnes) {
+  auto cfg = make_config(false);
+  affinity::BackendSet backends(*cfg);
+  session::GatewayStats stats(*cfg);
+  std::string error;
+  auto server = AdminServer::start(cfg, backends, stats, {}, error);
+  ASSERT_TRUE(server) << error;
+
+  // A keep-alive client that has just been answered: the newest waiting.
+  auto ask_healthz = [](RawClient& c) {
+    c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    return c.response();
+  };
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (int i = 0; i < 40; ++i) flood.push_back(std::make_unique<RawClient>(server->port()));
+  RawClient kept(server->port());
+  ASSERT_EQ(ask_healthz(kept).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  for (int i = 0; i < 100; ++i) {
+    flood.push_back(std::make_unique<RawClient>(server->port()));
+    ASSERT_TRUE(flood.back()->connected);
+    if (i % 3 == 0) flood.back()->send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  }
+  for (int round = 0; round < 5; ++round) {
+    RawClient probe(server->port());
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string r = ask_healthz(probe);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  }
+  // The oldest were closed to make room, oldest first; `kept` came after
+  // the first 40 and before 100 others, so it went too.
+  EXPECT_TRUE(flood.front()->closed());
+  EXPECT_TRUE(flood[39]->closed());
+  EXPECT_TRUE(kept.closed());
+  // The most recent ones are still open: a half-sent head gets no answer yet.
+  RawClient& last = *flood.back();
+  timeval tv{0, 200000};
+  setsockopt(last.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char c;
+  EXPECT_EQ(::recv(last.fd, &c, 1, 0), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  server->stop();
 }
 
 TEST(AdminServerTest, BindFailureIsReported) {

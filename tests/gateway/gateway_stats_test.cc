@@ -117,6 +117,10 @@ TEST(GatewayStatsTest, CountsWhereTheyBelong) {
   st.connection_closed(1);
   EXPECT_EQ(st.connections_active(1), 1);
   EXPECT_EQ(st.connections_active(0), 0);
+  st.connection_refused(1);
+  EXPECT_EQ(st.connections_refused(1), 1u);
+  EXPECT_EQ(st.connections_refused(0), 0u);
+  EXPECT_EQ(st.connections_active(1), 1);  // a refusal is no open connection
   st.tls_handshake(0, true);
   st.tls_handshake(0, false);
   st.tls_handshake(0, false);
@@ -136,6 +140,8 @@ TEST(GatewayStatsTest, BadIndexesAreIgnored) {
   st.connection_opened(9);
   st.connection_closed(9);
   st.tls_handshake(9, true);
+  st.connection_refused(9);
+  EXPECT_EQ(st.connections_refused(9), 0u);
   EXPECT_EQ(st.retries(7), 0u);
   EXPECT_EQ(st.connections_active(9), 0);
   EXPECT_EQ(st.tls_handshakes(9, true), 0u);
