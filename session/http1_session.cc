@@ -5,6 +5,7 @@
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -391,7 +392,17 @@ class Http1Session {
       while (!done) {
         auto [ec, n] = co_await stream_.async_read_some(
             asio::buffer(lease.buf.get(), BufferPool::kSize), kTuple);
-        if (ec || done) break;
+        if (done) break;
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+          // The client is done sending (after its close frame, typically),
+          // not done reading: the half-close goes on to the server, whose
+          // answer (its close frame) still reaches the client. The tunnel
+          // ends when the server closes too, or at the idle timeout.
+          beast::error_code ignored;
+          up.shutdown(tcp::socket::shutdown_send, ignored);
+          co_return;
+        }
+        if (ec) break;
         last_activity = Clock::now();
         auto [wec, wn] = co_await asio::async_write(up, asio::buffer(lease.buf.get(), n), kTuple);
         if (wec) break;

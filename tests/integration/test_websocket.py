@@ -13,6 +13,7 @@ SAG_TEST_STANDIN=haproxy (see support/standin.py).
 
 import hashlib
 import os
+import socket
 import sys
 import time
 
@@ -186,6 +187,30 @@ class WebSocketTest(WsTestCase):
                 self.assertTrue(rec.ws.done.wait(10), "the server's side of the tunnel stayed "
                                 "open after the client went away")
                 self.assertEqual(rec.ws.end, "eof")
+
+    def test_close_handshake_completes_after_the_clients_fin(self):
+        # A client that sends its close frame and then its FIN at once: the
+        # half-close reaches the server, and the server's close frame still
+        # reaches the client before the tunnel ends (issue 16).
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                path = "/ws?cli=fin&l=" + listener
+                c = self.ws(listener, path)
+                self.assertUpgraded(c)
+                rec = self.server_record(c, path)
+                self.echo_check(c)
+                c.close(1000, b"bye")
+                # FIN on the TCP connection under the (TLS) socket, which stays
+                # readable: shutdown through a duplicate of its descriptor.
+                dup = socket.socket(fileno=os.dup(c.conn.sock.fileno()))
+                dup.shutdown(socket.SHUT_WR)
+                dup.close()
+                fin, op, payload, _ = c.recv_frame(timeout=10)
+                self.assertEqual((op, payload), (OP_CLOSE, b"\x03\xe8bye"),
+                                 "the server's close frame was lost after the client's FIN")
+                self.assertTrue(rec.ws.done.wait(10))
+                self.assertEqual((rec.ws.end, rec.ws.close_code), ("close", 1000))
+                self.assertTrue(c.wait_eof(10), "the tunnel stayed open after both sides closed")
 
     def test_not_an_upgrade_is_a_plain_request(self):
         # The same path without the upgrade headers is an ordinary request:
