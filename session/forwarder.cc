@@ -233,6 +233,9 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   Lease lease(w.buffers);
   size_t prefetched = 0;      // response body bytes already in lease.buf
   ServerGuard guard;
+  // Attempts charged against the backend's `retries` (x.retries also
+  // counts replays after a stale pooled connection, which are free).
+  uint32_t charged = 0;
   // Why the last attempt failed, for blame().
   const char* fail_what = "";
   beast::error_code fail_ec;
@@ -280,7 +283,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
         up.close(ec);
         passive_failure(br, server);
         if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
-        if (x.retries < bc.retries) {
+        if (charged < bc.retries) {
+          ++charged;
           ++x.retries;
           w.stats.retry(x.backend_index);
           continue;
@@ -379,11 +383,14 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       if (reused && no_response_byte) {
         br.pool->drop(server.index());
         up_in.clear();
+        ++x.retries;  // logged and counted, not charged against `retries`
+        w.stats.retry(x.backend_index);
         continue;
       }
       passive_failure(br, server);
       if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
-      if (x.retries < bc.retries) {
+      if (charged < bc.retries) {
+        ++charged;
         ++x.retries;
         w.stats.retry(x.backend_index);
         up_in.clear();

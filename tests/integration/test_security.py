@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
@@ -261,6 +262,31 @@ class PeerParityTest(GatewayTestCase):
         self.assertIn("WARN", warnings[0].upper())
         metrics_free = [l for l in lines if " app/- " in l]
         self.assertEqual(metrics_free, [])
+
+
+class StaleReplayCountTest(GatewayTestCase):
+    def test_replay_after_a_dead_pooled_connection_is_counted(self):
+        # The server takes a second request on a kept-alive connection and
+        # closes it unanswered (as a server timing out keep-alive does): the
+        # gateway replays on a fresh connection, free of the retries budget,
+        # but the log's RETRIES and gateway_retries_total say so (issue 16).
+        srv = ScriptedServer(lambda req: [None] if req.index == 1 else [ok(req.rid)])
+        self.addCleanup(srv.stop)
+        cfg = basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}], tls=False,
+                           workers=1, admin={"bind": "127.0.0.1:0"})
+        cfg["backends"][0]["retries"] = 0
+        gw = self.gateway(cfg)
+        for rid in ("a", "b"):
+            with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+                c.send(b"GET /?id=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % rid.encode())
+                r = c.read_response()
+                self.assertEqual((r.status, r.header("x-rid")), (200, rid), r)
+        lines = gw.wait_log_lines(2)
+        retries = [int(l.split()[-4]) for l in lines]
+        self.assertEqual(retries, [0, 1], lines)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw.port("admin"), timeout=10) as m:
+            metrics = m.read().decode()
+        self.assertIn('gateway_retries_total{backend="app"} 1', metrics)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ answers each request with what `script(request)` returns: a list of steps, each
 bytes (sent at once), a float (seconds to sleep), or None (close the
 connection). `request` is a ScriptedRequest: method, target, headers (a dict of
 lower-case names), body (bytes, by Content-Length only) and `rid`, the value of
-the `id` query parameter ("" without one). Every request is appended to
-`.requests`.
+the `id` query parameter ("" without one), and `index`, its position on its
+connection (0 for the first). Every request is appended to `.requests`.
 
 `ok(rid, body=b"")` builds a well-formed 200 naming the request id in
 `X-Rid` and in its body, so a test can check that each response belongs to the
@@ -65,6 +65,7 @@ class ScriptedServer:
 
     def _serve(self, c):
         buf = b""
+        index = 0
         try:
             while True:
                 while b"\r\n\r\n" not in buf:
@@ -87,6 +88,8 @@ class ScriptedServer:
                     buf += d
                 body, buf = buf[:length], buf[length:]
                 req = ScriptedRequest(method, target, headers, body)
+                req.index = index
+                index += 1
                 with self._lock:
                     self.requests.append(req)
                 for step in self.script(req):
