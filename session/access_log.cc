@@ -217,7 +217,8 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
   append_escaped(out, r.path);
   out += ' ';
   out += r.protocol;
-  out += '"';
+  out += "\" ";
+  out += r.termination;
 }
 
 void AccessLog::format_json(const AccessRecord& r, std::string& out) {
@@ -261,6 +262,8 @@ void AccessLog::format_json(const AccessRecord& r, std::string& out) {
   append_json_string(out, r.path);
   out += ",\"protocol\":";
   append_json_string(out, r.protocol);
+  out += ",\"termination\":";
+  append_json_string(out, r.termination);
   out += '}';
 }
 

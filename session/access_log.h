@@ -35,6 +35,7 @@ struct AccessRecord {
   std::string_view method;
   std::string_view path;
   std::string_view protocol;  // "HTTP/1.1"
+  std::string_view termination = "ok";  // how it ended (session/gateway_error.h)
 };
 
 class AccessLog {

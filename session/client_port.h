@@ -16,6 +16,8 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "session/gateway_error.h"
+
 namespace sag::session {
 
 struct BodyRead {
@@ -57,9 +59,10 @@ class ClientPort {
   // out): HTTP/1.1 closes the connection, HTTP/2 resets the stream.
   virtual void abort() = 0;
 
-  // The gateway's own answer, a short text body naming `reason`.
+  // The gateway's own answer: info(e)'s status and a short text body
+  // naming the reason (`detail` when given, else info(e).text).
   // `extra_headers`: "Name: value\r\n" lines.
-  virtual boost::asio::awaitable<void> answer(unsigned status, std::string_view reason,
+  virtual boost::asio::awaitable<void> answer(GatewayError e, std::string_view detail = {},
                                               std::string_view extra_headers = {}) = 0;
 
   // The client left or reset the request: failures seen from now on are

@@ -44,6 +44,7 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   r.method = x.method;
   r.path = x.path;
   r.protocol = x.protocol;
+  r.termination = to_string(x.termination);
   w.access_log.write(r);
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "affinity/affinity_resolver.h"
+#include "session/gateway_error.h"
 #include "session/gateway_stats.h"
 
 namespace sag::session {
@@ -33,6 +34,7 @@ struct Exchange {
   size_t backend_index = GatewayStats::kNoBackend;  // set once routed
   std::optional<affinity::PersistOutcome> persist;  // the final decision, once made
   uint32_t retries = 0;
+  Termination termination = Termination::kOk;
   std::string method, path;  // storage reused across requests
   std::string_view protocol = "HTTP/1.1";
   bool logged = false;
@@ -47,8 +49,9 @@ struct Exchange {
     path = std::move(p);
   }
   // The gateway answered itself.
-  void answered(unsigned code, uint64_t sent) {
-    status = code;
+  void answered(GatewayError e, uint64_t sent) {
+    status = info(e).status;
+    termination = info(e).termination;
     bytes += sent;
     server = blamed;
     answered_by = nullptr;

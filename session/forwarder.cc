@@ -105,10 +105,19 @@ void passive_failure(BackendRuntime& br, affinity::Server& server) {
 
 using Lease = BufferPool::Lease;
 
-// Beast's HTTP parse errors: the server sent something that isn't HTTP, as
-// opposed to a connection that closed or reset.
-const boost::system::error_category& up_ec_category() {
-  return http::make_error_code(http::error::bad_version).category();
+// The server sent something that isn't valid HTTP, as opposed to a
+// connection that closed or reset (end_of_stream and partial_message are
+// Beast's words for those).
+bool invalid_http(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_version).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::need_more && ec != http::error::need_buffer;
+}
+
+// The 502 a failed server exchange gets: invalid HTTP, or a connection that
+// closed or reset before the response was whole.
+GatewayError server_error(const beast::error_code& ec) {
+  return invalid_http(ec) ? GatewayError::kBadResponse : GatewayError::kServerFailed;
 }
 
 // Keeps a server's active-request count exact on every path.
@@ -126,11 +135,18 @@ struct ServerGuard {
   ~ServerGuard() { finish(); }
 };
 
-// Logs the exchange however forward() returns.
+// Logs the exchange however forward() returns. An exit that neither
+// completed the response nor answered (which sets the termination) means
+// the client went away or stopped reading.
 struct LogOnExit {
   ClientConnection& conn;
   Exchange& x;
-  ~LogOnExit() { finish_exchange(conn, x); }
+  bool ended = false;  // the response went out whole (or the tunnel ended)
+  ~LogOnExit() {
+    if (!ended && x.termination == Termination::kOk)
+      x.termination = conn.deadline.fired() ? Termination::kClientTimeout : Termination::kClientClose;
+    finish_exchange(conn, x);
+  }
 };
 
 }  // namespace
@@ -145,18 +161,18 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   beast::error_code ec;
 
   if (req.method() == http::verb::connect) {
-    co_await port.answer(405, "CONNECT is not supported",
+    co_await port.answer(GatewayError::kMethodNotAllowed, {},
                          "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n");
     co_return false;
   }
   const std::string_view target = req.target();
   if (target == "*" ? req.method() != http::verb::options : !target.starts_with("/")) {
-    co_await port.answer(400, "bad request target");
+    co_await port.answer(GatewayError::kBadTarget);
     co_return false;
   }
   const std::string_view host = req[http::field::host];
   if (!valid_authority(host)) {
-    co_await port.answer(400, "bad host");
+    co_await port.answer(GatewayError::kBadHost);
     co_return false;
   }
 
@@ -167,7 +183,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   }
   const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
   if (backend_index < 0) {
-    co_await port.answer(404, "no route for this host and path");
+    co_await port.answer(GatewayError::kNoRoute);
     co_return false;
   }
   BackendRuntime& br = w.backends[static_cast<size_t>(backend_index)];
@@ -253,7 +269,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     decision = br.resolver->resolve(input);
     x.persist = decision.outcome;
     if (!decision.server) {
-      co_await port.answer(503, "no server available");
+      co_await port.answer(GatewayError::kNoServer);
       co_return false;
     }
     // Decided before any wait, so streams multiplexed behind this one
@@ -289,7 +305,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
           w.stats.retry(x.backend_index);
           continue;
         }
-        co_await port.answer(503, "no server available");
+        co_await port.answer(GatewayError::kConnectFailed);
         co_return false;
       }
       up.set_option(tcp::no_delay(true), ec);
@@ -319,7 +335,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
         deadline_.arm_after(bc.server_timeout, &up);
         auto [rec, rn] = co_await http::async_read_header(up, up_in, *res_parser, kTuple);
         if (rec) {
-          fail_what = rec.category() == up_ec_category() ? "invalid response head" : "no response";
+          fail_what = invalid_http(rec) ? "invalid response head" : "no response";
           fail_ec = rec;
           failed = true;
           timed_out = deadline_.fired();
@@ -351,7 +367,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
           auto [bec, bn] = co_await http::async_read_some(up, up_in, *res_parser, kTuple);
           if (bec == http::error::need_buffer) bec = {};
           if (bec) {
-            fail_what = bec.category() == up_ec_category() ? "invalid response body" : "response cut short";
+            fail_what = invalid_http(bec) ? "invalid response body" : "response cut short";
             fail_ec = bec;
             failed = true;
             timed_out = deadline_.fired();
@@ -369,7 +385,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     if (timed_out) {  // the server took the request and didn't answer: not retried
       passive_failure(br, server);
       blame(x, server, 504, "no response within timeouts.server", {});
-      co_await port.answer(504, "server timed out");
+      co_await port.answer(GatewayError::kServerTimeout);
       co_return false;
     }
     // Bytes of the request may have reached the server: only a request
@@ -400,7 +416,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       passive_failure(br, server);
     }
     blame(x, server, 502, fail_what, fail_ec);
-    co_await port.answer(502, "server failed");
+    co_await port.answer(server_error(fail_ec));
     co_return false;
   }
 
@@ -413,7 +429,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     guard.finish();
     up.close(ec);
     blame(x, *decision.server, 502, "101 Switching Protocols to a request that asked none", {});
-    co_await port.answer(502, "server switched protocols unasked");
+    co_await port.answer(GatewayError::kUnaskedUpgrade);
     co_return false;
   }
   x.status = status;
@@ -465,6 +481,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     res.set(http::field::upgrade, "websocket");
     guard.finish();
     x.bytes += co_await port.tunnel(res, up, up_in);
+    log_on_exit.ended = true;
     up.close(ec);
     co_return false;
   }
@@ -511,23 +528,24 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   if (upstream_broke) {
     // SPEC §3: a server that breaks mid-response is a 502; the client,
     // possibly sent the head already, sees its connection or stream cut.
-    const char* what = fail_ec.category() == up_ec_category() ? "invalid response body"
-                                                              : "response cut short";
+    const char* what = invalid_http(fail_ec) ? "invalid response body" : "response cut short";
     if (!head_sent) {
       guard.finish();
       up.close(ec);
       passive_failure(br, *decision.server);
       blame(x, *decision.server, 502, what, fail_ec);
-      co_await port.answer(502, "server failed");
+      co_await port.answer(server_error(fail_ec));
       co_return false;
     }
     x.status = 502;
+    x.termination = info(server_error(fail_ec)).termination;
     passive_failure(br, *decision.server);
     blame(x, *decision.server, 502, what, fail_ec);
     port.abort();
   }
   guard.finish();
   const bool complete = client_ok && !upstream_broke;
+  log_on_exit.ended = complete;
   if (complete && upstream_keep_alive && res_parser->is_done() && up_in.size() == 0 &&
       !w.stopping) {
     br.pool->give_back(decision.server->index(), std::move(up), Clock::now());
@@ -582,7 +600,7 @@ awaitable<Forwarder::SendResult> Forwarder::send_request(tcp::socket& up, Reques
 awaitable<void> Forwarder::redirect(std::string_view host, uint16_t port, ClientPort& cp,
                                     Exchange& x) {
   if (host.empty()) {
-    co_await cp.answer(400, "missing host");
+    co_await cp.answer(GatewayError::kMissingHost);
     co_return;
   }
   std::string_view bare = host;
@@ -596,7 +614,7 @@ awaitable<void> Forwarder::redirect(std::string_view host, uint16_t port, Client
   if (port != 443) location += ":" + std::to_string(port);
   location += x.path;
   location += "\r\n";
-  co_await cp.answer(308, "redirecting to https", location);
+  co_await cp.answer(GatewayError::kRedirect, {}, location);
 }
 
 // Every Cookie field joined into cookie_joined_ (empty when none), as

@@ -39,6 +39,17 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 4096;
 
+GatewayError chunk_error(ChunkedDecoder::Error e) {
+  switch (e) {
+    case ChunkedDecoder::Error::kTrailersTooLarge:
+      return GatewayError::kTrailersTooLarge;
+    case ChunkedDecoder::Error::kBodyTooLarge:
+      return GatewayError::kBodyTooLarge;
+    default:
+      return GatewayError::kMalformedBody;
+  }
+}
+
 // A method/target pair recovered from raw bytes for requests refused before
 // Beast parsed them, so the access log still says what was asked.
 void raw_request_line(std::string_view data, std::string& method, std::string& path) {
@@ -108,11 +119,11 @@ class Http1Session {
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           if (ec == http::error::body_limit) {
-            co_await s_.answer(413, "request body too large");
+            co_await s_.answer(GatewayError::kBodyTooLarge);
           } else if (is_parse_error(ec)) {
-            co_await s_.answer(400, "malformed request body");
+            co_await s_.answer(GatewayError::kMalformedBody);
           } else if (s_.conn_.deadline.fired()) {
-            co_await s_.answer(408, "request body not received in time");
+            co_await s_.answer(GatewayError::kBodyTimeout);
           }
           co_return BodyRead{false};
         }
@@ -132,8 +143,7 @@ class Http1Session {
           const auto step = d.decode(s_.view(), buf, cap);
           s_.in_.consume(step.consumed);
           if (d.failed()) {
-            co_await s_.answer(ChunkedDecoder::status_of(d.error()),
-                               ChunkedDecoder::reason_of(d.error()));
+            co_await s_.answer(chunk_error(d.error()), ChunkedDecoder::reason_of(d.error()));
             co_return BodyRead{false};
           }
           if (step.produced > 0 || d.done()) co_return BodyRead{true, step.produced, d.done()};
@@ -141,7 +151,7 @@ class Http1Session {
         s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
         auto [ec, n] = co_await s_.stream_.async_read_some(s_.in_.prepare(cap), kTuple);
         if (ec) {
-          if (s_.conn_.deadline.fired()) co_await s_.answer(408, "request body not received in time");
+          if (s_.conn_.deadline.fired()) co_await s_.answer(GatewayError::kBodyTimeout);
           co_return BodyRead{false};
         }
         s_.in_.commit(n);
@@ -189,9 +199,9 @@ class Http1Session {
 
     void abort() override { keep_alive_ = false; }
 
-    awaitable<void> answer(unsigned status, std::string_view reason,
+    awaitable<void> answer(GatewayError e, std::string_view detail,
                            std::string_view extra_headers) override {
-      co_await s_.answer(status, reason, extra_headers);
+      co_await s_.answer(e, detail, extra_headers);
     }
 
     bool client_gone() const override { return false; }
@@ -255,7 +265,7 @@ class Http1Session {
           }
           if (scan_.state == HeadScan::State::kError) {
             raw_request_line(v, x_.method, x_.path);
-            co_await answer(scan_.status, scan_.reason);
+            co_await answer(head_error(scan_.status), scan_.reason);
             co_return false;
           }
         }
@@ -268,7 +278,7 @@ class Http1Session {
       if (ec) {
         if (got_byte && conn_.deadline.fired()) {
           raw_request_line(view(), x_.method, x_.path);
-          co_await answer(408, "request head not received in time");
+          co_await answer(GatewayError::kHeadTimeout);
         }
         co_return false;
       }
@@ -292,14 +302,14 @@ class Http1Session {
     if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
         scan_.content_length > cfg_.limits.max_body) {
       raw_request_line(view(), x_.method, x_.path);
-      co_await answer(413, "request body too large");
+      co_await answer(GatewayError::kBodyTooLarge);
       co_return false;
     }
     beast::error_code ec;
     parser.put(asio::buffer(in_.data().data(), scan_.head_length), ec);
     if (ec || !parser.is_header_done()) {
       raw_request_line(view(), x_.method, x_.path);
-      co_await answer(400, "malformed request");
+      co_await answer(GatewayError::kMalformedRequest);
       co_return false;
     }
     in_.consume(scan_.head_length);
@@ -317,7 +327,7 @@ class Http1Session {
       std::string authority(target.substr(scheme_end, slash - scheme_end));
       std::string path(slash == std::string_view::npos ? "/" : target.substr(slash));
       if (authority.empty()) {
-        co_await answer(400, "bad request target");
+        co_await answer(GatewayError::kBadTarget);
         co_return false;
       }
       req.set(http::field::host, authority);
@@ -446,8 +456,10 @@ class Http1Session {
   }
 
   // Answers with a short text body and closes afterwards.
-  awaitable<void> answer(unsigned status, std::string_view reason,
+  awaitable<void> answer(GatewayError e, std::string_view detail = {},
                          std::string_view extra_headers = {}) {
+    const unsigned status = info(e).status;
+    const std::string_view reason = detail.empty() ? std::string_view(info(e).text) : detail;
     answer_.clear();
     answer_ += "HTTP/1.1 ";
     answer_ += std::to_string(status);
@@ -464,7 +476,7 @@ class Http1Session {
     conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
     conn_.linger = true;
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(answer_), kTuple);
-    x_.answered(status, n);
+    x_.answered(e, n);
     finish_exchange(conn_, x_);
   }
 

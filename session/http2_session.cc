@@ -588,7 +588,7 @@ class Http2Session::Port final : public ClientPort {
       if (st_.closed && !st_.end_stream_in) co_return BodyRead{false};
       if (s_.dead_) co_return BodyRead{false};
       if (max_body > 0 && st_.body_received > max_body) {
-        co_await answer(413, "request body too large", {});
+        co_await answer(GatewayError::kBodyTooLarge, {}, {});
         co_return BodyRead{false};
       }
       const size_t avail = st_.in.size() - st_.in_off;
@@ -608,7 +608,7 @@ class Http2Session::Port final : public ClientPort {
       if (st_.end_stream_in) co_return BodyRead{true, 0, true};
       const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
       if (!woken) {
-        co_await answer(408, "request body not received in time", {});
+        co_await answer(GatewayError::kBodyTimeout, {}, {});
         co_return BodyRead{false};
       }
     }
@@ -642,9 +642,11 @@ class Http2Session::Port final : public ClientPort {
 
   void abort() override { s_.reset(st_, NGHTTP2_INTERNAL_ERROR); }
 
-  awaitable<void> answer(unsigned status, std::string_view reason,
+  awaitable<void> answer(GatewayError e, std::string_view detail,
                          std::string_view extra_headers) override {
-    st_.x.answered(status, 0);
+    st_.x.answered(e, 0);
+    const unsigned status = info(e).status;
+    const std::string_view reason = detail.empty() ? std::string_view(info(e).text) : detail;
     if (!gone() && !st_.submitted) {
       st_.answer_body.assign(reason);
       st_.answer_body += '\n';
@@ -750,23 +752,23 @@ awaitable<void> Http2Session::run_stream(std::shared_ptr<H2Stream> st) {
 awaitable<void> Http2Session::serve_stream(H2Stream& st, Port& port, Forwarder& forwarder) {
   auto& x = st.x;
   if (st.too_large) {
-    co_await port.answer(431, "request headers too large", {});
+    co_await port.answer(GatewayError::kHeadersTooLarge, {}, {});
     co_return;
   }
   // RFC 9113 §8.3.1: a request needs :method, and :path unless CONNECT
   // (nghttp2 enforces it; this keeps the Forwarder's contract whatever).
   if (!st.has_method || (!st.has_path && st.req.method() != http::verb::connect)) {
-    co_await port.answer(400, "malformed request", {});
+    co_await port.answer(GatewayError::kMalformedRequest, {}, {});
     co_return;
   }
   // :authority and Host must name the same thing (RFC 9113 §8.3.1).
   if (!st.authority.empty() && st.has_host && !beast::iequals(st.authority, st.host)) {
-    co_await port.answer(400, "authority and host disagree", {});
+    co_await port.answer(GatewayError::kAuthorityMismatch, {}, {});
     co_return;
   }
   const std::string& host = st.authority.empty() ? st.host : st.authority;
   if (host.empty()) {
-    co_await port.answer(400, "missing authority", {});
+    co_await port.answer(GatewayError::kMissingHost, "missing authority", {});
     co_return;
   }
   auto& req = st.req;
@@ -779,7 +781,7 @@ awaitable<void> Http2Session::serve_stream(H2Stream& st, Port& port, Forwarder& 
       auto v = cl->value();
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
       if (ec == std::errc{} && length > max_body) {
-        co_await port.answer(413, "request body too large", {});
+        co_await port.answer(GatewayError::kBodyTooLarge, {}, {});
         co_return;
       }
     }

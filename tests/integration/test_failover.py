@@ -100,6 +100,7 @@ class FailoverTest(GatewayTestCase):
         self.assertEqual(len(body), 1000, "the client must see the cut, not a padded body")
         line = gw.wait_log_lines(1)[-1]
         self.assertRegex(line, r" 502 ", "the log must show the server's failure as 502: " + line)
+        self.assertTrue(line.endswith(" server-close"), "termination: " + line)
 
     def test_server_dying_after_the_head_of_a_small_response(self):
         # The gateway reads a small body whole before answering, so the client

@@ -25,7 +25,9 @@ LOG_RE = re.compile(
     r'(?P<status>\d{3}) (?P<bytes>\d+) '
     r'(?P<persist>cookie-hit|learn-hit|source-hit|new|redispatch|invalid|expired|-) '
     r'(?P<retries>\d+) '
-    r'"(?P<method>[A-Z]+) (?P<path>\S+) (?P<proto>HTTP/[0-9.]+)"$')
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) (?P<proto>HTTP/[0-9.]+)" '
+    r'(?P<termination>ok|client-close|client-timeout|bad-request|no-route|redirect|no-server|'
+    r'connect-failed|server-timeout|server-close|bad-response|shutdown)$')
 
 
 def parse_log(lines):
@@ -158,6 +160,7 @@ class AccessLogTest(GatewayTestCase):
             if nbytes is not None:
                 self.assertEqual(int(e["bytes"]), nbytes,
                                  "BYTES must be what the client received, headers included: " + line)
+            self.assertEqual(e["termination"], "ok" if status == 200 else "bad-request", line)
             if status == 200:
                 self.assertEqual(e["backend"], "app", line)
                 self.assertEqual(e["server"], "s1", line)
@@ -181,7 +184,8 @@ class AccessLogTest(GatewayTestCase):
         lines = gw.wait_log_lines(2, timeout=5)
         self.assertEqual(len(lines), 2, lines)
         keys = {"time", "client_ip", "client_port", "listener", "backend", "server", "tq", "tw", "tc",
-                "tr", "tt", "status", "bytes", "persist", "retries", "method", "path", "protocol"}
+                "tr", "tt", "status", "bytes", "persist", "retries", "method", "path", "protocol",
+                "termination"}
         objs = []
         for l in lines:
             try:

@@ -255,6 +255,7 @@ class PeerParityTest(GatewayTestCase):
         for line in lines:
             self.assertIn(" app/s1 ", line)
             self.assertIn(" 502 ", line)
+            self.assertTrue(line.endswith(" bad-response"), line)
         warnings = [l for l in gw.stderr().splitlines() if "s1" in l and "502" in l]
         # one a second per worker: the burst gives one line, naming the reason
         self.assertEqual(len(warnings), 1, gw.stderr())
@@ -282,11 +283,39 @@ class StaleReplayCountTest(GatewayTestCase):
                 r = c.read_response()
                 self.assertEqual((r.status, r.header("x-rid")), (200, rid), r)
         lines = gw.wait_log_lines(2)
-        retries = [int(l.split()[-4]) for l in lines]
+        retries = [int(l.split()[-5]) for l in lines]
         self.assertEqual(retries, [0, 1], lines)
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw.port("admin"), timeout=10) as m:
             metrics = m.read().decode()
         self.assertIn('gateway_retries_total{backend="app"} 1', metrics)
+
+
+class TerminationTest(GatewayTestCase):
+    """Responses cut short are not logged as plain successes."""
+
+    def test_a_client_leaving_mid_download_is_client_close(self):
+        s1 = self.servers("s1")
+        gw = self.gateway(basic_config([s1], tls=False))
+        with RawConnection(LOCAL, gw.port("http"), timeout=10, rcvbuf=4096) as c:
+            c.send(b"GET /download?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (64 * MiB))
+            self.assertTrue(c.read_some(1000, timeout=5))
+        line = gw.wait_log_lines(1, timeout=10)[-1]
+        self.assertTrue(line.endswith(" client-close"), line)
+
+    def test_a_slow_server_is_server_timeout_and_a_dead_one_connect_failed(self):
+        s1 = self.servers("s1")
+        cfg = basic_config([s1, {"name": "gone", "address": "127.0.0.1:1"}], tls=False, workers=1)
+        cfg["backends"][0]["timeouts"] = {"server": "500ms"}
+        cfg["backends"][0]["retries"] = 0
+        gw = self.gateway(cfg)
+        ends = set()
+        for _ in range(4):   # round robin: both servers
+            with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+                c.send(b"GET /slow?ms=2000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                ends.add(c.read_response().status)
+        self.assertEqual(ends, {503, 504})
+        terms = {l.split()[-1] for l in gw.wait_log_lines(4)}
+        self.assertEqual(terms, {"server-timeout", "connect-failed"})
 
 
 if __name__ == "__main__":

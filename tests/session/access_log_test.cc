@@ -202,7 +202,7 @@ std::map<std::string, std::string> parse_json(const std::string& line) {
 TEST(AccessLogText, SpecExample) {
   EXPECT_EQ(text(record()),
             "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https app/s1 1/0/2/3/6 200 512 "
-            "cookie-hit 0 \"GET /x HTTP/1.1\"");
+            "cookie-hit 0 \"GET /x HTTP/1.1\" ok");
 }
 
 TEST(AccessLogText, Appends) {
@@ -223,7 +223,7 @@ TEST(AccessLogText, NotReachedTimesAndGatewayAnswer) {
   r.retries = 0;
   EXPECT_EQ(text(r),
             "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https app/- 10001/-1/-1/-1/10002 408 97 - 0 "
-            "\"GET /x HTTP/1.1\"");
+            "\"GET /x HTTP/1.1\" ok");
   // Empty fields are written as "-" too.
   r.backend = "";
   r.server = "";
@@ -231,7 +231,7 @@ TEST(AccessLogText, NotReachedTimesAndGatewayAnswer) {
   r.tq = r.tt = -1;
   EXPECT_EQ(text(r),
             "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https -/- -1/-1/-1/-1/-1 408 97 - 0 "
-            "\"GET /x HTTP/1.1\"");
+            "\"GET /x HTTP/1.1\" ok");
 }
 
 TEST(AccessLogText, OtherValues) {
@@ -248,7 +248,7 @@ TEST(AccessLogText, OtherValues) {
   r.protocol = "HTTP/2.0";
   EXPECT_EQ(text(r),
             "192.0.2.44:65535 [31/Dec/2025:23:59:59.007] https app/s1 1/0/2/3/6 502 "
-            "18446744073709551615 redispatch 2 \"POST /api/v1/items?id=7&x=%20 HTTP/2.0\"");
+            "18446744073709551615 redispatch 2 \"POST /api/v1/items?id=7&x=%20 HTTP/2.0\" ok");
   EXPECT_NE(json(r).find(",\"bytes\":18446744073709551615,"), std::string::npos) << json(r);
   r.start = system_clock::time_point(milliseconds(1772323200000));  // 2026-03-01T00:00:00.000Z
   EXPECT_EQ(text(r).substr(17, 26), "[01/Mar/2026:00:00:00.000]");
@@ -274,7 +274,7 @@ TEST(AccessLogText, PathWithQuoteAndControlBytesIsEscaped) {
   const std::string line = text(r);
   EXPECT_EQ(line,
             "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https app/s1 1/0/2/3/6 200 512 cookie-hit "
-            "0 \"GET /a\\x22b\\x0ac\\x0dd\\x5ce\\x7f\\x01\\xff f HTTP/1.1\"");
+            "0 \"GET /a\\x22b\\x0ac\\x0dd\\x5ce\\x7f\\x01\\xff f HTTP/1.1\" ok");
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_EQ(line.find('\r'), std::string::npos);
   // Exactly two quotes: the ones around the request.
@@ -297,7 +297,7 @@ TEST(AccessLogJson, ExactLine) {
             "\"client_port\":5000,\"listener\":\"https\",\"backend\":\"app\",\"server\":\"s1\","
             "\"tq\":1,\"tw\":0,\"tc\":2,\"tr\":3,\"tt\":6,\"status\":200,\"bytes\":512,"
             "\"persist\":\"cookie-hit\",\"retries\":0,\"method\":\"GET\",\"path\":\"/x\","
-            "\"protocol\":\"HTTP/1.1\"}");
+            "\"protocol\":\"HTTP/1.1\",\"termination\":\"ok\"}");
 }
 
 TEST(AccessLogJson, ParsesWithEverySpecKey) {
@@ -311,7 +311,8 @@ TEST(AccessLogJson, ParsesWithEverySpecKey) {
       {"tt", "6"},                          {"status", "200"},
       {"bytes", "512"},                     {"persist", "cookie-hit"},
       {"retries", "0"},                     {"method", "GET"},
-      {"path", "/x"},                       {"protocol", "HTTP/1.1"}};
+      {"path", "/x"},                       {"protocol", "HTTP/1.1"},
+      {"termination", "ok"}};
   EXPECT_EQ(m, want);
 }
 
@@ -333,7 +334,7 @@ TEST(AccessLogJson, NotReachedAndGatewayAnswer) {
   EXPECT_EQ(m["tr"], "-1");
   EXPECT_EQ(m["tt"], "3");
   EXPECT_EQ(m["status"], "400");
-  EXPECT_EQ(m.size(), 18u);
+  EXPECT_EQ(m.size(), 19u);
 }
 
 TEST(AccessLogJson, HostileStringsRoundTrip) {
@@ -364,7 +365,7 @@ TEST(AccessLogJson, InvalidUtf8StaysValidJson) {
     r.path = bad;
     const std::string line = json(r);
     auto m = parse_json(line);
-    EXPECT_EQ(m.size(), 18u) << line;
+    EXPECT_EQ(m.size(), 19u) << line;
   }
   AccessRecord r = record();
   r.path = "/caf\xe9";
@@ -405,7 +406,7 @@ TEST(AccessLogFile, WritesOneLinePerRecordAndFlushesOnClose) {
   EXPECT_EQ(ss.str(),
             text(record()) + "\n" +
                 "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https app/s1 1/0/2/3/6 200 512 "
-                "cookie-hit 0 \"GET /second\\x0aline HTTP/1.1\"\n");
+                "cookie-hit 0 \"GET /second\\x0aline HTTP/1.1\" ok\n");
 }
 
 TEST(AccessLogFile, JsonFormat) {
