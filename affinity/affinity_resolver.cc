@@ -91,7 +91,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
           return d;
         }
         // The pinned server can't take it: move the session, or refuse.
-        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kCookieHit, false};
+        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kCookieHit, false, std::nullopt};
         moved = true;
         break;
       case CookieStatus::kInvalid:
@@ -116,7 +116,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
         d.set_cookie = cookie != nullptr;
         return d;
       case Entry::kUnusable:
-        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kLearnHit, false};
+        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kLearnHit, false, std::nullopt};
         moved = rewrite_learn = true;
         break;
       case Entry::kAbsent:
@@ -136,7 +136,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
           store_->put(key('L', *request.learn), s->index(), persistence.learn->ttl, request.steady_now);
         return d;
       case Entry::kUnusable:
-        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kSourceHit, false};
+        if (!backend_.config().redispatch) return {nullptr, PersistOutcome::kSourceHit, false, std::nullopt};
         moved = true;
         break;
       case Entry::kAbsent:

@@ -59,8 +59,15 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text, bool allow_port_z
 }
 
 std::string Endpoint::to_string() const {
-  if (ip.v6) return "[" + ip.to_string() + "]:" + std::to_string(port);
-  return ip.to_string() + ":" + std::to_string(port);
+  // Appended piece by piece: g++ 12 warns falsely (-Wrestrict, GCC bug
+  // 105329) on `"[" + std::string`.
+  std::string out;
+  if (ip.v6) out += '[';
+  out += ip.to_string();
+  if (ip.v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 }  // namespace sag::config
