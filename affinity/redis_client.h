@@ -13,12 +13,14 @@
 // subscriptions: a resync started from it misses no message).
 //
 // Failure (refused, reset, a command past `timeout`, a READONLY reply, a
-// sentinel's +switch-master): both connections are dropped, pending
-// commands fail, and a new attempt follows after a backoff of 100 ms
-// doubling to 1 s (sentinels are asked again each time). A command timeout
-// ends the connection: replies come in order, so a late one would block
-// every later command behind it. One log line per state change (up, down,
-// first failure while down), never one per failed attempt.
+// reply past RedisReplyLimits (redis_connection.h: 64 MiB of strings, 1M
+// elements, 6 levels deep), a sentinel's +switch-master): both connections
+// are dropped, pending commands fail, and a new attempt follows after a
+// backoff of 100 ms doubling to 1 s (sentinels are asked again each
+// time). A command timeout ends the connection: replies come in order, so a
+// late one would block every later command behind it. One log line per
+// state change (up, down, first failure while down), never one per failed
+// attempt.
 //
 // Threads: every method is thread-safe unless noted. Callbacks (command
 // replies, messages, state changes) run on the client thread; they must

@@ -3,6 +3,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
@@ -52,6 +55,106 @@ const RedisReply kNilReply;
 
 }  // namespace
 
+// ------------------------------------------------------------ RedisReplyLimits
+
+RedisReplyLimits::RedisReplyLimits() = default;
+RedisReplyLimits::~RedisReplyLimits() = default;
+
+void RedisReplyLimits::attach(redisReader* reader) {
+  if (!reader->fn) return;  // a reader that builds nothing: only check_buffered() applies
+  base_ = reader->fn;
+  checked_ = std::make_unique<redisReplyObjectFunctions>(*base_);
+  checked_->createString = &RedisReplyLimits::create_string;
+  checked_->createArray = &RedisReplyLimits::create_array;
+  reader->fn = checked_.get();
+  reader->privdata = this;  // hiredis hands it to every task (task->privdata)
+}
+
+void* RedisReplyLimits::refuse(std::string why) {
+  if (refused_.empty()) refused_ = "reply refused: " + why;
+  return nullptr;  // the reader fails ("Out of memory") and the context ends
+}
+
+// Runs for bulk strings once they are buffered whole (check_buffered()
+// refused those announced too long before that), and for simple strings
+// and errors: counted against the reply's byte budget.
+void* RedisReplyLimits::create_string(const redisReadTask* task, char* str, size_t len) {
+  auto* self = static_cast<RedisReplyLimits*>(task->privdata);
+  if (!task->parent) self->bytes_ = self->elements_ = 0;  // a new reply
+  if (len > kMaxBytes - self->bytes_)
+    return self->refuse("a string of " + std::to_string(len) + " bytes (at most " + std::to_string(kMaxBytes) +
+                        " bytes of strings in one reply)");
+  self->bytes_ += len;
+  return self->base_->createString(task, str, len);
+}
+
+// Runs on an array's header, before any of its elements arrived: the count
+// is refused here, before hiredis allocates room for it.
+void* RedisReplyLimits::create_array(const redisReadTask* task, int elements) {
+  auto* self = static_cast<RedisReplyLimits*>(task->privdata);
+  if (!task->parent) self->bytes_ = self->elements_ = 0;  // a new reply
+  int depth = 1;
+  for (const redisReadTask* p = task->parent; p; p = p->parent) ++depth;
+  if (depth > kMaxDepth)
+    return self->refuse("arrays nested " + std::to_string(depth) + " deep (at most " + std::to_string(kMaxDepth) +
+                        ")");
+  if (elements < 0 || static_cast<size_t>(elements) > kMaxElements - self->elements_)
+    return self->refuse("an array of " + std::to_string(elements) + " elements" +
+                        (self->elements_ ? " after " + std::to_string(self->elements_) + " others" : "") +
+                        " (at most " + std::to_string(kMaxElements) + " in one reply)");
+  self->elements_ += static_cast<size_t>(elements);
+  return self->base_->createArray(task, elements);
+}
+
+bool RedisReplyLimits::check_buffered(const redisReader* r) {
+  if (!refused_.empty()) return false;
+  // A failed reader ends the context by itself; an empty one waits.
+  if (r->err || r->len <= r->pos) return true;
+  const size_t buffered = r->len - r->pos;
+  // hiredis parses everything complete as it comes, so what stays buffered
+  // belongs to the one item it waits on: a line without its CRLF yet, or a
+  // bulk string whose data is not all there. Whatever that is, it never
+  // needs more than this.
+  if (buffered > kMaxBytes + kMaxLine) {
+    refuse("more than " + std::to_string(kMaxBytes + kMaxLine) + " bytes buffered for one reply");
+    return false;
+  }
+  const int type = r->ridx >= 0 ? r->rstack[r->ridx].type : -1;
+  if (type != REDIS_REPLY_STRING) {
+    if (buffered > kMaxLine) {
+      refuse("a line of more than " + std::to_string(kMaxLine) + " bytes");
+      return false;
+    }
+    return true;
+  }
+  // A bulk string: the reader consumed its '$' and waits at "<length>\r\n"
+  // until length + 2 more bytes are buffered. Its length line is short
+  // (hiredis takes at most 20 digits); once complete, hiredis has accepted
+  // it, or the reader would have failed.
+  constexpr size_t kLengthLine = 32;
+  const std::string_view head(r->buf + r->pos, std::min(buffered, kLengthLine));
+  const size_t crlf = head.find("\r\n");
+  if (crlf == std::string_view::npos) {
+    if (buffered < kLengthLine) return true;  // the rest of the line is on its way
+    refuse("a bulk string length line of more than " + std::to_string(kLengthLine) + " bytes");
+    return false;
+  }
+  unsigned long long len = 0;
+  const auto [end, ec] = std::from_chars(head.data(), head.data() + crlf, len);
+  if (ec != std::errc() || end != head.data() + crlf) return true;  // not a length hiredis waits on
+  // Strings read before it count when it is inside an array (at the root,
+  // the reply is this string alone: bytes_ is the previous reply's).
+  const size_t used = r->ridx == 0 ? 0 : bytes_;
+  if (len > kMaxBytes - used) {
+    refuse("a bulk string of " + std::to_string(len) + " bytes (at most " + std::to_string(kMaxBytes) +
+           " bytes of strings in one reply)");
+    return false;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------- RedisConnection
+
 std::shared_ptr<RedisConnection> RedisConnection::create(asio::io_context& io,
                                                          std::chrono::milliseconds timeout) {
   return std::shared_ptr<RedisConnection>(new RedisConnection(io, timeout));
@@ -94,6 +197,7 @@ bool RedisConnection::open(const std::string& host, uint16_t port, ClosedFn clos
   ac->ev.addWrite = &RedisConnection::hook_add_write;
   ac->ev.delWrite = &RedisConnection::hook_del_write;
   ac->ev.cleanup = &RedisConnection::hook_cleanup;
+  limits_.attach(ac->c.reader);
   ac_ = ac;
   closed_ = std::move(closed);
   // The non-blocking connect completes (or fails) when the socket becomes
@@ -127,6 +231,11 @@ void RedisConnection::arm_read() {
                    self->read_waiting_ = false;
                    if (ec || !self->ac_ || !self->want_read_) return;
                    redisAsyncHandleRead(self->ac_);  // may free the context
+                   // A reply past the limits ends the connection like a
+                   // reset; checked after every read, so the reader never
+                   // holds more than a limit plus one read.
+                   if (self->ac_ && !self->limits_.check_buffered(self->ac_->c.reader))
+                     self->end(asio::error::connection_reset);
                    if (self->ac_ && self->want_read_) self->arm_read();
                  });
 }
@@ -264,6 +373,8 @@ void RedisConnection::cleanup() {
   boost::system::error_code ec = end_ec_;
   std::string reason;
   if (ac_->c.err) reason = ac_->c.errstr;
+  // A refused reply fails the reader with hiredis' "Out of memory": say why.
+  if (!limits_.refused().empty()) reason = limits_.refused();
   if (!ec) {
     ec = (ac_->c.flags & REDIS_CONNECTED) ? asio::error::connection_reset : asio::error::connection_refused;
   }

@@ -17,6 +17,9 @@
 // every free calls); pending callbacks get a NULL reply when the context is
 // freed; a subscribed context accepts only (UN)SUBSCRIBE, so a connection is
 // either for commands or for subscribe().
+//
+// Every reply is read within RedisReplyLimits: one past them ends the
+// connection like a reset (`closed` gets the limit's text as the reason).
 #pragma once
 
 #include <chrono>
@@ -35,9 +38,81 @@
 #include "affinity/redis_client.h"
 
 struct redisAsyncContext;
+struct redisReadTask;
+struct redisReader;
 struct redisReply;
+struct redisReplyObjectFunctions;
 
 namespace sag::affinity {
+
+// Bounds on one Redis reply, kept by a hiredis reader. Without them hiredis
+// 0.14 believes any length a peer announces: `*2147483000` makes it calloc
+// 17 GB of element pointers and, when the connection ends, walk all of
+// them to free the elements (about 40 s of a core per reply); `$2147483000`
+// makes it buffer whatever follows until that many bytes came. A peer that
+// is not Redis, or a broken one, must cost a failed connection, no more.
+//
+// The limits are far above anything the gateway reads and low enough that
+// a reply at the limit stays an affordable amount of memory. Its largest
+// replies are a SCAN page (COUNT 1000: about 1000 affinity keys, each made
+// from a session id the application set or a client address) and the
+// script's answer for that page (2 short fields per key): under 1 MB for
+// real session ids, 64 MiB only if keys averaged 64 KiB. Other values are
+// server names, admin states and ticket keys. Per reply:
+// - kMaxBytes: the string data of one reply, all its strings together, so
+//   also its largest bulk string. Checked on the announced length, before
+//   the bytes are buffered (check_buffered()).
+// - kMaxElements: the array elements of one reply, all its arrays together,
+//   checked on each array's announced count before anything is allocated
+//   (1M elements cost about 70 MB of hiredis reply objects, as much again
+//   once copied into RedisReply).
+// - kMaxDepth: arrays within arrays (ROLE, the deepest reply used, has 3
+//   levels). hiredis itself refuses more than 8; nesting costs nothing, this
+//   only says what a reply to us may look like.
+// - kMaxLine: a simple string, error or integer, and a length line, still
+//   without its CRLF (Redis keeps error texts short: it truncates
+//   arguments it quotes to 128 bytes).
+//
+// Threads: the reader's (the connection's io thread).
+class RedisReplyLimits {
+ public:
+  static constexpr size_t kMaxBytes = size_t{64} << 20;     // 64 MiB
+  static constexpr size_t kMaxElements = size_t{1} << 20;   // 1M
+  static constexpr int kMaxDepth = 6;
+  static constexpr size_t kMaxLine = size_t{64} << 10;      // 64 KiB
+
+  RedisReplyLimits();
+  ~RedisReplyLimits();
+  RedisReplyLimits(const RedisReplyLimits&) = delete;
+  RedisReplyLimits& operator=(const RedisReplyLimits&) = delete;
+
+  // Makes `reader` build its replies through checked versions of its own
+  // functions: a string or an array past the limits is refused (the reader
+  // then fails with hiredis' "Out of memory"; refused() has the real
+  // reason). `this` becomes the reader's privdata and must outlive the
+  // reader. Once per reader.
+  void attach(redisReader* reader);
+  // To run each time data was fed to `reader` and it parsed what it could
+  // (redisAsyncHandleRead: at most 16 KiB a time, so the buffer grows by
+  // no more between two checks). False when the reply in progress already
+  // breaks a limit (a bulk string announced too long, a line too long): the
+  // caller must drop the connection; refused() says why.
+  bool check_buffered(const redisReader* reader);
+  // Why a reply was refused; empty while none was.
+  const std::string& refused() const { return refused_; }
+
+ private:
+  static void* create_string(const redisReadTask* task, char* str, size_t len);
+  static void* create_array(const redisReadTask* task, int elements);
+  void* refuse(std::string why);
+
+  const redisReplyObjectFunctions* base_ = nullptr;      // the reader's own
+  std::unique_ptr<redisReplyObjectFunctions> checked_;  // installed in its place
+  // Of the reply being read: reset when its root object is made.
+  size_t bytes_ = 0;
+  size_t elements_ = 0;
+  std::string refused_;
+};
 
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  public:
@@ -124,6 +199,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool closed_by_owner_ = false;
   // Set before a free we start, so NULL-reply callbacks know the reason.
   boost::system::error_code end_ec_;
+  // Attached to the context's reader: it outlives the context (members go
+  // after the destructor's free).
+  RedisReplyLimits limits_;
   std::deque<Pending> pending_;
   std::vector<ReplyFn> failed_;  // collected during a free, completed after
   ClosedFn closed_;
