@@ -66,6 +66,8 @@ void RedisReplyLimits::attach(redisReader* reader) {
   checked_ = std::make_unique<redisReplyObjectFunctions>(*base_);
   checked_->createString = &RedisReplyLimits::create_string;
   checked_->createArray = &RedisReplyLimits::create_array;
+  checked_->createInteger = &RedisReplyLimits::create_integer;
+  checked_->createNil = &RedisReplyLimits::create_nil;
   reader->fn = checked_.get();
   reader->privdata = this;  // hiredis hands it to every task (task->privdata)
 }
@@ -78,9 +80,41 @@ void* RedisReplyLimits::refuse(std::string why) {
 // Runs for bulk strings once they are buffered whole (check_buffered()
 // refused those announced too long before that), and for simple strings
 // and errors: counted against the reply's byte budget.
+bool RedisReplyLimits::begin_reply() {
+  bytes_ = elements_ = 0;
+  // The reply's callback is still queued while its object is built (hiredis
+  // shifts it afterwards): an empty queue on a command connection means
+  // nobody asked.
+  if (ac_ && !(ac_->c.flags & (REDIS_SUBSCRIBED | REDIS_MONITORING)) && ac_->replies.head == nullptr) {
+    refuse("a reply nobody asked for");
+    return false;
+  }
+  return true;
+}
+
+void* RedisReplyLimits::create_integer(const redisReadTask* task, long long value) {
+  auto* self = static_cast<RedisReplyLimits*>(task->privdata);
+  if (!task->parent && !self->begin_reply()) return nullptr;
+  return self->base_->createInteger(task, value);
+}
+
+void* RedisReplyLimits::create_nil(const redisReadTask* task) {
+  auto* self = static_cast<RedisReplyLimits*>(task->privdata);
+  if (!task->parent && !self->begin_reply()) return nullptr;
+  return self->base_->createNil(task);
+}
+
 void* RedisReplyLimits::create_string(const redisReadTask* task, char* str, size_t len) {
   auto* self = static_cast<RedisReplyLimits*>(task->privdata);
-  if (!task->parent) self->bytes_ = self->elements_ = 0;  // a new reply
+  if (!task->parent) {
+    // An error nobody asked for (Redis says why before it closes) is
+    // hiredis's to handle: it fails the context with the error's text.
+    if (task->type == REDIS_REPLY_ERROR) {
+      self->bytes_ = self->elements_ = 0;
+    } else if (!self->begin_reply()) {
+      return nullptr;
+    }
+  }
   if (len > kMaxBytes - self->bytes_)
     return self->refuse("a string of " + std::to_string(len) + " bytes (at most " + std::to_string(kMaxBytes) +
                         " bytes of strings in one reply)");
@@ -92,7 +126,7 @@ void* RedisReplyLimits::create_string(const redisReadTask* task, char* str, size
 // is refused here, before hiredis allocates room for it.
 void* RedisReplyLimits::create_array(const redisReadTask* task, int elements) {
   auto* self = static_cast<RedisReplyLimits*>(task->privdata);
-  if (!task->parent) self->bytes_ = self->elements_ = 0;  // a new reply
+  if (!task->parent && !self->begin_reply()) return nullptr;
   int depth = 1;
   for (const redisReadTask* p = task->parent; p; p = p->parent) ++depth;
   if (depth > kMaxDepth)
@@ -198,6 +232,7 @@ bool RedisConnection::open(const std::string& host, uint16_t port, ClosedFn clos
   ac->ev.delWrite = &RedisConnection::hook_del_write;
   ac->ev.cleanup = &RedisConnection::hook_cleanup;
   limits_.attach(ac->c.reader);
+  limits_.guard_unsolicited(ac);
   ac_ = ac;
   closed_ = std::move(closed);
   // The non-blocking connect completes (or fails) when the socket becomes

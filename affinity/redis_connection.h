@@ -92,6 +92,10 @@ class RedisReplyLimits {
   // reason). `this` becomes the reader's privdata and must outlive the
   // reader. Once per reader.
   void attach(redisReader* reader);
+  // Also refuses a reply that nobody asked for on `ac` (no command waiting
+  // and not subscribed): hiredis 0.14 aborts the process on one
+  // (an assert in redisProcessCallbacks). `ac` must outlive the reader.
+  void guard_unsolicited(const redisAsyncContext* ac) { ac_ = ac; }
   // To run each time data was fed to `reader` and it parsed what it could
   // (redisAsyncHandleRead: at most 16 KiB a time, so the buffer grows by
   // no more between two checks). False when the reply in progress already
@@ -104,8 +108,14 @@ class RedisReplyLimits {
  private:
   static void* create_string(const redisReadTask* task, char* str, size_t len);
   static void* create_array(const redisReadTask* task, int elements);
+  static void* create_integer(const redisReadTask* task, long long value);
+  static void* create_nil(const redisReadTask* task);
+  // At the root of a reply: resets the budgets; false (refused) when the
+  // reply is one nobody asked for.
+  bool begin_reply();
   void* refuse(std::string why);
 
+  const redisAsyncContext* ac_ = nullptr;
   const redisReplyObjectFunctions* base_ = nullptr;      // the reader's own
   std::unique_ptr<redisReplyObjectFunctions> checked_;  // installed in its place
   // Of the reply being read: reset when its root object is made.

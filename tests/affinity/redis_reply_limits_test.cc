@@ -350,5 +350,31 @@ TEST_F(RedisReplyLimitsRealRedisTest, LargeLegitimateRepliesPass) {
   EXPECT_EQ(c.errors(), 0u);
 }
 
+
+// hiredis 0.14 aborts the process (an assert in redisProcessCallbacks) on a
+// reply past the commands sent; the limits refuse it as a connection error.
+TEST(RedisReplyLimitsUnsolicitedTest, RepliesNobodyAskedForFailTheConnectionNotTheProcess) {
+  FakeRedis fake("+PONG\r\n+PONG\r\n+PONG\r\n:1\r\n$1\r\nx\r\n*0\r\n", false);
+  std::mutex mu;
+  std::vector<std::string> lines;
+  config::RedisConfig cfg;
+  cfg.address = fake.address();
+  cfg.timeout = config::Duration(200);
+  auto client = std::make_unique<RedisClient>(cfg, [&](bool error, const std::string& line) {
+    std::lock_guard lock(mu);
+    lines.push_back((error ? "E " : "I ") + line);
+  });
+  client->start();
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    for (const auto& l : lines)
+      if (l.find("reply refused: a reply nobody asked for") != std::string::npos) return true;
+    return false;
+  }, 5s));
+  const auto s0 = Clock::now();
+  client->stop();
+  EXPECT_LT(Clock::now() - s0, 1s);
+}
+
 }  // namespace
 }  // namespace sag::affinity
