@@ -369,11 +369,18 @@ void RedisClient::fail(uint64_t gen, const std::string& reason, bool now) {
       up_.store(false, std::memory_order_release);
     }
     down_reported_ = true;
-    log(true, "redis: lost " + where + ": " + reason + "; serving from the local copy, reconnecting");
+    down_reason_ = where + ": " + reason;
+    log(true, "redis: lost " + down_reason_ + "; serving from the local copy, reconnecting");
     for (size_t k = 0; k < state_fns_.size(); ++k) state_fns_[k](false);
   } else if (!down_reported_) {
     down_reported_ = true;
-    log(true, "redis: cannot connect to " + where + ": " + reason + "; retrying in the background");
+    down_reason_ = where + ": " + reason;
+    log(true, "redis: cannot connect to " + down_reason_ + "; retrying in the background");
+  } else if (down_reason_ != where + ": " + reason) {
+    // One line per outage, plus one each time its cause changes (Redis
+    // went from refusing to timing out, a sentinel named another master).
+    down_reason_ = where + ": " + reason;
+    log(true, "redis: still cannot connect, now to " + down_reason_);
   }
   if (state_ != State::kBackoff) return;  // a state callback stopped or restarted us
   if (now) {

@@ -159,6 +159,7 @@ class RedisClient {
   uint64_t gen_ = 0;  // bumped by each attempt and each failure
   std::chrono::milliseconds backoff_{100};
   bool down_reported_ = false;  // the current outage was logged
+  std::string down_reason_;     // ... with this "address: reason"
   std::string master_text_;  // "127.0.0.1:6379" of the master in use or last tried
   std::optional<config::Endpoint> master_;  // from the sentinels
   config::Endpoint current_;                // being connected to / in use

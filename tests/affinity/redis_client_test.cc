@@ -9,6 +9,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <future>
@@ -144,9 +148,39 @@ TEST_F(RedisClientTest, RefusedWhileDownOneLogLinePerStateChange) {
   EXPECT_TRUE(eventually([&] { return !c.connected(); }, 5s));
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(downs.load(), 1);
-  EXPECT_EQ(log.count("E "), 2u) << log.dump();  // the first failure, and this loss
+  // The first failure, this loss, and its new cause once reconnecting is
+  // refused (then no more: the same cause again).
+  EXPECT_EQ(log.count("E "), 3u) << log.dump();
   EXPECT_NE(log.dump().find("lost " + server_.address()), std::string::npos) << log.dump();
+  EXPECT_NE(log.dump().find("still cannot connect, now to " + server_.address() + ": Connection refused"),
+            std::string::npos)
+      << log.dump();
   c.stop();
+}
+
+TEST_F(RedisClientTest, AChangedCauseDuringAnOutageIsLoggedOnce) {
+  LogLines log;
+  RedisClient c(redis_config(server_), log.sink());  // nothing listens: refused
+  c.start();
+  EXPECT_FALSE(c.wait_connected(300ms));
+  EXPECT_EQ(log.count("E "), 1u) << log.dump();
+  // Something takes the connections now and never answers: timeouts.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 64), 0);
+  EXPECT_TRUE(eventually([&] { return log.count("E ") == 2; }, 5s)) << log.dump();
+  EXPECT_NE(log.dump().find("still cannot connect, now to " + server_.address()), std::string::npos)
+      << log.dump();
+  std::this_thread::sleep_for(1500ms);  // more attempts, the same cause: no more lines
+  EXPECT_EQ(log.count("E "), 2u) << log.dump();
+  c.stop();
+  ::close(fd);
 }
 
 TEST_F(RedisClientTest, TimesOutWhenTheServerStopsAnsweringAndRecovers) {
