@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Instructions per request, a figure that does not move with this shared
+# machine's noise: the gateway runs under callgrind (1 worker) in front of
+# one demo backend, h2load sends a fixed number of requests, and the
+# instruction count of a short run is subtracted from a long one's, so
+# start-up, handshakes and shutdown cancel out:
+#   per request = (Ir(long) - Ir(short)) / (long - short requests)
+# Scenarios (as in ../shared/bench): s4 plain HTTP/1.1 keep-alive, s1
+# HTTPS/1.1 keep-alive, s1c the same with a valid sticky cookie, s3 HTTP/2
+# (4 connections x 8 streams).
+#   bench/instructions.sh                 # all four, 500 and 2500 requests
+#   bench/instructions.sh s1 s3           # some
+#   SAG_INSTR_SHORT=200 SAG_INSTR_LONG=1200 bench/instructions.sh s4
+# Needs the Release build (build/bin/gateway, build/bin/gateway-demo-backend),
+# valgrind and h2load (nghttp2-client).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/build/bin
+short=${SAG_INSTR_SHORT:-500}
+long=${SAG_INSTR_LONG:-2500}
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(s4 s1 s1c s3)
+for tool in valgrind h2load openssl; do
+  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
+done
+[ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/sag-instr.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+mkdir -p "$work/certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost -keyout "$work/certs/site.key" -out "$work/certs/site.crt" \
+  >/dev/null 2>&1
+backend_port=$(free_port)
+"$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind 127.0.0.1 >/dev/null 2>&1 &
+pids+=($!)
+
+# Instructions the gateway ran for `n` requests of scenario $1.
+run_once() {
+  local scenario=$1 n=$2 http_port https_port cfg out gw
+  http_port=$(free_port)
+  https_port=$(free_port)
+  cfg=$work/gw.yaml
+  cat >"$cfg" <<EOF
+workers: 1
+listeners:
+  - {name: http, bind: "127.0.0.1:$http_port", backend: app}
+  - name: https
+    bind: "127.0.0.1:$https_port"
+    tls: {certificates: certs/, alpn: [h2, http/1.1]}
+    backend: app
+backends:
+  - name: app
+    servers: [{name: s1, address: "127.0.0.1:$backend_port"}]
+    health_check: {type: none}
+    persistence: {cookie: {name: SRV, mode: insert}}
+access_log: {path: /dev/null}
+EOF
+  out=$work/callgrind.$scenario.$n
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
+    >/dev/null 2>"$work/valgrind.log" &
+  gw=$!
+  for _ in $(seq 1 300); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$https_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  local cookie=()
+  if [ "$scenario" = s1c ]; then
+    local value
+    value=$(curl -sk -o /dev/null -D - "https://127.0.0.1:$https_port/" |
+      sed -n 's/^[Ss]et-[Cc]ookie: SRV=\([^;]*\).*/\1/p' | tr -d '\r')
+    cookie=(-H "cookie: SRV=$value")
+  fi
+  case $scenario in
+    s4) h2load --h1 -c 1 -n "$n" "http://127.0.0.1:$http_port/" >"$work/h2load.log" ;;
+    s1 | s1c) h2load --h1 -c 1 -n "$n" "${cookie[@]}" "https://127.0.0.1:$https_port/" >"$work/h2load.log" ;;
+    s3) h2load -c 4 -m 8 -n "$n" "https://127.0.0.1:$https_port/" >"$work/h2load.log" ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+  grep -q "requests: $n total, $n started, $n done, $n succeeded" "$work/h2load.log" ||
+    { cat "$work/h2load.log" >&2; echo "h2load did not complete $n requests" >&2; exit 1; }
+  kill -TERM "$gw"
+  wait "$gw" || true
+  sed -n 's/^summary: //p; s/^totals: //p' "$out" | head -1
+}
+
+printf '%-5s %14s %14s %12s\n' scenario "Ir($short)" "Ir($long)" "Ir/request"
+for s in "${scenarios[@]}"; do
+  a=$(cd "$work" && run_once "$s" "$short")
+  b=$(cd "$work" && run_once "$s" "$long")
+  printf '%-5s %14s %14s %12s\n' "$s" "$a" "$b" "$(( (b - a) / (long - short) ))"
+done
