@@ -1,5 +1,8 @@
 #include "affinity/redis_affinity_store.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -9,6 +12,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -23,7 +27,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::chrono::milliseconds kSweepEvery{1000};
+// Keys are sealed under HMAC-SHA256(secret, kKeyLabel)[0..16); without a
+// secret, under this one.
+constexpr std::string_view kKeyLabel = "sag affinity-store key v1";
+constexpr std::string_view kBuiltInSecret = "sag affinity-store: no key secret configured";
+
+// The replica's marker: whether it was still there, and set again.
+// KEYS[1] marker; ARGV: PX.
+constexpr const char* kMarkScript =
+    "local had = redis.call('EXISTS', KEYS[1]) "
+    "redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) return had";
 
 // Set (a change: unconditionally) and announce, atomically, so that
 // announcements come in the order Redis applied the writes.
@@ -127,7 +140,65 @@ std::string random_origin() {
 
 std::string_view backend_of(std::string_view key) { return key.substr(0, key.find('\0')); }
 
+// Where the kind is in "<backend>\0<kind>\0<value>", npos when the key is
+// not of that form.
+size_t kind_at(std::string_view key) {
+  const size_t nul = key.find('\0');
+  if (nul == std::string_view::npos || key.size() < nul + 3 || key[nul + 2] != '\0') return std::string_view::npos;
+  return nul + 1;
+}
+
+bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
 }  // namespace
+
+RedisAffinityStore::KeySealer::KeySealer(std::string_view secret) {
+  if (secret.empty()) secret = kBuiltInSecret;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+            reinterpret_cast<const unsigned char*>(kKeyLabel.data()), kKeyLabel.size(), mac, &len) ||
+      len < 16)
+    throw std::runtime_error("affinity store: HMAC-SHA256 failed");
+  for (int i = 7; i >= 0; --i) {
+    k0_ = (k0_ << 8) | mac[i];
+    k1_ = (k1_ << 8) | mac[8 + i];
+  }
+  OPENSSL_cleanse(mac, sizeof mac);
+}
+
+void RedisAffinityStore::KeySealer::seal(std::string_view key, std::string& out) const {
+  const size_t k = kind_at(key);
+  if (k == std::string_view::npos || key[k] < 'A' || key[k] > 'Z') {
+    out.assign(key);
+    return;
+  }
+  const MemoryAffinityStore::Fingerprint fp = MemoryAffinityStore::siphash128(key, {k0_, k1_});
+  static constexpr char kHex[] = "0123456789abcdef";
+  char digest[kDigestChars];
+  for (int i = 0; i < 8; ++i) {  // the output bytes in order: lo, then hi, little-endian
+    const auto lo = static_cast<unsigned char>(fp.lo >> (8 * i)), hi = static_cast<unsigned char>(fp.hi >> (8 * i));
+    digest[2 * i] = kHex[lo >> 4];
+    digest[2 * i + 1] = kHex[lo & 15];
+    digest[16 + 2 * i] = kHex[hi >> 4];
+    digest[16 + 2 * i + 1] = kHex[hi & 15];
+  }
+  out.assign(key.substr(0, k));
+  out += static_cast<char>(key[k] - 'A' + 'a');
+  out += '\0';
+  out.append(digest, kDigestChars);
+}
+
+std::optional<std::string> RedisAffinityStore::KeySealer::accept(std::string key) const {
+  const size_t k = kind_at(key);
+  if (k == std::string_view::npos) return std::nullopt;
+  const char kind = key[k];
+  if (kind >= 'A' && kind <= 'Z') return seal(key);
+  if (kind < 'a' || kind > 'z' || key.size() != k + 2 + kDigestChars) return std::nullopt;
+  for (size_t i = k + 2; i < key.size(); ++i)
+    if (!lower_hex(key[i])) return std::nullopt;
+  return key;
+}
 
 std::string RedisAffinityStore::encode_key(std::string_view prefix, std::string_view key) {
   std::string out;
@@ -216,11 +287,14 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
         opt(std::move(o)),
         clock(clk),
         on_error(std::move(err)),
+        sealer(opt.key_secret),
         local(opt.capacity),
         channel(opt.key_prefix + "affinity"),
         pattern(glob_escape(opt.key_prefix + "a:") + "*"),
         origin(random_origin()),
-        sweep_timer(c.io()) {
+        marker(opt.key_prefix + "replica:" + origin),
+        marker_px(std::to_string(std::max<int64_t>(60000, 5 * opt.check_every.count()))),
+        tick_timer(c.io()) {
     for (auto& b : servers) {
       Names& n = backends[b.backend];
       for (size_t i = 0; i < b.servers.size(); ++i) n.ids.emplace(b.servers[i], static_cast<ServerId>(i));
@@ -236,10 +310,15 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     auto self = shared_from_this();
     client.on_state([self](bool up) { self->on_state(up); });
     client.subscribe(channel, [self](std::string_view payload) { self->on_message(payload); });
-    // The sweep is the one timer of ours left armed between operations: it
-    // ends with the client (none outlives the client's io_context).
-    client.on_stop([self] { self->sweep_timer.cancel(); });
-    asio::post(client.io(), [self] { self->arm_sweep(); });
+    // The tick (sweep, marker, outage count) is the one timer of ours left
+    // armed between operations: it ends with the client (none outlives the
+    // client's io_context).
+    client.on_stop([self] { self->tick_timer.cancel(); });
+    asio::post(client.io(), [self] { self->arm_tick(); });
+  }
+
+  void log(bool error, const std::string& line) const {
+    if (opt.log) opt.log(error, line);
   }
 
   void count_error() {
@@ -494,6 +573,11 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     if (op.size() != 1 || std::strchr("CRD", op[0]) == nullptr) return;
     auto key = decode_key(opt.key_prefix, rkey);
     if (!key) return;
+    key = sealer.accept(std::move(*key));  // an older replica's raw key: sealed here
+    if (!key) {
+      ignored.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (from == origin) {
       if (op[0] != 'R') forget_echo(*key);
       return;
@@ -535,6 +619,8 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   void on_state(bool now_up) {
     ++epoch;
     scanning = false;
+    marking = false;
+    marked = false;
     if (!now_up) {
       up = false;
       count_error();  // the outage itself, besides each change it holds up
@@ -548,8 +634,43 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     refill_wanted = ever_up;
     refill_bucket = 0;
     ever_up = true;
+    mark(false);  // first, so that a flush from here on is seen by the next check
     drain();  // also sends the changes queued during the outage
     start_scan();
+  }
+
+  // --------------------------------------------------------------- marker
+  // Sets this replica's marker; with `check`, a marker found gone means
+  // Redis was emptied since the last one: refilled as after a restart.
+  void mark(bool check) {
+    marking = true;
+    client.command({"EVAL", kMarkScript, "1", marker, marker_px},
+                   [self = shared_from_this(), ep = epoch, check](boost::system::error_code ec,
+                                                                  const RedisReply& r) {
+                     if (ep != self->epoch) return;  // the next connection marks anew
+                     self->marking = false;
+                     if (ec || r.type != RedisReply::Type::kInteger) {
+                       // Not set: the next one only sets it. A lost
+                       // connection is counted as such; a refusal (e.g.
+                       // OOM) here.
+                       self->marked = false;
+                       if (!ec) self->count_error();
+                       return;
+                     }
+                     const bool was_marked = self->marked;
+                     self->marked = true;
+                     if (check && was_marked && r.integer == 0) self->on_flushed();
+                   });
+  }
+
+  void on_flushed() {
+    flushes.fetch_add(1, std::memory_order_relaxed);
+    count_error();
+    log(true, "redis: the affinity entries are gone from Redis (FLUSHALL, FLUSHDB or an empty server); "
+              "writing back the " + std::to_string(index.size()) + " held here");
+    refill_wanted = true;
+    refill_bucket = 0;
+    pump();
   }
 
   // ----------------------------------------------------------------- scan
@@ -627,6 +748,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
       if (value.type != RedisReply::Type::kString || pttl.type != RedisReply::Type::kInteger) continue;
       if (pttl.integer == -2 || pttl.integer == 0) continue;  // gone meanwhile
       auto key = decode_key(opt.key_prefix, keys[i]);
+      if (key) key = sealer.accept(std::move(*key));  // an older version's raw key: sealed here
       const Names* n = key ? names_for(*key) : nullptr;
       const std::optional<ServerId> found = n ? n->find(value.str) : std::nullopt;
       if (!found) {
@@ -691,18 +813,26 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     if (refill_bucket >= buckets) refill_wanted = false;
   }
 
-  // ---------------------------------------------------------------- sweep
-  // Drops expired index entries, a slice of the buckets a second (the whole
-  // index about once a minute).
-  void arm_sweep() {
-    sweep_timer.expires_after(kSweepEvery);
-    sweep_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  // ----------------------------------------------------------------- tick
+  // Every check_every: the marker is checked (up), or the outage counted
+  // (down: from start-up on too, so a Redis never reached shows), and a
+  // slice of the index swept.
+  void arm_tick() {
+    tick_timer.expires_after(opt.check_every);
+    tick_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec) return;
+      if (!self->up) {
+        self->count_error();
+      } else if (!self->marking) {
+        self->mark(self->marked);
+      }
       self->sweep();
-      self->arm_sweep();
+      self->arm_tick();
     });
   }
 
+  // Drops expired index entries, a slice of the buckets a tick (the whole
+  // index about once a minute at one tick a second).
   void sweep() {
     const int64_t now = to_ns(clock.steady_now());
     const size_t buckets = index.bucket_count();
@@ -720,10 +850,13 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   const Options opt;
   const Clock& clock;
   const std::function<void()> on_error;
+  const KeySealer sealer;
   MemoryAffinityStore local;
   const std::string channel;
   const std::string pattern;
   const std::string origin;
+  const std::string marker;
+  const std::string marker_px;
   std::unordered_map<std::string, Names, StringHash, std::equal_to<>> backends;
 
   std::mutex q_mu;
@@ -731,7 +864,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   bool wake_posted = false;  // under q_mu
 
   std::atomic<uint64_t> errors{0}, dropped{0}, written_count{0}, refreshes{0}, applied{0}, ignored{0},
-      loaded{0}, refilled{0};
+      loaded{0}, refilled{0}, flushes{0};
   std::atomic<bool> idle{true};
   std::mutex w_mu;
   std::condition_variable w_cv;
@@ -751,8 +884,10 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   uint64_t scan_loaded = 0;
   bool refill_wanted = false;
   size_t refill_bucket = 0;
+  bool marking = false;  // a marker command is out
+  bool marked = false;   // this connection set the marker (so its absence means a flush)
   size_t sweep_bucket = 0;
-  asio::steady_timer sweep_timer;
+  asio::steady_timer tick_timer;
 };
 
 // ---------------------------------------------------------------------------
@@ -765,14 +900,24 @@ RedisAffinityStore::RedisAffinityStore(RedisClient& client, std::vector<BackendS
 
 RedisAffinityStore::~RedisAffinityStore() = default;
 
+namespace {
+// The request path's sealed key: one buffer per thread, reused.
+std::string& sealed_buffer() {
+  thread_local std::string buf;
+  return buf;
+}
+}  // namespace
+
 std::optional<ServerId> RedisAffinityStore::find(std::string_view key, TimePoint now) {
-  return core_->local.find(key, now);
+  std::string& sealed = sealed_buffer();
+  core_->sealer.seal(key, sealed);
+  return core_->local.find(sealed, now);
 }
 
 void RedisAffinityStore::put(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
-  core_->local.put(key, server, ttl, now);
   Core::Op op;
-  op.key.assign(key);
+  core_->sealer.seal(key, op.key);
+  core_->local.put(op.key, server, ttl, now);
   op.server = server;
   op.ttl = ttl;
   op.now = now;
@@ -782,10 +927,12 @@ void RedisAffinityStore::put(std::string_view key, ServerId server, Duration ttl
 void RedisAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
   // Decided here, from the local entry's expiry: a hit within the slack
   // costs what a memory store's refresh does (no copy, no queue, no post).
-  if (!core_->local.extend(key, server, ttl, now, refresh_slack(ttl))) return;
+  std::string& sealed = sealed_buffer();
+  core_->sealer.seal(key, sealed);
+  if (!core_->local.extend(sealed, server, ttl, now, refresh_slack(ttl))) return;
   Core::Op op;
   op.kind = Core::Op::Kind::kRefresh;
-  op.key.assign(key);
+  op.key.assign(sealed);
   op.server = server;
   op.ttl = ttl;
   op.now = now;
@@ -793,10 +940,10 @@ void RedisAffinityStore::refresh(std::string_view key, ServerId server, Duration
 }
 
 void RedisAffinityStore::erase(std::string_view key) {
-  core_->local.erase(key);
   Core::Op op;
   op.kind = Core::Op::Kind::kErase;
-  op.key.assign(key);
+  core_->sealer.seal(key, op.key);
+  core_->local.erase(op.key);
   core_->enqueue(std::move(op));
 }
 
@@ -829,9 +976,14 @@ RedisAffinityStore::Stats RedisAffinityStore::stats() const {
   s.ignored = core_->ignored.load(std::memory_order_relaxed);
   s.loaded = core_->loaded.load(std::memory_order_relaxed);
   s.refilled = core_->refilled.load(std::memory_order_relaxed);
+  s.flushes = core_->flushes.load(std::memory_order_relaxed);
   return s;
 }
 
 size_t RedisAffinityStore::local_size() const { return core_->local.size(); }
+
+std::string RedisAffinityStore::redis_key(std::string_view key) const {
+  return encode_key(core_->opt.key_prefix, core_->sealer.seal(key));
+}
 
 }  // namespace sag::affinity

@@ -14,11 +14,31 @@
 //   ServerId is an index in the local config, which may list servers in
 //   another order elsewhere. Names a replica does not know, or backends it
 //   does not have, are ignored.
+// - Keys are sealed at the entry points (find/put/refresh/erase), so no
+//   learned session id or client address ever leaves the process, and none
+//   is kept in it either (SPEC §4): a key "<backend>\0<KIND>\0<value>"
+//   whose kind is an upper-case letter (L learn, S source) becomes
+//   "<backend>\0<kind>\0<digest>", the kind in lower case (the mark of a
+//   sealed key) and the digest 32 lower-case hex digits: SipHash-2-4-128
+//   of the whole raw key (so one value in two backends or kinds gives
+//   unrelated digests) under a 128-bit key, the first half of
+//   HMAC-SHA256(secret, "sag affinity-store key v1"). The secret is
+//   Options::key_secret (the gateway's `redis.key_secret_file`, else a
+//   cookie secret; empty: a built-in one, which hides only from someone
+//   who doesn't know the code: a client address is then found by trying
+//   them all). Replicas with the same secret compute the same keys. The
+//   local copy, the Redis keys, the announcements and the SCAN all carry
+//   sealed keys. Raw keys found in Redis or in announcements (an older
+//   version's, during a rolling upgrade) are sealed as they are read, so
+//   those sessions are kept; they are never written back raw.
+//   A sealed value cannot be read back: a lost digest is a lost session
+//   only, and a collision (2^-128 per pair) sends a request to another
+//   session's server, as in the memory store.
 // - Redis keys: `<key_prefix>a:<backend>:<kind>:<value>`, each part of the
-//   affinity key ("<backend>\0<kind>\0<value>") percent-encoded (every byte
-//   outside [A-Za-z0-9._~!$&'()+,;=@/-] becomes %XX), so keys are printable
-//   and unambiguous, and nothing outside `a:` is touched (SharedState uses
-//   the same prefix).
+//   sealed key percent-encoded (every byte outside
+//   [A-Za-z0-9._~!$&'()+,;=@/-] becomes %XX), so keys are printable and
+//   unambiguous, and nothing outside `a:` is touched (SharedState uses the
+//   same prefix), except the replica's marker below.
 // - TTL refreshes (refresh(), on every learn or source hit) are decided on
 //   the worker from the local entry's expiry: within refresh_slack(ttl) =
 //   min(ttl/4, 60 s) of the new one nothing happens (the cost of a memory
@@ -43,6 +63,18 @@
 //   returns, and then every live local entry is written back with SET NX
 //   (so a Redis restarted empty is refilled; `max_inflight` commands at a
 //   time).
+// - A Redis emptied under a live connection (FLUSHALL / FLUSHDB, a failover
+//   to an empty server behind the same address) is noticed by the marker
+//   `<key_prefix>replica:<origin>` (one per replica, `origin` its random id;
+//   PX max(60 s, 5 checks)): every `check_every` one script reads and sets
+//   it again, and when it was gone the same refill runs (the first set of
+//   each connection checks nothing: the reconnection refills anyway). So a
+//   flush is refilled within `check_every` plus the refill's own time.
+// - Errors counted: each connection loss, each change that cannot be
+//   written then (outage, failure, drop), each detected flush, and every
+//   `check_every` tick while Redis is unreachable, from start-up on (so a
+//   Redis never reached counts too; about one per connection attempt, which
+//   the client backs off to one a second).
 //
 // Threads: find/put/refresh/erase from any worker thread at once; find()
 // and a refresh within the slack are the MemoryAffinityStore's (sharded
@@ -50,13 +82,15 @@
 // the change. Everything else runs on the client thread. The store
 // registers callbacks with the client: build it before client.start(); the
 // state the callbacks use is shared with them, so the store object may go
-// before the client does. Its timer ends when the client stops.
+// before the client does. Its timer ends when the client stops. find()
+// seals into a thread_local buffer: no allocation on the request path.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,10 +118,17 @@ class RedisAffinityStore final : public AffinityStore {
     size_t max_pending = 100000;  // changes waiting for Redis (outage)
     size_t max_inflight = 1000;   // writes sent and not yet answered
     uint32_t scan_count = 1000;   // SCAN COUNT
+    // The secret keys are sealed under (see above); empty: the built-in one.
+    std::string key_secret;
+    // How often the marker is checked (a flush noticed) and an outage counted.
+    std::chrono::milliseconds check_every{1000};
+    // Warnings (error = true) and notes of the store's own, e.g. a flush
+    // noticed; may be empty.
+    RedisClient::LogSink log;
   };
   // Counters, read from any thread.
   struct Stats {
-    uint64_t errors = 0;        // connection losses + changes not written (outage or failure) + drops
+    uint64_t errors = 0;        // see "Errors counted" above
     uint64_t dropped = 0;       // changes dropped from a full queue
     uint64_t written = 0;       // writes Redis acknowledged
     uint64_t refreshes = 0;     // due TTL refreshes queued for Redis
@@ -95,6 +136,31 @@ class RedisAffinityStore final : public AffinityStore {
     uint64_t ignored = 0;       // announcements / keys with unknown backend or server
     uint64_t loaded = 0;        // entries loaded by SCAN
     uint64_t refilled = 0;      // entries written back by SET NX that Redis lacked
+    uint64_t flushes = 0;       // Redis found emptied under a live connection (marker gone)
+  };
+
+  // Seals affinity keys (see above). Thread-safe (immutable once built).
+  class KeySealer {
+   public:
+    // Empty: the built-in secret.
+    explicit KeySealer(std::string_view secret);
+    // `key` sealed into `out` (its old content replaced: a reused buffer
+    // allocates nothing once large enough). Keys whose kind is not an
+    // upper-case letter (sealed already, or not of the form) are copied.
+    void seal(std::string_view key, std::string& out) const;
+    std::string seal(std::string_view key) const {
+      std::string out;
+      seal(key, out);
+      return out;
+    }
+    // A key as read from Redis: a sealed one as it is, a raw one (upper-case
+    // kind: an older version's) sealed; nullopt when it is neither (a lower-
+    // case kind without a well-formed digest).
+    std::optional<std::string> accept(std::string key) const;
+    static constexpr size_t kDigestChars = 32;
+
+   private:
+    uint64_t k0_ = 0, k1_ = 0;
   };
 
   // `client` must outlive every use of the store (and is not started yet,
@@ -122,7 +188,10 @@ class RedisAffinityStore final : public AffinityStore {
   Stats stats() const;
   size_t local_size() const;
 
-  // The Redis key for an affinity key, and back (nullopt: not one of ours).
+  // The Redis key this store uses for an affinity key (sealed, encoded).
+  std::string redis_key(std::string_view key) const;
+  // The Redis key for a (sealed) affinity key, and back (nullopt: not one of
+  // ours). Encoding only: no sealing.
   static std::string encode_key(std::string_view prefix, std::string_view key);
   static std::optional<std::string> decode_key(std::string_view prefix, std::string_view redis_key);
 

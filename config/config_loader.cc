@@ -242,7 +242,8 @@ class Loader {
   void load_timeouts(Reader& parent, TimeoutsConfig& t);
   void load_admin(Reader& parent, std::optional<AdminConfig>& admin);
   void load_access_log(Reader& parent, AccessLogConfig& a);
-  void load_password(Reader& r, std::string& file, std::string& password);
+  // The first line of the file named by `key` (a password, a secret).
+  void load_password(Reader& r, std::string& file, std::string& password, const char* key = "password_file");
   void note_bind(const Endpoint& ep, const std::string& owner, Pos at);
   // Records `name`; when it was seen before, returns where.
   struct Seen {
@@ -1108,20 +1109,21 @@ CookieConfig Loader::load_cookie(Reader& persistence, const std::string& owner) 
   return c;
 }
 
-void Loader::load_password(Reader& r, std::string& file, std::string& password) {
-  if (!r.read("password_file", file) || file.empty()) return;
+void Loader::load_password(Reader& r, std::string& file, std::string& password, const char* key) {
+  if (!r.read(key, file) || file.empty()) return;
   const std::string path = resolve(file);
+  const std::string what = std::string("'") + key + "': ";
   std::string why;
   auto text = read_small_file(path, why, 64 * 1024);
   if (!text) {
-    error(r.at("password_file"), "'password_file': cannot read " + quote_path(path) + ": " + why);
+    error(r.at(key), what + "cannot read " + quote_path(path) + ": " + why);
     return;
   }
   password = text->substr(0, text->find('\n'));
   if (!password.empty() && password.back() == '\r') password.pop_back();
-  // An empty password would quietly mean "no auth" where auth was asked for.
-  if (password.empty())
-    error(r.at("password_file"), "'password_file': the first line of " + quote_path(path) + " is empty");
+  // An empty password would quietly mean "no auth" where auth was asked for
+  // (an empty secret, "no secret").
+  if (password.empty()) error(r.at(key), what + "the first line of " + quote_path(path) + " is empty");
 }
 
 void Loader::load_forwarded(Reader& parent, ForwardedConfig& f) {
@@ -1182,6 +1184,7 @@ void Loader::load_affinity_store(Reader& parent, AffinityStoreConfig& s) {
   }
   load_password(rr, c.password_file, c.password);
   rr.read("key_prefix", c.key_prefix);
+  load_password(rr, c.key_secret_file, c.key_secret, "key_secret_file");
   rr.read_uint("db", c.db, 0, 2147483647);
   rr.read_positive("timeout", c.timeout);
 }

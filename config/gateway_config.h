@@ -157,6 +157,10 @@ struct RedisConfig {
   std::string password_file;
   std::string password;  // loaded from password_file
   std::string key_prefix = "gw:";
+  // Affinity keys in Redis are keyed hashes under this secret (the file's
+  // first line); empty: a cookie secret_file's first secret, else none.
+  std::string key_secret_file;
+  std::string key_secret;  // loaded from key_secret_file
   uint32_t db = 0;
   Duration timeout{200};
 };

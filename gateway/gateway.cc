@@ -161,6 +161,19 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     affinity::RedisAffinityStore::Options options;
     options.capacity = config->affinity_store.capacity;
     options.key_prefix = rc.key_prefix;
+    options.log = redis_log;
+    // Learn and source keys are stored as keyed hashes (SPEC §4): under
+    // redis.key_secret_file, else the first cookie secret in config order.
+    options.key_secret = rc.key_secret;
+    for (const auto& b : config->backends)
+      if (options.key_secret.empty() && b.persistence.cookie && !b.persistence.cookie->secrets.empty())
+        options.key_secret = b.persistence.cookie->secrets.front();
+    if (options.key_secret.empty() &&
+        std::any_of(config->backends.begin(), config->backends.end(),
+                    [](const auto& b) { return b.persistence.learn || b.persistence.source; }))
+      log_warning("affinity_store: no redis.key_secret_file and no cookie secret_file: learned session ids and "
+                  "client addresses are hashed into Redis keys without a secret (whoever reads Redis can test "
+                  "guesses, e.g. every IPv4 address)");
     auto rs = std::make_unique<affinity::RedisAffinityStore>(
         *redis, affinity::RedisAffinityStore::server_names(backends), options, clock,
         [&stats] { stats.affinity_store_error(); });

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "tests/affinity/redis_test_support.h"
@@ -30,6 +31,12 @@ std::string source_key(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   return k;
 }
 
+// The Redis key of an affinity key for stores without a key secret.
+std::string rkey(const std::string& key) {
+  static const RedisAffinityStore::KeySealer sealer("");
+  return RedisAffinityStore::encode_key("gw:", sealer.seal(key));
+}
+
 struct Replica {
   Replica(const RedisServer& server, Names names, RedisAffinityStore::Options options = {})
       : client(testing::redis_config(server), {}),
@@ -48,12 +55,12 @@ struct Replica {
 class RedisStoreTest : public testing::RedisTest {
  protected:
   std::optional<std::string> redis_get(const std::string& key) {
-    const RedisReply r = cli({"GET", RedisAffinityStore::encode_key("gw:", key)});
+    const RedisReply r = cli({"GET", rkey(key)});
     if (r.type != RedisReply::Type::kString) return std::nullopt;
     return r.str;
   }
   long long redis_pttl(const std::string& key) {
-    const RedisReply r = cli({"PTTL", RedisAffinityStore::encode_key("gw:", key)});
+    const RedisReply r = cli({"PTTL", rkey(key)});
     return r.type == RedisReply::Type::kInteger ? r.integer : -3;
   }
 };
@@ -78,6 +85,45 @@ TEST(RedisStoreKeys, EncodingIsPrintableUnambiguousAndReversible) {
   EXPECT_FALSE(RedisAffinityStore::decode_key("gw:", "gw:a:app:L:v%4"));
   EXPECT_FALSE(RedisAffinityStore::decode_key("gw:", "gw:a:app:L:v:w"));
   EXPECT_FALSE(RedisAffinityStore::decode_key("gw:", "gw:a:app:L:v w"));
+}
+
+// Learn and source keys are sealed: "<backend>\0<kind>\0<value>" becomes
+// "<backend>\0<kind in lower case>\0<32 hex digits>", the keyed SipHash of the
+// whole key. The expected digests come from tests/support/redis.py's
+// affinity_key(), an independent implementation (Python): replicas of
+// another build must compute the same keys.
+TEST(RedisStoreKeys, LearnAndSourceKeysAreSealedIdenticallyEverywhere) {
+  const RedisAffinityStore::KeySealer none(""), secret("s3cret"), other("s3cret2");
+  const std::string nul(1, '\0');
+  EXPECT_EQ(none.seal(learn_key("abc")), "app" + nul + "l" + nul + "9a8f48dce27f664c1fdce98a37a3bbb9");
+  EXPECT_EQ(secret.seal(learn_key("abc")), "app" + nul + "l" + nul + "b3c62226a4248dd55f2a03ef472d6972");
+  EXPECT_EQ(none.seal(source_key(127, 0, 0, 1)), "app" + nul + "s" + nul + "cbe61222c87c0abe8a01e3a468701660");
+  EXPECT_EQ(RedisAffinityStore::encode_key("gw:", secret.seal(learn_key("abc"))),
+            "gw:a:app:l:b3c62226a4248dd55f2a03ef472d6972");
+  // The same secret, the same keys; another secret, others.
+  EXPECT_EQ(RedisAffinityStore::KeySealer("s3cret").seal(learn_key("abc")), secret.seal(learn_key("abc")));
+  EXPECT_NE(other.seal(learn_key("abc")), secret.seal(learn_key("abc")));
+  // The value is hashed with its backend and kind.
+  const std::string v = std::string("abc");
+  EXPECT_NE(secret.seal(learn_key(v, "other")).substr(8), secret.seal(learn_key(v)).substr(6));
+  std::string as_source = std::string("app") + nul + "S" + nul + v;
+  EXPECT_NE(secret.seal(as_source).substr(6), secret.seal(learn_key(v)).substr(6));
+  // Sealing is idempotent; keys not of the form are copied.
+  const std::string sealed = secret.seal(learn_key("abc"));
+  EXPECT_EQ(secret.seal(sealed), sealed);
+  EXPECT_EQ(secret.seal("no separators"), "no separators");
+  // A reused buffer is overwritten, whatever it held.
+  std::string buf = "something longer than any key sealed here, and then some more";
+  secret.seal(learn_key("abc"), buf);
+  EXPECT_EQ(buf, sealed);
+  // From Redis: sealed keys as they are, an older version's raw ones sealed,
+  // the rest refused.
+  EXPECT_EQ(secret.accept(sealed), sealed);
+  EXPECT_EQ(secret.accept(learn_key("abc")), sealed);
+  EXPECT_FALSE(secret.accept("app" + nul + "l" + nul + "abc"));
+  EXPECT_FALSE(secret.accept("app" + nul + "l" + nul + "9A8F48DCE27F664C1FDCE98A37A3BBB9"));
+  EXPECT_FALSE(secret.accept("app" + nul + "1" + nul + "9a8f48dce27f664c1fdce98a37a3bbb9"));
+  EXPECT_FALSE(secret.accept("app"));
 }
 
 TEST_F(RedisStoreTest, APutIsVisibleOnTheOtherReplicaWithin100msByServerName) {
@@ -125,12 +171,13 @@ TEST_F(RedisStoreTest, UnknownServersAndBackendsAreIgnored) {
   // Garbage in Redis is ignored by a warm-up too.
   server_.cli({"SET", "gw:a:app:L:garbage", "nosuch"});
   server_.cli({"SET", "gw:a:%zz", "s1"});
+  server_.cli({"SET", "gw:a:app:l:not-a-digest", "s1"});
   Replica c(server_, {{"app", {"s1", "s2"}}});
   ASSERT_TRUE(c.store.warm_up(10s));
   EXPECT_EQ(c.find(learn_key("k1")), 0u);
   EXPECT_FALSE(c.find(learn_key("k3")));
   EXPECT_EQ(c.store.stats().loaded, 1u);
-  EXPECT_EQ(c.store.stats().ignored, 4u);  // k3, kx, garbage, %zz
+  EXPECT_EQ(c.store.stats().ignored, 5u);  // k3, kx, garbage, %zz, not-a-digest
 }
 
 TEST_F(RedisStoreTest, RemainingTtlIsTheSameEverywhere) {
@@ -237,7 +284,7 @@ TEST_F(RedisStoreTest, ARefreshNeverOverwritesAnotherServer) {
 
   // Redis moved on to s1 and the announcement never came: A's due refresh
   // of s3 reaches Redis and changes nothing there, nor on B.
-  ASSERT_EQ(cli({"SET", RedisAffinityStore::encode_key("gw:", k), "s1", "PX", "1800000"}).type,
+  ASSERT_EQ(cli({"SET", rkey(k), "s1", "PX", "1800000"}).type,
             RedisReply::Type::kStatus);
   const uint64_t b_applied = b.store.stats().applied;
   a.store.refresh(k, 2, ttl, a.now() + 61s);
@@ -368,6 +415,161 @@ TEST_F(RedisStoreTest, ConcurrentChangesConverge) {
     }
     return true;
   }, 5s));
+}
+
+// Nothing of a learned id or a client address reaches Redis: not its keys,
+// not the values, not the announcements; replicas with the same secret
+// share the entries, a replica with another secret sees none of them.
+TEST_F(RedisStoreTest, RedisHoldsNoSessionIdOrClientAddress) {
+  RedisAffinityStore::Options o;
+  o.key_secret = "shared secret";
+  Replica a(server_, kAbc, o);
+  Replica b(server_, kAbc, o);
+  RedisAffinityStore::Options o2;
+  o2.key_secret = "another secret";
+  Replica c(server_, kAbc, o2);
+  ASSERT_TRUE(a.client.wait_connected(10s));
+  ASSERT_TRUE(b.client.wait_connected(10s));
+  ASSERT_TRUE(c.client.wait_connected(10s));
+  std::vector<std::string> announced;
+  std::mutex mu;
+  RedisClient listener(testing::redis_config(server_), {});
+  listener.subscribe("gw:affinity", [&](std::string_view m) {
+    std::lock_guard lock(mu);
+    announced.emplace_back(m);
+  });
+  listener.start();
+  ASSERT_TRUE(listener.wait_connected(10s));
+
+  const std::string session = "JSESSION-5f3a9c";
+  a.store.put(learn_key(session), 1, Duration(60000), a.now());
+  a.store.put(source_key(192, 0, 2, 77), 2, Duration(60000), a.now());
+  ASSERT_TRUE(a.store.flush(5s));  // (else the refresh joins the queued put)
+  a.store.refresh(learn_key(session), 1, Duration(60000), a.now() + 20s);  // due: written again
+  ASSERT_TRUE(a.store.flush(5s));
+  ASSERT_TRUE(eventually([&] { return b.find(learn_key(session)) == 1u && b.find(source_key(192, 0, 2, 77)) == 2u; },
+                         2s));
+  EXPECT_EQ(a.store.redis_key(learn_key(session)), b.store.redis_key(learn_key(session)));
+  EXPECT_NE(a.store.redis_key(learn_key(session)), c.store.redis_key(learn_key(session)));
+  // C (another secret) applies the announcements under keys it never asks for.
+  EXPECT_FALSE(c.find(learn_key(session)));
+  EXPECT_FALSE(c.find(source_key(192, 0, 2, 77)));
+
+  const RedisReply keys = cli({"KEYS", "*"});
+  ASSERT_EQ(keys.type, RedisReply::Type::kArray);
+  std::vector<std::string> seen;
+  for (const auto& k : keys.elements) seen.push_back(k.str);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), a.store.redis_key(learn_key(session))), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), a.store.redis_key(source_key(192, 0, 2, 77))), seen.end());
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return announced.size() >= 3;  // C, C, R
+  }, 2s));
+  {
+    std::lock_guard lock(mu);
+    for (const auto& m : announced) seen.push_back(m);
+  }
+  const std::string addr_bytes = std::string("\xc0\x00\x02\x4d", 4);
+  for (const auto& text : seen) {
+    EXPECT_EQ(text.find("JSESSION"), std::string::npos) << text;
+    EXPECT_EQ(text.find("5f3a9c"), std::string::npos) << text;
+    EXPECT_EQ(text.find(addr_bytes), std::string::npos) << text;
+    EXPECT_EQ(text.find("%C0%00%02M"), std::string::npos) << text;
+    EXPECT_EQ(text.find(":L:"), std::string::npos) << text;
+    EXPECT_EQ(text.find(":S:"), std::string::npos) << text;
+  }
+  listener.stop();
+}
+
+// Keys an older version wrote raw (a rolling upgrade) are sealed as they
+// are read: by the warm-up and from announcements; never written back raw.
+TEST_F(RedisStoreTest, RawKeysOfAnOlderVersionAreSealedAsRead) {
+  ASSERT_EQ(cli({"SET", "gw:a:app:L:old-session", "s2", "PX", "60000"}).type, RedisReply::Type::kStatus);
+  ASSERT_EQ(cli({"SET", "gw:a:app:S:4%7F%00%00%05", "s3", "PX", "60000"}).type, RedisReply::Type::kStatus);
+  Replica a(server_, kAbc);
+  ASSERT_TRUE(a.store.warm_up(10s));
+  EXPECT_EQ(a.store.stats().loaded, 2u);
+  EXPECT_EQ(a.find(learn_key("old-session")), 1u);
+  EXPECT_EQ(a.find(source_key(127, 0, 0, 5)), 2u);
+  // An older replica's announcement.
+  cli({"SET", "gw:a:app:L:announced", "s1", "PX", "60000"});
+  cli({"PUBLISH", "gw:affinity", "C 0123456789abcdef 60000 gw:a:app:L:announced s1"});
+  EXPECT_TRUE(eventually([&] { return a.find(learn_key("announced")) == 0u; }, 2s));
+  cli({"PUBLISH", "gw:affinity", "D 0123456789abcdef 0 gw:a:app:L:announced"});
+  EXPECT_TRUE(eventually([&] { return !a.find(learn_key("announced")); }, 2s));
+  // A due refresh writes the sealed key.
+  a.store.refresh(learn_key("old-session"), 1, Duration(60000), a.now() + 20s);
+  ASSERT_TRUE(a.store.flush(5s));
+  EXPECT_EQ(redis_get(learn_key("old-session")), "s2");
+  EXPECT_EQ(cli({"EXISTS", "gw:a:app:L:old-session"}).integer, 1);  // left to expire
+}
+
+// FLUSHALL under a live connection (no reconnection to tell): the replica's
+// marker is gone at its next check (1 s) and every live entry is written
+// back, within 3 s; a replica started afterwards finds them all.
+TEST_F(RedisStoreTest, AFlushIsNoticedAndRefilledWithin3s) {
+  std::vector<std::string> lines;
+  std::mutex mu;
+  RedisAffinityStore::Options o;
+  o.log = [&](bool, const std::string& line) {
+    std::lock_guard lock(mu);
+    lines.push_back(line);
+  };
+  Replica a(server_, kAbc, o);
+  ASSERT_TRUE(a.client.wait_connected(10s));
+  for (int i = 0; i < 50; ++i)
+    a.store.put(learn_key("f" + std::to_string(i)), static_cast<ServerId>(i % 3), Duration(60000), a.now());
+  a.store.put(source_key(10, 1, 2, 3), 2, Duration(60000), a.now());
+  ASSERT_TRUE(a.store.flush(5s));
+  std::this_thread::sleep_for(1500ms);  // the marker was checked at least once
+  EXPECT_EQ(a.store.stats().flushes, 0u);
+  const uint64_t errors = a.store.stats().errors;
+  EXPECT_EQ(errors, 0u);
+
+  ASSERT_EQ(cli({"FLUSHALL"}).type, RedisReply::Type::kStatus);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] {
+    for (int i = 0; i < 50; ++i)
+      if (!redis_get(learn_key("f" + std::to_string(i)))) return false;
+    return redis_get(source_key(10, 1, 2, 3)).has_value();
+  }, 3s)) << "not refilled within 3 s of the FLUSHALL";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(a.store.stats().flushes, 1u);
+  EXPECT_EQ(a.store.stats().errors, errors + 1);
+  EXPECT_GE(a.store.stats().refilled, 51u);
+  EXPECT_LE(redis_pttl(learn_key("f0")), 60000);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("gone from Redis"), std::string::npos) << lines[0];
+  }
+  Replica fresh(server_, {{"app", {"s3", "s2", "s1"}}});
+  ASSERT_TRUE(fresh.store.warm_up(10s));
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(fresh.find(learn_key("f" + std::to_string(i))), static_cast<ServerId>(2 - i % 3)) << i;
+  EXPECT_EQ(fresh.find(source_key(10, 1, 2, 3)), 0u);
+  // Quiet again: nothing more is refilled or counted.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(a.store.stats().flushes, 1u);
+  EXPECT_EQ(fresh.store.stats().flushes, 0u);
+}
+
+// A Redis never reached counts errors too (about one per attempt, one a
+// second once backed off), with no change to write.
+TEST_F(RedisStoreTest, ErrorsCountWhileRedisWasNeverReachable) {
+  server_.kill();
+  RedisAffinityStore::Options o;
+  o.check_every = 250ms;
+  Replica c(server_, kAbc, o);
+  EXPECT_TRUE(eventually([&] { return c.store.stats().errors >= 3 && c.on_error.load() >= 3; }, 3s))
+      << c.store.stats().errors;
+  // Then up: no more.
+  ASSERT_TRUE(server_.start());
+  ASSERT_TRUE(c.client.wait_connected(10s));
+  std::this_thread::sleep_for(300ms);
+  const uint64_t errors = c.store.stats().errors;
+  std::this_thread::sleep_for(800ms);
+  EXPECT_EQ(c.store.stats().errors, errors);
 }
 
 }  // namespace

@@ -8,10 +8,17 @@ redispatch on A is followed by B; Redis killed, or paused (slow, not gone),
 under load fails and delays no request and is caught up with when it
 returns; a restarted gateway keeps its sessions (warm-up); a Sentinel
 failover is followed.
+
+Issue 16: Redis holds keyed hashes of learned ids and client addresses,
+never the values (keys computed independently by redis.affinity_key); a
+FLUSHALL under a live connection is refilled within 3 s; a Redis never
+reached is counted in gateway_affinity_store_errors_total.
 """
 
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -19,13 +26,18 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import (GatewayTestCase, LOCAL, Http11Client, basic_config, get_from, main,  # noqa: E402
-                     wait_until)
+                     run_gateway, wait_until)
 from admin import Admin, series  # noqa: E402
-from redis import RedisServer, Sentinel  # noqa: E402
+from redis import RedisServer, Sentinel, affinity_key  # noqa: E402
 
 NAMES = ("s1", "s2", "s3")
 LEARN = {"learn": {"cookie": "JSESSIONID", "ttl": "30m"}}
 SOURCE = {"source": {"ipv4_mask": 32, "ttl": "30m"}}
+
+
+def source_key(ip, **kw):
+    """The Redis key of a source pin for an IPv4 address (mask 32)."""
+    return affinity_key(b"4" + bytes(int(x) for x in ip.split(".")), kind="S", **kw)
 
 
 def learn_path(value):
@@ -56,6 +68,36 @@ class RedisStoreTestCase(GatewayTestCase):
         r = self.fresh_get(gw, "http", learn_path(session))
         self.assertStatus(r, 200, gw)
         return r.header("x-server")
+
+    def learn_from(self, gw, ip, session):
+        """learn() from client address ip (which gets a source pin too, with
+        source persistence on)."""
+        r = get_from(ip, gw.port("http"), learn_path(session))
+        self.assertEqual(r.status, 200)
+        return r.getheader("x-server")
+
+    def assertPinsHold(self, gw, owners, pins, path):
+        """Through gw, each session of `owners` (from an address without a
+        pin) and each address of `pins` (without a session cookie) reaches
+        its server 3 times, and the access log says each was a learn-hit or
+        a source-hit: the gateway followed the entries, never chose."""
+        check_ip = "127.0.0.200"
+        for session, owner in owners.items():
+            seen = [get_from(check_ip, gw.port("http"), path, {"Cookie": "JSESSIONID=" + session})
+                    .getheader("x-server") for _ in range(3)]
+            self.assertEqual(seen, [owner] * 3, "session %s through %s" % (session, gw.ports))
+        for ip, owner in pins.items():
+            seen = [get_from(ip, gw.port("http"), path).getheader("x-server") for _ in range(3)]
+            self.assertEqual(seen, [owner] * 3, "source %s through %s" % (ip, gw.ports))
+        n = 3 * (len(owners) + len(pins))
+        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= n else None)(
+            [l for l in gw.log_lines() if " %s " % path in l]), 5.0) or []
+        self.assertEqual(len(lines), n, gw.log_lines())
+        learn_hits = [l for l in lines if l.startswith(check_ip + ":")]
+        self.assertEqual(len(learn_hits), 3 * len(owners), lines)
+        self.assertEqual([l for l in learn_hits if " learn-hit " not in l], [], "not followed")
+        self.assertEqual([l for l in lines if l not in learn_hits and " source-hit " not in l], [],
+                         "not followed")
 
     def assertRoutes(self, gw, session, owner, times=6, path="/"):
         """`times` requests in a row reach `owner`: balancing alone would
@@ -157,8 +199,8 @@ class SharedEntriesTest(RedisStoreTestCase):
         self.assertEqual(len(set(owners.values())), 3, owners)
         keys = redis.keys("gw:a:*")
         self.assertEqual(len(keys), 9, keys)
-        self.assertIn("gw:a:app:L:sess-0", keys)
-        self.assertEqual(redis.command("GET", "gw:a:app:L:sess-0"), owners["sess-0"])
+        self.assertEqual(keys, sorted(affinity_key(k) for k in owners))
+        self.assertEqual(redis.command("GET", affinity_key("sess-0")), owners["sess-0"])
         self.assertTrue(any(" learn-hit " in l for l in b.log_lines()), "B's log shows no learn-hit")
 
     def test_source_pin_made_on_a_holds_on_b(self):
@@ -171,10 +213,11 @@ class SharedEntriesTest(RedisStoreTestCase):
             owners[ip] = get_from(ip, a.port("http")).getheader("x-server")
         self.assertEqual(len(set(owners.values())), 3, owners)
         # Every pin is in Redis, under the source kind, naming its server.
-        self.assertTrue(wait_until(lambda: len(redis.keys("gw:a:app:S:*")) == len(owners), 2.0),
+        self.assertTrue(wait_until(lambda: len(redis.keys("gw:a:app:s:*")) == len(owners), 2.0),
                         "want %d source keys in Redis: %r" % (len(owners), redis.keys()))
-        self.assertEqual(sorted(redis.command("GET", k) for k in redis.keys("gw:a:app:S:*")),
-                         sorted(owners.values()))
+        self.assertEqual(redis.keys("gw:a:app:s:*"), sorted(source_key(ip) for ip in owners))
+        for ip, owner in owners.items():
+            self.assertEqual(redis.command("GET", source_key(ip)), owner)
         # B started in the same round robin state as A, so it could repeat
         # A's choices by itself: a few unpinned requests first put it out of
         # step, and B's log must show that each choice came from the pin.
@@ -210,7 +253,7 @@ class SharedEntriesTest(RedisStoreTestCase):
         # The old server comes back: the session stays where it was moved.
         by_name[owner].start()
         self.assertRoutes(b, "moving", new_owner, path="/after-move")
-        self.assertEqual(redis.command("GET", "gw:a:app:L:moving"), new_owner)
+        self.assertEqual(redis.command("GET", affinity_key("moving")), new_owner)
         lines = wait_until(lambda: (lambda ls: ls if len([l for l in ls if "/after-move" in l]) == 12
                                     else None)(b.log_lines()), 5.0) or b.log_lines()
         moved = [l for l in lines if "/after-move" in l]
@@ -315,7 +358,7 @@ class OutageTest(RedisStoreTestCase):
         self.assertLess(slowest[0][0], max_latency,
                         "requests waited on a paused Redis: the slowest of %d took (s, port): %r "
                         "(A %d, B %d)" % (results["n"], slowest, a.port("http"), b.port("http")))
-        self.assertEqual(redis.command("GET", "gw:a:app:L:paused"), paused_owner)
+        self.assertEqual(redis.command("GET", affinity_key("paused")), paused_owner)
 
     def test_gateway_starts_without_redis_and_catches_up(self):
         redis = RedisServer()   # not started: nothing listens on its port
@@ -326,7 +369,158 @@ class OutageTest(RedisStoreTestCase):
         owner = self.learn(a, "early")
         self.assertRoutes(a, "early", owner)
         redis.start()
-        self.assertTrue(wait_until(lambda: redis.command("GET", "gw:a:app:L:early") == owner, 5.0))
+        self.assertTrue(wait_until(lambda: redis.command("GET", affinity_key("early")) == owner, 5.0))
+
+    def test_errors_are_counted_while_redis_was_never_reachable(self):
+        """No request, no change to write: the unreachable Redis itself is
+        counted (about once a second: each backed-off attempt)."""
+        redis = RedisServer()   # never started
+        self.addCleanup(redis.close)
+        s = self.servers(*NAMES)
+        a = self.gateway(self.config(s, LEARN, {"address": redis.address},
+                                     admin={"bind": "127.0.0.1:0"}))
+        admin = Admin(a)
+        self.addCleanup(admin.close)
+
+        def errors():
+            return sum(series(admin.metrics(), "gateway_affinity_store_errors_total").values())
+        first = wait_until(lambda: errors() or None, 5.0)
+        self.assertTrue(first, "gateway_affinity_store_errors_total stays 0 with Redis never reachable")
+        self.assertTrue(wait_until(lambda: errors() >= first + 2, 4.0),
+                        "the count does not go on while Redis stays unreachable")
+        self.assertIn("not reachable at start-up", a.stderr())
+
+
+class FlushTest(RedisStoreTestCase):
+    def test_flushall_is_refilled_within_3s(self):
+        """FLUSHALL under live connections (nothing reconnects): every
+        entry is back in Redis within 3 s, and a replica started after the
+        flush routes the old sessions and pins by what it loads."""
+        redis = self.redis()
+        s = self.servers(*NAMES)
+        cfg = self.config(s, dict(LEARN, **SOURCE), {"address": redis.address})
+        a, b = self.gateway(cfg), self.gateway(cfg)
+        owners = {"fl-%d" % i: self.learn_from(a, "127.0.1.%d" % i, "fl-%d" % i) for i in range(1, 9)}
+        self.assertEqual(len(set(owners.values())), 3, owners)
+        pins = {}
+        for i in range(2, 6):
+            ip = "127.0.0.%d" % i
+            pins[ip] = get_from(ip, b.port("http")).getheader("x-server")
+        want = sorted([affinity_key(k) for k in owners] +
+                      [source_key("127.0.1.%d" % i) for i in range(1, 9)] +
+                      [source_key(ip) for ip in pins])
+        self.assertTrue(wait_until(lambda: redis.keys("gw:a:*") == want, 3.0),
+                        "%r\n%r" % (redis.keys("gw:a:*"), want))
+        values = {k: redis.command("GET", k) for k in want}
+        time.sleep(1.2)   # every replica's marker was checked since
+
+        out = subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        flushed = time.monotonic()
+        self.assertEqual(out.stdout.strip(), b"OK", out.stdout)
+        self.assertEqual(redis.keys("gw:a:*"), [])
+        back = wait_until(lambda: redis.keys("gw:a:*") == want, 3.0, interval=0.02)
+        took = time.monotonic() - flushed
+        self.assertTrue(back, "not refilled within 3 s of the FLUSHALL: %r" % redis.keys("*"))
+        self.assertLess(took, 3.0)
+        self.assertEqual({k: redis.command("GET", k) for k in want}, values)
+        for gw in (a, b):
+            self.assertTrue(wait_until(lambda: "gone from Redis" in gw.stderr(), 2.0), gw.stderr())
+
+        c = self.gateway(cfg)   # a fresh replica: only Redis can tell it
+        self.assertPinsHold(c, owners, pins, "/after-flush")
+
+
+class KeysAtRestTest(RedisStoreTestCase):
+    SESSION = "JSID-7c1e44b0d2"
+
+    def secret_file(self, text):
+        fd, path = tempfile.mkstemp(prefix="sag-secret-")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_no_session_id_or_client_address_readable_in_redis(self):
+        """Learn and source entries on a real Redis: its keys (KEYS and
+        redis-cli --scan), values, dump file and announcements show no
+        learned id and no client address; they are keyed hashes under
+        key_secret_file, and a second gateway with the same config routes
+        the same sessions by them."""
+        redis = self.redis(extra=["--rdbcompression", "no"])   # raw strings stay greppable in the dump
+        secret = "replica-shared-key-secret"
+        section = {"address": redis.address, "key_secret_file": self.secret_file(secret + "\nignored\n")}
+        s = self.servers(*NAMES)
+        a, b = self.pair(s, dict(LEARN, **SOURCE), section)
+        with redis.subscribe("gw:affinity") as sub:
+            owners = {"%s-%d" % (self.SESSION, i): self.learn_from(a, "127.0.1.%d" % i, "%s-%d" % (self.SESSION, i))
+                      for i in range(1, 7)}
+            pins = {}
+            for i in range(2, 8):
+                ip = "127.0.0.%d" % i
+                pins[ip] = get_from(ip, a.port("http")).getheader("x-server")
+            want = sorted([affinity_key(k, secret=secret) for k in owners] +
+                          [source_key("127.0.1.%d" % i, secret=secret) for i in range(1, 7)] +
+                          [source_key(ip, secret=secret) for ip in pins])
+            self.assertTrue(wait_until(lambda: redis.keys("gw:a:*") == want, 3.0),
+                            "%r\n%r" % (redis.keys("gw:a:*"), want))
+            self.assertTrue(wait_until(lambda: len(sub.messages()) >= len(want), 2.0), sub.messages())
+            messages = sub.messages()
+        scan = subprocess.run(["redis-cli", "-p", str(redis.port), "--scan"], stdout=subprocess.PIPE,
+                              timeout=10).stdout
+        keys = subprocess.run(["redis-cli", "-p", str(redis.port), "KEYS", "*"], stdout=subprocess.PIPE,
+                              timeout=10).stdout
+        self.assertEqual(sorted(scan.split()), sorted(keys.split()))
+        self.assertTrue(set(want) <= set(k.decode() for k in keys.split()), keys)
+        values = [redis.command("GET", k) for k in redis.keys("gw:a:*")]
+        self.assertEqual(sorted(set(values)), sorted(NAMES))
+        self.assertEqual(redis.command("SAVE"), "OK")
+        with open(os.path.join(redis.dir, "dump.rdb"), "rb") as f:
+            dump = f.read()
+        self.assertIn(want[0].encode(), dump, "the dump does not hold keys verbatim: a vacuous check")
+
+        texts = {"redis-cli --scan": scan, "KEYS *": keys, "dump.rdb": dump,
+                 "announcements": "\n".join(messages).encode("utf-8", "surrogateescape")}
+        forbidden = [self.SESSION.encode(), b"7c1e44b0d2", b"127.0.", b"%7F%00", b"\x7f\x00",
+                     b":L:", b":S:"]
+        for where, text in texts.items():
+            for raw in forbidden:
+                self.assertNotIn(raw, text, "%r readable in %s" % (raw, where))
+
+        # B, same config: the same sessions and pins, by the hashed keys.
+        self.assertPinsHold(b, owners, pins, "/on-b")
+        self.assertNotIn("without a secret", a.stderr())
+
+    def test_key_secret_falls_back_to_the_cookie_secret_then_to_none(self):
+        redis = self.redis()
+        s = self.servers(*NAMES)
+        cookie = {"name": "SRV", "mode": "insert", "secret_file": self.secret_file("\nfirst-cookie\nsecond\n")}
+        a = self.gateway(self.config(s, dict(LEARN, cookie=cookie), {"address": redis.address}))
+        owner = self.learn(a, "with-cookie-secret")
+        self.assertTrue(wait_until(lambda: redis.command(
+            "GET", affinity_key("with-cookie-secret", secret="first-cookie")) == owner, 2.0), redis.keys())
+        self.assertNotIn("without a secret", a.stderr())
+        b = self.gateway(self.config(s, LEARN, {"address": redis.address, "key_prefix": "nosecret:"}))
+        owner = self.learn(b, "without-secret")
+        self.assertTrue(wait_until(lambda: redis.command(
+            "GET", affinity_key("without-secret", prefix="nosecret:")) == owner, 2.0), redis.keys())
+        self.assertIn("without a secret", b.stderr())
+
+    def test_a_missing_or_empty_key_secret_file_is_a_config_error(self):
+        d = tempfile.mkdtemp(prefix="sag-keysecret-")
+        empty = os.path.join(d, "empty")
+        open(empty, "w").close()
+        for path, why in ((os.path.join(d, "missing"), "cannot read"), (empty, "is empty")):
+            cfg = os.path.join(d, "gw.yaml")
+            with open(cfg, "w") as f:
+                f.write("listeners:\n  - {name: http, bind: \"127.0.0.1:1\", backend: app}\n"
+                        "backends:\n  - name: app\n    servers: [{name: s1, address: \"127.0.0.1:9\"}]\n"
+                        "affinity_store:\n  type: redis\n  redis:\n"
+                        "    key_secret_file: %s\n" % path)
+            p = run_gateway(["--check", "--config", cfg])
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertRegex(p.stderr, r"(?m)^%s:9:22: 'key_secret_file': " % cfg)
+            self.assertIn(why, p.stderr)
 
 
 class RestartTest(RedisStoreTestCase):
@@ -365,7 +559,8 @@ class SentinelTest(RedisStoreTestCase):
         after = self.learn(a, "after-failover")
         self.assertRoutedWithin(b, "after-failover", after, 15.0,
                                 "after the failover, learned on A (A: %s): " % a.describe())
-        self.assertTrue(wait_until(lambda: replica.command("GET", "gw:a:app:L:after-failover") == after, 10.0))
+        self.assertTrue(wait_until(lambda: replica.command("GET", affinity_key("after-failover")) == after,
+                                   10.0))
         for session, owner in owners.items():
             self.assertRoutes(a, session, owner, times=3)
             self.assertRoutes(b, session, owner, times=3)

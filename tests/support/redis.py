@@ -8,23 +8,92 @@
     replica = RedisServer(replicaof=r).start(); replica.wait_replication()
     s = Sentinel("mymaster", r).start(); s.wait_replicas(1)
     s.master_address()                        # ("127.0.0.1", port)
+    affinity_key("sess-1")                    # the gateway's Redis key for a learned session
+    with r.subscribe("gw:affinity") as sub: ...; sub.messages()
 
 Each server runs in a temporary directory of its own, on 127.0.0.1, and
 dies with the test process (PR_SET_PDEATHSIG, plus an atexit kill). A
 missing redis-server raises (the tests fail; they never skip for it).
 """
 
+import hashlib
+import hmac
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 
 from gateway import forget, free_port, spawn
 from harness import wait_until
 
-__all__ = ["RedisServer", "Sentinel", "RedisError", "redis_server_bin"]
+__all__ = ["RedisServer", "Sentinel", "RedisError", "redis_server_bin", "affinity_key", "siphash128"]
+
+_MASK = (1 << 64) - 1
+
+
+def _rotl(x, b):
+    return ((x << b) | (x >> (64 - b))) & _MASK
+
+
+def siphash128(key, data):
+    """SipHash-2-4 with 128-bit output (the reference's 16 output bytes)."""
+    k0, k1 = int.from_bytes(key[:8], "little"), int.from_bytes(key[8:16], "little")
+    v = [0x736f6d6570736575 ^ k0, 0x646f72616e646f6d ^ k1 ^ 0xee,
+         0x6c7967656e657261 ^ k0, 0x7465646279746573 ^ k1]
+
+    def rounds(n):
+        for _ in range(n):
+            v[0] = (v[0] + v[1]) & _MASK
+            v[1] = _rotl(v[1], 13) ^ v[0]
+            v[0] = _rotl(v[0], 32)
+            v[2] = (v[2] + v[3]) & _MASK
+            v[3] = _rotl(v[3], 16) ^ v[2]
+            v[0] = (v[0] + v[3]) & _MASK
+            v[3] = _rotl(v[3], 21) ^ v[0]
+            v[2] = (v[2] + v[1]) & _MASK
+            v[1] = _rotl(v[1], 17) ^ v[2]
+            v[2] = _rotl(v[2], 32)
+
+    full = len(data) - len(data) % 8
+    for i in range(0, full, 8):
+        m = int.from_bytes(data[i:i + 8], "little")
+        v[3] ^= m
+        rounds(2)
+        v[0] ^= m
+    b = ((len(data) & 0xff) << 56) | int.from_bytes(data[full:], "little")
+    v[3] ^= b
+    rounds(2)
+    v[0] ^= b
+    v[2] ^= 0xee
+    rounds(4)
+    out = (v[0] ^ v[1] ^ v[2] ^ v[3]).to_bytes(8, "little")
+    v[1] ^= 0xdd
+    rounds(4)
+    return out + (v[0] ^ v[1] ^ v[2] ^ v[3]).to_bytes(8, "little")
+
+
+_BUILT_IN_SECRET = b"sag affinity-store: no key secret configured"
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~!$&'()+,;=@/-")
+
+
+def _pct(part):
+    return "".join(chr(c) if c in _PLAIN else "%%%02X" % c for c in part)
+
+
+def affinity_key(value, kind="L", backend="app", secret=None, prefix="gw:"):
+    """The Redis key a gateway stores an affinity entry under
+    (affinity/redis_affinity_store.h), computed independently: kind "L" with
+    a learned cookie value, "S" with b"4" + the masked IPv4 address bytes (or
+    b"6" + 16 bytes); secret: the key_secret_file's first line (or the cookie
+    secret used in its place), None for the built-in one."""
+    as_bytes = (lambda x: x.encode() if isinstance(x, str) else bytes(x))
+    secret = as_bytes(secret) if secret else _BUILT_IN_SECRET
+    hash_key = hmac.new(secret, b"sag affinity-store key v1", hashlib.sha256).digest()[:16]
+    raw = as_bytes(backend) + b"\0" + kind.encode() + b"\0" + as_bytes(value)
+    return "%sa:%s:%s:%s" % (prefix, _pct(as_bytes(backend)), kind.lower(), siphash128(hash_key, raw).hex())
 
 
 class RedisError(Exception):
@@ -199,6 +268,11 @@ class RedisServer(_Process):
     def keys(self, pattern="*"):
         return sorted(self.command("KEYS", pattern))
 
+    def subscribe(self, channel):
+        """A subscriber on `channel` (a context manager); .messages() is the
+        payloads received so far (str, surrogate-escaped)."""
+        return _Subscription(self, channel)
+
     def role(self):
         return self.command("ROLE")[0]
 
@@ -244,3 +318,46 @@ class Sentinel(_Process):
         if not wait_until(lambda: self.master_address() == ("127.0.0.1", port), timeout,
                           interval=0.1):
             raise AssertionError("sentinel still names %r, not port %d" % (self.master_address(), port))
+
+
+class _Subscription:
+    def __init__(self, server, channel):
+        self._sock = socket.create_connection(("127.0.0.1", server.port), timeout=5.0)
+        cmds = ([("AUTH", server.password)] if server.password else []) + [("SUBSCRIBE", channel)]
+        self._sock.sendall(b"".join(_encode(c) for c in cmds))
+        self._file = self._sock.makefile("rb")
+        for _ in cmds:   # +OK, then the subscribe confirmation: subscribed from here on
+            _read_reply(self._file)
+        self._sock.settimeout(None)
+        self._lock = threading.Lock()
+        self._messages = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                r = _read_reply(self._file)
+                if isinstance(r, list) and len(r) == 3 and r[0] == "message":
+                    with self._lock:
+                        self._messages.append(r[2])
+        except (OSError, ValueError, ConnectionError):
+            pass
+
+    def messages(self):
+        with self._lock:
+            return list(self._messages)
+
+    def close(self):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        self._thread.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
