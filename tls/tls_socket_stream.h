@@ -1,0 +1,264 @@
+// TlsSocketStream: server-side TLS straight on a non-blocking TCP socket.
+//
+// OpenSSL reads and writes the socket itself (through a tiny BIO that calls
+// recv/send on the fd: no buffers of ours, no BIO pair); when it wants to
+// read or write, the operation waits for readiness with socket.async_wait
+// and calls OpenSSL again. A drop-in for how the sessions use
+// boost::beast::ssl_stream<tcp::socket> (AsyncReadStream/AsyncWriteStream,
+// usable with Beast's http::async_read/async_write and asio::async_write).
+//
+// Contract
+// - Thread: one strand. Every operation and every call on the stream (and on
+//   next_layer()) runs on the socket's executor; there are no locks.
+// - Overlap: at most one read (async_read_some) and one write
+//   (async_write_some) may be outstanding at the same time (full duplex);
+//   each waits for whatever OpenSSL asks of it (a WANT_WRITE during SSL_read
+//   waits for writability, and the reverse).
+//   async_handshake and async_shutdown run alone (no read or write
+//   outstanding).
+// - Completion: never inside the initiating call (an immediate result is
+//   posted); a pending operation ends with operation_aborted when
+//   next_layer().cancel()/close() is called or its cancellation slot fires
+//   (terminal cancellation). A write that ends with an error may already
+//   have committed up to one record of its bytes: OpenSSL must finish that
+//   record before anything else, so the next write or async_shutdown sends
+//   its rest first (the peer sees whole records, then our close_notify).
+// - Errors, as asio's ssl::stream reports them: the peer's close_notify
+//   -> asio::error::eof; TCP EOF without close_notify -> ssl::error::
+//   stream_truncated (not fatal: the stream can still write, a half-close);
+//   OpenSSL errors -> ERR_get_error() in asio::error::get_ssl_category();
+//   socket errors -> errno in the system category.
+// - async_shutdown sends our close_notify and completes; it does not wait
+//   for the peer's (OpenSSL keeps the session resumable once ours is sent).
+// - Memory while idle: the SSL object and nothing else (about 14 KiB after a
+//   TLS 1.3 handshake with OpenSSL 3.0, almost all of it OpenSSL's own: the
+//   SSL struct, the session, the AEAD contexts). SSL_MODE_RELEASE_BUFFERS
+//   frees OpenSSL's record buffers whenever they are empty; a write of
+//   several small buffers is coalesced (up to 16 KiB: one TLS record, one
+//   send) through a block taken from a per-thread free list for the duration
+//   of that write only.
+// - Lifetime: the stream must outlive its pending operations, and is
+//   neither copyable nor movable (OpenSSL's BIO points into it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/system/error_code.hpp>
+
+namespace sag::tls {
+
+class TlsSocketStream {
+ public:
+  using next_layer_type = boost::asio::ip::tcp::socket;
+  using lowest_layer_type = next_layer_type::lowest_layer_type;
+  using executor_type = next_layer_type::executor_type;
+  using native_handle_type = SSL*;
+
+  // Takes the socket (connected; it is switched to non-blocking) and makes
+  // an SSL from `ctx` (the listener's context). Throws system_error when
+  // SSL_new fails.
+  TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx);
+  TlsSocketStream(next_layer_type&& socket, boost::asio::ssl::context& ctx)
+      : TlsSocketStream(std::move(socket), ctx.native_handle()) {}
+  ~TlsSocketStream();
+  TlsSocketStream(const TlsSocketStream&) = delete;
+  TlsSocketStream& operator=(const TlsSocketStream&) = delete;
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  next_layer_type& next_layer() noexcept { return socket_; }
+  const next_layer_type& next_layer() const noexcept { return socket_; }
+  lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
+  const lowest_layer_type& lowest_layer() const noexcept { return socket_.lowest_layer(); }
+  SSL* native_handle() noexcept { return ssl_; }
+
+  // void(error_code)
+  template <class Token>
+  auto async_handshake(boost::asio::ssl::stream_base::handshake_type type, Token&& token) {
+    return start<false>(OpState::handshake(type == boost::asio::ssl::stream_base::client),
+                        std::forward<Token>(token));
+  }
+
+  // void(error_code, size_t): reads into the first non-empty buffer (as
+  // asio's ssl::stream does); an empty sequence completes with 0 bytes.
+  template <class MutableBufferSequence, class Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    boost::asio::mutable_buffer first;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers),
+              end = boost::asio::buffer_sequence_end(buffers);
+         it != end; ++it) {
+      first = boost::asio::mutable_buffer(*it);
+      if (first.size() != 0) break;
+    }
+    return start<true>(OpState::read(first.data(), first.size()), std::forward<Token>(token));
+  }
+
+  // void(error_code, size_t): writes at most one TLS record (16 KiB) from the
+  // front of `buffers`; several small buffers are coalesced into that record.
+  template <class ConstBufferSequence, class Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    boost::asio::const_buffer pieces[kMaxGather];
+    std::size_t count = 0, total = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers),
+              end = boost::asio::buffer_sequence_end(buffers);
+         it != end && count < kMaxGather && total < kRecordSize; ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      pieces[count++] = b;
+      total += b.size();
+    }
+    return start<true>(OpState::write(pieces, count), std::forward<Token>(token));
+  }
+
+  // void(error_code): sends close_notify (after finishing a record a
+  // cancelled write left half-sent); does not wait for the peer's.
+  template <class Token>
+  auto async_shutdown(Token&& token) {
+    return start<false>(OpState::shutdown(), std::forward<Token>(token));
+  }
+
+  // Blocks of the coalescing free list ever allocated on this thread (tests).
+  static std::size_t scratch_blocks_allocated() noexcept;
+
+ private:
+  static constexpr std::size_t kRecordSize = 16 * 1024;  // TLS max plaintext per record
+  static constexpr std::size_t kMaxGather = 64;
+
+  enum class Want : std::uint8_t { kNothing, kRead, kWrite };
+
+  // What one operation is doing; not a template, so the OpenSSL side lives
+  // in the .cc. Move-only: it may own a coalescing block.
+  struct OpState {
+    enum class Kind : std::uint8_t { kHandshake, kRead, kWrite, kShutdown };
+    static OpState handshake(bool client);
+    static OpState read(void* data, std::size_t size);
+    static OpState write(const boost::asio::const_buffer* pieces, std::size_t count);
+    static OpState shutdown();
+
+    explicit OpState(Kind k) : kind(k) {}
+    OpState(OpState&& o) noexcept
+        : kind(o.kind), client(o.client), started(o.started), data(o.data), size(o.size),
+          block(std::exchange(o.block, nullptr)), n(o.n), ec(o.ec) {}
+    OpState& operator=(OpState&&) = delete;
+    ~OpState() {
+      if (block != nullptr) give_block(block);
+    }
+
+    Kind kind;
+    bool client = false;   // handshake
+    bool started = false;  // handshake: connect/accept state set
+    void* data = nullptr;  // read target, or write source (the caller's or `block`)
+    std::size_t size = 0;
+    char* block = nullptr;  // owned coalescing block (write)
+    std::size_t n = 0;      // result
+    boost::system::error_code ec;
+  };
+
+  template <bool kWithSize>
+  class IoOp {
+   public:
+    IoOp(TlsSocketStream& s, OpState st) : s_(&s), st_(std::move(st)) {}
+
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code wait_ec = {}) {
+      if (phase_ == Phase::kPosted) return complete(self);
+      if (phase_ == Phase::kWaiting && wait_ec) {
+        s_->abandon(st_, wait_ec);
+        return complete(self);
+      }
+      const Want want = s_->step(st_);
+      if (want != Want::kNothing) {
+        if (self.cancelled() == boost::asio::cancellation_type::none) {
+          phase_ = Phase::kWaiting;
+          s_->socket_.async_wait(want == Want::kRead ? next_layer_type::wait_read
+                                                     : next_layer_type::wait_write,
+                                 std::move(self));
+          return;
+        }
+        s_->abandon(st_, boost::asio::error::operation_aborted);
+      }
+      if (phase_ == Phase::kStart) {
+        // Done without waiting: complete from the executor, never inline.
+        phase_ = Phase::kPosted;
+        s_->finish(st_);
+        auto ex = s_->get_executor();
+        boost::asio::post(ex, std::move(self));
+        return;
+      }
+      complete(self);
+    }
+
+   private:
+    enum class Phase : std::uint8_t { kStart, kWaiting, kPosted };
+
+    template <class Self>
+    void complete(Self& self) {
+      s_->finish(st_);
+      const boost::system::error_code ec = st_.ec;
+      if constexpr (kWithSize) {
+        self.complete(ec, st_.n);
+      } else {
+        self.complete(ec);
+      }
+    }
+
+    TlsSocketStream* s_;
+    OpState st_;
+    Phase phase_ = Phase::kStart;
+  };
+
+  template <bool kWithSize, class Token>
+  auto start(OpState st, Token&& token) {
+    using Sig = std::conditional_t<kWithSize, void(boost::system::error_code, std::size_t),
+                                   void(boost::system::error_code)>;
+    return boost::asio::async_compose<Token, Sig>(IoOp<kWithSize>(*this, std::move(st)), token,
+                                                  socket_);
+  }
+
+  // One OpenSSL call (or a short series); never blocks. kNothing: `st` has
+  // its result (ec, n).
+  Want step(OpState& st);
+  // The operation ends with `ec` before OpenSSL finished it.
+  void abandon(OpState& st, const boost::system::error_code& ec);
+  // Returns the coalescing block, if any.
+  static void finish(OpState& st) {
+    if (st.block != nullptr) {
+      give_block(st.block);
+      st.block = nullptr;
+      st.data = nullptr;
+    }
+  }
+  Want flush_owed(boost::system::error_code& ec);
+  Want failed(int rc, boost::system::error_code& ec);
+  static char* take_block();
+  static void give_block(char* block) noexcept;
+
+ public:
+  // What the BIO reads and writes (public for the BIO callbacks in the .cc).
+  struct Io {
+    int fd = -1;
+    int error = 0;     // errno of the last failed send/recv (not EAGAIN)
+    bool eof = false;  // recv saw the peer's FIN
+  };
+
+ private:
+  next_layer_type socket_;
+  SSL* ssl_ = nullptr;
+  Io io_;
+  // A write cancelled while OpenSSL held a half-sent record: OpenSSL requires
+  // the same write to be retried before anything else is written, so its
+  // bytes are kept here and flushed by the next write or the shutdown.
+  std::unique_ptr<char[]> owed_;
+  std::size_t owed_size_ = 0;
+};
+
+}  // namespace sag::tls
