@@ -55,7 +55,8 @@ awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
 }
 
 // Sends close_notify (bounded): without it OpenSSL drops the session and
-// the client can't resume it.
+// the client can't resume it. It does not wait for the client's: the
+// lingering close that follows does (see run_client_connection).
 awaitable<void> close_tls(TlsStream& stream, ClientConnection& conn) {
   if (!conn.lowest.is_open()) co_return;
   conn.deadline.arm_after(std::chrono::milliseconds(500), &conn.lowest);
@@ -103,7 +104,10 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     conn.client.tls = true;
     co_await (handshake_and_serve(stream, conn) || conn.deadline.watch());
     co_await (close_tls(stream, conn) || conn.deadline.watch());
-    if (conn.linger) co_await (linger(conn) || conn.deadline.watch());
+    // Always lingers: a close with the client's close_notify (or anything
+    // else) still unread would be a reset, which can destroy the end of
+    // the response; the client closes at once on our close_notify.
+    co_await (linger(conn) || conn.deadline.watch());
   } else {
     ClientConnection conn(worker, listener, socket);
     describe_client(conn, remote);

@@ -6,14 +6,15 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "session/client_connection.h"
+#include "tls/tls_socket_stream.h"
 
 namespace sag::session {
 
 using PlainStream = boost::asio::ip::tcp::socket;
-using TlsStream = boost::beast::ssl_stream<boost::asio::ip::tcp::socket>;
+// TLS on the socket itself (no engine buffers): see tls/tls_socket_stream.h.
+using TlsStream = tls::TlsSocketStream;
 
 // Serves requests until the connection should close; never throws for
 // network errors. The connection's deadline must be watched by the caller.
