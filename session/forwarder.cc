@@ -252,6 +252,10 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   // Attempts charged against the backend's `retries` (x.retries also
   // counts replays after a stale pooled connection, which are free).
   uint32_t charged = 0;
+  // The last server that failed this request, and how (for the answer when
+  // no other server is left).
+  const affinity::Server* last_failed = nullptr;
+  GatewayError last_error = GatewayError::kNoServer;
   // Why the last attempt failed, for blame().
   const char* fail_what = "";
   beast::error_code fail_ec;
@@ -269,7 +273,15 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     decision = br.resolver->resolve(input);
     x.persist = decision.outcome;
     if (!decision.server) {
-      co_await port.answer(GatewayError::kNoServer);
+      // Every server was tried and failed: the answer is the last failure
+      // (a 502 naming its server, or connect-failed), not "no server".
+      if (last_failed) {
+        if (last_error != GatewayError::kConnectFailed)
+          blame(x, *last_failed, info(last_error).status, fail_what, fail_ec);
+        co_await port.answer(last_error);
+      } else {
+        co_await port.answer(GatewayError::kNoServer);
+      }
       co_return false;
     }
     // Decided before any wait, so streams multiplexed behind this one
@@ -299,6 +311,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
         up.close(ec);
         passive_failure(br, server);
         if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+        last_failed = &server;
+        last_error = GatewayError::kConnectFailed;
         if (charged < bc.retries) {
           ++charged;
           ++x.retries;
@@ -405,6 +419,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       }
       passive_failure(br, server);
       if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+      last_failed = &server;
+      last_error = server_error(fail_ec);
       if (charged < bc.retries) {
         ++charged;
         ++x.retries;

@@ -318,5 +318,21 @@ class TerminationTest(GatewayTestCase):
         self.assertEqual(terms, {"server-timeout", "connect-failed"})
 
 
+class LastFailureTest(GatewayTestCase):
+    def test_a_get_whose_only_server_fails_gets_its_502_not_a_503(self):
+        # Retried (a GET is safe), but no other server is left: the answer is
+        # the failure itself, naming the server, not "no server available".
+        srv = ScriptedServer(lambda req: [b"NOT HTTP AT ALL\r\n\r\n", None])
+        self.addCleanup(srv.stop)
+        gw = self.gateway(basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}],
+                                       tls=False, workers=1))
+        with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertEqual(c.read_response().status, 502)
+        line = gw.wait_log_lines(1)[-1]
+        self.assertIn(" app/s1 ", line)
+        self.assertTrue(line.endswith(" bad-response"), line)
+
+
 if __name__ == "__main__":
     main()
