@@ -21,5 +21,10 @@ namespace sag::session {
 // Serves the connection until it closes; never throws for network or
 // protocol errors. The connection's deadline must be watched by the caller.
 boost::asio::awaitable<void> serve_http2(TlsStream& stream, ClientConnection& conn);
+// Prior-knowledge HTTP/2 over a plain socket (the client sends the preface
+// first). Listeners don't offer it (h2 only through ALPN); it exists for the
+// fuzz target (tests/fuzz/h2_fuzz.cc) and tests, which drive the same
+// session without a TLS handshake.
+boost::asio::awaitable<void> serve_http2(PlainStream& stream, ClientConnection& conn);
 
 }  // namespace sag::session
