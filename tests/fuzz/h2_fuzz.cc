@@ -566,7 +566,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         line += "' after " + std::to_string(client.total_steps) + " steps; server saw " +
                 std::to_string(run.requests) + " requests; received";
         for (size_t i = 0; i < 11; ++i)
-          if (client.frames[i]) line += " " + std::string(kNames[i]) + "=" + std::to_string(client.frames[i]);
+          if (client.frames[i]) {
+            // Appended piece by piece: g++ 12 warns falsely on `" " + string`.
+            line += ' ';
+            line += kNames[i];
+            line += '=';
+            line += std::to_string(client.frames[i]);
+          }
         std::fprintf(stderr, "%s\n", line.c_str());
       }
       close_now(run.client);
