@@ -1,5 +1,7 @@
 #include "session/chunked_decoder.h"
 
+#include "session/http_chars.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -13,25 +15,16 @@ int hex_value(char c) {
   return -1;
 }
 
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-// Field-value and quoted-string bytes: HTAB, SP, VCHAR, obs-text.
-bool is_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
 }  // namespace
 
-unsigned ChunkedDecoder::status_of(Error e) {
+GatewayError ChunkedDecoder::gateway_error(Error e) {
   switch (e) {
     case Error::kTrailersTooLarge:
-      return 431;
+      return GatewayError::kTrailersTooLarge;
     case Error::kBodyTooLarge:
-      return 413;
+      return GatewayError::kBodyTooLarge;
     default:
-      return 400;
+      return GatewayError::kMalformedBody;
   }
 }
 

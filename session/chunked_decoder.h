@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "session/gateway_error.h"
+
 namespace sag::session {
 
 class ChunkedDecoder {
@@ -69,8 +71,8 @@ class ChunkedDecoder {
   // Data bytes decoded so far.
   uint64_t body_bytes() const { return total_; }
 
-  // The HTTP status an error answers a client with (400, 413 or 431).
-  static unsigned status_of(Error e);
+  // The answer an error gets (400, 413 or 431), and its body text.
+  static GatewayError gateway_error(Error e);
   static const char* reason_of(Error e);
 
  private:

@@ -39,17 +39,6 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 4096;
 
-GatewayError chunk_error(ChunkedDecoder::Error e) {
-  switch (e) {
-    case ChunkedDecoder::Error::kTrailersTooLarge:
-      return GatewayError::kTrailersTooLarge;
-    case ChunkedDecoder::Error::kBodyTooLarge:
-      return GatewayError::kBodyTooLarge;
-    default:
-      return GatewayError::kMalformedBody;
-  }
-}
-
 // A method/target pair recovered from raw bytes for requests refused before
 // Beast parsed them, so the access log still says what was asked.
 void raw_request_line(std::string_view data, std::string& method, std::string& path) {
@@ -143,7 +132,7 @@ class Http1Session {
           const auto step = d.decode(s_.view(), buf, cap);
           s_.in_.consume(step.consumed);
           if (d.failed()) {
-            co_await s_.answer(chunk_error(d.error()), ChunkedDecoder::reason_of(d.error()));
+            co_await s_.answer(ChunkedDecoder::gateway_error(d.error()), ChunkedDecoder::reason_of(d.error()));
             co_return BodyRead{false};
           }
           if (step.produced > 0 || d.done()) co_return BodyRead{true, step.produced, d.done()};

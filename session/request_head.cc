@@ -1,19 +1,11 @@
 #include "session/request_head.h"
 
+#include "session/http_chars.h"
+
 #include <cstring>
 
 namespace sag::session {
 namespace {
-
-bool is_tchar(unsigned char c) {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= 'A' && c <= 'Z') return true;
-  if (c >= '0' && c <= '9') return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
-
-// Field value bytes: HTAB, SP, VCHAR, obs-text. No NUL, no other controls, no DEL.
-bool is_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

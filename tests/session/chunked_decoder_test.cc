@@ -75,7 +75,7 @@ TEST(ChunkedDecoderTest, EndlessExtensionFailsAtTheCap) {
   auto o = run(wire, 512, 64, l);
   EXPECT_EQ(o.error, Error::kLineTooLong);
   EXPECT_LE(o.consumed, 100u);
-  EXPECT_EQ(ChunkedDecoder::status_of(o.error), 400u);
+  EXPECT_EQ(info(ChunkedDecoder::gateway_error(o.error)).status, 400u);
 }
 
 TEST(ChunkedDecoderTest, EndlessLeadingZerosFailAtTheCap) {
@@ -103,7 +103,7 @@ TEST(ChunkedDecoderTest, EndlessTrailersFailAt431) {
   auto o = run(wire, 100, 64, l);
   EXPECT_EQ(o.error, Error::kTrailersTooLarge);
   EXPECT_LE(o.consumed, 3u + 1000u);
-  EXPECT_EQ(ChunkedDecoder::status_of(o.error), 431u);
+  EXPECT_EQ(info(ChunkedDecoder::gateway_error(o.error)).status, 431u);
   // One endless trailer line too.
   o = run("0\r\nX: " + std::string(5000, 'v'), 100, 64, l);
   EXPECT_EQ(o.error, Error::kTrailersTooLarge);
@@ -115,7 +115,7 @@ TEST(ChunkedDecoderTest, MaxBodyCountsDeclaredSizes) {
   EXPECT_EQ(run("5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", SIZE_MAX, 64, l).error, Error::kNone);
   auto o = run("5\r\nhello\r\n6\r\n", SIZE_MAX, 64, l);
   EXPECT_EQ(o.error, Error::kBodyTooLarge);
-  EXPECT_EQ(ChunkedDecoder::status_of(o.error), 413u);
+  EXPECT_EQ(info(ChunkedDecoder::gateway_error(o.error)).status, 413u);
 }
 
 TEST(ChunkedDecoderTest, MalformedFramingIsRefused) {
