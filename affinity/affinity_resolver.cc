@@ -103,7 +103,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
     }
   }
 
-  // Learned session cookie, then client address (SPEC §4 steps 2 and 3).
+  // Learned session cookie, then client address (docs/behaviour.md#persistence steps 2 and 3).
   bool rewrite_learn = false;
   if (store_ && persistence.learn && request.learn && !request.learn->empty()) {
     const AffinityKey& k = key('L', *request.learn);
@@ -155,7 +155,7 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
   if (moved) d.outcome = PersistOutcome::kRedispatch;
   d.set_cookie = cookie != nullptr && d.server != nullptr;
   if (d.server && store_) {
-    // The choice is written back so the session stays on it (SPEC §4).
+    // The choice is written back so the session stays on it (docs/behaviour.md#persistence).
     if (rewrite_learn)
       store_->put(key('L', *request.learn), d.server->index(), persistence.learn->ttl,
                   request.steady_now);

@@ -1,4 +1,4 @@
-// The one place that decides which server a request goes to (SPEC §4):
+// The one place that decides which server a request goes to (docs/behaviour.md#persistence):
 // 1. a valid persistence cookie naming a usable server, 2. a learned session
 // cookie, 3. the client's source address, 4. the balancer. Persistence is
 // overridden (redispatch) only here. One resolver per backend per worker.
@@ -8,9 +8,9 @@
 #include <span>
 #include <string_view>
 
-#include "affinity/affinity_store.h"
-#include "affinity/backend.h"
-#include "affinity/balancer.h"
+#include "affinity/store/affinity_store.h"
+#include "affinity/model/backend.h"
+#include "affinity/balance/balancer.h"
 
 namespace sag::affinity {
 
@@ -33,7 +33,7 @@ struct AffinityRequest {
   TimePoint steady_now{};                  // for store TTLs
   std::span<const uint32_t> excluded;      // servers that already failed
   // The server earlier requests on the same client connection were balanced
-  // to: requests that carry no persistence yet follow it (SPEC §4), so
+  // to: requests that carry no persistence yet follow it (docs/behaviour.md#persistence), so
   // pipelined or multiplexed first requests share one server and cookie.
   Server* connection_pin = nullptr;
   uint64_t hash = 0;  // the request's hash_key, for hashing balancers
@@ -58,7 +58,7 @@ class AffinityResolver {
   AffinityDecision resolve(const AffinityRequest& request);
   const Backend& backend() const { return backend_; }
 
-  // A server set the learn cookie to `value` (SPEC §4 learn): later
+  // A server set the learn cookie to `value` (docs/behaviour.md#persistence learn): later
   // requests carrying it go to `server`. forget(): it cleared the cookie.
   void learn(std::string_view value, const Server& server, TimePoint now);
   void forget(std::string_view value);

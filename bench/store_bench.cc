@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "affinity/fast_rng.h"
-#include "affinity/memory_affinity_store.h"
-#include "affinity/stable_hash.h"
+#include "affinity/balance/fast_rng.h"
+#include "affinity/store/memory_affinity_store.h"
+#include "affinity/balance/stable_hash.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Loads and validates a GatewayConfig from YAML (SPEC.md §2).
+// Loads and validates a GatewayConfig from YAML (docs/configuration.md).
 //
 // Every problem found is collected (never just the first), each with the file
 // name as given, and the 1-based line and column of the offending node, so
@@ -8,22 +8,15 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/config_error.h"  // ConfigError
 #include "config/gateway_config.h"
+#include "config/units.h"  // parse_duration, parse_size
 
 namespace sag::config {
-
-struct ConfigError {
-  std::string file;
-  int line = 0;    // 1-based; 0 when not tied to a position
-  int column = 0;  // 1-based
-  std::string message;
-  std::string to_string() const;  // "FILE:LINE:COL: message"
-};
 
 struct LoadResult {
   std::shared_ptr<const GatewayConfig> config;  // null when errors is not empty
@@ -41,10 +34,5 @@ class ConfigLoader {
   static LoadResult load_string(std::string_view yaml, const std::string& name,
                                 const std::string& base_dir);
 };
-
-// "250ms", "5s", "30m", "8h", "0" / "0s"; nullopt when malformed.
-std::optional<Duration> parse_duration(std::string_view text);
-// "16KiB", "1MiB", "1GiB", "512" (bytes); nullopt when malformed.
-std::optional<uint64_t> parse_size(std::string_view text);
 
 }  // namespace sag::config

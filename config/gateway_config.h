@@ -1,4 +1,4 @@
-// The gateway's configuration as plain, immutable data (SPEC.md §2).
+// The gateway's configuration as plain, immutable data (docs/configuration.md).
 //
 // A GatewayConfig is built once by ConfigLoader, validated, and then shared
 // read-only between threads as shared_ptr<const GatewayConfig>; a reload
@@ -14,6 +14,7 @@
 
 #include "config/cidr.h"
 #include "config/endpoint.h"
+#include "config/hash_key.h"
 
 namespace sag::config {
 
@@ -31,11 +32,15 @@ const char* to_string(BalanceAlgorithm a);
 const char* to_string(CookieMode m);
 const char* to_string(SameSite s);
 
+// The largest server weight (config `weight`, the admin API, the shared
+// admin state): the one definition (affinity::kMaxWeight names it).
+inline constexpr uint32_t kMaxWeight = 1000;
+
 struct ServerConfig {
   std::string name;
   std::string address;  // as written
   Endpoint endpoint;    // parsed from address
-  uint32_t weight = 100;
+  uint32_t weight = 100;  // 0..kMaxWeight
   bool backup = false;
 };
 
@@ -66,8 +71,8 @@ struct CookieConfig {
   bool http_only = true;
   SameSite same_site = SameSite::kLax;
   Duration max_age{0};   // 0 = session cookie
-  Duration max_idle{30 * 60 * 1000};  // 0 = none (SPEC default 30m)
-  Duration max_life{8 * 60 * 60 * 1000};  // 0 = none (SPEC default 8h)
+  Duration max_idle{30 * 60 * 1000};  // 0 = none (documented default 30m)
+  Duration max_life{8 * 60 * 60 * 1000};  // 0 = none (documented default 8h)
   std::string secret_file;           // as written (resolved against the config's dir)
   std::vector<std::string> secrets;  // loaded from secret_file; [0] signs
 };
@@ -98,7 +103,8 @@ struct PoolConfig {
 struct BackendConfig {
   std::string name;
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
-  std::string hash_key;  // "header:NAME", "cookie:NAME", "path", "source"
+  std::string hash_key;  // as written: "header:NAME", "cookie:NAME", "path", "source"
+  HashKey hash;          // parsed from hash_key; kNone when absent
   std::vector<ServerConfig> servers;
   HealthCheckConfig health_check;
   std::optional<PassiveConfig> passive;  // absent = off

@@ -14,19 +14,20 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "affinity/backend.h"
+#include "affinity/model/backend.h"
 #include "affinity/clock.h"
-#include "affinity/memory_affinity_store.h"
-#include "affinity/redis_affinity_store.h"
-#include "affinity/redis_client.h"
-#include "affinity/shared_state.h"
-#include "gateway/admin_server.h"
+#include "affinity/store/memory_affinity_store.h"
+#include "affinity/store/redis_affinity_store.h"
+#include "config/redis/redis_client.h"
+#include "affinity/store/shared_admin_state.h"
+#include "gateway/admin/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/log.h"
 #include "session/log_throttle.h"
 #include "gateway/worker.h"
 #include "session/access_log.h"
 #include "tls/server_tls_context.h"
+#include "tls/ticket_key_share.h"
 #include "tls/ticket_keys.h"
 
 namespace sag::gateway {
@@ -36,7 +37,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Ticket keys rotate this often (the previous key still decrypts); with
-// Redis, SharedState rotates them for every replica at once, and the ring's
+// Redis, TicketKeyShare rotates them for every replica at once, and the ring's
 // own rotation only acts while Redis is away that long.
 constexpr std::chrono::hours kTicketRotation{12};
 
@@ -91,7 +92,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   std::vector<std::string> errors;
 
   // One ticket key ring for every TLS listener of the process. It rotates
-  // itself; with Redis, SharedState feeds it the replicas' keys at each
+  // itself; with Redis, TicketKeyShare feeds it the replicas' keys at each
   // epoch (each set() restarts the ring's own period), so it rotates by
   // itself only when Redis was away at start or for a whole period.
   auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
@@ -131,38 +132,39 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       log_warning("health checks: not every server has a first result yet");
   }
   // One store for the process: learn and source entries made on one worker
-  // are seen by all (SPEC §4). With `type: redis` it is also shared with the
+  // are seen by all (docs/behaviour.md#persistence). With `type: redis` it is also shared with the
   // other replicas: its local copy answers, Redis is kept in step in the
-  // background (affinity/redis_affinity_store.h).
+  // background (affinity/store/redis_affinity_store.h).
   affinity::SystemClock clock;
   session::GatewayStats stats(*config);
   // Destroyed in reverse order: StopRedis (below) joins the client thread
-  // first, then the store and SharedState go while the client's
-  // io_context, which their timers belong to, still exists.
-  std::unique_ptr<affinity::RedisClient> redis;  // shared by the affinity store and SharedState
-  std::unique_ptr<affinity::SharedState> shared;
+  // first, then the store, SharedAdminState and TicketKeyShare go while the
+  // client's io_context, which their timers belong to, still exists.
+  std::unique_ptr<redis::RedisClient> redis;  // shared by the store, admin state and ticket keys
+  std::unique_ptr<affinity::SharedAdminState> shared;
+  std::unique_ptr<tls::TicketKeyShare> shared_tickets;
   std::unique_ptr<affinity::AffinityStore> store;
   affinity::RedisAffinityStore* redis_store = nullptr;
   // Whatever way run() ends, the client thread stops (pending callbacks run,
-  // the store's and SharedState's timers are cancelled) before the store
-  // and SharedState they call into go away.
+  // the store's and the shared state's timers are cancelled) before the
+  // objects they call into go away.
   struct StopRedis {
-    std::unique_ptr<affinity::RedisClient>& r;
+    std::unique_ptr<redis::RedisClient>& r;
     ~StopRedis() {
       if (r) r->stop();
     }
   } stop_redis{redis};
   if (config->affinity_store.type == config::StoreType::kRedis) {
     const auto& rc = config->affinity_store.redis;
-    const affinity::RedisClient::LogSink redis_log = [](bool error, const std::string& line) {
+    const redis::RedisClient::LogSink redis_log = [](bool error, const std::string& line) {
       error ? log_warning(line) : log_info(line);
     };
-    redis = std::make_unique<affinity::RedisClient>(rc, redis_log);
+    redis = std::make_unique<redis::RedisClient>(rc, redis_log);
     affinity::RedisAffinityStore::Options options;
     options.capacity = config->affinity_store.capacity;
     options.key_prefix = rc.key_prefix;
     options.log = redis_log;
-    // Learn and source keys are stored as keyed hashes (SPEC §4): under
+    // Learn and source keys are stored as keyed hashes (docs/behaviour.md#persistence): under
     // redis.key_secret_file, else the first cookie secret in config order.
     options.key_secret = rc.key_secret;
     for (const auto& b : config->backends)
@@ -180,26 +182,30 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     redis_store = rs.get();
     store = std::move(rs);
     // Admin state and TLS ticket keys shared with the other replicas. Built
-    // and started before the client, so its subscriptions exist when the
+    // and started before the client, so their subscriptions exist when the
     // client first comes up.
-    static_assert(affinity::SharedState::kTicketKeyBytes == tls::TicketKey::kBytes);
-    affinity::SharedState::Options so;
+    affinity::SharedAdminState::Options so;
     so.key_prefix = config->affinity_store.redis.key_prefix;
-    so.ticket_period = kTicketRotation;
-    so.tickets = std::any_of(config->listeners.begin(), config->listeners.end(),
-                             [](const auto& l) { return l.tls && l.tls->session_tickets; });
-    shared = std::make_unique<affinity::SharedState>(
-        *redis, backends, so,
-        [ticket_keys](const std::string& current, const std::vector<std::string>& decrypt_only) {
-          auto key = tls::TicketKey::parse(current);
-          if (!key) return;
-          std::vector<tls::TicketKey> others;
-          for (const auto& k : decrypt_only)
-            if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
-          ticket_keys->set(*key, others);
-        },
-        redis_log);
+    shared = std::make_unique<affinity::SharedAdminState>(*redis, backends, so, redis_log);
     shared->start();
+    if (std::any_of(config->listeners.begin(), config->listeners.end(),
+                    [](const auto& l) { return l.tls && l.tls->session_tickets; })) {
+      tls::TicketKeyShare::Options to;
+      to.key_prefix = config->affinity_store.redis.key_prefix;
+      to.ticket_period = kTicketRotation;
+      shared_tickets = std::make_unique<tls::TicketKeyShare>(
+          *redis, to,
+          [ticket_keys](const std::string& current, const std::vector<std::string>& decrypt_only) {
+            auto key = tls::TicketKey::parse(current);
+            if (!key) return;
+            std::vector<tls::TicketKey> others;
+            for (const auto& k : decrypt_only)
+              if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
+            ticket_keys->set(*key, others);
+          },
+          redis_log);
+      shared_tickets->start();
+    }
     redis->start();
     // Warm-up before any listener opens, so a restarted replica keeps every
     // session and the shared admin state; bounded, and never fatal: without
@@ -210,7 +216,12 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     } else {
       if (!redis_store->warm_up(std::chrono::seconds(5)))
         log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
-      if (!shared->wait_loaded(std::chrono::seconds(5)))
+      // One 5 s bound for both.
+      const auto loaded_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      const auto left = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(loaded_by - std::chrono::steady_clock::now());
+      };
+      if (!shared->wait_loaded(left()) || (shared_tickets && !shared_tickets->wait_loaded(left())))
         log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
                     "going on with the local ones");
     }

@@ -5,12 +5,11 @@
 #include <cctype>
 #include <exception>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "config/base/asio_prelude.h"
 #include "gateway/log.h"
 
 namespace sag::gateway {
@@ -175,7 +174,7 @@ asio::awaitable<void> HealthChecker::check_loop(Entry& e) {
     apply(e, r, started, Clock::now());
     // The next check starts `interval` after this one ended: never overlap.
     pause.expires_after(jittered(e.backend->health_check.interval));
-    auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await pause.async_wait(base::kTuple);
     if (ec) co_return;
   }
 }
@@ -190,7 +189,7 @@ asio::awaitable<HealthChecker::Result> HealthChecker::check_once(Entry& e, Clock
   // Whichever ends first cancels the other (per-operation cancellation), and
   // both have ended when this returns, so `socket` outlives the probe.
   auto outcome = co_await (probe(e, socket, started) ||
-                           deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+                           deadline.async_wait(base::kTuple));
   boost::system::error_code ignored;
   socket.close(ignored);
   if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
@@ -201,14 +200,14 @@ asio::awaitable<HealthChecker::Result> HealthChecker::probe(Entry& e, tcp::socke
                                                             Clock::time_point started) {
   // Never throws: every failure is a Result (awaitable_operators' || waits
   // for the first branch that ends without an exception).
-  auto [cec] = co_await socket.async_connect(e.endpoint, asio::as_tuple(asio::use_awaitable));
+  auto [cec] = co_await socket.async_connect(e.endpoint, base::kTuple);
   if (cec) co_return Result{false, describe(cec)};
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   if (e.request.empty()) co_return Result{true, "connected in " + ms_text(Clock::now() - started)};
 
   auto [wec, written] =
-      co_await asio::async_write(socket, asio::buffer(e.request), asio::as_tuple(asio::use_awaitable));
+      co_await asio::async_write(socket, asio::buffer(e.request), base::kTuple);
   if (wec) co_return Result{false, describe(wec)};
 
   // Only the status line matters: read until its end, ignore the rest.
@@ -216,7 +215,7 @@ asio::awaitable<HealthChecker::Result> HealthChecker::probe(Entry& e, tcp::socke
   size_t have = 0;
   for (;;) {
     auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf + have, sizeof buf - have),
-                                                    asio::as_tuple(asio::use_awaitable));
+                                                    base::kTuple);
     if (rec) co_return Result{false, describe(rec)};
     const size_t before = have;
     have += n;

@@ -1,4 +1,4 @@
-// Active health checks and the end of passive ejections (SPEC §2
+// Active health checks and the end of passive ejections (docs/configuration.md
 // `health_check`, `passive`), one HealthChecker per process on its own thread
 // and io_context.
 //
@@ -36,7 +36,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "affinity/backend.h"
+#include "affinity/model/backend.h"
 
 namespace sag::gateway {
 

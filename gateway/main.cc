@@ -1,4 +1,4 @@
-// sag: a session-affinity gateway. Command line per SPEC.md §1.
+// sag: a session-affinity gateway. Command line per docs/behaviour.md#signals.
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <signal.h>

@@ -1,11 +1,10 @@
 #include "gateway/worker.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
+#include "config/base/accept_loop.h"
 #include "gateway/log.h"
 #include "session/asio_endpoint.h"
 #include "session/client_session.h"
@@ -30,38 +29,41 @@ void refused(const session::ListenerRuntime& listener, session::WorkerContext& c
   log_warning(m);
 }
 
+// A connection just accepted on `listener`: refused over
+// limits.max_connections, else served.
+void accepted(tcp::socket socket, const session::ListenerRuntime& listener,
+              session::WorkerContext& ctx, uint64_t max_connections,
+              session::LogThrottle& refusal_log) {
+  if (static_cast<uint64_t>(ctx.process_connections.fetch_add(1, std::memory_order_relaxed)) >=
+      max_connections) {
+    ctx.process_connections.fetch_sub(1, std::memory_order_relaxed);
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    refused(listener, ctx, max_connections, refusal_log);
+    return;
+  }
+  asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), listener, ctx),
+                 [](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     log_error(std::string("connection ended by exception: ") + ex.what());
+                   }
+                 });
+}
+
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::ListenerRuntime& listener,
                                   session::WorkerContext& ctx, uint64_t max_connections,
                                   session::LogThrottle& refusal_log) {
-  asio::steady_timer backoff(acceptor.get_executor());
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      // Out of descriptors or memory: pause rather than spin on the error.
-      log_warning("accept on " + listener.config->name + ": " + ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    if (static_cast<uint64_t>(ctx.process_connections.fetch_add(1, std::memory_order_relaxed)) >=
-        max_connections) {
-      ctx.process_connections.fetch_sub(1, std::memory_order_relaxed);
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      refused(listener, ctx, max_connections, refusal_log);
-      continue;
-    }
-    asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), listener, ctx),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log_error(std::string("connection ended by exception: ") + ex.what());
-                     }
-                   });
-  }
+  return base::accept_loop(
+      acceptor,
+      [&listener, &ctx, max_connections, &refusal_log](tcp::socket socket) {
+        accepted(std::move(socket), listener, ctx, max_connections, refusal_log);
+      },
+      [&listener](const boost::system::error_code& ec) {
+        log_warning("accept on " + listener.config->name + ": " + ec.message());
+      });
 }
 
 }  // namespace
@@ -92,19 +94,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
     if (bc.balance == config::BalanceAlgorithm::kSource) {
       rt.hash_source = session::HashSource::kSource;
     } else if (bc.balance == config::BalanceAlgorithm::kHash) {
-      // The loader guarantees one of these forms.
-      const std::string_view key = bc.hash_key;
-      if (key.starts_with("header:")) {
-        rt.hash_source = session::HashSource::kHeader;
-        rt.hash_name = key.substr(7);
-      } else if (key.starts_with("cookie:")) {
-        rt.hash_source = session::HashSource::kCookie;
-        rt.hash_name = key.substr(7);
-      } else if (key == "path") {
-        rt.hash_source = session::HashSource::kPath;
-      } else {
-        rt.hash_source = session::HashSource::kSource;
-      }
+      rt.hash_source = bc.hash.source;  // parsed at load
+      rt.hash_name = bc.hash.name;
     }
     ctx_->backends.push_back(std::move(rt));
   }

@@ -13,8 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "affinity/affinity_store.h"
-#include "affinity/backend.h"
+#include "affinity/store/affinity_store.h"
+#include "affinity/model/backend.h"
 #include "session/log_throttle.h"
 #include "session/worker_context.h"
 

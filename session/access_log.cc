@@ -8,8 +8,13 @@
 #include <cstring>
 #include <ctime>
 
+#include "config/base/json_escape.h"
+
 namespace sag::session {
 namespace {
+
+// Client bytes need not be UTF-8, but a JSON line must be (base::append_json_string).
+using base::append_json_string;
 
 constexpr size_t kFlushAt = 64 * 1024;
 constexpr size_t kMaxPending = 8 * 1024 * 1024;
@@ -24,61 +29,6 @@ void append_uint(std::string& out, uint64_t v) {
   char buf[24];
   int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
   out.append(buf, static_cast<size_t>(n));
-}
-
-// Length of the well-formed UTF-8 sequence at the start of `s`, or 0.
-size_t utf8_sequence(std::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;  // no overlongs
-    if (c == 0xed) hi = 0x9f;  // no surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;  // no overlongs
-    if (c == 0xf4) hi = 0x8f;  // nothing past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
-  for (size_t i = 2; i < n; ++i)
-    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
-  return n;
-}
-
-// Client bytes need not be UTF-8, but a JSON line must be: well-formed
-// sequences pass, any other byte is written as \u00XX (its Latin-1 reading).
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else if (c >= 0x80) {
-      if (size_t n = utf8_sequence(s.substr(i)); n > 0) {
-        out.append(s.data() + i, n);
-        i += n;
-        continue;
-      }
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-    ++i;
-  }
-  out += '"';
 }
 
 // Request paths are client bytes: keep the log one line per request and

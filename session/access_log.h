@@ -1,4 +1,4 @@
-// The access log (SPEC §6): one line per request, written after the
+// The access log (docs/behaviour.md#access-log): one line per request, written after the
 // response ends. Workers format their line and hand it over under a short
 // lock; a dedicated thread does the write(2), so a slow disk or a blocked
 // stdout pipe never stalls a worker. Past a bound the newest lines are

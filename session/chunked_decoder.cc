@@ -1,5 +1,6 @@
 #include "session/chunked_decoder.h"
 
+#include "config/base/hex.h"
 #include "session/http_chars.h"
 
 #include <algorithm>
@@ -7,14 +8,7 @@
 
 namespace sag::session {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+using base::hex_value;
 }  // namespace
 
 GatewayError ChunkedDecoder::gateway_error(Error e) {

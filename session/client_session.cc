@@ -1,9 +1,8 @@
 #include "session/client_session.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
+#include "config/base/asio_prelude.h"
 #include "session/client_connection.h"
 #include "session/http1_session.h"
 #include "session/http2_session.h"
@@ -17,7 +16,7 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using base::kTuple;
 
 void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
   auto addr = remote.address();

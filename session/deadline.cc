@@ -1,8 +1,8 @@
 #include "session/deadline.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+
+#include "config/base/asio_prelude.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -33,7 +33,7 @@ void Deadline::cancel_now() {
 asio::awaitable<void> Deadline::watch() {
   timer_.expires_at(at_);
   for (;;) {
-    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await timer_.async_wait(base::kTuple);
     if ((co_await asio::this_coro::cancellation_state).cancelled() !=
         asio::cancellation_type::none)
       co_return;

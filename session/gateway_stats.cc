@@ -4,7 +4,7 @@
 #include <bit>
 #include <cmath>
 
-#include "affinity/server.h"
+#include "affinity/model/server.h"
 
 namespace sag::session {
 

@@ -1,4 +1,4 @@
-// Process-wide counters for the admin listener (SPEC §5): the request path
+// Process-wide counters for the admin listener (docs/behaviour.md#admin-listener): the request path
 // increments, the admin thread reads.
 //
 // One GatewayStats is created per process from the config, before the

@@ -2,16 +2,14 @@
 
 #include <string>
 
+#include "config/base/token_list.h"
+
 namespace sag::session {
 namespace http = boost::beast::http;
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using base::trim_blanks;
 
 bool protected_from_connection(std::string_view name) {
   return boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "host") ||
@@ -25,7 +23,7 @@ std::string joined(const http::fields& fields, Name name) {
   auto [first, last] = fields.equal_range(name);
   for (auto it = first; it != last; ++it) {
     if (!out.empty()) out += ", ";
-    out += trim(it->value());
+    out += trim_blanks(it->value());
   }
   return out;
 }
@@ -37,12 +35,8 @@ void strip_hop_by_hop(http::fields& fields) {
   // invalidates the views.
   std::string listed = joined(fields, http::field::connection);
   std::string_view rest = listed;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view token = trim(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    if (!token.empty() && !protected_from_connection(token)) fields.erase(token);
-  }
+  for (std::string_view token; base::next_token(rest, token);)
+    if (!protected_from_connection(token)) fields.erase(token);
   for (http::field f : {http::field::connection, http::field::keep_alive,
                         http::field::proxy_connection, http::field::te, http::field::trailer,
                         http::field::transfer_encoding, http::field::upgrade,
@@ -63,7 +57,7 @@ config::IpAddress original_client(const http::fields& fields, const config::Forw
   std::string_view rest = xff;
   while (!rest.empty()) {
     size_t comma = rest.rfind(',');
-    std::string_view entry = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view entry = trim_blanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
     if (entry.size() > 2 && entry.front() == '[' && entry.back() == ']') entry = entry.substr(1, entry.size() - 2);
     auto ip = config::IpAddress::parse(entry);

@@ -1,4 +1,4 @@
-// Header rewriting between client and server (SPEC §3): hop-by-hop removal
+// Header rewriting between client and server (docs/behaviour.md#request-path): hop-by-hop removal
 // in both directions (RFC 9110 §7.6.1) and the X-Forwarded-* / Forwarded
 // headers toward the server. Pure functions on Beast's field container, so
 // HTTP/1.1 and HTTP/2 sessions share them and unit tests drive them directly.

@@ -4,9 +4,7 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/flat_static_buffer.hpp>
@@ -19,10 +17,11 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "config/base/asio_prelude.h"
 #include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
-#include "session/forwarder.h"
+#include "session/forward/forwarder.h"
 #include "session/request_head.h"
 
 namespace sag::session {
@@ -36,7 +35,7 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using base::kTuple;
 constexpr size_t kReadChunk = 4096;
 
 // A method/target pair recovered from raw bytes for requests refused before

@@ -11,16 +11,15 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "config/base/asio_prelude.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
-#include "session/forwarder.h"
+#include "session/forward/forwarder.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -35,7 +34,7 @@ namespace {
 // g++ 12 miscompiles `co_return co_await f();` in these coroutines (the
 // awaiting frame is resumed after it was freed): results are stored in a
 // local first.
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using base::kTuple;
 constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
 constexpr size_t kReadSize = 16 * 1024;

@@ -1,5 +1,6 @@
 #include "session/request_head.h"
 
+#include "config/base/token_list.h"
 #include "session/http_chars.h"
 
 #include <cstring>
@@ -7,22 +8,8 @@
 namespace sag::session {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+bool iequals(std::string_view a, std::string_view b) { return base::iequals_ascii(a, b); }
+std::string_view trim(std::string_view s) { return base::trim_blanks(s); }
 
 HeadScan error(unsigned status, const char* reason) {
   HeadScan r;
@@ -153,11 +140,7 @@ HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
       te_seen = true;
       // A list, possibly over several fields: only a single final "chunked" is
       // accepted; unknown codings are 501, a non-final chunked 400.
-      while (!value.empty()) {
-        size_t comma = value.find(',');
-        std::string_view coding = trim(value.substr(0, comma));
-        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-        if (coding.empty()) continue;
+      for (std::string_view coding; base::next_token(value, coding);) {
         if (chunked_last) te_bad = true;  // something after chunked
         if (iequals(coding, "chunked")) {
           chunked_last = true;

@@ -1,5 +1,5 @@
 // Strict, allocation-free checks of a raw HTTP/1.1 request head before Beast
-// parses it (SPEC §3). Beast is lenient where a proxy must not be (obs-fold,
+// parses it (docs/behaviour.md#request-path). Beast is lenient where a proxy must not be (obs-fold,
 // some duplicate framing headers), and a proxy that disagrees with its
 // server about where a request ends is a request-smuggling vector: every
 // ambiguous shape is refused here, before a byte is forwarded.

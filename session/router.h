@@ -1,5 +1,5 @@
 // Chooses the backend of a request on one listener from its Host and path
-// (SPEC §2 `routes`): routes in config order, first match wins, then the
+// (docs/configuration.md `routes`): routes in config order, first match wins, then the
 // listener's `backend`. Built once per listener at start-up; lookups don't
 // allocate.
 #pragma once

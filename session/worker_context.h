@@ -14,7 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "affinity/affinity_resolver.h"
-#include "affinity/backend.h"
+#include "affinity/model/backend.h"
 #include "affinity/clock.h"
 #include "config/gateway_config.h"
 #include "session/access_log.h"
@@ -29,9 +29,9 @@ class ServerTlsContext;
 
 namespace sag::session {
 
-// Where a hashing balancer's key comes from (SPEC §2 hash_key), decided at
-// config load.
-enum class HashSource : uint8_t { kNone, kHeader, kCookie, kPath, kSource };
+// Where a hashing balancer's key comes from (hash_key), decided at config
+// load.
+using HashSource = config::HashSource;
 
 struct BackendRuntime {
   affinity::Backend* backend = nullptr;  // shared, owned by the BackendSet

@@ -21,7 +21,7 @@
 namespace sag::tls {
 namespace {
 
-// TLS 1.2 is limited to forward-secret AEAD suites (SPEC §3); TLS 1.3 keeps
+// TLS 1.2 is limited to forward-secret AEAD suites (docs/behaviour.md#request-path); TLS 1.3 keeps
 // OpenSSL's default suites, which are all AEAD.
 // TLS 1.3: AES-128-GCM first, as HAProxy and nginx order it: as sound as
 // AES-256 and cheaper per byte (OpenSSL's default order would pick AES-256

@@ -1,4 +1,4 @@
-// The full decision order of SPEC §4 with a real store: cookie, then learned
+// The full decision order of docs/behaviour.md#persistence with a real store: cookie, then learned
 // session cookie, then source address, then the balancer; redispatch
 // written back; TTLs from the injected time.
 #include <gtest/gtest.h>
@@ -9,9 +9,9 @@
 #include <string>
 
 #include "affinity/affinity_resolver.h"
-#include "affinity/backend.h"
-#include "affinity/memory_affinity_store.h"
-#include "affinity/server.h"
+#include "affinity/model/backend.h"
+#include "affinity/store/memory_affinity_store.h"
+#include "affinity/model/server.h"
 
 namespace sag::affinity {
 namespace {
@@ -202,7 +202,7 @@ TEST_F(ResolverOrderTest, RedispatchOfALearnedSessionIsWrittenBackAndSticks) {
   EXPECT_NE(d.server, server("s1"));
   EXPECT_EQ(d.outcome, PersistOutcome::kRedispatch);
   Server* moved_to = d.server;
-  // s1 comes back: the session stays where it was moved (SPEC §4).
+  // s1 comes back: the session stays where it was moved (docs/behaviour.md#persistence).
   server("s1")->set_healthy(true);
   d = resolve(std::nullopt, "sess-move", std::nullopt);
   EXPECT_EQ(d.server, moved_to);

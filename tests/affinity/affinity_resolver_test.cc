@@ -1,4 +1,4 @@
-// The persistence decision (affinity/affinity_resolver.h, SPEC §4).
+// The persistence decision (affinity/affinity_resolver.h, docs/behaviour.md#persistence).
 #include "affinity/affinity_resolver.h"
 
 #include <gtest/gtest.h>
@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "affinity/backend.h"
-#include "affinity/round_robin_balancer.h"
-#include "affinity/server.h"
+#include "affinity/model/backend.h"
+#include "affinity/balance/round_robin_balancer.h"
+#include "affinity/model/server.h"
 
 namespace sag::affinity {
 namespace {
 
-// The SPEC default cookie is dated (max_idle 30m, max_life 8h); tests of
+// The documented default cookie is dated (max_idle 30m, max_life 8h); tests of
 // the bare-id format start from an undated one and add dates explicitly.
 config::CookieConfig undated() {
   config::CookieConfig c;
@@ -258,7 +258,7 @@ TEST_F(ResolverTest, WithoutCookiePersistenceNeverSetsCookie) {
   EXPECT_EQ(d.server, server("s1"));
 }
 
-// SPEC §4: requests on one connection that carry no persistence yet follow
+// docs/behaviour.md#persistence: requests on one connection that carry no persistence yet follow
 // the server chosen for the first of them.
 TEST_F(ResolverTest, ConnectionPinFollowedByRequestsWithoutPersistence) {
   for (int i = 0; i < 3; ++i) {

@@ -1,4 +1,4 @@
-// ConfigLoader: defaults, the full SPEC §2 example, and every error kind with
+// ConfigLoader: defaults, the full docs/configuration.md example, and every error kind with
 // its exact FILE:LINE:COL, so a moved position or a lost error shows up.
 #include "config/config_loader.h"
 
@@ -148,7 +148,7 @@ TEST_F(ConfigLoaderTest, MinimalConfigHasEveryDefault) {
   EXPECT_TRUE(ck.http_only);
   EXPECT_EQ(ck.same_site, SameSite::kLax);
   EXPECT_EQ(ck.max_age, Duration(0));
-  // SPEC §2: "Other keys: the values shown above" (max_idle 30m, max_life 8h).
+  // docs/configuration.md: "Other keys: the values shown above" (max_idle 30m, max_life 8h).
   EXPECT_EQ(ck.max_idle, Duration(30 * 60 * 1000));
   EXPECT_EQ(ck.max_life, Duration(8 * 60 * 60 * 1000));
   EXPECT_EQ(ck.secret_file, "");

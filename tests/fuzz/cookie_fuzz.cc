@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "affinity/backend.h"
-#include "affinity/cookie_header.h"
+#include "affinity/model/backend.h"
+#include "affinity/cookie/cookie_header.h"
 
 namespace {
 

@@ -45,21 +45,20 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "affinity/backend.h"
+#include "affinity/model/backend.h"
 #include "affinity/clock.h"
-#include "affinity/memory_affinity_store.h"
+#include "affinity/store/memory_affinity_store.h"
+#include "config/base/asio_prelude.h"
 #include "config/config_loader.h"
 #include "session/access_log.h"
 #include "session/client_connection.h"
@@ -80,7 +79,7 @@ using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using sag::base::kTuple;
 
 // Small limits so that every refusal is reachable with inputs of a few KiB:
 // a ninth concurrent stream (REFUSED_STREAM), a 4 KiB header list (431), a

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "affinity/backend.h"
-#include "affinity/server.h"
+#include "affinity/model/backend.h"
+#include "affinity/model/server.h"
 
 namespace sag::session {
 namespace {

@@ -19,7 +19,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "affinity/backend.h"
+#include "affinity/model/backend.h"
 #include "config/gateway_config.h"
 
 namespace sag::gateway {

@@ -1,4 +1,4 @@
-"""The admin listener (SPEC §5): stats page, /metrics, /api/backends (GET and
+"""The admin listener (docs/behaviour.md#admin-listener): stats page, /metrics, /api/backends (GET and
 PUT), /healthz, basic auth.
 
 Every test starts its own fake servers and a gateway with an `admin` section

@@ -1,4 +1,4 @@
-"""Request and response bodies (SPEC §3: "streamed, never buffered whole").
+"""Request and response bodies (docs/behaviour.md#request-path: "streamed, never buffered whole").
 
 Uploads (Content-Length and chunked) and downloads arrive intact over the TLS
 and the plain listener; a 256 MiB download and a 128 MiB upload pass through

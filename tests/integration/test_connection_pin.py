@@ -1,5 +1,5 @@
 """Requests pipelined or multiplexed on one connection that carry no
-persistence yet all go to the server chosen for the first (SPEC §4), in
+persistence yet all go to the server chosen for the first (docs/behaviour.md#persistence), in
 every persistence mode: learn only (the server's session cookie arrives after
 the followers left), source only, none, and the insert cookie; over HTTP/1.1
 pipelining and HTTP/2 streams (issue 16)."""

@@ -1,4 +1,4 @@
-"""Errors the gateway answers itself, request smuggling, limits, the CLI (SPEC §1, §3).
+"""Errors the gateway answers itself, request smuggling, limits, the CLI (docs/behaviour.md#signals, docs/behaviour.md#request-path).
 
 Smuggling shapes are sent as raw bytes to the plain listener; each must get a
 400 and the fake server must not have seen any request (a good sentinel

@@ -1,4 +1,4 @@
-"""Failover without errors (SPEC §4, issue "health checks, failover"): a
+"""Failover without errors (docs/behaviour.md#persistence, issue "health checks, failover"): a
 client never sees an error the gateway could have avoided, and a session
 moves only when it must, once, and never bounces back.
 The load test is in test_load_failover.py (ctest label "load").

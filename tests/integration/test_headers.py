@@ -1,4 +1,4 @@
-"""Headers toward the server and back (SPEC §3): X-Forwarded-*, hop-by-hop removal.
+"""Headers toward the server and back (docs/behaviour.md#request-path): X-Forwarded-*, hop-by-hop removal.
 
 One fake server `s1` behind a gateway with listeners `https` (TLS) and `http`
 (plain); what the server saw is read from its recorded requests.

@@ -1,4 +1,4 @@
-"""Active health checks (SPEC §2 `health_check`, §4 usable servers).
+"""Active health checks (docs/configuration.md `health_check`, §4 usable servers).
 
 Fake servers answer GET /healthz with their `health_status`, which a test
 changes at run time. Every request the gateway sends on behalf of a client
@@ -102,7 +102,7 @@ class HealthCheckTest(GatewayTestCase):
                                 "up after %.2fs: one success must not be enough" % took)
         self.assertLessEqual(took, (RISE + 1) * INTERVAL * 1.1 + SLACK, "up after %.2fs" % took)
 
-        # The redispatched session stays where it went (SPEC §4).
+        # The redispatched session stays where it went (docs/behaviour.md#persistence).
         for _ in range(4):
             r = self.fresh_get(gw, "http", "/", headers=[("Cookie", "SRV=" + new_value)])
             self.assertEqual(r.header("x-server"), new_owner)

@@ -1,4 +1,4 @@
-"""HTTP/2 to clients (issue 5; SPEC §3, §4): the same routing, persistence and
+"""HTTP/2 to clients (issue 5; docs/behaviour.md#request-path, docs/behaviour.md#persistence): the same routing, persistence and
 headers as HTTP/1.1, stream for stream, and the known HTTP/2 attacks held off.
 
 Clients: `curl --http2`, `nghttp`, and the frame-level clients of
@@ -797,7 +797,7 @@ class H2ShutdownTest(H2TestCase):
                                                     lambda r: r.query.get("m") == m), 5),
                         "the in-flight request never reached a server")
         self.gw.send_signal(signal.SIGTERM)
-        # The stop has begun once the listener refuses connections (SPEC §1).
+        # The stop has begun once the listener refuses connections (docs/behaviour.md#signals).
         self.assertTrue(wait_until(lambda: connect_refused(LOCAL, self.port), 5),
                         "the listener still accepts after SIGTERM")
         late = marker()

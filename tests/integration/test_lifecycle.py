@@ -1,4 +1,4 @@
-"""Shutdown (SPEC §1 signals), the access log (SPEC §6) and pipelining (SPEC §4)."""
+"""Shutdown (docs/behaviour.md#signals signals), the access log (docs/behaviour.md#access-log) and pipelining (docs/behaviour.md#persistence)."""
 
 import calendar
 import json
@@ -35,7 +35,7 @@ def parse_log(lines):
     for line in lines:
         m = LOG_RE.match(line)
         if not m:
-            raise AssertionError("access log line does not match SPEC §6: %r" % line)
+            raise AssertionError("access log line does not match docs/behaviour.md#access-log: %r" % line)
         out.append(m.groupdict())
     return out
 

@@ -1,4 +1,4 @@
-"""Persistence modes beyond cookie insert (SPEC §4): prefix and rewrite
+"""Persistence modes beyond cookie insert (docs/behaviour.md#persistence): prefix and rewrite
 cookies, learned session cookies, source addresses, signed and dated cookies,
 replicas agreeing, leastconn.
 

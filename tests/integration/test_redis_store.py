@@ -1,4 +1,4 @@
-"""Affinity entries shared by replicas through Redis (SPEC §4, issue 6 items
+"""Affinity entries shared by replicas through Redis (docs/behaviour.md#persistence, issue 6 items
 1-4): two gateways A and B with the same config and
 `affinity_store: {type: redis}`, a real redis-server (tests/support/redis.py)
 on a free port, and fake servers that name themselves in X-Server.

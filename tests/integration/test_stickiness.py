@@ -1,4 +1,4 @@
-"""Cookie persistence in insert mode (SPEC §4) and balancing (SPEC §2 balance, weight).
+"""Cookie persistence in insert mode (docs/behaviour.md#persistence) and balancing (docs/configuration.md balance, weight).
 
 Every test starts three fake servers s1..s3 and a gateway with a TLS listener
 `https` and a plain listener `http` in front of backend `app` with

@@ -1,4 +1,4 @@
-"""WebSocket tunnelling (issue 5; SPEC §3 "HTTP/1.1 Upgrade: websocket is
+"""WebSocket tunnelling (issue 5; docs/behaviour.md#request-path "HTTP/1.1 Upgrade: websocket is
 tunnelled to the pinned server"): persistence and X-Forwarded-* apply to the
 upgrade request, bytes flow both ways untouched, and the tunnel ends when
 either side closes or it stays idle past timeouts.client.

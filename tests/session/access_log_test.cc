@@ -1,4 +1,4 @@
-// Access log line formats (session/access_log.h, SPEC §6).
+// Access log line formats (session/access_log.h, docs/behaviour.md#access-log).
 #include "session/access_log.h"
 
 #include <gtest/gtest.h>

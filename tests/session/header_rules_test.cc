@@ -1,5 +1,5 @@
 // Hop-by-hop removal and X-Forwarded-* / Forwarded (session/header_rules.h,
-// SPEC §3).
+// docs/behaviour.md#request-path).
 #include "session/header_rules.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Strict request head validation before forwarding (session/request_head.h,
-// SPEC §3): framing and smuggling shapes, limits.
+// docs/behaviour.md#request-path): framing and smuggling shapes, limits.
 #include "session/request_head.h"
 
 #include <gtest/gtest.h>

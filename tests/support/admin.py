@@ -1,4 +1,4 @@
-"""The admin listener from a test's side (SPEC §5): a keep-alive client and a
+"""The admin listener from a test's side (docs/behaviour.md#admin-listener): a keep-alive client and a
 Prometheus text parser.
 
     admin = Admin(gw)                       # gw.port("admin"), no auth

@@ -1,7 +1,7 @@
 """Starts and stops the gateway for the integration tests (standard library only).
 
     certs = make_cert()                      # a directory holding dev.pem
-    cfg = basic_config([s1, s2], certs)      # a dict following SPEC.md §2
+    cfg = basic_config([s1, s2], certs)      # a dict following docs/configuration.md
     with Gateway(cfg) as gw:
         gw.port("https"), gw.url("https", "/"), gw.log_lines(), gw.stop()
 

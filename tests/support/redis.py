@@ -85,7 +85,7 @@ def _pct(part):
 
 def affinity_key(value, kind="L", backend="app", secret=None, prefix="gw:"):
     """The Redis key a gateway stores an affinity entry under
-    (affinity/redis_affinity_store.h), computed independently: kind "L" with
+    (affinity/store/redis_affinity_store.h), computed independently: kind "L" with
     a learned cookie value, "S" with b"4" + the masked IPv4 address bytes (or
     b"6" + 16 bytes); secret: the key_secret_file's first line (or the cookie
     secret used in its place), None for the built-in one."""

@@ -37,7 +37,7 @@ HAPROXY = os.environ.get("SAG_HAPROXY_BIN", "/usr/sbin/haproxy")
 
 
 def h2_config(servers, **kw):
-    """basic_config with the TLS listener offering h2 and http/1.1 (SPEC §2 tls.alpn)."""
+    """basic_config with the TLS listener offering h2 and http/1.1 (docs/configuration.md tls.alpn)."""
     cfg = basic_config(servers, **kw)
     for l in cfg["listeners"]:
         if "tls" in l:

@@ -16,20 +16,19 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "config/base/asio_prelude.h"
 #include "tests/tls/tls_test_util.h"
 #include "tls/server_tls_context.h"
 
@@ -47,7 +46,7 @@ using Client = asio::ssl::stream<tcp::socket>;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using base::kTuple;
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SAG_TEST_SANITIZED 1

@@ -1,0 +1,71 @@
+#include "affinity/model/server.h"
+
+namespace sag::affinity {
+
+Server::Server(uint32_t index, const config::ServerConfig& config, std::string cookie_id)
+    : index_(index),
+      name_(config.name),
+      endpoint_(config.endpoint),
+      backup_(config.backup),
+      cookie_id_(std::move(cookie_id)),
+      weight_(config.weight) {}
+
+std::string Server::apply_admin(std::optional<AdminState> state, std::optional<uint32_t> weight,
+                                std::chrono::steady_clock::time_point now) {
+  std::string change;
+  if (state && *state != admin_state()) {
+    const AdminState before = admin_state();
+    if (before == AdminState::kMaint) set_up_since(now);
+    set_admin_state(*state);
+    change += std::string(" state ") + to_string(before) + " -> " + to_string(*state);
+  }
+  if (weight && *weight != this->weight()) {
+    change += " weight " + std::to_string(this->weight()) + " -> " + std::to_string(*weight);
+    set_weight(*weight);
+  }
+  return change;
+}
+
+void Server::set_healthy(bool up, std::chrono::steady_clock::time_point now) {
+  // Publish the ramp start before the server becomes visible as up, so a
+  // balancer never sees it up with an old up_since (full weight at once).
+  if (up && !healthy_.load(std::memory_order_relaxed)) {
+    int64_t ns = now.time_since_epoch().count();
+    up_since_ns_.store(ns == 0 ? 1 : ns, std::memory_order_relaxed);
+  }
+  healthy_.store(up, std::memory_order_release);
+}
+
+uint32_t Server::effective_weight(std::chrono::steady_clock::time_point now,
+                                  std::chrono::milliseconds slow_start) const {
+  const uint32_t w = weight();
+  if (w == 0 || slow_start.count() <= 0) return w;
+  const int64_t since = up_since_ns_.load(std::memory_order_relaxed);
+  const int64_t now_ns = now.time_since_epoch().count();
+  if (since == 0 || now_ns == 0) return w;
+  const int64_t dur = std::chrono::duration_cast<std::chrono::nanoseconds>(slow_start).count();
+  const int64_t elapsed = now_ns - since;
+  if (elapsed >= dur) return w;
+  const int64_t e = elapsed < 0 ? 0 : elapsed;
+  // w * (1 + 9 * e / dur) / 10, in 128 bits (w < 2^32, dur up to days in ns).
+  const unsigned __int128 num =
+      static_cast<unsigned __int128>(w) * (static_cast<unsigned __int128>(dur) + 9 * e);
+  const auto r = static_cast<uint32_t>(num / (static_cast<unsigned __int128>(dur) * 10));
+  return r == 0 ? 1 : r;
+}
+
+void Server::record_response_time(std::chrono::microseconds t) {
+  const uint64_t sample = static_cast<uint64_t>(t.count() < 0 ? 0 : t.count()) << kEwmaShift;
+  const uint64_t old = rt_ewma_.load(std::memory_order_relaxed);
+  uint64_t next;
+  if (old == 0) {
+    next = sample;
+  } else {
+    // old + (sample - old) / 5, in signed arithmetic.
+    next = static_cast<uint64_t>(static_cast<int64_t>(old) +
+                                 (static_cast<int64_t>(sample) - static_cast<int64_t>(old)) / 5);
+  }
+  rt_ewma_.store(next == 0 ? 1 : next, std::memory_order_relaxed);
+}
+
+}  // namespace sag::affinity

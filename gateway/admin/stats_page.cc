@@ -1,0 +1,159 @@
+#include "gateway/admin/stats_page.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace sag::gateway::admin {
+namespace {
+
+constexpr std::string_view kHead =
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta http-equiv=\"refresh\" content=\"5\"><title>sag: statistics</title>\n<style>"
+    "body{font-family:sans-serif;margin:1em 2em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border:1px solid #bbb;padding:2px 8px;text-align:right;white-space:nowrap}"
+    "th{background:#eee}td.l{text-align:left}tr.down td{background:#fdd}"
+    "tr.drain td{background:#ffd}tr.maint td{background:#e4e4e4}"
+    "tr.gw td{color:#555;font-style:italic}small{color:#666}"
+    "</style></head><body>\n<h1>sag statistics</h1>\n<p>";
+
+constexpr std::string_view kTableHead =
+    ")</small></h2>\n<table>\n<tr><th>server</th><th>address</th><th>state</th>"
+    "<th>health</th><th>weight</th><th>active</th><th>requests</th><th>2xx</th>"
+    "<th>3xx</th><th>4xx</th><th>5xx</th><th>pinned</th><th>p50</th><th>p99</th>"
+    "<th>last check</th></tr>\n";
+
+constexpr std::string_view kFoot =
+    "<p><small>pinned: requests served because of persistence (cookie, learn or source). "
+    "p50/p99: whole request time. Refreshes every 5 s. "
+    "<a href=\"/metrics\">metrics</a> &middot; <a href=\"/api/backends\">JSON</a>"
+    "</small></p>\n</body></html>\n";
+
+// "12.3 ms" for the stats page; "-" without samples.
+std::string format_ms(double us) {
+  if (us < 0) return "-";
+  const double ms = us / 1000.0;
+  char buf[32];
+  if (ms < 10) std::snprintf(buf, sizeof buf, "%.2f ms", ms);
+  else if (ms < 100) std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+  else std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+  return buf;
+}
+
+void append_listeners(std::string& out, const config::GatewayConfig& cfg,
+                      const session::GatewayStats& stats) {
+  for (size_t li = 0; li < cfg.listeners.size(); ++li) {
+    if (li) out += " &middot; ";
+    out += "listener <b>";
+    append_html(out, cfg.listeners[li].name);
+    out += "</b>: ";
+    append_i64(out, std::max<int64_t>(0, stats.connections_active(li)));
+    out += " connections";
+  }
+  out += " &middot; affinity store errors: ";
+  append_u64(out, stats.affinity_store_errors());
+  out += "</p>\n";
+}
+
+void append_server_row(std::string& out, size_t bi, const affinity::Server& s,
+                       const session::GatewayStats& stats, const LastCheck& last_check) {
+  const auto c = response_classes(s);
+  const char* state = affinity::to_string(s.admin_state());
+  const bool up = s.up();
+  out += "<tr class=\"";
+  out += !up ? "down" : s.admin_state() == affinity::AdminState::kReady ? "ready" : state;
+  out += "\"><td class=\"l\">";
+  append_html(out, s.name());
+  if (s.backup()) out += " <small>(backup)</small>";
+  out += "</td><td class=\"l\">";
+  append_html(out, s.endpoint().to_string());
+  out += "</td><td class=\"l\">";
+  out += state;
+  out += "</td><td class=\"l\">";
+  out += up ? "up" : s.ejected() ? "down (ejected)" : "down";
+  out += "</td><td>";
+  append_u64(out, s.weight());
+  out += "</td><td>";
+  append_u64(out, s.active_requests());
+  out += "</td><td>";
+  append_u64(out, s.total_requests());
+  for (size_t k = 1; k < 5; ++k) {
+    out += "</td><td>";
+    append_u64(out, c[k]);
+  }
+  out += "</td><td>";
+  append_u64(out, stats.persistent_requests(bi, s.index()));
+  const session::LatencyHistogram* lat = stats.server_latency(bi, s.index());
+  out += "</td><td>";
+  out += format_ms(lat ? lat->quantile_us(0.50) : -1);
+  out += "</td><td>";
+  out += format_ms(lat ? lat->quantile_us(0.99) : -1);
+  out += "</td><td class=\"l\">";
+  append_html(out, last_check_text(last_check, s));
+  out += "</td></tr>\n";
+}
+
+// The gateway's own answers for this backend (502, 503, 504, ...).
+void append_gateway_row(std::string& out, size_t bi, const session::GatewayStats& stats) {
+  std::array<uint64_t, 5> gw{};
+  for (unsigned st = 100; st < 600; ++st) gw[st / 100 - 1] += stats.gateway_responses(bi, st);
+  out += "<tr class=\"gw\"><td class=\"l\">gateway</td><td class=\"l\">-</td><td></td><td></td>"
+         "<td></td><td></td><td></td>";
+  for (size_t k = 1; k < 5; ++k) {
+    out += "<td>";
+    append_u64(out, gw[k]);
+    out += "</td>";
+  }
+  out += "<td></td><td></td><td></td><td></td></tr>\n</table>\n";
+}
+
+void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
+                    const session::GatewayStats& stats, const LastCheck& last_check) {
+  const auto& pc = b.persistence_counters();
+  out += "<h2>backend ";
+  append_html(out, b.name());
+  out += " <small>(";
+  out += config::to_string(b.config().balance);
+  out += "; persistence hit ";
+  append_u64(out, pc.hit.load(std::memory_order_relaxed));
+  out += ", miss ";
+  append_u64(out, pc.miss.load(std::memory_order_relaxed));
+  out += ", redispatch ";
+  append_u64(out, pc.redispatch.load(std::memory_order_relaxed));
+  out += "; retries ";
+  append_u64(out, stats.retries(bi));
+  out += kTableHead;
+  for (const affinity::Server* s : b.servers()) append_server_row(out, bi, *s, stats, last_check);
+  append_gateway_row(out, bi, stats);
+}
+
+}  // namespace
+
+void append_html(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+}
+
+std::string render_stats_page(const config::GatewayConfig& config,
+                              const affinity::BackendSet& backends,
+                              const session::GatewayStats& stats, const LastCheck& last_check) {
+  std::string out;
+  out.reserve(8192);
+  out += kHead;
+  append_listeners(out, config, stats);
+  const auto all = backends.backends();
+  for (size_t bi = 0; bi < all.size(); ++bi) append_backend(out, bi, *all[bi], stats, last_check);
+  out += kFoot;
+  return out;
+}
+
+}  // namespace sag::gateway::admin

@@ -1,0 +1,341 @@
+#include "session/forward/forwarder.h"
+
+#include "affinity/affinity_resolver.h"
+#include "affinity/cookie/sticky_cookie.h"
+#include "affinity/model/server.h"
+#include "session/client_connection.h"
+#include "session/forward/http1_server_connection.h"
+#include "session/forward/request_checks.h"
+#include "session/forward/response_relay.h"
+#include "session/forward/retry_policy.h"
+#include "session/forward/server_blame.h"
+#include "session/forward/upstream_request.h"
+#include "session/header_rules.h"
+
+namespace sag::session {
+namespace http = boost::beast::http;
+using boost::asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using Status = ServerConnection::Status;
+
+namespace {
+
+constexpr size_t kMaxExcluded = 16;
+
+// Counts a failure of `server` on real traffic and ejects it once the
+// backend's passive threshold is reached; the health checker ends it.
+void passive_failure(BackendRuntime& br, affinity::Server& server) {
+  const auto& passive = br.backend->config().passive;
+  const uint32_t failures = server.record_failure();
+  if (passive && failures >= passive->consecutive_failures) server.eject(Clock::now());
+}
+
+// The gateway's answer to a failed attempt.
+GatewayError answer_for(AttemptFailure failure, const ServerConnection::Failure& f) {
+  switch (failure) {
+    case AttemptFailure::kConnect:
+      return GatewayError::kConnectFailed;
+    case AttemptFailure::kTimeout:
+      return GatewayError::kServerTimeout;
+    case AttemptFailure::kServer:
+      break;
+  }
+  return f.invalid_http ? GatewayError::kBadResponse : GatewayError::kServerFailed;
+}
+
+// Keeps a server's active-request count exact on every path.
+struct ServerGuard {
+  affinity::Server* s = nullptr;
+  void start(affinity::Server* server) {
+    finish();
+    s = server;
+    s->request_started();
+  }
+  void finish() {
+    if (s) s->request_finished();
+    s = nullptr;
+  }
+  ~ServerGuard() { finish(); }
+};
+
+}  // namespace
+
+// One request on its way; lives in forward()'s frame.
+struct Forwarder::Pending {
+  Request& req;
+  ClientPort& port;
+  Exchange& x;
+  BackendRuntime& br;
+  int backend_index;
+  const affinity::StickyCookie* sticky;
+  const affinity::AffinityRequest& input;  // persistence inputs (excluded set per attempt)
+  ServerConnection& up;
+  char* buf;  // the relay buffer, BufferPool::kSize bytes
+  bool websocket;
+  Stage stage = Stage::kReceived;
+  ServerGuard guard{};
+  affinity::AffinityDecision decision{};
+};
+
+Forwarder::Forwarder(ClientConnection& conn, ConnectionPin& pin, Deadline& deadline)
+    : conn_(conn), pin_(pin), deadline_(deadline) {}
+
+awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) {
+  // Logs the exchange however forward() returns. An exit that neither
+  // completed the response nor answered (which sets the termination) means
+  // the client went away or stopped reading.
+  Stage stage = Stage::kReceived;
+  struct LogOnExit {
+    ClientConnection& conn;
+    Exchange& x;
+    const Stage& stage;
+    ~LogOnExit() {
+      if (stage != Stage::kDone && x.termination == Termination::kOk)
+        x.termination =
+            conn.deadline.fired() ? Termination::kClientTimeout : Termination::kClientClose;
+      finish_exchange(conn, x);
+    }
+  } log_on_exit{conn_, x, stage};
+  WorkerContext& w = conn_.worker;
+
+  if (auto refusal = check_request(req)) {
+    co_await port.answer(refusal->error, {}, refusal->extra_headers);
+    co_return false;
+  }
+  const std::string_view host = req[http::field::host];
+  const ListenerRuntime& l = conn_.listener;
+  if (l.config->redirect_https) {
+    if (redirect_location(host, *l.config->redirect_https, x.path, location_)) {
+      co_await port.answer(GatewayError::kRedirect, {}, location_);
+    } else {
+      co_await port.answer(GatewayError::kMissingHost);
+    }
+    co_return false;
+  }
+  const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
+  if (backend_index < 0) {
+    co_await port.answer(GatewayError::kNoRoute);
+    co_return false;
+  }
+  BackendRuntime& br = w.backends[static_cast<size_t>(backend_index)];
+  const auto& persistence = br.backend->config().persistence;
+  x.backend_index = static_cast<size_t>(backend_index);
+
+  // Persistence inputs, read before the request is rewritten for the server.
+  const affinity::StickyCookie* sticky = br.backend->cookie();
+  const auto cookies = persistence_.read_request(req, sticky, persistence);
+  const config::IpAddress origin = original_client(req, w.config->forwarded, conn_.client);
+  affinity::AffinityRequest input;
+  input.cookie = cookies.cookie;
+  input.learn = cookies.learn;
+  input.source = persistence.source ? &origin : nullptr;
+  input.hash = persistence_.request_hash(br.hash_source, br.hash_name, req, origin);
+  input.connection_pin = pin_.backend == backend_index ? pin_.server : nullptr;
+
+  const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
+  prepare_upstream_request(req, websocket, w.config->forwarded, conn_.client, host);
+
+  Http1ServerConnection up(w, br, deadline_);
+  BufferPool::Lease lease(w.buffers);
+  Pending p{req, port, x, br, backend_index, sticky, input, up, lease.get(), websocket};
+  p.stage = Stage::kReaching;
+  if (!co_await reach_server(p)) co_return false;
+  p.stage = Stage::kRelaying;
+  const bool complete = co_await respond(p);
+  stage = p.stage;
+  co_return complete;
+}
+
+awaitable<bool> Forwarder::reach_server(Pending& p) {
+  WorkerContext& w = conn_.worker;
+  Exchange& x = p.x;
+  uint32_t excluded[kMaxExcluded];
+  size_t n_excluded = 0;
+  uint32_t charged = 0;  // attempts charged against `retries` (stale replays are free)
+  // The last server that failed this request and how, for the answer when
+  // no other server is left.
+  const affinity::Server* last_failed = nullptr;
+  GatewayError last_error = GatewayError::kNoServer;
+  ServerConnection::Failure last_failure;
+  const bool replayable = !p.port.has_body() && is_idempotent(p.req.method());
+  affinity::AffinityRequest input = p.input;
+  for (;;) {
+    input.now = w.clock.unix_seconds();
+    input.steady_now = w.clock.steady_now();
+    input.excluded = {excluded, n_excluded};
+    p.decision = p.br.resolver->resolve(input);
+    x.persist = p.decision.outcome;
+    if (!p.decision.server) {
+      // Every server was tried and failed: the answer is the last failure
+      // (a 502 naming its server, or connect-failed), not "no server".
+      if (last_failed && last_error != GatewayError::kConnectFailed)
+        blame_server(w, x, *last_failed, info(last_error).status, last_failure.what,
+                     last_failure.ec);
+      co_await p.port.answer(last_failed ? last_error : GatewayError::kNoServer);
+      co_return false;
+    }
+    // Decided before any wait, so streams multiplexed behind this one
+    // follow it even while this request is still in flight, whatever the
+    // persistence mode (with learn only, the server's cookie arrives with
+    // the first response, after its pipelined followers left).
+    if (pin_.server != p.decision.server || pin_.backend != p.backend_index) pin_.issued.reset();
+    pin_.server = p.decision.server;
+    pin_.backend = p.backend_index;
+    input.connection_pin = pin_.server;
+
+    affinity::Server& server = *p.decision.server;
+    x.server = server.name();
+    x.tw = 0;
+    Status st = Status::kOk;
+    if (p.up.reuse(server.index())) {
+      x.tc = 0;
+    } else {
+      const auto connect_start = Clock::now();
+      st = co_await p.up.connect(server.index());
+      if (p.port.client_gone()) co_return false;
+      if (st == Status::kOk) x.tc = ms_since(connect_start, Clock::now());
+    }
+    Attempt a;
+    a.failure = AttemptFailure::kConnect;
+    if (st == Status::kOk) {
+      p.guard.start(&server);
+      st = co_await exchange_head(p, server);
+      if (st == Status::kOk && !p.port.client_gone()) co_return true;
+      p.guard.finish();
+      p.up.close();
+      if (st == Status::kClientFailed || p.port.client_gone()) co_return false;
+      a.failure = p.up.failure().timed_out ? AttemptFailure::kTimeout : AttemptFailure::kServer;
+    }
+    a.reused = p.up.reused();
+    a.response_byte = p.up.response_started();
+    a.replayable = replayable;
+    a.charged = charged;
+    a.retries = p.br.backend->config().retries;
+    const RetryVerdict verdict = decide_retry(a);
+    if (verdict.server_failed) passive_failure(p.br, server);
+    const GatewayError error = answer_for(a.failure, p.up.failure());
+    if (verdict.action == RetryVerdict::kReplayFresh) {
+      // The server closed a pooled connection just as it was reused: its
+      // idle connections go (the older ones are as stale), and the next
+      // attempt opens a fresh one, so this can't repeat for the server.
+      p.br.pool->drop(server.index());
+    } else if (verdict.action == RetryVerdict::kTryAnother) {
+      if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
+      last_failed = &server;
+      last_error = error;
+      last_failure = p.up.failure();
+      ++charged;
+    } else {
+      if (a.failure == AttemptFailure::kTimeout) {
+        blame_server(w, x, server, 504, "no response within timeouts.server", {});
+      } else if (a.failure == AttemptFailure::kServer) {
+        blame_server(w, x, server, 502, p.up.failure().what, p.up.failure().ec);
+      }
+      co_await p.port.answer(error);
+      co_return false;
+    }
+    ++x.retries;  // replays are logged and counted too, though not charged
+    w.stats.retry(x.backend_index);
+  }
+}
+
+awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server) {
+  Status st = co_await p.up.send_request(p.req, p.port, p.buf, BufferPool::kSize);
+  if (st != Status::kOk || p.port.client_gone()) co_return st;
+  const auto sent_at = Clock::now();
+  st = co_await p.up.read_response_head(p.req.method());
+  if (st != Status::kOk || p.port.client_gone()) co_return st;
+  const auto head_at = Clock::now();
+  p.x.tr = ms_since(sent_at, head_at);
+  server.record_response_time(
+      std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
+  // A body that fits the relay buffer is read whole before anything goes to
+  // the client: a server dying mid-response is then still a failure the
+  // client need not see (replay, or a clean 502), and head and body leave
+  // together.
+  if (!p.up.prefetchable(BufferPool::kSize)) co_return Status::kOk;
+  co_return co_await p.up.prefetch_body(p.buf, BufferPool::kSize);
+}
+
+awaitable<bool> Forwarder::respond(Pending& p) {
+  WorkerContext& w = conn_.worker;
+  Exchange& x = p.x;
+  affinity::Server& server = *p.decision.server;
+  auto& res = p.up.response();
+  const unsigned status = res.result_int();
+  const http::verb method = p.req.method();
+  if (status == 101 && !p.websocket) {
+    // Switching protocols nobody asked for: the connection is unusable, but
+    // the server did answer; nothing to hold against it.
+    p.guard.finish();
+    p.up.close();
+    blame_server(w, x, server, 502, "101 Switching Protocols to a request that asked none", {});
+    co_await p.port.answer(GatewayError::kUnaskedUpgrade);
+    co_return false;
+  }
+  x.status = status;
+  x.answered_by = &server;
+  // Passive health: 5xx answers to idempotent requests count as failures.
+  if (status >= 500 && is_idempotent(method)) {
+    passive_failure(p.br, server);
+  } else {
+    server.record_success();
+  }
+  const ResponseFraming framing = prepare_response_head(res, method, p.up.has_declared_length());
+  const bool hit = p.decision.outcome == affinity::PersistOutcome::kCookieHit;
+  persistence_.process_set_cookies(res, p.br.backend->config().persistence, *p.br.resolver,
+                                   w.clock, server, p.sticky,
+                                   hit ? p.decision.cookie_created : std::nullopt);
+  if (p.decision.set_cookie && p.sticky &&
+      p.sticky->config().mode == config::CookieMode::kInsert)
+    persistence_.insert_cookie(res, method, *p.sticky, server, cookie_issued(p),
+                               conn_.client.tls, p.decision.cookie_created);
+
+  if (status == 101) {
+    // The server took the upgrade: the connection is the tunnel's now.
+    res.set(http::field::connection, "Upgrade");
+    res.set(http::field::upgrade, "websocket");
+    p.guard.finish();
+    x.bytes += co_await p.port.tunnel(res, p.up.socket(), p.up.input());
+    p.stage = Stage::kDone;
+    p.up.close();
+    co_return false;
+  }
+
+  const RelayResult r = co_await relay_response(p.up, p.port, framing, p.buf, BufferPool::kSize);
+  if (r.end == RelayEnd::kServerBroke) {
+    // A server that breaks mid-response is a 502; a client that has the
+    // head already sees its connection or stream cut.
+    const auto& f = p.up.failure();
+    const GatewayError error = f.invalid_http ? GatewayError::kBadResponse
+                                              : GatewayError::kServerFailed;
+    p.guard.finish();
+    passive_failure(p.br, server);
+    blame_server(w, x, server, 502, f.what, f.ec);
+    if (!r.head_sent) {
+      p.up.close();
+      co_await p.port.answer(error);
+      co_return false;
+    }
+    x.status = 502;
+    x.termination = info(error).termination;
+    p.port.abort();
+  }
+  p.guard.finish();
+  const bool complete = r.end == RelayEnd::kComplete;
+  if (complete) p.stage = Stage::kDone;
+  p.up.release(complete);
+  co_return complete;
+}
+
+int64_t Forwarder::cookie_issued(const Pending& p) {
+  const int64_t now = conn_.worker.clock.unix_seconds();
+  const bool pinned_here = pin_.server == p.decision.server && pin_.backend == p.backend_index &&
+                           p.decision.outcome == affinity::PersistOutcome::kNew;
+  if (!pinned_here) return now;
+  const int64_t refresh = p.sticky->refresh_after_seconds();
+  if (!pin_.issued || (refresh > 0 && now - *pin_.issued >= refresh)) pin_.issued = now;
+  return *pin_.issued;
+}
+
+}  // namespace sag::session

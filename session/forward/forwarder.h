@@ -1,0 +1,88 @@
+// Carries one request from any client protocol to a server of its backend
+// and the response back, as named steps (session/forward/*): request
+// checks, routing, persistence inputs, the upstream request, choosing and
+// reaching a server under the retry policy, then the response's
+// persistence headers and its relay. docs/behaviour.md describes each step
+// for operators.
+//
+// Thread: the connection's worker; one Forwarder per in-flight exchange
+// (HTTP/1.1: per connection, reused; HTTP/2: per stream).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include "session/client_port.h"
+#include "session/exchange.h"
+#include "session/forward/persistence_headers.h"
+#include "session/forward/server_connection.h"
+
+namespace sag::affinity {
+class Server;
+}
+
+namespace sag::session {
+
+struct BackendRuntime;
+struct ClientConnection;
+class Deadline;
+
+// Requests without persistence on one client connection follow the server
+// the first of them was balanced to (docs/behaviour.md#connection-pin).
+// They also get the same cookie: issued once with the same dates, and issued
+// anew only once those would need refreshing.
+struct ConnectionPin {
+  affinity::Server* server = nullptr;
+  int backend = -1;
+  std::optional<int64_t> issued;  // Unix seconds the pinned cookie was issued at
+};
+
+class Forwarder {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
+
+  // `deadline` bounds the server side of the exchange (its watch() must be
+  // running); all references outlive the Forwarder.
+  Forwarder(ClientConnection& conn, ConnectionPin& pin, Deadline& deadline);
+
+  // Forwards `req` (head validated for framing; target in origin form or
+  // "*"; Host set) and relays the response through `port`. `x` has the
+  // request's start, head time, method and path. Returns true when the
+  // exchange completed cleanly and the client connection may carry more;
+  // the exchange is logged either way.
+  boost::asio::awaitable<bool> forward(Request& req, ClientPort& port, Exchange& x);
+
+ private:
+  // Where one request stands; the access log's termination follows from it.
+  enum class Stage : uint8_t {
+    kReceived,   // checks, routing, persistence inputs
+    kReaching,   // choosing a server, connecting, sending, awaiting the head
+    kRelaying,   // the response on its way to the client
+    kDone,       // the response went out whole, or the tunnel ended
+  };
+  struct Pending;
+
+  // Chooses a server and gets its response head (and a small body) for the
+  // request, moving on to another server as the retry policy allows.
+  // False: answered, or the client is gone.
+  boost::asio::awaitable<bool> reach_server(Pending& p);
+  // Sends the request on p.up and reads the response head and prefetch.
+  boost::asio::awaitable<ServerConnection::Status> exchange_head(Pending& p, affinity::Server& server);
+  // The response, rewritten for the client and relayed (or tunnelled).
+  boost::asio::awaitable<bool> respond(Pending& p);
+  // Unix seconds the insert-mode cookie carries: the connection's pinned
+  // cookie keeps its dates until they would need refreshing.
+  int64_t cookie_issued(const Pending& p);
+
+  ClientConnection& conn_;
+  ConnectionPin& pin_;
+  Deadline& deadline_;
+  PersistenceHeaders persistence_;
+  std::string location_;  // a redirect's Location line, reused
+};
+
+}  // namespace sag::session

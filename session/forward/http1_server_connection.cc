@@ -1,0 +1,216 @@
+#include "session/forward/http1_server_connection.h"
+
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "config/base/asio_prelude.h"
+#include "session/chunked_decoder.h"
+#include "session/client_port.h"
+#include "session/deadline.h"
+#include "session/upstream_pool.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+using base::kTuple;
+
+// A server's chunk framing gets the caps a client's gets (ChunkedDecoder):
+// the relay buffer already bounds what a line can hold; this refuses a size
+// no real body has (it would stall the relay until the timeout) and long
+// extensions. Stateless; one namespace-scope object because the parser
+// keeps a (non-const) reference to its callback.
+struct ChunkCheck {
+  void operator()(std::uint64_t size, std::string_view ext, beast::error_code& ec) const {
+    if (size > ChunkedDecoder::kMaxChunkSize || ext.size() > ChunkedDecoder::Limits{}.max_line)
+      ec = http::error::bad_chunk;
+  }
+};
+ChunkCheck chunk_check;
+
+// The server sent something that isn't valid HTTP, as opposed to a
+// connection that closed or reset (end_of_stream and partial_message are
+// Beast's words for those).
+bool invalid_http(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_version).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::need_more && ec != http::error::need_buffer;
+}
+
+}  // namespace
+
+Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, BackendRuntime& backend,
+                                             Deadline& deadline)
+    : worker_(worker),
+      backend_(backend),
+      deadline_(deadline),
+      socket_(worker.io),
+      lease_(worker.buffers),
+      in_(lease_.get(), BufferPool::kSize) {}
+
+Http1ServerConnection::~Http1ServerConnection() {
+  deadline_.forget(&socket_);
+  close();
+}
+
+ServerConnection::Status Http1ServerConnection::fail(const char* what,
+                                                     const boost::system::error_code& ec,
+                                                     bool reading) {
+  failure_ = Failure{what, ec, reading && deadline_.fired(), invalid_http(ec)};
+  return Status::kServerFailed;
+}
+
+void Http1ServerConnection::begin(uint32_t index) {
+  close();
+  index_ = index;
+  reused_ = false;
+  got_head_ = false;
+  prefetched_ = 0;
+  failure_ = {};
+  in_.clear();
+  parser_.reset();
+}
+
+bool Http1ServerConnection::reuse(uint32_t index) {
+  begin(index);
+  auto pooled = backend_.pool->take(index, Clock::now());
+  if (!pooled) return false;
+  socket_ = std::move(*pooled);
+  reused_ = true;
+  return true;
+}
+
+asio::awaitable<ServerConnection::Status> Http1ServerConnection::connect(uint32_t index) {
+  begin(index);
+  deadline_.arm_after(backend_.backend->config().connect_timeout, &socket_);
+  auto [ec] = co_await socket_.async_connect(backend_.endpoints[index], kTuple);
+  if (ec) {
+    close();
+    co_return fail("connect failed", ec, false);
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+  co_return Status::kOk;
+}
+
+asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
+    Request& req, ClientPort& port, char* buf, size_t cap) {
+  const auto timeout = backend_.backend->config().server_timeout;
+  http::request_serializer<http::buffer_body> sr{req};
+  auto& body = req.body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = port.has_body();
+  deadline_.arm_after(timeout, &socket_);
+  if (!body.more) {
+    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
+  }
+  // As for responses: a head whose body bytes are already here goes out
+  // with them in one write.
+  if (!port.body_buffered()) {
+    auto [ec, n] = co_await http::async_write_header(socket_, sr, kTuple);
+    if (ec) co_return fail("request not accepted", ec, false);
+  }
+  for (;;) {
+    const BodyRead r = co_await port.read_body(buf, cap);
+    if (!r.ok) co_return Status::kClientFailed;
+    if (r.size == 0 && !r.last) continue;
+    body.data = r.size ? buf : nullptr;
+    body.size = r.size;
+    body.more = !r.last;
+    deadline_.arm_after(timeout, &socket_);
+    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return fail("request not accepted", ec, false);
+    if (r.last) break;
+  }
+  if (!sr.is_done()) {
+    body.data = nullptr;
+    body.size = 0;
+    body.more = false;
+    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    if (ec && ec != http::error::need_buffer) co_return fail("request not accepted", ec, false);
+  }
+  co_return Status::kOk;
+}
+
+asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_head(
+    http::verb method) {
+  for (;;) {  // interim 1xx responses are skipped (100 Continue was ours to send)
+    parser_.emplace();
+    parser_->body_limit(boost::none);
+    parser_->header_limit(BufferPool::kSize);
+    if (method == http::verb::head) parser_->skip(true);
+    parser_->on_chunk_header(chunk_check);
+    deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+    auto [ec, n] = co_await http::async_read_header(socket_, in_, *parser_, kTuple);
+    if (ec) co_return fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
+    const unsigned s = parser_->get().result_int();
+    if (s >= 200 || s == 101) break;
+  }
+  got_head_ = true;
+  co_return Status::kOk;
+}
+
+bool Http1ServerConnection::prefetchable(size_t cap) const {
+  const auto length = parser_->content_length();
+  return !parser_->is_done() && length && *length <= cap;
+}
+
+asio::awaitable<ServerConnection::Status> Http1ServerConnection::prefetch_body(char* buf,
+                                                                               size_t cap) {
+  prefetched_ = 0;
+  auto& body = parser_->get().body();
+  body.data = buf;
+  body.size = cap;
+  while (!parser_->is_done()) {
+    deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+    auto [ec, n] = co_await http::async_read_some(socket_, in_, *parser_, kTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec)
+      co_return fail(invalid_http(ec) ? "invalid response body" : "response cut short", ec, true);
+  }
+  prefetched_ = cap - body.size;
+  co_return Status::kOk;
+}
+
+asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_body(char* buf, size_t cap,
+                                                                           size_t& got) {
+  auto& body = parser_->get().body();
+  body.data = buf;
+  body.size = cap;
+  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+  auto [ec, n] = co_await http::async_read_some(socket_, in_, *parser_, kTuple);
+  if (ec == http::error::need_buffer) ec = {};
+  got = cap - body.size;
+  if (ec)
+    co_return fail(invalid_http(ec) ? "invalid response body" : "response cut short", ec, true);
+  co_return Status::kOk;
+}
+
+void Http1ServerConnection::release(bool reusable) {
+  // The parser's keep-alive, not the head's: it knows the Connection field
+  // as the server sent it (the head is rewritten for the client by now) and
+  // that a close-delimited body ends the connection.
+  if (reusable && socket_.is_open() && parser_ && parser_->is_done() && parser_->keep_alive() &&
+      in_.size() == 0 && !worker_.stopping) {
+    deadline_.forget(&socket_);
+    backend_.pool->give_back(index_, std::move(socket_), Clock::now());
+    return;
+  }
+  close();
+}
+
+void Http1ServerConnection::close() {
+  if (!socket_.is_open()) return;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+}  // namespace sag::session

@@ -1,0 +1,73 @@
+// ServerConnection over pooled HTTP/1.1 keep-alive connections (Beast's
+// parser and serializer). The server's bytes land in a buffer leased from
+// the worker's pool for the exchange, so a small response arrives in one
+// read and nothing is allocated for it.
+//
+// Thread: the connection's worker. Owns its socket: the destructor closes
+// whatever release() didn't pool, and drops it from the deadline.
+#pragma once
+
+#include <optional>
+
+#include <boost/beast/http/parser.hpp>
+
+#include "session/forward/server_connection.h"
+#include "session/worker_context.h"
+
+namespace sag::session {
+
+class Deadline;
+
+class Http1ServerConnection final : public ServerConnection {
+ public:
+  // `deadline` bounds every wait (its watch() must be running); all
+  // references outlive the connection.
+  Http1ServerConnection(WorkerContext& worker, BackendRuntime& backend, Deadline& deadline);
+  ~Http1ServerConnection() override;
+  Http1ServerConnection(const Http1ServerConnection&) = delete;
+  Http1ServerConnection& operator=(const Http1ServerConnection&) = delete;
+
+  bool reuse(uint32_t index) override;
+  awaitable<Status> connect(uint32_t index) override;
+  bool reused() const override { return reused_; }
+  awaitable<Status> send_request(Request& req, ClientPort& port, char* buf, size_t cap) override;
+  awaitable<Status> read_response_head(boost::beast::http::verb method) override;
+  bool prefetchable(size_t cap) const override;
+  awaitable<Status> prefetch_body(char* buf, size_t cap) override;
+  size_t prefetched() const override { return prefetched_; }
+  awaitable<Status> read_body(char* buf, size_t cap, size_t& got) override;
+
+  Response& response() override { return parser_->get(); }
+  bool response_done() const override { return parser_ && parser_->is_done(); }
+  bool response_started() const override { return got_head_ || in_.size() > 0; }
+  bool has_unread() const override { return in_.size() > 0; }
+  const Failure& failure() const override { return failure_; }
+  bool has_declared_length() const override {
+    return parser_ && parser_->content_length().has_value();
+  }
+
+  void release(bool reusable) override;
+  void close() override;
+  boost::asio::ip::tcp::socket& socket() override { return socket_; }
+  boost::beast::flat_static_buffer_base& input() override { return in_; }
+
+ private:
+  // Starts a new attempt: what the previous one held is closed and reset.
+  void begin(uint32_t index);
+  Status fail(const char* what, const boost::system::error_code& ec, bool reading);
+
+  WorkerContext& worker_;
+  BackendRuntime& backend_;
+  Deadline& deadline_;
+  boost::asio::ip::tcp::socket socket_;
+  BufferPool::Lease lease_;
+  boost::beast::flat_static_buffer_base in_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  Failure failure_;
+  uint32_t index_ = 0;
+  size_t prefetched_ = 0;
+  bool reused_ = false;
+  bool got_head_ = false;
+};
+
+}  // namespace sag::session

@@ -1,0 +1,53 @@
+// The prelude's token and default-token aliases: errors come back as values.
+#include "config/base/asio_prelude.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+
+namespace sag::base {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+TEST(AsioPreludeTest, ErrorsAreValues) {
+  asio::io_context io;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // With the explicit token: a refused connection is an error code.
+        asio::ip::tcp::acceptor a(io, {asio::ip::address_v4::loopback(), 0});
+        const auto ep = a.local_endpoint();
+        a.close();
+        asio::ip::tcp::socket s(io);
+        auto [ec] = co_await s.async_connect(ep, kTuple);
+        EXPECT_TRUE(ec);
+        // With the default token: a cancelled wait is an error code too.
+        SteadyTimerDefault t(io, 1h);
+        asio::steady_timer canceller(io, 1ms);
+        canceller.async_wait([&](auto) { t.cancel(); });
+        auto [wec] = co_await t.async_wait();
+        EXPECT_EQ(wec, asio::error::operation_aborted);
+        done = true;
+      },
+      asio::detached);
+  io.run_for(5s);
+  EXPECT_TRUE(done);
+}
+
+TEST(AsioPreludeTest, DefaultTokenTypes) {
+  asio::io_context io;
+  TcpAcceptorDefault acceptor(io, {asio::ip::address_v4::loopback(), 0});
+  TcpSocketDefault socket(io);
+  EXPECT_TRUE(acceptor.is_open());
+  EXPECT_FALSE(socket.is_open());
+}
+
+}  // namespace
+}  // namespace sag::base
