@@ -16,6 +16,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "session/http_message.h"
 #include "session/gateway_error.h"
 
 namespace sag::session {
@@ -36,7 +37,7 @@ struct ResponseFraming {
 
 class ClientPort {
  public:
-  using Response = boost::beast::http::response<boost::beast::http::buffer_body>;
+  using Response = session::Response;
 
   virtual ~ClientPort() = default;
 

@@ -18,7 +18,7 @@ bool protected_from_connection(std::string_view name) {
 
 // Joins every instance of a field with ", " (RFC 9110 §5.3 list semantics).
 template <class Name>
-std::string joined(const http::fields& fields, Name name) {
+std::string joined(const Fields& fields, Name name) {
   std::string out;
   auto [first, last] = fields.equal_range(name);
   for (auto it = first; it != last; ++it) {
@@ -30,7 +30,7 @@ std::string joined(const http::fields& fields, Name name) {
 
 }  // namespace
 
-void strip_hop_by_hop(http::fields& fields) {
+void strip_hop_by_hop(Fields& fields) {
   // Fields named by Connection go first; copy the tokens since erasing
   // invalidates the views.
   std::string listed = joined(fields, http::field::connection);
@@ -50,7 +50,7 @@ bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAdd
   return false;
 }
 
-config::IpAddress original_client(const http::fields& fields, const config::ForwardedConfig& config,
+config::IpAddress original_client(const Fields& fields, const config::ForwardedConfig& config,
                                   const ClientAddress& client) {
   if (!is_trusted_proxy(config, client.ip)) return client.ip;
   std::string xff = joined(fields, std::string_view("X-Forwarded-For"));
@@ -67,7 +67,7 @@ config::IpAddress original_client(const http::fields& fields, const config::Forw
   return client.ip;
 }
 
-void apply_forwarded(http::fields& fields, const config::ForwardedConfig& config,
+void apply_forwarded(Fields& fields, const config::ForwardedConfig& config,
                      const ClientAddress& client, std::string_view host) {
   const bool trusted = is_trusted_proxy(config, client.ip);
   if (!trusted) {

@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/fields.hpp>
 
+#include "session/http_message.h"
 #include "config/gateway_config.h"
 
 namespace sag::session {
@@ -17,7 +18,7 @@ namespace sag::session {
 // which must never disappear through it), Keep-Alive, Proxy-Connection, TE,
 // Trailer, Transfer-Encoding, Upgrade, and Proxy-Authorization (credentials
 // meant for this hop). Callers re-add framing themselves.
-void strip_hop_by_hop(boost::beast::http::fields& fields);
+void strip_hop_by_hop(Fields& fields);
 
 struct ClientAddress {
   config::IpAddress ip;
@@ -32,14 +33,14 @@ bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAdd
 // The address a request comes from for persistence and hashing: the peer,
 // or, when the peer is a trusted proxy, the right-most X-Forwarded-For entry
 // that is not itself a trusted proxy. Call before apply_forwarded().
-config::IpAddress original_client(const boost::beast::http::fields& fields,
+config::IpAddress original_client(const Fields& fields,
                                   const config::ForwardedConfig& config,
                                   const ClientAddress& client);
 
 // Drops a client's own X-Forwarded-* / Forwarded unless it is a trusted
 // proxy, then appends or sets X-Forwarded-For, -Proto, -Host, -Port and
 // Forwarded as configured. `host` is the request's Host (or :authority).
-void apply_forwarded(boost::beast::http::fields& fields, const config::ForwardedConfig& config,
+void apply_forwarded(Fields& fields, const config::ForwardedConfig& config,
                      const ClientAddress& client, std::string_view host);
 
 }  // namespace sag::session

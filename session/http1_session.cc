@@ -79,7 +79,7 @@ class Http1Session {
   // The client side of one exchange, for the Forwarder.
   class Port final : public ClientPort {
    public:
-    Port(Http1Session& s, http::request_parser<http::buffer_body>& parser, bool keep_alive)
+    Port(Http1Session& s, http::request_parser<http::buffer_body, FieldAllocator>& parser, bool keep_alive)
         : s_(s), parser_(parser), keep_alive_(keep_alive) {}
 
     bool has_body() const override { return !parser_.is_done(); }
@@ -204,11 +204,11 @@ class Http1Session {
 
    private:
     Http1Session& s_;
-    http::request_parser<http::buffer_body>& parser_;
+    http::request_parser<http::buffer_body, FieldAllocator>& parser_;
     bool keep_alive_;
     bool continue_checked_ = false;
     Response* res_ = nullptr;  // what rs_ serializes (it only gives const access)
-    std::optional<http::response_serializer<http::buffer_body>> rs_;
+    std::optional<http::response_serializer<http::buffer_body, Fields>> rs_;
   };
 
   // Reads until a complete, valid request head is buffered. False: close
@@ -280,7 +280,7 @@ class Http1Session {
 
   // Handles the request whose head is buffered. True: read the next one.
   awaitable<bool> serve_request() {
-    http::request_parser<http::buffer_body> parser;
+    http::request_parser<http::buffer_body, FieldAllocator> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
     if (cfg_.limits.max_body > 0) {
       parser.body_limit(cfg_.limits.max_body);
@@ -354,7 +354,7 @@ class Http1Session {
       body.data = nullptr;
       body.size = 0;
       body.more = false;
-      http::response_serializer<http::buffer_body> rs{res};
+      http::response_serializer<http::buffer_body, Fields> rs{res};
       conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
       auto [ec, n] = co_await http::async_write_header(stream_, rs, kTuple);
       sent += n;

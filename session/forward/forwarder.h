@@ -16,6 +16,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "session/http_message.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forward/persistence_headers.h"
@@ -43,7 +44,7 @@ struct ConnectionPin {
 
 class Forwarder {
  public:
-  using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
+  using Request = session::Request;
 
   // `deadline` bounds the server side of the exchange (its watch() must be
   // running); all references outlive the Forwarder.

@@ -101,7 +101,7 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::connect(uint32_
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     Request& req, ClientPort& port, char* buf, size_t cap) {
   const auto timeout = backend_.backend->config().server_timeout;
-  http::request_serializer<http::buffer_body> sr{req};
+  http::request_serializer<http::buffer_body, Fields> sr{req};
   auto& body = req.body();
   body.data = nullptr;
   body.size = 0;

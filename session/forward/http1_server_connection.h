@@ -11,6 +11,7 @@
 
 #include <boost/beast/http/parser.hpp>
 
+#include "session/http_message.h"
 #include "session/forward/server_connection.h"
 #include "session/worker_context.h"
 
@@ -62,7 +63,7 @@ class Http1ServerConnection final : public ServerConnection {
   boost::asio::ip::tcp::socket socket_;
   BufferPool::Lease lease_;
   boost::beast::flat_static_buffer_base in_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body, FieldAllocator>> parser_;
   Failure failure_;
   uint32_t index_ = 0;
   size_t prefetched_ = 0;

@@ -85,7 +85,7 @@ uint64_t PersistenceHeaders::request_hash(config::HashSource source, std::string
   return 0;
 }
 
-void PersistenceHeaders::process_set_cookies(http::response_header<>& res,
+void PersistenceHeaders::process_set_cookies(ResponseHeader& res,
                                              const config::PersistenceConfig& persistence,
                                              affinity::AffinityResolver& resolver,
                                              const affinity::Clock& clock,
@@ -137,7 +137,7 @@ void PersistenceHeaders::process_set_cookies(http::response_header<>& res,
   for (const auto& v : set_cookies_) res.insert(http::field::set_cookie, v);
 }
 
-void PersistenceHeaders::insert_cookie(http::response_header<>& res, http::verb method,
+void PersistenceHeaders::insert_cookie(ResponseHeader& res, http::verb method,
                                        const affinity::StickyCookie& sticky,
                                        const affinity::Server& server, int64_t issued, bool tls,
                                        std::optional<int64_t> created) {
@@ -151,7 +151,7 @@ void PersistenceHeaders::insert_cookie(http::response_header<>& res, http::verb 
   }
 }
 
-bool shared_cacheable(const http::response_header<>& res, http::verb method) {
+bool shared_cacheable(const ResponseHeader& res, http::verb method) {
   if (method != http::verb::get && method != http::verb::head) return false;
   const std::string_view cc = res[http::field::cache_control];
   using base::has_token;

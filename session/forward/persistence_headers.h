@@ -19,6 +19,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "session/http_message.h"
 #include "config/hash_key.h"
 
 namespace sag::affinity {
@@ -36,7 +37,7 @@ namespace sag::session {
 
 class PersistenceHeaders {
  public:
-  using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
+  using Request = session::Request;
 
   // The persistence values the client sent.
   struct Inputs {
@@ -62,7 +63,7 @@ class PersistenceHeaders {
   // rewrite/prefix cookies given our value. `created`: the client's cookie
   // creation date when it pinned this very server, kept so max_life is never
   // extended by the server re-setting its cookie.
-  void process_set_cookies(boost::beast::http::response_header<>& res,
+  void process_set_cookies(ResponseHeader& res,
                            const config::PersistenceConfig& persistence,
                            affinity::AffinityResolver& resolver, const affinity::Clock& clock,
                            const affinity::Server& server, const affinity::StickyCookie* sticky,
@@ -70,7 +71,7 @@ class PersistenceHeaders {
 
   // Insert mode: adds our Set-Cookie naming `server` (dated `issued`), and
   // no-cache="set-cookie" when a shared cache could store the response.
-  void insert_cookie(boost::beast::http::response_header<>& res,
+  void insert_cookie(ResponseHeader& res,
                      boost::beast::http::verb method, const affinity::StickyCookie& sticky,
                      const affinity::Server& server, int64_t issued, bool tls,
                      std::optional<int64_t> created);
@@ -85,7 +86,7 @@ class PersistenceHeaders {
 
 // Whether a shared cache could store this response (RFC 9111 §3), in which
 // case a Set-Cookie on it must be marked no-cache="set-cookie".
-bool shared_cacheable(const boost::beast::http::response_header<>& res,
+bool shared_cacheable(const ResponseHeader& res,
                       boost::beast::http::verb method);
 
 }  // namespace sag::session

@@ -9,7 +9,7 @@
 namespace sag::session {
 namespace http = boost::beast::http;
 
-std::optional<RequestRefusal> check_request(const http::request_header<>& req) {
+std::optional<RequestRefusal> check_request(const RequestHeader& req) {
   if (req.method() == http::verb::connect)
     return RequestRefusal{GatewayError::kMethodNotAllowed,
                           "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"};
@@ -43,7 +43,7 @@ bool is_idempotent(http::verb v) {
   }
 }
 
-bool is_websocket_upgrade(const http::request_header<>& req) {
+bool is_websocket_upgrade(const RequestHeader& req) {
   return req.method() == http::verb::get &&
          base::has_token(req[http::field::connection], "upgrade") &&
          boost::beast::iequals(req[http::field::upgrade], "websocket");

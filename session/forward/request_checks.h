@@ -12,6 +12,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "session/http_message.h"
 #include "session/gateway_error.h"
 
 namespace sag::session {
@@ -26,7 +27,7 @@ struct RequestRefusal {
 // CONNECT (405 with Allow), a target neither origin-form nor "*" for
 // OPTIONS, and a Host that isn't an RFC 3986 authority are refused.
 // Precondition: the protocol session validated framing and set Host.
-std::optional<RequestRefusal> check_request(const boost::beast::http::request_header<>& req);
+std::optional<RequestRefusal> check_request(const RequestHeader& req);
 
 // Host characters only (reg-name, IP literal, port): the value is copied into
 // X-Forwarded-Host, Forwarded and redirect Locations.
@@ -37,7 +38,7 @@ bool valid_authority(std::string_view host);
 bool is_idempotent(boost::beast::http::verb v);
 
 // A WebSocket handshake (RFC 6455 §4.1): the one upgrade that is tunnelled.
-bool is_websocket_upgrade(const boost::beast::http::request_header<>& req);
+bool is_websocket_upgrade(const RequestHeader& req);
 
 // The Location line ("Location: https://host[:port]/path\r\n") of an
 // HTTP→HTTPS redirect into `out`; `host` as the client sent it (its port

@@ -18,14 +18,16 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "session/http_message.h"
+
 namespace sag::session {
 
 class ClientPort;
 
 class ServerConnection {
  public:
-  using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
-  using Response = boost::beast::http::response<boost::beast::http::buffer_body>;
+  using Request = session::Request;
+  using Response = session::Response;
   template <class T>
   using awaitable = boost::asio::awaitable<T>;
 

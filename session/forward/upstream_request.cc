@@ -5,7 +5,7 @@
 namespace sag::session {
 namespace http = boost::beast::http;
 
-void prepare_upstream_request(http::request<http::buffer_body>& req, bool websocket,
+void prepare_upstream_request(Request& req, bool websocket,
                               const config::ForwardedConfig& forwarded,
                               const ClientAddress& client, std::string_view host) {
   const bool chunked = req.chunked();

@@ -9,6 +9,8 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "session/http_message.h"
+
 namespace sag::config {
 struct ForwardedConfig;
 }
@@ -19,7 +21,7 @@ struct ClientAddress;
 
 // `host`: the request's Host as the client sent it (a view into `req` is
 // fine: Host is kept). Call once, after the persistence inputs were read.
-void prepare_upstream_request(boost::beast::http::request<boost::beast::http::buffer_body>& req,
+void prepare_upstream_request(Request& req,
                               bool websocket, const config::ForwardedConfig& forwarded,
                               const ClientAddress& client, std::string_view host);
 

@@ -1,6 +1,7 @@
 // Hop-by-hop removal and X-Forwarded-* / Forwarded (session/header_rules.h,
 // docs/behaviour.md#request-path).
 #include "session/header_rules.h"
+#include "session/http_message.h"
 
 #include <gtest/gtest.h>
 
@@ -16,21 +17,21 @@ namespace {
 namespace http = boost::beast::http;
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-http::fields make(const Fields& in) {
-  http::fields f;
+session::Fields make(const Fields& in) {
+  session::Fields f;
   for (const auto& [n, v] : in) f.insert(n, v);
   return f;
 }
 
 // Every field, in order, as written.
-Fields dump(const http::fields& f) {
+Fields dump(const session::Fields& f) {
   Fields out;
   for (const auto& field : f)
     out.emplace_back(std::string(field.name_string()), std::string(field.value()));
   return out;
 }
 
-std::vector<std::string> values(const http::fields& f, std::string_view name) {
+std::vector<std::string> values(const session::Fields& f, std::string_view name) {
   std::vector<std::string> out;
   auto [a, b] = f.equal_range(name);
   for (auto it = a; it != b; ++it) out.emplace_back(it->value());
@@ -121,7 +122,7 @@ TEST(StripHopByHop, EndToEndFieldsUntouched) {
 }
 
 TEST(StripHopByHop, EmptyAndConnectionWithoutTokens) {
-  http::fields empty;
+  session::Fields empty;
   strip_hop_by_hop(empty);
   EXPECT_EQ(empty.begin(), empty.end());
   auto f = make({{"Connection", ""}, {"Connection", " , ,"}, {"X", "1"}});
@@ -208,7 +209,7 @@ TEST(ApplyForwarded, TrustedProxysProtoHostPortKept) {
 }
 
 TEST(ApplyForwarded, TrustedProxyWithoutHeadersGetsOurs) {
-  http::fields f;
+  session::Fields f;
   auto c = client("127.0.0.1", true, 443);
   apply_forwarded(f, trusting_localhost(), c, "example.com");
   EXPECT_EQ(values(f, "X-Forwarded-For"), (std::vector<std::string>{"127.0.0.1"}));
@@ -218,12 +219,12 @@ TEST(ApplyForwarded, TrustedProxyWithoutHeadersGetsOurs) {
 }
 
 TEST(ApplyForwarded, ProtoAndPortFollowTheListener) {
-  http::fields plain;
+  session::Fields plain;
   auto c1 = client("192.0.2.1", false, 8080);
   apply_forwarded(plain, config::ForwardedConfig{}, c1, "h.example");
   EXPECT_EQ(values(plain, "X-Forwarded-Proto"), (std::vector<std::string>{"http"}));
   EXPECT_EQ(values(plain, "X-Forwarded-Port"), (std::vector<std::string>{"8080"}));
-  http::fields tls;
+  session::Fields tls;
   auto c2 = client("192.0.2.1", true, 8443);
   apply_forwarded(tls, config::ForwardedConfig{}, c2, "h.example");
   EXPECT_EQ(values(tls, "X-Forwarded-Proto"), (std::vector<std::string>{"https"}));
@@ -232,7 +233,7 @@ TEST(ApplyForwarded, ProtoAndPortFollowTheListener) {
 }
 
 TEST(ApplyForwarded, EmptyHostAddsNoForwardedHost) {
-  http::fields f;
+  session::Fields f;
   auto c = client("192.0.2.1");
   apply_forwarded(f, config::ForwardedConfig{}, c, "");
   EXPECT_TRUE(values(f, "X-Forwarded-Host").empty());
@@ -282,7 +283,7 @@ TEST(ApplyForwarded, TogglesOff) {
 }
 
 TEST(ApplyForwarded, ForwardedHeaderOffByDefault) {
-  http::fields f;
+  session::Fields f;
   auto c = client("192.0.2.1");
   apply_forwarded(f, config::ForwardedConfig{}, c, "h");
   EXPECT_TRUE(values(f, "Forwarded").empty());
@@ -291,7 +292,7 @@ TEST(ApplyForwarded, ForwardedHeaderOffByDefault) {
 TEST(ApplyForwarded, ForwardedV4) {
   config::ForwardedConfig cfg;
   cfg.forwarded = true;
-  http::fields f;
+  session::Fields f;
   auto c = client("192.0.2.60", true);
   apply_forwarded(f, cfg, c, "example.com");
   EXPECT_EQ(values(f, "Forwarded"),
@@ -301,7 +302,7 @@ TEST(ApplyForwarded, ForwardedV4) {
 TEST(ApplyForwarded, ForwardedV6IsQuotedAndBracketed) {
   config::ForwardedConfig cfg;
   cfg.forwarded = true;
-  http::fields f;
+  session::Fields f;
   auto c = client("2001:db8:cafe::17", false);
   apply_forwarded(f, cfg, c, "example.com:8080");
   EXPECT_EQ(values(f, "Forwarded"),
@@ -312,7 +313,7 @@ TEST(ApplyForwarded, ForwardedV6IsQuotedAndBracketed) {
 TEST(ApplyForwarded, ForwardedWithoutHost) {
   config::ForwardedConfig cfg;
   cfg.forwarded = true;
-  http::fields f;
+  session::Fields f;
   auto c = client("192.0.2.60");
   apply_forwarded(f, cfg, c, "");
   EXPECT_EQ(values(f, "Forwarded"), (std::vector<std::string>{"for=192.0.2.60;proto=http"}));

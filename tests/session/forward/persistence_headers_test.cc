@@ -66,7 +66,7 @@ class PersistenceHeadersTest : public ::testing::Test {
     for (auto& c : cookies) req.insert(http::field::cookie, c);
     return req;
   }
-  std::vector<std::string> set_cookies(const http::response_header<>& res) {
+  std::vector<std::string> set_cookies(const ResponseHeader& res) {
     std::vector<std::string> out;
     auto [a, b] = res.equal_range(http::field::set_cookie);
     for (auto it = a; it != b; ++it) out.emplace_back(it->value());
@@ -141,7 +141,7 @@ TEST_F(PersistenceHeadersTest, LearnCookieIsRead) {
 
 TEST_F(PersistenceHeadersTest, LearnAndForgetFromSetCookie) {
   build(config::CookieMode::kInsert, /*learn=*/true);
-  http::response_header<> res;
+  ResponseHeader res;
   res.result(200);
   res.insert(http::field::set_cookie, "PHPSESSID=abc; Path=/");
   ph_.process_set_cookies(res, persistence(), *resolver_, clock_, server(1), backend_->cookie(),
@@ -154,7 +154,7 @@ TEST_F(PersistenceHeadersTest, LearnAndForgetFromSetCookie) {
   EXPECT_EQ(d.server, &server(1));
   EXPECT_EQ(d.outcome, affinity::PersistOutcome::kLearnHit);
 
-  http::response_header<> clear;
+  ResponseHeader clear;
   clear.result(200);
   clear.insert(http::field::set_cookie, "PHPSESSID=abc; Max-Age=0");
   ph_.process_set_cookies(clear, persistence(), *resolver_, clock_, server(1),
@@ -166,7 +166,7 @@ TEST_F(PersistenceHeadersTest, LearnAndForgetFromSetCookie) {
 
 TEST_F(PersistenceHeadersTest, RewriteModeReplacesTheValue) {
   build(config::CookieMode::kRewrite);
-  http::response_header<> res;
+  ResponseHeader res;
   res.result(200);
   res.insert(http::field::set_cookie, "other=1");
   res.insert(http::field::set_cookie, "JSESSIONID=app-value; Path=/; HttpOnly");
@@ -180,7 +180,7 @@ TEST_F(PersistenceHeadersTest, RewriteModeReplacesTheValue) {
 
 TEST_F(PersistenceHeadersTest, PrefixModePrefixesTheValue) {
   build(config::CookieMode::kPrefix);
-  http::response_header<> res;
+  ResponseHeader res;
   res.result(200);
   res.insert(http::field::set_cookie, "JSESSIONID=xyz; Secure");
   ph_.process_set_cookies(res, persistence(), *resolver_, clock_, server(1), backend_->cookie(),
@@ -190,7 +190,7 @@ TEST_F(PersistenceHeadersTest, PrefixModePrefixesTheValue) {
 
 TEST_F(PersistenceHeadersTest, InsertCookieGuardsSharedCaches) {
   build(config::CookieMode::kInsert);
-  http::response_header<> res;
+  ResponseHeader res;
   res.result(200);
   res.set(http::field::cache_control, "public, max-age=60");
   ph_.insert_cookie(res, http::verb::get, *backend_->cookie(), server(0), clock_.unix_seconds(),
@@ -200,7 +200,7 @@ TEST_F(PersistenceHeadersTest, InsertCookieGuardsSharedCaches) {
   EXPECT_TRUE(got[0].starts_with("SRV=" + id(0))) << got[0];
   EXPECT_EQ(res[http::field::cache_control], "public, max-age=60, no-cache=\"set-cookie\"");
 
-  http::response_header<> priv;
+  ResponseHeader priv;
   priv.result(200);
   priv.set(http::field::cache_control, "private");
   ph_.insert_cookie(priv, http::verb::get, *backend_->cookie(), server(0), 0, false,
@@ -209,7 +209,7 @@ TEST_F(PersistenceHeadersTest, InsertCookieGuardsSharedCaches) {
 }
 
 TEST(SharedCacheable, FollowsRfc9111) {
-  http::response_header<> res;
+  ResponseHeader res;
   res.result(200);
   EXPECT_FALSE(shared_cacheable(res, http::verb::get)) << "no freshness, no validator";
   res.set(http::field::last_modified, "Tue, 01 Dec 2026 00:00:00 GMT");

@@ -7,8 +7,8 @@ namespace sag::session {
 namespace {
 namespace http = boost::beast::http;
 
-http::request_header<> head(http::verb method, std::string_view target, std::string_view host) {
-  http::request_header<> h;
+RequestHeader head(http::verb method, std::string_view target, std::string_view host) {
+  RequestHeader h;
   h.method(method);
   h.target(target);
   h.version(11);

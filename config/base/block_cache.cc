@@ -1,0 +1,80 @@
+#include "config/base/block_cache.h"
+
+#include <bit>
+
+namespace sag::base {
+namespace {
+
+// Free blocks of one thread, by size class. `alive` is false once the
+// thread's cache is destroyed (thread exit): later frees go to the heap.
+struct ThreadBlocks {
+  struct Node {
+    Node* next;
+  };
+  Node* head[BlockCache::kClasses] = {};
+  size_t count[BlockCache::kClasses] = {};
+  long outstanding = 0;
+  ~ThreadBlocks();
+};
+
+thread_local bool t_alive = false;  // t_blocks constructed and not yet destroyed
+thread_local bool t_dead = false;   // t_blocks destroyed (thread exit)
+thread_local ThreadBlocks t_blocks;
+
+constexpr size_t class_of(size_t bytes) {
+  return bytes <= BlockCache::kMinBlock
+             ? 0
+             : static_cast<size_t>(std::bit_width((bytes - 1) / BlockCache::kMinBlock));
+}
+constexpr size_t class_size(size_t c) { return BlockCache::kMinBlock << c; }
+static_assert(class_of(64) == 0 && class_of(65) == 1 && class_of(128) == 1 &&
+              class_of(2048) == BlockCache::kClasses - 1);
+
+ThreadBlocks::~ThreadBlocks() {
+  t_alive = false;
+  t_dead = true;
+  for (size_t c = 0; c < BlockCache::kClasses; ++c) {
+    while (Node* n = head[c]) {
+      head[c] = n->next;
+      ::operator delete(n, class_size(c));
+    }
+  }
+}
+
+}  // namespace
+
+void* BlockCache::take(size_t bytes) {
+  const size_t c = class_of(bytes);
+  if (t_dead) return ::operator new(class_size(c));
+  ThreadBlocks& t = t_blocks;
+  t_alive = true;
+  ++t.outstanding;
+  if (ThreadBlocks::Node* n = t.head[c]) {
+    t.head[c] = n->next;
+    --t.count[c];
+    return n;
+  }
+  return ::operator new(class_size(c));
+}
+
+void BlockCache::give(void* p, size_t bytes) noexcept {
+  const size_t c = class_of(bytes);
+  if (!t_alive) {
+    ::operator delete(p, class_size(c));
+    return;
+  }
+  ThreadBlocks& t = t_blocks;
+  --t.outstanding;
+  if ((t.count[c] + 1) * class_size(c) > kMaxCachedBytes) {
+    ::operator delete(p, class_size(c));
+    return;
+  }
+  auto* n = static_cast<ThreadBlocks::Node*>(p);
+  n->next = t.head[c];
+  t.head[c] = n;
+  ++t.count[c];
+}
+
+long BlockCache::outstanding() noexcept { return t_alive ? t_blocks.outstanding : 0; }
+
+}  // namespace sag::base

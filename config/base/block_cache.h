@@ -1,0 +1,67 @@
+// Per-thread caches of small memory blocks, for objects that are made and
+// dropped once per request (HTTP header fields): after warm-up a request
+// takes its blocks from the thread's cache and gives them back, so the
+// steady state never reaches malloc, and no lock is taken because nothing
+// is shared between threads.
+//
+// PoolAllocator<T> is the standard-allocator face of it (stateless, every
+// instance equal), for containers that take an allocator, e.g. Beast's
+// basic_fields. A block freed on another thread than the one that took it
+// simply joins that thread's cache.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <new>
+
+namespace sag::base {
+
+class BlockCache {
+ public:
+  // Blocks of 64, 128, ... 2048 bytes are cached; larger ones are plain
+  // operator new/delete.
+  static constexpr size_t kMinBlock = 64;
+  static constexpr size_t kMaxBlock = 2048;
+  static constexpr size_t kClasses = 6;
+  // A class keeps at most this many bytes of free blocks, so a burst does
+  // not pin its peak for the thread's life.
+  static constexpr size_t kMaxCachedBytes = 256 * 1024;
+
+  // The calling thread's cache.
+  static void* take(size_t bytes);
+  static void give(void* p, size_t bytes) noexcept;
+
+  // Blocks handed out by take() and not yet given back, on this thread
+  // (for tests and leak checks).
+  static long outstanding() noexcept;
+};
+
+template <class T>
+class PoolAllocator {
+ public:
+  using value_type = T;
+
+  PoolAllocator() noexcept = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+
+  T* allocate(size_t n) {
+    if (n > BlockCache::kMaxBlock / sizeof(T) || alignof(T) > alignof(std::max_align_t))
+      return std::allocator<T>{}.allocate(n);
+    return static_cast<T*>(BlockCache::take(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n > BlockCache::kMaxBlock / sizeof(T) || alignof(T) > alignof(std::max_align_t)) {
+      std::allocator<T>{}.deallocate(p, n);
+      return;
+    }
+    BlockCache::give(p, n * sizeof(T));
+  }
+
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace sag::base

@@ -1,0 +1,132 @@
+// Deadline (session/deadline.h) over a real loopback connection: a wait
+// past the deadline is cancelled and fired() says so; re-arming later,
+// forget() and cancel_now() do what their contracts say.
+#include "session/deadline.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/base/asio_prelude.h"
+
+namespace sag::session {
+namespace {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class DeadlineTest : public ::testing::Test {
+ protected:
+  DeadlineTest() : a_(io_), b_(io_), deadline_(io_.get_executor()) {
+    tcp::acceptor acc(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    a_.connect(acc.local_endpoint());
+    acc.accept(b_);
+  }
+
+  // Runs `body` with the deadline watching, to completion.
+  void run(asio::awaitable<void> body) {
+    io_.restart();
+    asio::co_spawn(io_, std::move(body) || deadline_.watch(), asio::detached);
+    io_.run_for(10s);
+  }
+
+  // Waits for a byte that never comes; returns the error and how long it took.
+  asio::awaitable<std::pair<boost::system::error_code, Clock::duration>> wait_read() {
+    char c;
+    const auto start = Clock::now();
+    auto [ec, n] = co_await asio::async_read(a_, asio::buffer(&c, 1), base::kTuple);
+    co_return std::pair{ec, Clock::now() - start};
+  }
+
+  asio::io_context io_;
+  tcp::socket a_, b_;
+  Deadline deadline_;
+};
+
+TEST_F(DeadlineTest, PassingTheDeadlineCancelsTheVictim) {
+  boost::system::error_code ec;
+  Clock::duration took{};
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(50ms, &a_);
+    std::tie(ec, took) = co_await wait_read();
+  }());
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+  EXPECT_TRUE(deadline_.fired());
+  EXPECT_GE(took, 40ms);
+  EXPECT_LT(took, 5s);
+}
+
+TEST_F(DeadlineTest, RearmingLaterPostponesIt) {
+  boost::system::error_code ec;
+  Clock::duration took{};
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(30ms, &a_);
+    deadline_.arm_after(300ms, &a_);  // moved later before it passed
+    std::tie(ec, took) = co_await wait_read();
+  }());
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+  EXPECT_GE(took, 250ms) << "the earlier deadline must not fire";
+}
+
+TEST_F(DeadlineTest, RearmingEarlierWakesSooner) {
+  Clock::duration took{};
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(5s, &a_);
+    asio::steady_timer t(io_);
+    t.expires_after(10ms);
+    co_await t.async_wait(base::kTuple);
+    deadline_.arm_after(40ms, &a_);
+    took = (co_await wait_read()).second;
+  }());
+  EXPECT_LT(took, 2s);
+  EXPECT_TRUE(deadline_.fired());
+}
+
+TEST_F(DeadlineTest, ForgetDisarmsForItsVictimOnly) {
+  boost::system::error_code ec;
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(30ms, &a_);
+    deadline_.forget(&b_);  // not the victim: still armed
+    ec = (co_await wait_read()).first;
+  }());
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+
+  bool fired = true;
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(30ms, &a_);
+    deadline_.forget(&a_);
+    asio::steady_timer t(io_);
+    t.expires_after(120ms);
+    co_await t.async_wait(base::kTuple);
+    fired = deadline_.fired();
+  }());
+  EXPECT_FALSE(fired);
+}
+
+TEST_F(DeadlineTest, CancelNowIsNotAFiredDeadline) {
+  boost::system::error_code ec;
+  run([&]() -> asio::awaitable<void> {
+    deadline_.arm_after(5s, &a_);
+    asio::steady_timer t(io_);
+    t.expires_after(20ms);
+    auto cancel = [&]() -> asio::awaitable<void> {
+      co_await t.async_wait(base::kTuple);
+      deadline_.cancel_now();
+    };
+    auto read = [&]() -> asio::awaitable<void> { ec = (co_await wait_read()).first; };
+    co_await (read() && cancel());
+  }());
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+  EXPECT_FALSE(deadline_.fired());
+}
+
+}  // namespace
+}  // namespace sag::session
