@@ -36,7 +36,7 @@ ThreadBlocks::~ThreadBlocks() {
   for (size_t c = 0; c < BlockCache::kClasses; ++c) {
     while (Node* n = head[c]) {
       head[c] = n->next;
-      ::operator delete(n, class_size(c));
+      ::operator delete(n);
     }
   }
 }
@@ -60,13 +60,13 @@ void* BlockCache::take(size_t bytes) {
 void BlockCache::give(void* p, size_t bytes) noexcept {
   const size_t c = class_of(bytes);
   if (!t_alive) {
-    ::operator delete(p, class_size(c));
+    ::operator delete(p);
     return;
   }
   ThreadBlocks& t = t_blocks;
   --t.outstanding;
   if ((t.count[c] + 1) * class_size(c) > kMaxCachedBytes) {
-    ::operator delete(p, class_size(c));
+    ::operator delete(p);
     return;
   }
   auto* n = static_cast<ThreadBlocks::Node*>(p);
