@@ -4,8 +4,8 @@
 
 #include "config/base/asio_prelude.h"
 #include "session/client_connection.h"
-#include "session/http1_session.h"
-#include "session/http2_session.h"
+#include "session/http1/http1_session.h"
+#include "session/http2/http2_session.h"
 #include "tls/server_tls_context.h"
 
 namespace sag::session {

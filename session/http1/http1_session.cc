@@ -1,4 +1,4 @@
-#include "session/http1_session.h"
+#include "session/http1/http1_session.h"
 
 #include <cstring>
 #include <optional>

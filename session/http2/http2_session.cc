@@ -1,4 +1,4 @@
-#include "session/http2_session.h"
+#include "session/http2/http2_session.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -20,6 +20,9 @@
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
+#include "session/http2/h2_request.h"
+#include "session/http2/h2_stream.h"
+#include "session/http2/head_list.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -39,105 +42,6 @@ constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
 constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kWriteBatch = 64 * 1024;
-
-// A one-waiter wake-up: notify() before wait() is not lost.
-class Signal {
- public:
-  explicit Signal(const asio::any_io_executor& ex) : timer_(ex) {}
-  void notify() {
-    pending_ = true;
-    timer_.cancel();
-  }
-  // True when notified, false when `at` passed first.
-  awaitable<bool> wait_until(Clock::time_point at) {
-    if (!pending_) {
-      timer_.expires_at(at);
-      co_await timer_.async_wait(kTuple);
-    }
-    const bool notified = pending_;
-    pending_ = false;
-    co_return notified;
-  }
-
- private:
-  asio::steady_timer timer_;
-  bool pending_ = false;
-};
-
-// A response head as nghttp2 takes it, built in buffers the session reuses:
-// nghttp2 copies the list when it is submitted, so one serves every stream
-// without allocating once warm.
-class HeadList {
- public:
-  void start(unsigned status) {
-    text_.clear();
-    spans_.clear();
-    char code[8];
-    auto [end, ec] = std::to_chars(code, code + sizeof code, status);
-    add(":status", std::string_view(code, end - code));
-  }
-  // `name` is lowercased (HTTP/2 field names are lowercase).
-  void add(std::string_view name, std::string_view value) {
-    const size_t at = text_.size();
-    text_.append(name);
-    for (size_t i = at; i < text_.size(); ++i)
-      text_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(text_[i])));
-    text_.append(value);
-    spans_.push_back({at, name.size(), value.size()});
-  }
-  // Valid until the next start().
-  const nghttp2_nv* nva() {
-    nva_.clear();
-    auto* base = reinterpret_cast<uint8_t*>(text_.data());
-    for (const Span& sp : spans_)
-      nva_.push_back({base + sp.at, base + sp.at + sp.name, sp.name, sp.value, NGHTTP2_NV_FLAG_NONE});
-    return nva_.data();
-  }
-  size_t size() const { return spans_.size(); }
-
- private:
-  struct Span {
-    size_t at, name, value;
-  };
-  std::string text_;
-  std::vector<Span> spans_;
-  std::vector<nghttp2_nv> nva_;
-};
-
-struct H2Stream {
-  H2Stream(int32_t stream_id, const asio::any_io_executor& ex)
-      : id(stream_id), sig(ex), deadline(ex) {}
-
-  int32_t id;
-  // The request as it arrives.
-  Forwarder::Request req;
-  std::string authority, host, cookie;
-  bool has_method = false, has_path = false, has_host = false;
-  size_t header_bytes = 0;
-  uint32_t header_count = 0;
-  bool too_large = false;
-  bool end_stream_in = false;  // the client's request is complete
-  uint64_t body_received = 0;
-  // Request body received and not yet taken by the Forwarder; counted
-  // against the flow-control windows until taken.
-  std::string in;
-  size_t in_off = 0;
-  // Response bytes offered to nghttp2 (owned by the Forwarder's buffer
-  // until copied into frames by the data source callback).
-  const char* out = nullptr;
-  size_t out_len = 0;
-  bool out_last = false;
-  bool deferred = false;    // the data source said "no data yet"
-  bool submitted = false;   // the response head went to nghttp2
-  bool eof_sent = false;    // the response's last frame went out
-  bool reset_sent = false;  // the gateway reset the stream
-  bool closed = false;      // nghttp2 closed the stream
-  bool done = false;        // the stream's coroutine ended
-  std::string answer_body;  // the gateway's own answer
-  Signal sig;               // wakes the stream's coroutine
-  Deadline deadline;        // bounds the server side
-  Exchange x;
-};
 
 // Over TLS in production; over a plain socket for the fuzz target and tests
 // (serve_http2(PlainStream&, ...)). The stream type is a template parameter,
@@ -404,43 +308,8 @@ class Http2Session {
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers are dropped
     const std::string_view name(reinterpret_cast<const char*>(name_p), namelen);
     const std::string_view value(reinterpret_cast<const char*>(value_p), valuelen);
-    // RFC 9113 §6.5.2's accounting; past the limit the rest is ignored and
-    // the request gets 431.
-    st->header_bytes += namelen + valuelen + 32;
-    if (st->too_large || st->header_bytes > s.cfg_.limits.max_header_bytes ||
-        ++st->header_count > s.cfg_.limits.max_headers) {
-      st->too_large = true;
-      return 0;
-    }
-    // nghttp2 has validated names, values and pseudo-header rules.
-    if (!name.empty() && name.front() == ':') {
-      if (name == ":method") {
-        st->req.method_string(value);
-        st->x.method.assign(value);
-        st->has_method = true;
-      } else if (name == ":path") {
-        st->req.target(value);
-        st->x.path.assign(value);
-        st->has_path = true;
-      } else if (name == ":authority") {
-        st->authority.assign(value);
-      }
-      return 0;
-    }
-    if (name == "host") {
-      if (st->has_host) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // two Hosts: malformed
-      st->host.assign(value);
-      st->has_host = true;
-      return 0;
-    }
-    if (name == "cookie") {
-      // Crumbs are joined into one field (RFC 9113 §8.2.3).
-      if (!st->cookie.empty()) st->cookie += "; ";
-      st->cookie.append(value);
-      return 0;
-    }
-    st->req.insert(name, value);
-    return 0;
+    return take_h2_header(*st, name, value, s.cfg_.limits) ? 0
+                                                            : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
@@ -756,45 +625,11 @@ awaitable<void> Http2Session<Stream>::run_stream(std::shared_ptr<H2Stream> st) {
 
 template <class Stream>
 awaitable<void> Http2Session<Stream>::serve_stream(H2Stream& st, Port& port, Forwarder& forwarder) {
-  auto& x = st.x;
-  if (st.too_large) {
-    co_await port.answer(GatewayError::kHeadersTooLarge, {}, {});
+  if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
+    co_await port.answer(refusal->error, refusal->detail, {});
     co_return;
   }
-  // RFC 9113 §8.3.1: a request needs :method, and :path unless CONNECT
-  // (nghttp2 enforces it; this keeps the Forwarder's contract whatever).
-  if (!st.has_method || (!st.has_path && st.req.method() != http::verb::connect)) {
-    co_await port.answer(GatewayError::kMalformedRequest, {}, {});
-    co_return;
-  }
-  // :authority and Host must name the same thing (RFC 9113 §8.3.1).
-  if (!st.authority.empty() && st.has_host && !beast::iequals(st.authority, st.host)) {
-    co_await port.answer(GatewayError::kAuthorityMismatch, {}, {});
-    co_return;
-  }
-  const std::string& host = st.authority.empty() ? st.host : st.authority;
-  if (host.empty()) {
-    co_await port.answer(GatewayError::kMissingHost, "missing authority", {});
-    co_return;
-  }
-  auto& req = st.req;
-  req.set(http::field::host, host);
-  if (!st.cookie.empty()) req.set(http::field::cookie, st.cookie);
-  if (const uint64_t max_body = cfg_.limits.max_body; max_body > 0) {
-    auto cl = req.find(http::field::content_length);
-    if (cl != req.end()) {
-      uint64_t length = 0;
-      auto v = cl->value();
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
-      if (ec == std::errc{} && length > max_body) {
-        co_await port.answer(GatewayError::kBodyTooLarge, {}, {});
-        co_return;
-      }
-    }
-  }
-  // A body of unknown length goes to the server chunked.
-  if (port.has_body() && req.find(http::field::content_length) == req.end()) req.chunked(true);
-  co_await forwarder.forward(req, port, x);
+  co_await forwarder.forward(st.req, port, st.x);
 }
 
 }  // namespace

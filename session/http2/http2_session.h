@@ -14,7 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "session/client_connection.h"
-#include "session/http1_session.h"
+#include "session/http1/http1_session.h"
 
 namespace sag::session {
 

@@ -63,7 +63,7 @@
 #include "session/access_log.h"
 #include "session/client_connection.h"
 #include "session/gateway_stats.h"
-#include "session/http2_session.h"
+#include "session/http2/http2_session.h"
 #include "session/router.h"
 #include "session/upstream_pool.h"
 #include "session/worker_context.h"

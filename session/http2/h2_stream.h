@@ -1,0 +1,84 @@
+// One HTTP/2 stream's state in an Http2Session: the request as it arrives,
+// its body window, the response bytes on offer to nghttp2, and the wake-up
+// and deadline of the stream's coroutine.
+//
+// Thread: the connection's worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/base/asio_prelude.h"
+#include "session/deadline.h"
+#include "session/exchange.h"
+#include "session/http_message.h"
+
+namespace sag::session {
+
+// A one-waiter wake-up: notify() before wait_until() is not lost.
+class Signal {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit Signal(const boost::asio::any_io_executor& ex) : timer_(ex) {}
+  void notify() {
+    pending_ = true;
+    timer_.cancel();
+  }
+  // True when notified, false when `at` passed first.
+  boost::asio::awaitable<bool> wait_until(Clock::time_point at) {
+    if (!pending_) {
+      timer_.expires_at(at);
+      co_await timer_.async_wait(base::kTuple);
+    }
+    const bool notified = pending_;
+    pending_ = false;
+    co_return notified;
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool pending_ = false;
+};
+
+struct H2Stream {
+  H2Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)
+      : id(stream_id), sig(ex), deadline(ex) {}
+
+  int32_t id;
+  // The request as it arrives.
+  Request req;
+  std::string authority, host, cookie;
+  bool has_method = false, has_path = false, has_host = false;
+  size_t header_bytes = 0;
+  uint32_t header_count = 0;
+  bool too_large = false;
+  bool end_stream_in = false;  // the client's request is complete
+  uint64_t body_received = 0;
+  // Request body received and not yet taken by the Forwarder; counted
+  // against the flow-control windows until taken.
+  std::string in;
+  size_t in_off = 0;
+  // Response bytes offered to nghttp2 (owned by the Forwarder's buffer
+  // until copied into frames by the data source callback).
+  const char* out = nullptr;
+  size_t out_len = 0;
+  bool out_last = false;
+  bool deferred = false;    // the data source said "no data yet"
+  bool submitted = false;   // the response head went to nghttp2
+  bool eof_sent = false;    // the response's last frame went out
+  bool reset_sent = false;  // the gateway reset the stream
+  bool closed = false;      // nghttp2 closed the stream
+  bool done = false;        // the stream's coroutine ended
+  std::string answer_body;  // the gateway's own answer
+  Signal sig;               // wakes the stream's coroutine
+  Deadline deadline;        // bounds the server side
+  Exchange x;
+};
+
+}  // namespace sag::session

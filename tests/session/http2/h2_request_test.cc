@@ -1,0 +1,117 @@
+// HTTP/2 request assembly (session/http2/h2_request.h) and the response
+// head list (session/http2/head_list.h), without a connection.
+#include "session/http2/h2_request.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config/gateway_config.h"
+#include "session/http2/head_list.h"
+
+namespace sag::session {
+namespace {
+namespace http = boost::beast::http;
+
+class H2RequestTest : public ::testing::Test {
+ protected:
+  H2RequestTest() : st_(1, io_.get_executor()) {}
+  void head(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+    for (auto [n, v] : fields) ASSERT_TRUE(take_h2_header(st_, n, v, limits_)) << n;
+  }
+
+  boost::asio::io_context io_;
+  config::LimitsConfig limits_;
+  H2Stream st_;
+};
+
+TEST_F(H2RequestTest, PseudoHeadersBecomeTheRequest) {
+  head({{":method", "POST"}, {":path", "/a?b"}, {":authority", "app.example"},
+        {":scheme", "https"}, {"x-one", "1"}});
+  EXPECT_FALSE(finish_h2_request(st_, limits_, /*has_body=*/false));
+  EXPECT_EQ(st_.req.method(), http::verb::post);
+  EXPECT_EQ(st_.req.target(), "/a?b");
+  EXPECT_EQ(st_.req[http::field::host], "app.example");
+  EXPECT_EQ(st_.req["x-one"], "1");
+  EXPECT_EQ(st_.x.method, "POST");
+  EXPECT_EQ(st_.x.path, "/a?b");
+  EXPECT_FALSE(st_.req.chunked());
+}
+
+TEST_F(H2RequestTest, CookieCrumbsAreJoined) {
+  head({{":method", "GET"}, {":path", "/"}, {":authority", "a"}, {"cookie", "a=1"},
+        {"cookie", "b=2"}});
+  EXPECT_FALSE(finish_h2_request(st_, limits_, false));
+  EXPECT_EQ(st_.req[http::field::cookie], "a=1; b=2");
+}
+
+TEST_F(H2RequestTest, HostWithoutAuthorityAndTwoHostsIsMalformed) {
+  head({{":method", "GET"}, {":path", "/"}, {"host", "h.example"}});
+  EXPECT_FALSE(take_h2_header(st_, "host", "other", limits_));
+  EXPECT_FALSE(finish_h2_request(st_, limits_, false));
+  EXPECT_EQ(st_.req[http::field::host], "h.example");
+}
+
+TEST_F(H2RequestTest, AuthorityAndHostMustAgree) {
+  head({{":method", "GET"}, {":path", "/"}, {":authority", "a.example"}, {"host", "b.example"}});
+  auto r = finish_h2_request(st_, limits_, false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, GatewayError::kAuthorityMismatch);
+}
+
+TEST_F(H2RequestTest, MissingPiecesAreRefused) {
+  head({{":path", "/"}, {":authority", "a"}});
+  auto r = finish_h2_request(st_, limits_, false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, GatewayError::kMalformedRequest);
+
+  H2Stream nohost(3, io_.get_executor());
+  ASSERT_TRUE(take_h2_header(nohost, ":method", "GET", limits_));
+  ASSERT_TRUE(take_h2_header(nohost, ":path", "/", limits_));
+  r = finish_h2_request(nohost, limits_, false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, GatewayError::kMissingHost);
+}
+
+TEST_F(H2RequestTest, HeaderLimitsMarkTooLarge) {
+  limits_.max_headers = 3;
+  head({{":method", "GET"}, {":path", "/"}, {":authority", "a"}, {"x", "1"}, {"y", "2"}});
+  EXPECT_TRUE(st_.too_large);
+  auto r = finish_h2_request(st_, limits_, false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, GatewayError::kHeadersTooLarge);
+}
+
+TEST_F(H2RequestTest, BodyLengthAndChunking) {
+  limits_.max_body = 100;
+  head({{":method", "POST"}, {":path", "/"}, {":authority", "a"}, {"content-length", "101"}});
+  auto r = finish_h2_request(st_, limits_, true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, GatewayError::kBodyTooLarge);
+
+  H2Stream unknown(5, io_.get_executor());
+  for (auto [n, v] : {std::pair<std::string_view, std::string_view>{":method", "POST"},
+                      {":path", "/"}, {":authority", "a"}})
+    ASSERT_TRUE(take_h2_header(unknown, n, v, limits_));
+  EXPECT_FALSE(finish_h2_request(unknown, limits_, /*has_body=*/true));
+  EXPECT_TRUE(unknown.req.chunked()) << "a body of unknown length goes chunked";
+}
+
+TEST(HeadList, LowercasesNamesAndReusesBuffers) {
+  HeadList h;
+  h.start(204);
+  h.add("Set-Cookie", "a=1");
+  h.add("X-Y", "z");
+  ASSERT_EQ(h.size(), 3u);
+  const nghttp2_nv* nv = h.nva();
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  EXPECT_EQ(str(nv[0].name, nv[0].namelen), ":status");
+  EXPECT_EQ(str(nv[0].value, nv[0].valuelen), "204");
+  EXPECT_EQ(str(nv[1].name, nv[1].namelen), "set-cookie");
+  EXPECT_EQ(str(nv[2].value, nv[2].valuelen), "z");
+  h.start(200);
+  EXPECT_EQ(h.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sag::session
