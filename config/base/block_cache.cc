@@ -2,6 +2,14 @@
 
 #include <bit>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SAG_BLOCK_CACHE_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SAG_BLOCK_CACHE_OFF 1
+#endif
+#endif
+
 namespace sag::base {
 namespace {
 
@@ -43,11 +51,24 @@ ThreadBlocks::~ThreadBlocks() {
 
 }  // namespace
 
+#ifdef SAG_BLOCK_CACHE_OFF
+const bool BlockCache::kCaching = false;
+#else
+const bool BlockCache::kCaching = true;
+#endif
+
+// The calling thread's blocks, made on first use; null once destroyed.
+static ThreadBlocks* thread_blocks() {
+  if (t_dead || !BlockCache::kCaching) return nullptr;
+  t_alive = true;
+  return &t_blocks;
+}
+
 void* BlockCache::take(size_t bytes) {
   const size_t c = class_of(bytes);
-  if (t_dead) return ::operator new(class_size(c));
-  ThreadBlocks& t = t_blocks;
-  t_alive = true;
+  ThreadBlocks* tb = thread_blocks();
+  if (!tb) return ::operator new(class_size(c));
+  ThreadBlocks& t = *tb;
   ++t.outstanding;
   if (ThreadBlocks::Node* n = t.head[c]) {
     t.head[c] = n->next;
@@ -59,11 +80,12 @@ void* BlockCache::take(size_t bytes) {
 
 void BlockCache::give(void* p, size_t bytes) noexcept {
   const size_t c = class_of(bytes);
-  if (!t_alive) {
+  ThreadBlocks* tb = thread_blocks();
+  if (!tb) {
     ::operator delete(p);
     return;
   }
-  ThreadBlocks& t = t_blocks;
+  ThreadBlocks& t = *tb;
   --t.outstanding;
   if ((t.count[c] + 1) * class_size(c) > kMaxCachedBytes) {
     ::operator delete(p);
@@ -75,6 +97,6 @@ void BlockCache::give(void* p, size_t bytes) noexcept {
   ++t.count[c];
 }
 
-long BlockCache::outstanding() noexcept { return t_alive ? t_blocks.outstanding : 0; }
+long BlockCache::outstanding() noexcept { return t_alive && !t_dead ? t_blocks.outstanding : 0; }
 
 }  // namespace sag::base

@@ -27,6 +27,10 @@ class BlockCache {
   // not pin its peak for the thread's life.
   static constexpr size_t kMaxCachedBytes = 256 * 1024;
 
+  // False under AddressSanitizer: every block then comes from and goes back
+  // to the heap, so ASan still sees each use after free.
+  static const bool kCaching;
+
   // The calling thread's cache.
   static void* take(size_t bytes);
   static void give(void* p, size_t bytes) noexcept;

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -70,6 +71,11 @@ TEST(AcceptLoopTest, ClosingTheAcceptorEndsTheLoop) {
 }
 
 TEST(AcceptLoopTest, OutOfDescriptorsIsReportedThenRetriedAfterTheBackoff) {
+  // UBSan checks a virtual call by probing the object's memory through a
+  // pipe; with no descriptor left it cannot, and reports a false "invalid
+  // vptr" on Asio's timer queue.
+  if (std::getenv("SAG_SANITIZED"))
+    GTEST_SKIP() << "needs descriptors the sanitizer runtime can't do without";
   Loop l;
   l.run_until([] { return false; }, 20ms);
   rlimit saved{};
