@@ -89,6 +89,11 @@ std::vector<std::string> Gateway::check_runtime(const config::GatewayConfig& con
 
 int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   raise_fd_limit();
+  // Registered first: a signal that arrives while the gateway starts (once a
+  // listener accepts, a supervisor or a test may stop it at once) is queued
+  // for the handler below instead of killing the process.
+  asio::io_context main_io(1);
+  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
   std::vector<std::string> errors;
 
   // One ticket key ring for every TLS listener of the process. It rotates
@@ -276,9 +281,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   }
   for (auto& w : workers) w->start();
 
-  // The main thread only waits for signals.
-  asio::io_context main_io(1);
-  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  // The main thread only waits for signals (registered at the start of run()).
   asio::steady_timer drain_timer(main_io);
   std::chrono::steady_clock::time_point stop_deadline;
   bool stopping = false;

@@ -14,6 +14,7 @@
 #include "config/config_loader.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "tls/openssl_memory.h"
 
 #ifndef SAG_VERSION
 #define SAG_VERSION "0.0.0"
@@ -40,6 +41,7 @@ void print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool openssl_routed = sag::tls::route_openssl_memory();
   std::string config_path;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
@@ -86,5 +88,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());
     return 0;
   }
+  if (!openssl_routed)
+    sag::gateway::log_warning("OpenSSL's heap could not be routed through the worker caches; "
+                              "TLS requests will allocate");
   return sag::gateway::Gateway::run(result.config);
 }

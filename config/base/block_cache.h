@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <utility>
 
 namespace sag::base {
 
@@ -67,5 +68,32 @@ class PoolAllocator {
     return true;
   }
 };
+
+// An object in a cached block: for per-request state that would otherwise
+// sit in a coroutine frame. Asio recycles frames only up to 1,020 bytes
+// (255 chunks of 4), and a larger frame both goes to malloc and evicts a
+// recycled one; holding big members through a Pooled pointer keeps frames
+// under that size.
+template <class T>
+struct PooledDelete {
+  void operator()(T* p) const noexcept {
+    p->~T();
+    BlockCache::give(p, sizeof(T));
+  }
+};
+template <class T>
+using Pooled = std::unique_ptr<T, PooledDelete<T>>;
+
+template <class T, class... Args>
+Pooled<T> make_pooled(Args&&... args) {
+  static_assert(sizeof(T) <= BlockCache::kMaxBlock && alignof(T) <= alignof(std::max_align_t));
+  void* p = BlockCache::take(sizeof(T));
+  try {
+    return Pooled<T>(new (p) T(std::forward<Args>(args)...));
+  } catch (...) {
+    BlockCache::give(p, sizeof(T));
+    throw;
+  }
+}
 
 }  // namespace sag::base

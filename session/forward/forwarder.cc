@@ -3,6 +3,7 @@
 #include "affinity/affinity_resolver.h"
 #include "affinity/cookie/sticky_cookie.h"
 #include "affinity/model/server.h"
+#include "config/base/block_cache.h"
 #include "session/client_connection.h"
 #include "session/forward/http1_server_connection.h"
 #include "session/forward/request_checks.h"
@@ -135,9 +136,11 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
   prepare_upstream_request(req, websocket, w.config->forwarded, conn_.client, host);
 
-  Http1ServerConnection up(w, br, deadline_);
+  // Held through a pointer so this frame stays small enough for Asio to
+  // recycle (base::make_pooled).
+  auto up = base::make_pooled<Http1ServerConnection>(w, br, deadline_);
   BufferPool::Lease lease(w.buffers);
-  Pending p{req, port, x, br, backend_index, sticky, input, up, lease.get(), websocket};
+  Pending p{req, port, x, br, backend_index, sticky, input, *up, lease.get(), websocket};
   p.stage = Stage::kReaching;
   if (!co_await reach_server(p)) co_return false;
   p.stage = Stage::kRelaying;

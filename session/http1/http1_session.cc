@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "config/base/block_cache.h"
 #include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
@@ -280,7 +281,10 @@ class Http1Session {
 
   // Handles the request whose head is buffered. True: read the next one.
   awaitable<bool> serve_request() {
-    http::request_parser<http::buffer_body, FieldAllocator> parser;
+    // The parser and the port are held through pointers so this frame stays
+    // small enough for Asio to recycle (base::make_pooled).
+    auto parser_ptr = base::make_pooled<http::request_parser<http::buffer_body, FieldAllocator>>();
+    auto& parser = *parser_ptr;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
     if (cfg_.limits.max_body > 0) {
       parser.body_limit(cfg_.limits.max_body);
@@ -332,9 +336,9 @@ class Http1Session {
       dl.max_body = cfg_.limits.max_body;
       chunked_.emplace(dl);
     }
-    Port port(*this, parser, req.keep_alive());
-    const bool clean = co_await forwarder_.forward(req, port, x_);
-    co_return clean && port.keep_alive();
+    auto port = base::make_pooled<Port>(*this, parser, req.keep_alive());
+    const bool clean = co_await forwarder_.forward(req, *port, x_);
+    co_return clean && port->keep_alive();
   }
 
   static bool is_parse_error(const beast::error_code& ec) {
