@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "config/base/hex.h"
+
 namespace sag::config {
 
 namespace {
@@ -16,10 +18,8 @@ std::string quote_escaped(std::string_view s, size_t max_bytes) {
     else if (c == '\t') out += "\\t";
     else if (c == '\r') out += "\\r";
     else if (u < 0x20 || u == 0x7f) {
-      const char* hex = "0123456789abcdef";
       out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
+      base::append_hex_byte(out, u);
     } else {
       out += c;
     }

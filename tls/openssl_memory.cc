@@ -17,6 +17,12 @@
 namespace sag::tls {
 namespace {
 
+#ifdef SAG_OPENSSL_CACHE_OFF
+constexpr bool kCache = false;  // ASan must see every block come and go
+#else
+constexpr bool kCache = true;
+#endif
+
 // Per-thread free lists of blocks malloc made for OpenSSL, by the exact
 // usable size malloc gave them, so a cached block is the very block malloc
 // would have returned: no header, no rounding, idle memory unchanged. Only
@@ -63,8 +69,7 @@ static_assert(usable_for(1) == 24 && usable_for(24) == 24 && usable_for(25) == 4
               usable_for(40) == 40 && usable_for(41) == 56);
 
 void* take(size_t n, const char*, int) {
-#ifndef SAG_OPENSSL_CACHE_OFF
-  if (!t_dead && n > 0) {
+  if (kCache && !t_dead && n > 0) {
     Lists& l = t_lists;
     if (n <= kSmallMax - 8) {
       const size_t i = usable_for(n) / 16;
@@ -80,14 +85,12 @@ void* take(size_t n, const char*, int) {
       return b;
     }
   }
-#endif
   return std::malloc(n);
 }
 
 void give(void* p, const char*, int) {
   if (!p) return;
-#ifndef SAG_OPENSSL_CACHE_OFF
-  if (!t_dead) {
+  if (kCache && !t_dead) {
     Lists& l = t_lists;
     const size_t u = malloc_usable_size(p);
     auto* b = static_cast<Node*>(p);
@@ -105,7 +108,6 @@ void give(void* p, const char*, int) {
       return;
     }
   }
-#endif
   std::free(p);
 }
 
