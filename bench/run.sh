@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the shared side-by-side benchmark (../shared/bench/peers) with sag as
-# a peer next to HAProxy, nghttpx (when installed) and the no-proxy baseline,
-# for the plain and TLS keep-alive scenarios and HTTP/2 (s3: h2load, 16
-# connections x 32 streams, ALPN h2), then prints sag's ratio to HAProxy and
-# to nghttpx from that same run.
-#   bench/run.sh                       # s1 s1c s3 s4, quick preset
+# a peer next to HAProxy, nginx and nghttpx (when installed) and the no-proxy
+# baseline, for the TLS and plain keep-alive scenarios, full handshakes
+# (s2e), HTTP/2 (s3: h2load, 16 connections x 32 streams, ALPN h2) and
+# memory per idle TLS connection (s5), then prints sag's ratio to HAProxy
+# and to nghttpx from that same run (the figures of issue 12's targets).
+#   bench/run.sh                       # s1 s1c s2e s3 s4 s5, quick preset
 #   bench/run.sh --scenarios "s1 s3" --reps 3 --duration 10
 #   SAG_BENCH_PEERS="direct haproxy sag" bench/run.sh     # choose the peers
 #   bench/run.sh --dry-run             # print the harness command, run nothing
@@ -21,6 +22,7 @@ if [ "${1:-}" = "--dry-run" ]; then dry=1; shift; fi
 peers=${SAG_BENCH_PEERS:-}
 if [ -z "$peers" ]; then
   peers="direct haproxy"
+  if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then peers="$peers nginx"; fi
   if [ -x "$nghttpx" ]; then
     peers="$peers nghttpx"
   else
@@ -32,7 +34,7 @@ refs=()
 for p in haproxy nghttpx; do
   case " $peers " in *" $p "*) refs+=("$p") ;; esac
 done
-cmd=("$harness/run.sh" --quick --peers "$peers" --scenarios "s1 s1c s3 s4" --modes pinned "$@")
+cmd=("$harness/run.sh" --quick --peers "$peers" --scenarios "s1 s1c s2e s3 s4 s5" --modes pinned "$@")
 
 if [ "$dry" = 1 ]; then
   printf 'GATEWAY_BIN=%q' "$root/build/bin/gateway"
