@@ -87,20 +87,13 @@ std::vector<std::string> Gateway::check_runtime(const config::GatewayConfig& con
   return errors;
 }
 
-int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
-  raise_fd_limit();
-  // Registered first: a signal that arrives while the gateway starts (once a
-  // listener accepts, a supervisor or a test may stop it at once) is queued
-  // for the handler below instead of killing the process.
-  asio::io_context main_io(1);
-  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
-  std::vector<std::string> errors;
+namespace {
 
-  // One ticket key ring for every TLS listener of the process. It rotates
-  // itself; with Redis, TicketKeyShare feeds it the replicas' keys at each
-  // epoch (each set() restarts the ring's own period), so it rotates by
-  // itself only when Redis was away at start or for a whole period.
-  auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
+// The process's listeners as the workers see them; TLS and access-log
+// errors are added to `errors`.
+std::vector<session::ListenerRuntime> make_listeners(
+    const std::shared_ptr<const config::GatewayConfig>& config,
+    const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::vector<std::string>& errors) {
   std::vector<session::ListenerRuntime> listeners(config->listeners.size());
   for (size_t i = 0; i < config->listeners.size(); ++i) {
     const auto& lc = config->listeners[i];
@@ -115,136 +108,138 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     }
     if (!lc.redirect_https) rt.router = std::make_unique<session::Router>(lc, *config);
   }
-  std::string log_error_text;
-  auto access_log = session::AccessLog::open(config->access_log, log_error_text);
-  if (!access_log) errors.push_back("access_log: " + log_error_text);
-  if (!errors.empty()) {
-    for (const auto& e : errors) log_error(e);
-    return 1;
-  }
+  return listeners;
+}
 
-  affinity::BackendSet backends(*config);
-  // Active health checks run on a thread of their own. Every checked server
-  // is down until its first result, which comes before any listener opens.
-  HealthChecker health(backends, std::random_device{}());
-  health.start();
-  {
-    config::Duration wait{0};
-    for (const auto& b : config->backends)
-      if (b.health_check.type != config::HealthCheckType::kNone)
-        wait = std::max(wait, b.health_check.timeout);
-    if (wait.count() > 0 && !health.wait_first_round(wait + std::chrono::milliseconds(500)))
-      log_warning("health checks: not every server has a first result yet");
-  }
-  // One store for the process: learn and source entries made on one worker
-  // are seen by all (docs/behaviour.md#persistence). With `type: redis` it is also shared with the
-  // other replicas: its local copy answers, Redis is kept in step in the
-  // background (affinity/store/redis_affinity_store.h).
-  affinity::SystemClock clock;
-  session::GatewayStats stats(*config);
-  // Destroyed in reverse order: StopRedis (below) joins the client thread
-  // first, then the store, SharedAdminState and TicketKeyShare go while the
-  // client's io_context, which their timers belong to, still exists.
-  std::unique_ptr<redis::RedisClient> redis;  // shared by the store, admin state and ticket keys
+// Every checked server is down until its first result: wait for that
+// round (bounded) before any listener opens.
+void wait_first_health_round(HealthChecker& health, const config::GatewayConfig& config) {
+  config::Duration wait{0};
+  for (const auto& b : config.backends)
+    if (b.health_check.type != config::HealthCheckType::kNone)
+      wait = std::max(wait, b.health_check.timeout);
+  if (wait.count() > 0 && !health.wait_first_round(wait + std::chrono::milliseconds(500)))
+    log_warning("health checks: not every server has a first result yet");
+}
+
+// Learn and source keys are stored as keyed hashes
+// (docs/behaviour.md#persistence): under redis.key_secret_file, else the
+// first cookie secret in config order.
+std::string redis_key_secret(const config::GatewayConfig& config) {
+  std::string secret = config.affinity_store.redis.key_secret;
+  for (const auto& b : config.backends)
+    if (secret.empty() && b.persistence.cookie && !b.persistence.cookie->secrets.empty())
+      secret = b.persistence.cookie->secrets.front();
+  if (secret.empty() &&
+      std::any_of(config.backends.begin(), config.backends.end(),
+                  [](const auto& b) { return b.persistence.learn || b.persistence.source; }))
+    log_warning("affinity_store: no redis.key_secret_file and no cookie secret_file: learned session ids and "
+                "client addresses are hashed into Redis keys without a secret (whoever reads Redis can test "
+                "guesses, e.g. every IPv4 address)");
+  return secret;
+}
+
+// The affinity store (one for the process: learn and source entries made
+// on one worker are seen by all) and, with `type: redis`, the client and
+// what it shares with the other replicas: the store's entries, admin
+// state and TLS ticket keys. Whatever way run() ends, the client thread
+// stops first (pending callbacks run, timers are cancelled), then the
+// members go in reverse order while its io_context still exists.
+struct Stores {
+  std::unique_ptr<redis::RedisClient> redis;
   std::unique_ptr<affinity::SharedAdminState> shared;
   std::unique_ptr<tls::TicketKeyShare> shared_tickets;
   std::unique_ptr<affinity::AffinityStore> store;
   affinity::RedisAffinityStore* redis_store = nullptr;
-  // Whatever way run() ends, the client thread stops (pending callbacks run,
-  // the store's and the shared state's timers are cancelled) before the
-  // objects they call into go away.
-  struct StopRedis {
-    std::unique_ptr<redis::RedisClient>& r;
-    ~StopRedis() {
-      if (r) r->stop();
-    }
-  } stop_redis{redis};
-  if (config->affinity_store.type == config::StoreType::kRedis) {
-    const auto& rc = config->affinity_store.redis;
-    const redis::RedisClient::LogSink redis_log = [](bool error, const std::string& line) {
-      error ? log_warning(line) : log_info(line);
-    };
-    redis = std::make_unique<redis::RedisClient>(rc, redis_log);
-    affinity::RedisAffinityStore::Options options;
-    options.capacity = config->affinity_store.capacity;
-    options.key_prefix = rc.key_prefix;
-    options.log = redis_log;
-    // Learn and source keys are stored as keyed hashes (docs/behaviour.md#persistence): under
-    // redis.key_secret_file, else the first cookie secret in config order.
-    options.key_secret = rc.key_secret;
-    for (const auto& b : config->backends)
-      if (options.key_secret.empty() && b.persistence.cookie && !b.persistence.cookie->secrets.empty())
-        options.key_secret = b.persistence.cookie->secrets.front();
-    if (options.key_secret.empty() &&
-        std::any_of(config->backends.begin(), config->backends.end(),
-                    [](const auto& b) { return b.persistence.learn || b.persistence.source; }))
-      log_warning("affinity_store: no redis.key_secret_file and no cookie secret_file: learned session ids and "
-                  "client addresses are hashed into Redis keys without a secret (whoever reads Redis can test "
-                  "guesses, e.g. every IPv4 address)");
-    auto rs = std::make_unique<affinity::RedisAffinityStore>(
-        *redis, affinity::RedisAffinityStore::server_names(backends), options, clock,
-        [&stats] { stats.affinity_store_error(); });
-    redis_store = rs.get();
-    store = std::move(rs);
-    // Admin state and TLS ticket keys shared with the other replicas. Built
-    // and started before the client, so their subscriptions exist when the
-    // client first comes up.
-    affinity::SharedAdminState::Options so;
-    so.key_prefix = config->affinity_store.redis.key_prefix;
-    shared = std::make_unique<affinity::SharedAdminState>(*redis, backends, so, redis_log);
-    shared->start();
-    if (std::any_of(config->listeners.begin(), config->listeners.end(),
-                    [](const auto& l) { return l.tls && l.tls->session_tickets; })) {
-      tls::TicketKeyShare::Options to;
-      to.key_prefix = config->affinity_store.redis.key_prefix;
-      to.ticket_period = kTicketRotation;
-      shared_tickets = std::make_unique<tls::TicketKeyShare>(
-          *redis, to,
-          [ticket_keys](const std::string& current, const std::vector<std::string>& decrypt_only) {
-            auto key = tls::TicketKey::parse(current);
-            if (!key) return;
-            std::vector<tls::TicketKey> others;
-            for (const auto& k : decrypt_only)
-              if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
-            ticket_keys->set(*key, others);
-          },
-          redis_log);
-      shared_tickets->start();
-    }
-    redis->start();
-    // Warm-up before any listener opens, so a restarted replica keeps every
-    // session and the shared admin state; bounded, and never fatal: without
-    // Redis the gateway serves from its local store and syncs once Redis
-    // answers.
-    if (!redis->wait_connected(std::chrono::seconds(2))) {
-      log_warning("redis: not reachable at start-up; serving from the local store until it is");
-    } else {
-      if (!redis_store->warm_up(std::chrono::seconds(5)))
-        log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
-      // One 5 s bound for both.
-      const auto loaded_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      const auto left = [&] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(loaded_by - std::chrono::steady_clock::now());
-      };
-      if (!shared->wait_loaded(left()) || (shared_tickets && !shared_tickets->wait_loaded(left())))
-        log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
-                    "going on with the local ones");
-    }
-  } else {
-    store = std::make_unique<affinity::MemoryAffinityStore>(config->affinity_store.capacity);
+  ~Stores() {
+    if (redis) redis->stop();
   }
-  std::atomic<int64_t> connections{0};
-  // One per listener, shared by its acceptors on every worker; declared
-  // before the workers, which refer to them.
-  std::vector<session::LogThrottle> refusal_logs(listeners.size());
-  const unsigned n_workers =
-      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(i, config, backends, *store, *access_log, stats, clock, connections));
+};
 
-  // Bind each listener once per worker; with port 0 the first bind picks
-  // the port and the others join it.
+void start_ticket_share(Stores& s, const config::GatewayConfig& config,
+                        const std::shared_ptr<tls::TicketKeys>& ticket_keys,
+                        const redis::RedisClient::LogSink& redis_log) {
+  if (std::none_of(config.listeners.begin(), config.listeners.end(),
+                   [](const auto& l) { return l.tls && l.tls->session_tickets; }))
+    return;
+  tls::TicketKeyShare::Options to;
+  to.key_prefix = config.affinity_store.redis.key_prefix;
+  to.ticket_period = kTicketRotation;
+  s.shared_tickets = std::make_unique<tls::TicketKeyShare>(
+      *s.redis, to,
+      [ticket_keys](const std::string& current, const std::vector<std::string>& decrypt_only) {
+        auto key = tls::TicketKey::parse(current);
+        if (!key) return;
+        std::vector<tls::TicketKey> others;
+        for (const auto& k : decrypt_only)
+          if (auto o = tls::TicketKey::parse(k)) others.push_back(*o);
+        ticket_keys->set(*key, others);
+      },
+      redis_log);
+  s.shared_tickets->start();
+}
+
+// Warm-up before any listener opens, so a restarted replica keeps every
+// session and the shared admin state; bounded, and never fatal: without
+// Redis the gateway serves from its local store and syncs once Redis
+// answers.
+void warm_up_from_redis(Stores& s) {
+  if (!s.redis->wait_connected(std::chrono::seconds(2))) {
+    log_warning("redis: not reachable at start-up; serving from the local store until it is");
+    return;
+  }
+  if (!s.redis_store->warm_up(std::chrono::seconds(5)))
+    log_warning("redis: warm-up not complete after 5s; going on, the rest loads in the background");
+  // One 5 s bound for both.
+  const auto loaded_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(loaded_by -
+                                                                 std::chrono::steady_clock::now());
+  };
+  if (!s.shared->wait_loaded(left()) || (s.shared_tickets && !s.shared_tickets->wait_loaded(left())))
+    log_warning("shared state: admin state and TLS ticket keys not read from Redis yet; "
+                "going on with the local ones");
+}
+
+void open_stores(Stores& s, const config::GatewayConfig& config, affinity::BackendSet& backends,
+                 const affinity::Clock& clock, session::GatewayStats& stats,
+                 const std::shared_ptr<tls::TicketKeys>& ticket_keys) {
+  if (config.affinity_store.type != config::StoreType::kRedis) {
+    s.store = std::make_unique<affinity::MemoryAffinityStore>(config.affinity_store.capacity);
+    return;
+  }
+  const auto& rc = config.affinity_store.redis;
+  const redis::RedisClient::LogSink redis_log = [](bool error, const std::string& line) {
+    error ? log_warning(line) : log_info(line);
+  };
+  s.redis = std::make_unique<redis::RedisClient>(rc, redis_log);
+  affinity::RedisAffinityStore::Options options;
+  options.capacity = config.affinity_store.capacity;
+  options.key_prefix = rc.key_prefix;
+  options.log = redis_log;
+  options.key_secret = redis_key_secret(config);
+  auto rs = std::make_unique<affinity::RedisAffinityStore>(
+      *s.redis, affinity::RedisAffinityStore::server_names(backends), options, clock,
+      [&stats] { stats.affinity_store_error(); });
+  s.redis_store = rs.get();
+  s.store = std::move(rs);
+  // Admin state and TLS ticket keys shared with the other replicas. Built
+  // and started before the client, so their subscriptions exist when the
+  // client first comes up.
+  affinity::SharedAdminState::Options so;
+  so.key_prefix = rc.key_prefix;
+  s.shared = std::make_unique<affinity::SharedAdminState>(*s.redis, backends, so, redis_log);
+  s.shared->start();
+  start_ticket_share(s, config, ticket_keys, redis_log);
+  s.redis->start();
+  warm_up_from_redis(s);
+}
+
+// Binds each listener once per worker; with port 0 the first bind picks the
+// port and the others join it. False (logged) when a bind fails.
+bool bind_listeners(std::vector<session::ListenerRuntime>& listeners,
+                    std::vector<std::unique_ptr<Worker>>& workers,
+                    std::vector<session::LogThrottle>& refusal_logs) {
   for (auto& rt : listeners) {
     tcp::endpoint ep = session::to_asio_endpoint(rt.config->endpoint);
     for (auto& w : workers) {
@@ -252,36 +247,47 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       std::string error;
       if (!open_acceptor(w->io(), ep, a, error)) {
         log_error("listener '" + rt.config->name + "': bind " + rt.config->bind + ": " + error);
-        return 1;
+        return false;
       }
       ep.port(a.local_endpoint().port());
       rt.port = ep.port();
       w->add_acceptor(std::move(a), rt, refusal_logs[rt.index]);
     }
-    log_info("listener '" + rt.config->name + "' on " + rt.config->bind +
-             (rt.tls ? " (TLS)" : "") + ", " + std::to_string(n_workers) + " workers");
+    log_info("listener '" + rt.config->name + "' on " + rt.config->bind + (rt.tls ? " (TLS)" : "") +
+             ", " + std::to_string(workers.size()) + " workers");
   }
-  // The admin listener has its own thread; it answers until the very end.
-  std::unique_ptr<AdminServer> admin;
-  if (config->admin) {
-    std::string error;
-    AdminHandler::Hooks hooks;
-    hooks.last_check = [&health](const affinity::Server& s) { return health.last_check(s); };
-    if (shared)
-      hooks.on_change = [s = shared.get()](const affinity::Backend& b, const affinity::Server& srv,
-                                           affinity::AdminState state, uint32_t weight) {
-        s->server_changed(b, srv, state, weight);
-      };
-    admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
-    if (!admin) {
-      log_error(error);
-      return 1;
-    }
-    log_info("admin listener on " + config->admin->bind);
-  }
-  for (auto& w : workers) w->start();
+  return true;
+}
 
-  // The main thread only waits for signals (registered at the start of run()).
+// The admin listener (its own thread; it answers until the very end), or
+// null when none is configured. False (logged) when it can't start.
+bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
+                 affinity::BackendSet& backends, session::GatewayStats& stats,
+                 HealthChecker& health, affinity::SharedAdminState* shared,
+                 std::unique_ptr<AdminServer>& admin) {
+  if (!config->admin) return true;
+  std::string error;
+  AdminHandler::Hooks hooks;
+  hooks.last_check = [&health](const affinity::Server& s) { return health.last_check(s); };
+  if (shared)
+    hooks.on_change = [shared](const affinity::Backend& b, const affinity::Server& srv,
+                               affinity::AdminState state, uint32_t weight) {
+      shared->server_changed(b, srv, state, weight);
+    };
+  admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
+  if (!admin) {
+    log_error(error);
+    return false;
+  }
+  log_info("admin listener on " + config->admin->bind);
+  return true;
+}
+
+// Serves signals on the main thread until a graceful stop has drained (or
+// timeouts.shutdown passed and the rest was closed).
+void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
+                   std::vector<std::unique_ptr<Worker>>& workers,
+                   const std::atomic<int64_t>& connections, config::Duration shutdown) {
   asio::steady_timer drain_timer(main_io);
   std::chrono::steady_clock::time_point stop_deadline;
   bool stopping = false;
@@ -308,13 +314,66 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
       log_info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                ": closing listeners, finishing in-flight requests");
       for (auto& w : workers) w->begin_stop();
-      stop_deadline = std::chrono::steady_clock::now() + config->timeouts.shutdown;
+      stop_deadline = std::chrono::steady_clock::now() + shutdown;
       wait_drain();
     }
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
   main_io.run();
+}
+
+}  // namespace
+
+int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
+  raise_fd_limit();
+  // Registered first: a signal that arrives while the gateway starts (once a
+  // listener accepts, a supervisor or a test may stop it at once) is queued
+  // for serve_signals instead of killing the process.
+  asio::io_context main_io(1);
+  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+
+  // One ticket key ring for every TLS listener of the process. It rotates
+  // itself; with Redis, TicketKeyShare feeds it the replicas' keys at each
+  // epoch (each set() restarts the ring's own period), so it rotates by
+  // itself only when Redis was away at start or for a whole period.
+  auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
+  std::vector<std::string> errors;
+  auto listeners = make_listeners(config, ticket_keys, errors);
+  std::string log_error_text;
+  auto access_log = session::AccessLog::open(config->access_log, log_error_text);
+  if (!access_log) errors.push_back("access_log: " + log_error_text);
+  if (!errors.empty()) {
+    for (const auto& e : errors) log_error(e);
+    return 1;
+  }
+
+  affinity::BackendSet backends(*config);
+  // Active health checks run on a thread of their own.
+  HealthChecker health(backends, std::random_device{}());
+  health.start();
+  wait_first_health_round(health, *config);
+  affinity::SystemClock clock;
+  session::GatewayStats stats(*config);
+  Stores stores;
+  open_stores(stores, *config, backends, clock, stats, ticket_keys);
+
+  std::atomic<int64_t> connections{0};
+  // One per listener, shared by its acceptors on every worker; declared
+  // before the workers, which refer to them.
+  std::vector<session::LogThrottle> refusal_logs(listeners.size());
+  const unsigned n_workers =
+      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < n_workers; ++i)
+    workers.push_back(std::make_unique<Worker>(i, config, backends, *stores.store, *access_log,
+                                               stats, clock, connections));
+  if (!bind_listeners(listeners, workers, refusal_logs)) return 1;
+  std::unique_ptr<AdminServer> admin;
+  if (!start_admin(config, backends, stats, health, stores.shared.get(), admin)) return 1;
+  for (auto& w : workers) w->start();
+
+  serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown);
 
   // A short grace period lets force-closed connections unwind on their own.
   for (int i = 0; i < 50 && connections.load() > 0; ++i)
@@ -325,9 +384,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   health.stop();
   // Changes still on their way to Redis get a moment (other replicas and a
   // restart of this one read them there).
-  if (redis_store && !redis_store->flush(std::chrono::seconds(1)))
+  if (stores.redis_store && !stores.redis_store->flush(std::chrono::seconds(1)))
     log_warning("redis: exiting with affinity changes not written");
-  if (redis) redis->stop();
+  if (stores.redis) stores.redis->stop();
   log_info("stopped");
   return 0;
 }
