@@ -310,8 +310,7 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     // A server that breaks mid-response is a 502; a client that has the
     // head already sees its connection or stream cut.
     const auto& f = p.up.failure();
-    const GatewayError error = f.invalid_http ? GatewayError::kBadResponse
-                                              : GatewayError::kServerFailed;
+    const GatewayError error = answer_for(AttemptFailure::kServer, f);
     p.guard.finish();
     passive_failure(p.br, server);
     blame_server(w, x, server, 502, f.what, f.ec);
