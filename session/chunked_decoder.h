@@ -99,8 +99,26 @@ class ChunkedDecoder {
     state_ = State::kFailed;
     return false;
   }
-  // One byte of framing; false when it broke a rule (error_ set).
+  // One byte of framing; false when it broke a rule (error_ set). Charges
+  // the byte to its cap, then hands it to the helper for its state group.
+  // The helpers below are called only from here (all in the .cc, so they
+  // inline); each expects state_ to be in its group and keeps the same
+  // contract: true to go on, false after fail().
   bool framing_byte(char c);
+  // Counts a size-line or trailer byte against max_line / max_trailers.
+  bool charge_framing_byte();
+  // kSizeFirst, kSize: hex digits of the chunk size.
+  bool size_byte(char ch);
+  // kExt: BWS and ";name[=value]" after the size, up to CR.
+  bool extension_byte(unsigned char c);
+  // kExtQuoted, kExtQuotedEscape: inside an extension's quoted-string.
+  bool quoted_extension_byte(unsigned char c);
+  // kSizeLf: the LF ending a size line; starts the data or the trailers.
+  bool size_line_lf(unsigned char c);
+  // kTrailerLineStart, kTrailerLine: a trailer field line, or the final CR.
+  bool trailer_byte(unsigned char c);
+  // One fixed byte (a CR or LF) that moves to `next`; anything else fails.
+  bool expect_byte(unsigned char c, unsigned char want, State next);
 
   Limits limits_;
   State state_ = State::kSizeFirst;

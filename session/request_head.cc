@@ -4,6 +4,7 @@
 #include "session/http_chars.h"
 
 #include <cstring>
+#include <optional>
 
 namespace sag::session {
 namespace {
@@ -37,6 +38,185 @@ size_t line_end(std::string_view d, size_t pos, bool& bad) {
   return std::string_view::npos;
 }
 
+// The helpers below return std::optional<HeadScan>: nullopt to go on
+// scanning, a value to return as the scan's answer (an error, or
+// "incomplete"). Checks run in a fixed order, so a head breaking several
+// rules always gets the same answer.
+
+// Checks the request line (without its CRLF): method SP request-target SP
+// HTTP-version. Returns nullptr when it is good (setting `http10`), else the
+// reason for a 400.
+const char* request_line_error(std::string_view line, bool& http10) {
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == 0 || sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
+      sp2 == sp1 + 1)
+    return "malformed request line";
+  for (size_t i = 0; i < sp1; ++i)
+    if (!is_tchar(static_cast<unsigned char>(line[i]))) return "bad method";
+  for (size_t i = sp1 + 1; i < sp2; ++i) {
+    unsigned char c = line[i];
+    // A fragment is never sent (RFC 9112 §3.2) and raw non-ASCII bytes are
+    // not URI characters: servers split or decode either differently.
+    if (c <= 0x20 || c == 0x7f || c == '#' || c >= 0x80) return "bad request target";
+  }
+  std::string_view version = line.substr(sp2 + 1);
+  if (version == "HTTP/1.1") {
+    http10 = false;
+  } else if (version == "HTTP/1.0") {
+    http10 = true;
+  } else {
+    return "unsupported HTTP version";
+  }
+  return nullptr;
+}
+
+// Finds and checks the request line. On nullopt, `pos` is where the header
+// fields start and r.http10 is set. An incomplete line is only "read more"
+// while it and the head can still fit their limits.
+std::optional<HeadScan> scan_request_line(std::string_view d, const HeadLimits& limits,
+                                          HeadScan& r, size_t& pos) {
+  bool bad = false;
+  const size_t eol = line_end(d, 0, bad);
+  if (eol == std::string_view::npos) {
+    // A final CR may be the start of the line's CRLF: not part of the line.
+    const size_t so_far = d.size() - (!d.empty() && d.back() == '\r' ? 1 : 0);
+    if (so_far > limits.max_request_line) return error(414, "request line too long");
+    if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
+    return HeadScan{};
+  }
+  if (bad) return error(400, "bad line ending");
+  if (eol > limits.max_request_line) return error(414, "request line too long");
+  if (const char* reason = request_line_error(d.substr(0, eol), r.http10))
+    return error(400, reason);
+  pos = eol + 2;
+  return std::nullopt;
+}
+
+// What the header fields told about framing and Host, for the final checks.
+struct FramingFields {
+  int host_count = 0;
+  bool te_seen = false;
+  bool te_bad = false;      // a coding after "chunked"
+  bool te_unknown = false;  // a coding other than "chunked"
+  bool chunked_last = false;
+  int chunked_count = 0;
+};
+
+// Splits a field line into name and value (trimmed): the name a non-empty
+// token right before ':', the value only value bytes. Returns nullptr when
+// good, else the reason for a 400.
+const char* split_field(std::string_view field, std::string_view& name,
+                        std::string_view& value) {
+  size_t colon = 0;
+  while (colon < field.size() && is_tchar(static_cast<unsigned char>(field[colon]))) ++colon;
+  if (colon == 0 || colon >= field.size() || field[colon] != ':')
+    return "malformed header field";
+  name = field.substr(0, colon);
+  value = field.substr(colon + 1);
+  for (unsigned char c : value)
+    if (!is_value_byte(c)) return "invalid byte in header field";
+  value = trim(value);
+  return nullptr;
+}
+
+// Content-Length: 1 to 18 digits (no overflow possible); repeated fields
+// must agree. Returns nullptr when good, else the reason for a 400.
+const char* note_content_length(std::string_view value, HeadScan& r) {
+  if (value.empty() || value.size() > 18) return "bad content-length";
+  uint64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return "bad content-length";
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (r.has_content_length && n != r.content_length) return "conflicting content-length";
+  r.has_content_length = true;
+  r.content_length = n;
+  ++r.content_length_fields;
+  return nullptr;
+}
+
+// Transfer-Encoding: a list, possibly over several fields. Only recorded
+// here; framing_verdict() accepts only a single final "chunked" (unknown
+// codings are 501, a non-final chunked 400).
+void note_transfer_encoding(std::string_view value, FramingFields& f) {
+  f.te_seen = true;
+  for (std::string_view coding; base::next_token(value, coding);) {
+    if (f.chunked_last) f.te_bad = true;  // something after chunked
+    if (iequals(coding, "chunked")) {
+      f.chunked_last = true;
+      ++f.chunked_count;
+    } else {
+      // Even a known coding before chunked ("gzip, chunked") would have
+      // to survive re-framing toward the server: refused, as nginx does.
+      f.chunked_last = false;
+      f.te_unknown = true;
+    }
+  }
+}
+
+// Records one header field the gateway cares about; others pass unchecked
+// beyond their syntax. Returns nullptr, or the reason for a 400.
+const char* note_field(std::string_view name, std::string_view value, HeadScan& r,
+                       FramingFields& f) {
+  if (iequals(name, "content-length")) return note_content_length(value, r);
+  if (iequals(name, "transfer-encoding")) {
+    note_transfer_encoding(value, f);
+  } else if (iequals(name, "host")) {
+    ++f.host_count;
+  } else if (iequals(name, "expect")) {
+    if (iequals(value, "100-continue")) r.expect_continue = true;
+  }
+  return nullptr;
+}
+
+// Scans the header fields from `pos` up to the empty line. On nullopt the
+// head is complete (r.head_length set) and `f` holds what was seen.
+std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
+                                           const HeadLimits& limits, HeadScan& r,
+                                           FramingFields& f) {
+  uint32_t count = 0;
+  for (;;) {
+    bool bad = false;
+    const size_t eol = line_end(d, pos, bad);
+    if (eol == std::string_view::npos) {
+      if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
+      return HeadScan{};
+    }
+    if (bad) return error(400, "bad line ending");
+    if (eol + 2 > limits.max_header_bytes) return error(431, "request header too large");
+    if (eol == pos) {  // empty line: end of head
+      r.head_length = eol + 2;
+      return std::nullopt;
+    }
+    std::string_view field = d.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (field[0] == ' ' || field[0] == '\t') return error(400, "obsolete line folding");
+    if (++count > limits.max_headers) return error(431, "too many header fields");
+    std::string_view name, value;
+    if (const char* reason = split_field(field, name, value)) return error(400, reason);
+    if (const char* reason = note_field(name, value, r, f)) return error(400, reason);
+  }
+}
+
+// The checks needing the whole head: framing must be unambiguous (never
+// both Content-Length and Transfer-Encoding, only a single final chunked,
+// none in HTTP/1.0) and Host present once (HTTP/1.0: at most once).
+HeadScan framing_verdict(HeadScan r, const FramingFields& f) {
+  if (f.te_seen) {
+    if (r.http10) return error(400, "transfer-encoding in HTTP/1.0");
+    if (r.has_content_length) return error(400, "both content-length and transfer-encoding");
+    if (f.te_bad || !f.chunked_last || f.chunked_count != 1)
+      return error(400, "transfer-encoding other than a final chunked");
+    if (f.te_unknown) return error(501, "unknown transfer coding");
+    r.chunked = true;
+  }
+  if (f.host_count > 1) return error(400, "duplicate host");
+  if (f.host_count == 0 && !r.http10) return error(400, "missing host");
+  r.state = HeadScan::State::kComplete;
+  return r;
+}
+
 }  // namespace
 
 size_t leading_empty_lines(std::string_view data) {
@@ -54,123 +234,12 @@ size_t leading_empty_lines(std::string_view data) {
 }
 
 HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
-  // Request line: method SP request-target SP HTTP-version.
-  bool bad = false;
-  size_t eol = line_end(d, 0, bad);
-  if (eol == std::string_view::npos) {
-    // A final CR may be the start of the line's CRLF: not part of the line.
-    const size_t so_far = d.size() - (!d.empty() && d.back() == '\r' ? 1 : 0);
-    if (so_far > limits.max_request_line) return error(414, "request line too long");
-    if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
-    return {};
-  }
-  if (bad) return error(400, "bad line ending");
-  if (eol > limits.max_request_line) return error(414, "request line too long");
-  std::string_view line = d.substr(0, eol);
-  size_t sp1 = line.find(' ');
-  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == 0 || sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
-      sp2 == sp1 + 1)
-    return error(400, "malformed request line");
-  for (size_t i = 0; i < sp1; ++i)
-    if (!is_tchar(static_cast<unsigned char>(line[i]))) return error(400, "bad method");
-  for (size_t i = sp1 + 1; i < sp2; ++i) {
-    unsigned char c = line[i];
-    // A fragment is never sent (RFC 9112 §3.2) and raw non-ASCII bytes are
-    // not URI characters: servers split or decode either differently.
-    if (c <= 0x20 || c == 0x7f || c == '#' || c >= 0x80) return error(400, "bad request target");
-  }
-  std::string_view version = line.substr(sp2 + 1);
   HeadScan r;
-  if (version == "HTTP/1.1") {
-    r.http10 = false;
-  } else if (version == "HTTP/1.0") {
-    r.http10 = true;
-  } else {
-    return error(400, "unsupported HTTP version");
-  }
-
-  // Header fields.
-  size_t pos = eol + 2;
-  uint32_t count = 0;
-  int host_count = 0;
-  bool te_seen = false, te_bad = false, te_unknown = false;
-  bool chunked_last = false;
-  int chunked_count = 0;
-  for (;;) {
-    bad = false;
-    eol = line_end(d, pos, bad);
-    if (eol == std::string_view::npos) {
-      if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
-      return {};
-    }
-    if (bad) return error(400, "bad line ending");
-    if (eol + 2 > limits.max_header_bytes) return error(431, "request header too large");
-    if (eol == pos) {  // empty line: end of head
-      r.head_length = eol + 2;
-      break;
-    }
-    std::string_view field = d.substr(pos, eol - pos);
-    pos = eol + 2;
-    if (field[0] == ' ' || field[0] == '\t') return error(400, "obsolete line folding");
-    if (++count > limits.max_headers) return error(431, "too many header fields");
-    size_t colon = 0;
-    while (colon < field.size() && is_tchar(static_cast<unsigned char>(field[colon]))) ++colon;
-    if (colon == 0 || colon >= field.size() || field[colon] != ':')
-      return error(400, "malformed header field");
-    std::string_view name = field.substr(0, colon);
-    std::string_view value = field.substr(colon + 1);
-    for (unsigned char c : value)
-      if (!is_value_byte(c)) return error(400, "invalid byte in header field");
-    value = trim(value);
-
-    if (iequals(name, "content-length")) {
-      if (value.empty() || value.size() > 18) return error(400, "bad content-length");
-      uint64_t n = 0;
-      for (char c : value) {
-        if (c < '0' || c > '9') return error(400, "bad content-length");
-        n = n * 10 + static_cast<uint64_t>(c - '0');
-      }
-      if (r.has_content_length && n != r.content_length)
-        return error(400, "conflicting content-length");
-      r.has_content_length = true;
-      r.content_length = n;
-      ++r.content_length_fields;
-    } else if (iequals(name, "transfer-encoding")) {
-      te_seen = true;
-      // A list, possibly over several fields: only a single final "chunked" is
-      // accepted; unknown codings are 501, a non-final chunked 400.
-      for (std::string_view coding; base::next_token(value, coding);) {
-        if (chunked_last) te_bad = true;  // something after chunked
-        if (iequals(coding, "chunked")) {
-          chunked_last = true;
-          ++chunked_count;
-        } else {
-          // Even a known coding before chunked ("gzip, chunked") would have
-          // to survive re-framing toward the server: refused, as nginx does.
-          chunked_last = false;
-          te_unknown = true;
-        }
-      }
-    } else if (iequals(name, "host")) {
-      ++host_count;
-    } else if (iequals(name, "expect")) {
-      if (iequals(value, "100-continue")) r.expect_continue = true;
-    }
-  }
-
-  if (te_seen) {
-    if (r.http10) return error(400, "transfer-encoding in HTTP/1.0");
-    if (r.has_content_length) return error(400, "both content-length and transfer-encoding");
-    if (te_bad || !chunked_last || chunked_count != 1)
-      return error(400, "transfer-encoding other than a final chunked");
-    if (te_unknown) return error(501, "unknown transfer coding");
-    r.chunked = true;
-  }
-  if (host_count > 1) return error(400, "duplicate host");
-  if (host_count == 0 && !r.http10) return error(400, "missing host");
-  r.state = HeadScan::State::kComplete;
-  return r;
+  size_t pos = 0;
+  if (auto answer = scan_request_line(d, limits, r, pos)) return *answer;
+  FramingFields f;
+  if (auto answer = scan_header_fields(d, pos, limits, r, f)) return *answer;
+  return framing_verdict(r, f);
 }
 
 }  // namespace sag::session
