@@ -131,7 +131,6 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   input.learn = cookies.learn;
   input.source = persistence.source ? &origin : nullptr;
   input.hash = persistence_.request_hash(br.hash_source, br.hash_name, req, origin);
-  input.connection_pin = pin_.backend == backend_index ? pin_.server : nullptr;
 
   const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
   prepare_upstream_request(req, websocket, w.config->forwarded, conn_.client, host);
@@ -163,6 +162,10 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
   const bool replayable = !p.port.has_body() && is_idempotent(p.req.method());
   affinity::AffinityRequest input = p.input;
   for (;;) {
+    // Read at every attempt, not once: while this request waited, another
+    // stream of the connection may have moved the pin (its server failed),
+    // and a retry must follow it rather than balance afresh.
+    input.connection_pin = pin_.backend == p.backend_index ? pin_.server : nullptr;
     input.now = w.clock.unix_seconds();
     input.steady_now = w.clock.steady_now();
     input.excluded = {excluded, n_excluded};
@@ -184,7 +187,6 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
     if (pin_.server != p.decision.server || pin_.backend != p.backend_index) pin_.issued.reset();
     pin_.server = p.decision.server;
     pin_.backend = p.backend_index;
-    input.connection_pin = pin_.server;
 
     affinity::Server& server = *p.decision.server;
     x.server = server.name();
