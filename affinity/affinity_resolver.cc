@@ -3,17 +3,17 @@
 namespace sag::affinity {
 
 void PersistenceCounters::count(PersistOutcome outcome) {
-  std::atomic<uint64_t>* c = &miss;
+  Result r = kMiss;
   switch (outcome) {
     case PersistOutcome::kCookieHit:
     case PersistOutcome::kLearnHit:
-    case PersistOutcome::kSourceHit: c = &hit; break;
-    case PersistOutcome::kNew: c = &miss; break;
-    case PersistOutcome::kRedispatch: c = &redispatch; break;
-    case PersistOutcome::kInvalid: c = &invalid; break;
-    case PersistOutcome::kExpired: c = &expired; break;
+    case PersistOutcome::kSourceHit: r = kHit; break;
+    case PersistOutcome::kNew: r = kMiss; break;
+    case PersistOutcome::kRedispatch: r = kRedispatch; break;
+    case PersistOutcome::kInvalid: r = kInvalid; break;
+    case PersistOutcome::kExpired: r = kExpired; break;
   }
-  c->fetch_add(1, std::memory_order_relaxed);
+  base::bump(slots_.local()[r]);
 }
 
 const char* to_string(PersistOutcome o) {

@@ -1,4 +1,5 @@
 #include "gateway/gateway.h"
+
 #include "session/asio_endpoint.h"
 
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include "affinity/clock.h"
 #include "affinity/store/memory_affinity_store.h"
 #include "affinity/store/redis_affinity_store.h"
+#include "config/base/worker_shard.h"
 #include "config/redis/redis_client.h"
 #include "affinity/store/shared_admin_state.h"
 #include "gateway/admin/admin_server.h"
@@ -348,6 +350,11 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     return 1;
   }
 
+  const unsigned n_workers =
+      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+  // Per-worker counter slots (worker i writes slot i + 1), fixed before the
+  // servers and stats that hold them are built.
+  base::set_worker_shards(n_workers + 1);
   affinity::BackendSet backends(*config);
   // Active health checks run on a thread of their own.
   HealthChecker health(backends, std::random_device{}());
@@ -362,8 +369,6 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   // One per listener, shared by its acceptors on every worker; declared
   // before the workers, which refer to them.
   std::vector<session::LogThrottle> refusal_logs(listeners.size());
-  const unsigned n_workers =
-      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
     workers.push_back(std::make_unique<Worker>(i, config, backends, *stores.store, *access_log,

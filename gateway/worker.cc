@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "config/base/accept_loop.h"
+#include "config/base/worker_shard.h"
 #include "gateway/log.h"
 #include "session/asio_endpoint.h"
 #include "session/client_session.h"
@@ -72,7 +73,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> conf
                affinity::BackendSet& backends, affinity::AffinityStore& store,
                session::AccessLog& log, session::GatewayStats& stats, const affinity::Clock& clock,
                std::atomic<int64_t>& process_connections)
-    : io_(std::make_unique<asio::io_context>(1)),
+    : index_(index),
+      io_(std::make_unique<asio::io_context>(1)),
       ctx_(std::make_unique<session::WorkerContext>(*io_, std::move(config), log, stats, clock,
                                                     process_connections)),
       sweeper_(std::make_unique<asio::steady_timer>(*io_)),
@@ -121,7 +123,10 @@ void Worker::start() {
                    accept_loop(a.acceptor, *a.listener, *ctx_, max_connections_, *a.refusal_log),
                    asio::detached);
   sweep_pools();
-  thread_ = std::thread([this] { io_->run(); });
+  thread_ = std::thread([this] {
+    base::t_worker_slot = index_ + 1;  // this worker's counter slot
+    io_->run();
+  });
 }
 
 void Worker::sweep_pools() {

@@ -52,6 +52,7 @@ class Worker {
   // Torn down in a fixed order by ~Worker: sockets and timers before the
   // io_context, and the io_context (which destroys suspended coroutine
   // frames that still refer to the context) before the context.
+  unsigned index_;
   std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<session::WorkerContext> ctx_;
   struct Acceptor {

@@ -31,6 +31,12 @@ int64_t LatencyHistogram::upper_bound_us(size_t bucket) {
   return static_cast<int64_t>(5 + sub) << (octave + 2);
 }
 
+void LatencyHistogram::merge(const LatencyHistogram& o) {
+  for (size_t i = 0; i < kBuckets; ++i)
+    if (const uint64_t n = o.counts_[i].load(std::memory_order_relaxed))
+      counts_[i].fetch_add(n, std::memory_order_relaxed);
+}
+
 uint64_t LatencyHistogram::count() const {
   uint64_t n = 0;
   for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
@@ -65,6 +71,13 @@ double LatencyHistogram::quantile_us(double q) const {
 
 // ---------------------------------------------------------- DurationHistogram
 
+void DurationHistogram::merge(const DurationHistogram& o) {
+  for (size_t i = 0; i <= kFinite; ++i)
+    if (const uint64_t n = o.counts[i].load(std::memory_order_relaxed))
+      counts[i].fetch_add(n, std::memory_order_relaxed);
+  sum_us.fetch_add(o.sum_us.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 void DurationHistogram::record(std::chrono::microseconds d) {
   const int64_t us = d.count() < 0 ? 0 : d.count();
   size_t i = 0;
@@ -76,15 +89,19 @@ void DurationHistogram::record(std::chrono::microseconds d) {
 // --------------------------------------------------------------- GatewayStats
 
 GatewayStats::GatewayStats(const config::GatewayConfig& config)
-    : listeners_(config.listeners.size()) {
-  for (const auto& b : config.backends)
-    backends_.push_back(std::make_unique<BackendStats>(b.servers.size()));
-  backends_.push_back(std::make_unique<BackendStats>(0));  // kNoBackend
+    : listener_count_(config.listeners.size()), backend_count_(config.backends.size()) {
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Tables& t = shards_[i];
+    t.listeners = std::vector<ListenerStats>(listener_count_);
+    for (const auto& b : config.backends)
+      t.backends.push_back(std::make_unique<BackendStats>(b.servers.size()));
+    t.backends.push_back(std::make_unique<BackendStats>(0));  // kNoBackend
+  }
 }
 
 void GatewayStats::request_done(size_t backend, affinity::Server* server, unsigned status,
                                 std::chrono::microseconds duration, bool persistent) {
-  BackendStats* b = backend_at(backend);
+  BackendStats* b = backend_at(shards_.local(), backend);
   if (!b) return;
   b->duration.record(duration);
   if (server) {
@@ -92,56 +109,79 @@ void GatewayStats::request_done(size_t backend, affinity::Server* server, unsign
     if (server->index() < b->servers.size()) {
       ServerStats& s = b->servers[server->index()];
       s.latency.record(duration);
-      if (persistent) s.persistent.fetch_add(1, std::memory_order_relaxed);
+      if (persistent) base::bump(s.persistent);
     }
   } else if (status >= 100 && status < 600) {
-    b->gateway_responses[status - 100].fetch_add(1, std::memory_order_relaxed);
+    base::bump(b->gateway_responses[status - 100]);
   }
 }
 
+template <class F>
+uint64_t GatewayStats::sum_listener(size_t listener, F f) const {
+  if (listener >= listener_count_) return 0;
+  return shards_.sum([&](const Tables& t) { return f(t.listeners[listener]); });
+}
+
+template <class F>
+uint64_t GatewayStats::sum_backend(size_t backend, F f) const {
+  return shards_.sum([&](const Tables& t) -> uint64_t {
+    const BackendStats* b = backend_at(t, backend);
+    return b ? f(*b) : 0;
+  });
+}
+
 int64_t GatewayStats::connections_active(size_t listener) const {
-  return listener < listeners_.size() ? listeners_[listener].active.load(std::memory_order_relaxed)
-                                      : 0;
+  // Per worker the gauge can't go negative (a connection closes on the
+  // worker that opened it), but sum as signed anyway.
+  return static_cast<int64_t>(sum_listener(listener, [](const ListenerStats& l) {
+    return static_cast<uint64_t>(l.active.load(std::memory_order_relaxed));
+  }));
 }
 
 uint64_t GatewayStats::connections_refused(size_t listener) const {
-  return listener < listeners_.size()
-             ? listeners_[listener].refused.load(std::memory_order_relaxed)
-             : 0;
+  return sum_listener(listener,
+                      [](const ListenerStats& l) { return l.refused.load(std::memory_order_relaxed); });
 }
 
 uint64_t GatewayStats::tls_handshakes(size_t listener, bool ok) const {
-  if (listener >= listeners_.size()) return 0;
-  const auto& l = listeners_[listener];
-  return (ok ? l.tls_ok : l.tls_failed).load(std::memory_order_relaxed);
+  return sum_listener(listener, [ok](const ListenerStats& l) {
+    return (ok ? l.tls_ok : l.tls_failed).load(std::memory_order_relaxed);
+  });
 }
 
 uint64_t GatewayStats::gateway_responses(size_t backend, unsigned status) const {
-  const BackendStats* b = backend_at(backend);
-  if (!b || status < 100 || status >= 600) return 0;
-  return b->gateway_responses[status - 100].load(std::memory_order_relaxed);
+  if (status < 100 || status >= 600) return 0;
+  return sum_backend(backend, [status](const BackendStats& b) {
+    return b.gateway_responses[status - 100].load(std::memory_order_relaxed);
+  });
 }
 
 uint64_t GatewayStats::retries(size_t backend) const {
-  const BackendStats* b = backend_at(backend);
-  return b ? b->retries.load(std::memory_order_relaxed) : 0;
+  return sum_backend(backend,
+                     [](const BackendStats& b) { return b.retries.load(std::memory_order_relaxed); });
 }
 
-const DurationHistogram* GatewayStats::duration(size_t backend) const {
-  const BackendStats* b = backend_at(backend);
-  return b ? &b->duration : nullptr;
+std::optional<DurationHistogram> GatewayStats::duration(size_t backend) const {
+  if (!backend_at(shards_[0], backend)) return std::nullopt;
+  std::optional<DurationHistogram> h(std::in_place);
+  for (size_t i = 0; i < shards_.size(); ++i) h->merge(backend_at(shards_[i], backend)->duration);
+  return h;
 }
 
-const LatencyHistogram* GatewayStats::server_latency(size_t backend, size_t server) const {
-  const BackendStats* b = backend_at(backend);
-  return b && server < b->servers.size() ? &b->servers[server].latency : nullptr;
+std::optional<LatencyHistogram> GatewayStats::server_latency(size_t backend, size_t server) const {
+  const BackendStats* b0 = backend_at(shards_[0], backend);
+  if (!b0 || server >= b0->servers.size()) return std::nullopt;
+  std::optional<LatencyHistogram> h(std::in_place);
+  for (size_t i = 0; i < shards_.size(); ++i)
+    h->merge(backend_at(shards_[i], backend)->servers[server].latency);
+  return h;
 }
 
 uint64_t GatewayStats::persistent_requests(size_t backend, size_t server) const {
-  const BackendStats* b = backend_at(backend);
-  return b && server < b->servers.size()
-             ? b->servers[server].persistent.load(std::memory_order_relaxed)
-             : 0;
+  return sum_backend(backend, [server](const BackendStats& b) -> uint64_t {
+    return server < b.servers.size() ? b.servers[server].persistent.load(std::memory_order_relaxed)
+                                     : 0;
+  });
 }
 
 }  // namespace sag::session

@@ -12,10 +12,13 @@
 //    tls_handshake); the affinity store calls affinity_store_error from
 //    whatever thread notices the error;
 //  - the admin thread reads (the const accessors).
-// Every counter is a relaxed atomic: no lock and no allocation on any
+// Every counter lives once per worker (base::Sharded): a worker writes only
+// its own slot, so no cache line is written by two workers, and readers sum
+// the slots. Counters are relaxed atomics: no lock and no allocation on any
 // increment. A reader may see one counter of a request updated and another
 // not yet; exporters take care that what they print stays self-consistent
-// (e.g. a histogram's _count is the sum of its buckets).
+// (e.g. a histogram's _count is the sum of its buckets). Histograms are
+// returned to readers as merged copies.
 //
 // Per-server status codes live in affinity::Server (count_response), which
 // request_done fills; the path must not call Server::count_response itself.
@@ -27,8 +30,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "config/base/worker_shard.h"
 #include "config/gateway_config.h"
 
 namespace sag::affinity {
@@ -44,6 +49,12 @@ namespace sag::session {
 class LatencyHistogram {
  public:
   static constexpr size_t kBuckets = 1 + 4 * 22;  // [0,16us) + 22 octaves
+
+  LatencyHistogram() = default;
+  // A copy is a snapshot (relaxed loads); merge adds another's counts.
+  LatencyHistogram(const LatencyHistogram& o) { merge(o); }
+  LatencyHistogram& operator=(const LatencyHistogram&) = delete;
+  void merge(const LatencyHistogram& o);
 
   void record(std::chrono::microseconds d) {
     counts_[bucket_of(d.count())].fetch_add(1, std::memory_order_relaxed);
@@ -69,6 +80,12 @@ struct DurationHistogram {
       1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
   static constexpr std::array<const char*, kFinite + 1> kLabels = {
       "0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
+
+  DurationHistogram() = default;
+  // A copy is a snapshot (relaxed loads); merge adds another's counts.
+  DurationHistogram(const DurationHistogram& o) { merge(o); }
+  DurationHistogram& operator=(const DurationHistogram&) = delete;
+  void merge(const DurationHistogram& o);
 
   void record(std::chrono::microseconds d);
 
@@ -99,52 +116,48 @@ class GatewayStats {
                     std::chrono::microseconds duration, bool persistent = false);
   // Once per retry (an attempt on another server after a connection failure).
   void retry(size_t backend) {
-    if (BackendStats* b = backend_at(backend)) b->retries.fetch_add(1, std::memory_order_relaxed);
+    if (BackendStats* b = backend_at(shards_.local(), backend)) base::bump(b->retries);
   }
 
   // --------------------------------------------- worker threads: per connection
   // A client connection accepted (after the max_connections check) and its
   // end. Exactly one closed per opened.
   void connection_opened(size_t listener) {
-    if (listener < listeners_.size())
-      listeners_[listener].active.fetch_add(1, std::memory_order_relaxed);
+    if (ListenerStats* l = listener_at(listener)) l->active.fetch_add(1, std::memory_order_relaxed);
   }
   void connection_closed(size_t listener) {
-    if (listener < listeners_.size())
-      listeners_[listener].active.fetch_sub(1, std::memory_order_relaxed);
+    if (ListenerStats* l = listener_at(listener)) l->active.fetch_sub(1, std::memory_order_relaxed);
   }
   // A client connection closed at once because limits.max_connections was
   // reached. Only refusals write it: an accepted connection pays nothing.
   void connection_refused(size_t listener) {
-    if (listener < listeners_.size())
-      listeners_[listener].refused.fetch_add(1, std::memory_order_relaxed);
+    if (ListenerStats* l = listener_at(listener)) base::bump(l->refused);
   }
   // A TLS handshake ended (ok or failed: error, timeout, client gone).
   void tls_handshake(size_t listener, bool ok) {
-    if (listener < listeners_.size())
-      (ok ? listeners_[listener].tls_ok : listeners_[listener].tls_failed)
-          .fetch_add(1, std::memory_order_relaxed);
+    if (ListenerStats* l = listener_at(listener)) base::bump(ok ? l->tls_ok : l->tls_failed);
   }
 
   // -------------------------------------------------------- affinity store
   void affinity_store_error() { store_errors_.fetch_add(1, std::memory_order_relaxed); }
 
   // ------------------------------------------------------ admin thread: reads
-  size_t listener_count() const { return listeners_.size(); }
-  size_t backend_count() const { return backends_.size() - 1; }  // without kNoBackend
+  size_t listener_count() const { return listener_count_; }
+  size_t backend_count() const { return backend_count_; }  // without kNoBackend
   int64_t connections_active(size_t listener) const;
   uint64_t connections_refused(size_t listener) const;
   uint64_t tls_handshakes(size_t listener, bool ok) const;
   // Gateway answers of this backend (server="-") with this exact status.
   uint64_t gateway_responses(size_t backend, unsigned status) const;
   uint64_t retries(size_t backend) const;
-  const DurationHistogram* duration(size_t backend) const;
-  const LatencyHistogram* server_latency(size_t backend, size_t server) const;
+  // Merged over the workers; empty for an unknown backend or server.
+  std::optional<DurationHistogram> duration(size_t backend) const;
+  std::optional<LatencyHistogram> server_latency(size_t backend, size_t server) const;
   uint64_t persistent_requests(size_t backend, size_t server) const;
   uint64_t affinity_store_errors() const { return store_errors_.load(std::memory_order_relaxed); }
 
  private:
-  struct alignas(64) ListenerStats {
+  struct ListenerStats {
     std::atomic<int64_t> active{0};
     std::atomic<uint64_t> tls_ok{0};
     std::atomic<uint64_t> tls_failed{0};
@@ -161,18 +174,33 @@ class GatewayStats {
     DurationHistogram duration;
     std::vector<ServerStats> servers;
   };
+  // One worker's counters: listeners by position, one BackendStats per
+  // config backend, then one for kNoBackend (no servers).
+  struct Tables {
+    std::vector<ListenerStats> listeners;
+    std::vector<std::unique_ptr<BackendStats>> backends;
+  };
 
-  BackendStats* backend_at(size_t backend) {
-    if (backend == kNoBackend) return backends_.back().get();
-    return backend < backends_.size() - 1 ? backends_[backend].get() : nullptr;
+  ListenerStats* listener_at(size_t listener) {
+    Tables& t = shards_.local();
+    return listener < t.listeners.size() ? &t.listeners[listener] : nullptr;
   }
-  const BackendStats* backend_at(size_t backend) const {
-    return const_cast<GatewayStats*>(this)->backend_at(backend);
+  static BackendStats* backend_at(Tables& t, size_t backend) {
+    if (backend == kNoBackend) return t.backends.back().get();
+    return backend < t.backends.size() - 1 ? t.backends[backend].get() : nullptr;
   }
+  static const BackendStats* backend_at(const Tables& t, size_t backend) {
+    return backend_at(const_cast<Tables&>(t), backend);
+  }
+  // Sum of f(listener stats) over the workers; 0 for an unknown listener.
+  template <class F>
+  uint64_t sum_listener(size_t listener, F f) const;
+  template <class F>
+  uint64_t sum_backend(size_t backend, F f) const;
 
-  std::vector<ListenerStats> listeners_;
-  // One per config backend, then one for kNoBackend (no servers).
-  std::vector<std::unique_ptr<BackendStats>> backends_;
+  size_t listener_count_;
+  size_t backend_count_;
+  base::Sharded<Tables> shards_;
   std::atomic<uint64_t> store_errors_{0};
 };
 

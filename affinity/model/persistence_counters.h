@@ -1,23 +1,39 @@
 // How persistence decisions of one backend turned out (docs/behaviour.md#admin-listener
-// gateway_persistence_total{result}). Written by every worker, read by the
-// admin listener: relaxed atomics, each on the request path once.
+// gateway_persistence_total{result}). Written by every worker once per
+// request, each worker into its own slot (base::Sharded); the admin listener
+// reads the sums.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+
+#include "config/base/worker_shard.h"
 
 namespace sag::affinity {
 
 enum class PersistOutcome : uint8_t;
 
-struct PersistenceCounters {
-  std::atomic<uint64_t> hit{0};         // cookie, learn or source pin honoured
-  std::atomic<uint64_t> miss{0};        // nothing to honour: balanced
-  std::atomic<uint64_t> redispatch{0};  // pinned server unusable: moved
-  std::atomic<uint64_t> invalid{0};     // a cookie that failed to decode or verify
-  std::atomic<uint64_t> expired{0};     // a cookie past its dates
+class PersistenceCounters {
+ public:
+  enum Result : uint8_t {
+    kHit,         // cookie, learn or source pin honoured
+    kMiss,        // nothing to honour: balanced
+    kRedispatch,  // pinned server unusable: moved
+    kInvalid,     // a cookie that failed to decode or verify
+    kExpired,     // a cookie past its dates
+    kResults
+  };
 
   void count(PersistOutcome outcome);
+  // Summed over the workers.
+  uint64_t total(Result r) const {
+    return slots_.sum([r](const Slot& s) { return s[r].load(std::memory_order_relaxed); });
+  }
+
+ private:
+  using Slot = std::array<std::atomic<uint64_t>, kResults>;
+  base::Sharded<Slot> slots_;
 };
 
 }  // namespace sag::affinity

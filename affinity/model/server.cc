@@ -56,7 +56,8 @@ uint32_t Server::effective_weight(std::chrono::steady_clock::time_point now,
 
 void Server::record_response_time(std::chrono::microseconds t) {
   const uint64_t sample = static_cast<uint64_t>(t.count() < 0 ? 0 : t.count()) << kEwmaShift;
-  const uint64_t old = rt_ewma_.load(std::memory_order_relaxed);
+  std::atomic<uint64_t>& ewma = traffic_.local().rt_ewma;
+  const uint64_t old = ewma.load(std::memory_order_relaxed);
   uint64_t next;
   if (old == 0) {
     next = sample;
@@ -65,7 +66,40 @@ void Server::record_response_time(std::chrono::microseconds t) {
     next = static_cast<uint64_t>(static_cast<int64_t>(old) +
                                  (static_cast<int64_t>(sample) - static_cast<int64_t>(old)) / 5);
   }
-  rt_ewma_.store(next == 0 ? 1 : next, std::memory_order_relaxed);
+  ewma.store(next == 0 ? 1 : next, std::memory_order_relaxed);
+}
+
+bool Server::has_response_time() const {
+  for (size_t i = 0; i < traffic_.size(); ++i)
+    if (traffic_[i].rt_ewma.load(std::memory_order_relaxed) != 0) return true;
+  return false;
+}
+
+std::chrono::microseconds Server::response_time_ewma() const {
+  uint64_t sum = 0, n = 0;
+  for (size_t i = 0; i < traffic_.size(); ++i)
+    if (const uint64_t v = traffic_[i].rt_ewma.load(std::memory_order_relaxed)) {
+      sum += v;
+      ++n;
+    }
+  return std::chrono::microseconds(n ? (sum / n) >> kEwmaShift : 0);
+}
+
+uint64_t Server::responses(unsigned status) const {
+  if (status < 100 || status >= 600) return 0;
+  return traffic_.sum(
+      [status](const Traffic& t) { return t.responses[status - 100].load(std::memory_order_relaxed); });
+}
+
+uint64_t Server::active_requests() const {
+  const int64_t n = static_cast<int64_t>(traffic_.sum([](const Traffic& t) {
+    return static_cast<uint64_t>(t.active.load(std::memory_order_relaxed));
+  }));
+  return n > 0 ? static_cast<uint64_t>(n) : 0;
+}
+
+uint64_t Server::total_requests() const {
+  return traffic_.sum([](const Traffic& t) { return t.total.load(std::memory_order_relaxed); });
 }
 
 }  // namespace sag::affinity

@@ -2,6 +2,9 @@
 // every worker reads (health, admin state, weight) and the counters the admin
 // listener reads. All mutable state is atomic; a Server is shared by all
 // workers and outlives every request that points at it (owned by Backend).
+// What every request writes (active/total requests, responses by status,
+// the response-time average) is kept per worker (base::Sharded) and summed
+// when read, so workers never write the same cache line.
 #pragma once
 
 #include <array>
@@ -13,6 +16,7 @@
 #include <string_view>
 
 #include "affinity/model/admin_state.h"
+#include "config/base/worker_shard.h"
 #include "config/gateway_config.h"
 
 namespace sag::affinity {
@@ -68,16 +72,14 @@ class Server {
                             std::chrono::milliseconds slow_start) const;
 
   // Response-head time (request sent -> response head received), as an
-  // exponentially weighted moving average, alpha = 1/5. Lock-free: a relaxed
-  // load then store, so two workers recording at the same instant may lose
-  // one of the two samples; harmless for a moving average, and cheaper than
-  // a CAS loop on a line every worker writes.
+  // exponentially weighted moving average, alpha = 1/5, kept per worker;
+  // the value read is the mean of the workers that have a sample. Lock-free:
+  // a relaxed load then store, so two non-worker threads recording at the
+  // same instant may lose one sample; harmless for a moving average.
   void record_response_time(std::chrono::microseconds t);
-  bool has_response_time() const { return rt_ewma_.load(std::memory_order_relaxed) != 0; }
+  bool has_response_time() const;
   // 0 when there is no sample yet (has_response_time() tells the two apart).
-  std::chrono::microseconds response_time_ewma() const {
-    return std::chrono::microseconds(rt_ewma_.load(std::memory_order_relaxed) >> kEwmaShift);
-  }
+  std::chrono::microseconds response_time_ewma() const;
 
   // Passive ejection (docs/configuration.md `passive`): real traffic failures take a
   // server out without waiting for active checks. The forwarding path
@@ -115,20 +117,22 @@ class Server {
 
   // Responses by exact status (100..599) for metrics; other codes count as 0.
   void count_response(unsigned status) {
-    responses_[status >= 100 && status < 600 ? status - 100 : 0].fetch_add(1, std::memory_order_relaxed);
+    base::bump(traffic_.local().responses[status >= 100 && status < 600 ? status - 100 : 0]);
   }
-  uint64_t responses(unsigned status) const {
-    return status >= 100 && status < 600 ? responses_[status - 100].load(std::memory_order_relaxed) : 0;
-  }
+  uint64_t responses(unsigned status) const;
 
-  // Request accounting; called by the forwarding path on every request.
+  // Request accounting; called by the forwarding path on every request, a
+  // request finishing on the thread that started it.
   void request_started() {
-    active_.fetch_add(1, std::memory_order_relaxed);
-    total_.fetch_add(1, std::memory_order_relaxed);
+    Traffic& t = traffic_.local();
+    t.active.fetch_add(1, std::memory_order_relaxed);
+    base::bump(t.total);
   }
-  void request_finished() { active_.fetch_sub(1, std::memory_order_relaxed); }
-  uint64_t active_requests() const { return active_.load(std::memory_order_relaxed); }
-  uint64_t total_requests() const { return total_.load(std::memory_order_relaxed); }
+  void request_finished() { traffic_.local().active.fetch_sub(1, std::memory_order_relaxed); }
+  // Summed over the workers: leastconn reads it per balancing decision
+  // (workers + 1 loads).
+  uint64_t active_requests() const;
+  uint64_t total_requests() const;
 
  private:
   const uint32_t index_;
@@ -140,18 +144,20 @@ class Server {
   std::atomic<AdminState> admin_{AdminState::kReady};
   std::atomic<bool> healthy_{true};
   std::atomic<int64_t> up_since_ns_{0};  // steady_clock ns; 0 = up from the start
-  // Written by every worker on every request: keep them off the line that
-  // holds the read-mostly state above.
-  alignas(64) std::atomic<uint64_t> active_{0};
-  std::atomic<uint64_t> total_{0};
-  // EWMA in 1/16 us (fixed point, so small times keep precision); 0 = none,
-  // any real average is stored as at least 1.
-  static constexpr int kEwmaShift = 4;
-  std::atomic<uint64_t> rt_ewma_{0};
   std::atomic<uint32_t> consecutive_failures_{0};
   std::atomic<bool> ejected_{false};
   std::atomic<int64_t> ejected_at_ns_{0};
-  std::array<std::atomic<uint64_t>, 500> responses_{};  // index status - 100
+  // EWMA in 1/16 us (fixed point, so small times keep precision); 0 = none,
+  // any real average is stored as at least 1.
+  static constexpr int kEwmaShift = 4;
+  // One worker's share of what every request writes.
+  struct Traffic {
+    std::atomic<int64_t> active{0};  // per worker; the sum is never negative
+    std::atomic<uint64_t> total{0};
+    std::atomic<uint64_t> rt_ewma{0};
+    std::array<std::atomic<uint64_t>, 500> responses{};  // index status - 100
+  };
+  base::Sharded<Traffic> traffic_;
 };
 
 }  // namespace sag::affinity

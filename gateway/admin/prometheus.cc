@@ -131,8 +131,8 @@ void MetricsWriter::request_durations() {
                 "Time from the request's first byte (or the connection's accept) to the end "
                 "of its response.");
   for (size_t bi = 0; bi < all_.size(); ++bi)
-    if (const auto* h = stats_.duration(bi)) histogram(all_[bi]->name(), *h, false);
-  if (const auto* h = stats_.duration(session::GatewayStats::kNoBackend)) histogram("-", *h, true);
+    if (const auto h = stats_.duration(bi)) histogram(all_[bi]->name(), *h, false);
+  if (const auto h = stats_.duration(session::GatewayStats::kNoBackend)) histogram("-", *h, true);
 }
 
 void MetricsWriter::servers_up() {
@@ -177,11 +177,11 @@ void MetricsWriter::persistence() {
   for (const auto& b : all_) {
     const auto& pc = b->persistence_counters();
     const std::pair<const char*, uint64_t> results[] = {
-        {"hit", pc.hit.load(std::memory_order_relaxed)},
-        {"miss", pc.miss.load(std::memory_order_relaxed)},
-        {"redispatch", pc.redispatch.load(std::memory_order_relaxed)},
-        {"invalid", pc.invalid.load(std::memory_order_relaxed)},
-        {"expired", pc.expired.load(std::memory_order_relaxed)},
+        {"hit", pc.total(affinity::PersistenceCounters::kHit)},
+        {"miss", pc.total(affinity::PersistenceCounters::kMiss)},
+        {"redispatch", pc.total(affinity::PersistenceCounters::kRedispatch)},
+        {"invalid", pc.total(affinity::PersistenceCounters::kInvalid)},
+        {"expired", pc.total(affinity::PersistenceCounters::kExpired)},
     };
     for (const auto& [result, n] : results)
       metric_line(out_, "gateway_persistence_total", {{"backend", b->name()}, {"result", result}}, n);

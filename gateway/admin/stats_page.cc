@@ -84,7 +84,7 @@ void append_server_row(std::string& out, size_t bi, const affinity::Server& s,
   }
   out += "</td><td>";
   append_u64(out, stats.persistent_requests(bi, s.index()));
-  const session::LatencyHistogram* lat = stats.server_latency(bi, s.index());
+  const auto lat = stats.server_latency(bi, s.index());
   out += "</td><td>";
   out += format_ms(lat ? lat->quantile_us(0.50) : -1);
   out += "</td><td>";
@@ -116,11 +116,11 @@ void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
   out += " <small>(";
   out += config::to_string(b.config().balance);
   out += "; persistence hit ";
-  append_u64(out, pc.hit.load(std::memory_order_relaxed));
+  append_u64(out, pc.total(affinity::PersistenceCounters::kHit));
   out += ", miss ";
-  append_u64(out, pc.miss.load(std::memory_order_relaxed));
+  append_u64(out, pc.total(affinity::PersistenceCounters::kMiss));
   out += ", redispatch ";
-  append_u64(out, pc.redispatch.load(std::memory_order_relaxed));
+  append_u64(out, pc.total(affinity::PersistenceCounters::kRedispatch));
   out += "; retries ";
   append_u64(out, stats.retries(bi));
   out += kTableHead;

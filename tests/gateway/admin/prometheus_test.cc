@@ -7,6 +7,7 @@
 #include <regex>
 #include <string>
 
+#include "affinity/affinity_resolver.h"
 #include "tests/gateway/admin/admin_test_support.h"
 
 namespace sag::gateway {
@@ -45,10 +46,10 @@ TEST(MetricsTest, ExactText) {
   f.stats.tls_handshake(0, false);
   f.stats.affinity_store_error();
   auto& pc = f.backends.find("app")->persistence_counters();
-  pc.hit += 3;
-  pc.miss += 2;
-  pc.redispatch += 1;
-  pc.expired += 4;
+  for (int i = 0; i < 3; ++i) pc.count(affinity::PersistOutcome::kCookieHit);
+  for (int i = 0; i < 2; ++i) pc.count(affinity::PersistOutcome::kNew);
+  pc.count(affinity::PersistOutcome::kRedispatch);
+  for (int i = 0; i < 4; ++i) pc.count(affinity::PersistOutcome::kExpired);
   s2.set_healthy(false);
 
   const std::string expected =
