@@ -329,6 +329,11 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
 
 int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   raise_fd_limit();
+  const unsigned n_workers =
+      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+  // Per-worker slots (worker i writes slot i + 1), fixed before the servers,
+  // stats and access log that hold them are built.
+  base::set_worker_shards(n_workers + 1);
   // Registered first: a signal that arrives while the gateway starts (once a
   // listener accepts, a supervisor or a test may stop it at once) is queued
   // for serve_signals instead of killing the process.
@@ -350,11 +355,6 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     return 1;
   }
 
-  const unsigned n_workers =
-      config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
-  // Per-worker counter slots (worker i writes slot i + 1), fixed before the
-  // servers and stats that hold them are built.
-  base::set_worker_shards(n_workers + 1);
   affinity::BackendSet backends(*config);
   // Active health checks run on a thread of their own.
   HealthChecker health(backends, std::random_device{}());

@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -16,40 +19,73 @@ namespace {
 // Client bytes need not be UTF-8, but a JSON line must be (base::append_json_string).
 using base::append_json_string;
 
-constexpr size_t kFlushAt = 64 * 1024;
-constexpr size_t kMaxPending = 8 * 1024 * 1024;
+constexpr size_t kFlushAt = 64 * 1024;             // a lane this full wakes the writer
+constexpr size_t kMaxPending = 8 * 1024 * 1024;    // over all lanes
+constexpr size_t kMinLaneCap = 1024 * 1024;
+constexpr size_t kEntryHead = sizeof(int64_t) + sizeof(uint32_t);
 
-void append_int(std::string& out, int64_t v) {
+template <class T>
+void append_num(std::string& out, T v) {
   char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-  out.append(buf, static_cast<size_t>(n));
-}
-
-void append_uint(std::string& out, uint64_t v) {
-  char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-  out.append(buf, static_cast<size_t>(n));
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
 }
 
 // Request paths are client bytes: keep the log one line per request and
-// unambiguous to parse by escaping quotes, backslashes and controls.
+// unambiguous to parse by escaping quotes, backslashes and controls as \xHH.
 void append_escaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t plain = 0;  // start of the run of bytes copied as they are
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
+      out.append(s.data() + plain, i - plain);
+      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+      out.append(esc, sizeof esc);
+      plain = i + 1;
     }
   }
+  out.append(s.data() + plain, s.size() - plain);
 }
 
-void split_time(std::chrono::system_clock::time_point t, std::tm& tm, int& millis) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  millis = static_cast<int>(ms % 1000);
-  gmtime_r(&secs, &tm);
+// The date text up to the seconds changes once a second: formatted then,
+// per thread and per format; each line patches in its milliseconds.
+struct DateCache {
+  int64_t second = INT64_MIN;
+  size_t len = 0;
+  char text[48];
+};
+
+enum class DateStyle { kText, kJson };
+
+void append_date(std::string& out, std::chrono::system_clock::time_point t, DateStyle style) {
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local DateCache caches[2];
+  DateCache& c = caches[style == DateStyle::kJson];
+  const int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const auto millis = static_cast<int>(ms - second * 1000);
+  if (second != c.second) {
+    std::tm tm{};
+    const auto secs = static_cast<std::time_t>(second);
+    gmtime_r(&secs, &tm);
+    const int n =
+        style == DateStyle::kText
+            ? std::snprintf(c.text, sizeof c.text, " [%02d/%s/%04d:%02d:%02d:%02d.", tm.tm_mday,
+                            kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec)
+            : std::snprintf(c.text, sizeof c.text, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                            tm.tm_sec);
+    c.len = n > 0 ? static_cast<size_t>(n) : 0;
+    c.second = second;
+  }
+  out.append(c.text, c.len);
+  const char m[3] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                     static_cast<char>('0' + millis % 10)};
+  out.append(m, sizeof m);
+  out += style == DateStyle::kText ? "] " : "Z";
 }
 
 }  // namespace
@@ -67,14 +103,17 @@ std::unique_ptr<AccessLog> AccessLog::open(const config::AccessLogConfig& config
 }
 
 AccessLog::AccessLog(int fd, bool owns_fd, config::LogFormat format)
-    : fd_(fd), owns_fd_(owns_fd), format_(format) {
+    : fd_(fd),
+      owns_fd_(owns_fd),
+      format_(format),
+      lane_cap_(std::max(kMinLaneCap, kMaxPending / lanes_.size())) {
   if (fd_ >= 0) writer_ = std::thread([this] { run(); });
 }
 
 AccessLog::~AccessLog() {
   if (writer_.joinable()) {
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(wake_mutex_);
       stop_ = true;
     }
     wake_.notify_one();
@@ -94,54 +133,96 @@ void AccessLog::write(const AccessRecord& record) {
     format_text(record, line);
   }
   line += '\n';
+  const int64_t done = std::chrono::steady_clock::now().time_since_epoch().count();
+  const auto len = static_cast<uint32_t>(line.size());
+  char head[kEntryHead];
+  std::memcpy(head, &done, sizeof done);
+  std::memcpy(head + sizeof done, &len, sizeof len);
+  Lane& lane = lanes_.local();
   bool flush_now = false;
   {
-    std::lock_guard lock(mutex_);
-    if (pending_.size() + line.size() > kMaxPending) {
+    std::lock_guard lock(lane.mutex);
+    if (lane.pending.size() + kEntryHead + line.size() > lane_cap_) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    pending_ += line;
-    flush_now = pending_.size() >= kFlushAt;
+    lane.pending.append(head, kEntryHead);
+    lane.pending += line;
+    flush_now = lane.pending.size() >= kFlushAt;
   }
-  if (flush_now) wake_.notify_one();
+  // Once per 64 KiB of lines, not per request.
+  if (flush_now && !flush_wanted_.exchange(true, std::memory_order_relaxed)) {
+    std::lock_guard lock(wake_mutex_);
+    wake_.notify_one();
+  }
+}
+
+void AccessLog::collect(std::vector<std::string>& taken, std::string& out) {
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    taken[i].clear();
+    std::lock_guard lock(lanes_[i].mutex);
+    taken[i].swap(lanes_[i].pending);
+  }
+  // Each lane is in completion order; merge them (k = workers + 1, small).
+  thread_local std::vector<size_t> pos;
+  pos.assign(taken.size(), 0);
+  for (;;) {
+    size_t best = taken.size();
+    int64_t best_done = 0;
+    for (size_t i = 0; i < taken.size(); ++i) {
+      if (pos[i] >= taken[i].size()) continue;
+      int64_t done;
+      std::memcpy(&done, taken[i].data() + pos[i], sizeof done);
+      if (best == taken.size() || done < best_done) {
+        best = i;
+        best_done = done;
+      }
+    }
+    if (best == taken.size()) return;
+    uint32_t len;
+    std::memcpy(&len, taken[best].data() + pos[best] + sizeof(int64_t), sizeof len);
+    out.append(taken[best].data() + pos[best] + kEntryHead, len);
+    pos[best] += kEntryHead + len;
+  }
+}
+
+void AccessLog::write_out(const std::string& out) {
+  size_t off = 0;
+  while (off < out.size()) {
+    ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // nowhere to write: drop rather than spin
+    off += static_cast<size_t>(n);
+  }
 }
 
 void AccessLog::run() {
+  std::vector<std::string> taken(lanes_.size());
   std::string out;
-  std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait_for(lock, std::chrono::milliseconds(50),
-                   [this] { return stop_ || pending_.size() >= kFlushAt; });
-    out.swap(pending_);
-    const bool stopping = stop_;
-    lock.unlock();
-    size_t off = 0;
-    while (off < out.size()) {
-      ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // nowhere to write: drop rather than spin
-      off += static_cast<size_t>(n);
+    bool stopping;
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(50), [this] {
+        return stop_ || flush_wanted_.load(std::memory_order_relaxed);
+      });
+      stopping = stop_;
     }
+    flush_wanted_.store(false, std::memory_order_relaxed);
     out.clear();
-    lock.lock();
-    if (stopping && pending_.empty()) return;
+    collect(taken, out);
+    write_out(out);
+    // Workers have stopped before the log is destroyed: what they wrote
+    // is in the lanes now, and this last round took it.
+    if (stopping) return;
   }
 }
 
 void AccessLog::format_text(const AccessRecord& r, std::string& out) {
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::tm tm{};
-  int millis = 0;
-  split_time(r.start, tm, millis);
-  char date[64];
-  std::snprintf(date, sizeof date, " [%02d/%s/%04d:%02d:%02d:%02d.%03d] ", tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   out += r.client_ip;
   out += ':';
-  append_int(out, r.client_port);
-  out += date;
+  append_num(out, r.client_port);
+  append_date(out, r.start, DateStyle::kText);
   out += r.listener;
   out += ' ';
   out += r.backend.empty() ? "-" : r.backend;
@@ -149,18 +230,18 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
   out += r.server.empty() ? "-" : r.server;
   out += ' ';
   for (int64_t t : {r.tq, r.tw, r.tc, r.tr}) {
-    append_int(out, t);
+    append_num(out, t);
     out += '/';
   }
-  append_int(out, r.tt);
+  append_num(out, r.tt);
   out += ' ';
-  append_int(out, r.status);
+  append_num(out, r.status);
   out += ' ';
-  append_uint(out, r.bytes);
+  append_num(out, r.bytes);
   out += ' ';
   out += r.persist.empty() ? "-" : r.persist;
   out += ' ';
-  append_int(out, r.retries);
+  append_num(out, r.retries);
   out += " \"";
   append_escaped(out, r.method);
   out += ' ';
@@ -172,18 +253,12 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
 }
 
 void AccessLog::format_json(const AccessRecord& r, std::string& out) {
-  std::tm tm{};
-  int millis = 0;
-  split_time(r.start, tm, millis);
-  char date[48];
-  std::snprintf(date, sizeof date, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   out += "{\"time\":\"";
-  out += date;
+  append_date(out, r.start, DateStyle::kJson);
   out += "\",\"client_ip\":";
   append_json_string(out, r.client_ip);
   out += ",\"client_port\":";
-  append_int(out, r.client_port);
+  append_num(out, r.client_port);
   out += ",\"listener\":";
   append_json_string(out, r.listener);
   out += ",\"backend\":";
@@ -196,16 +271,16 @@ void AccessLog::format_json(const AccessRecord& r, std::string& out) {
     out += ",\"";
     out += k;
     out += "\":";
-    append_int(out, v);
+    append_num(out, v);
   }
   out += ",\"status\":";
-  append_int(out, r.status);
+  append_num(out, r.status);
   out += ",\"bytes\":";
-  append_uint(out, r.bytes);
+  append_num(out, r.bytes);
   out += ",\"persist\":";
   append_json_string(out, r.persist.empty() ? "-" : r.persist);
   out += ",\"retries\":";
-  append_int(out, r.retries);
+  append_num(out, r.retries);
   out += ",\"method\":";
   append_json_string(out, r.method);
   out += ",\"path\":";

@@ -1,8 +1,12 @@
 // The access log (docs/behaviour.md#access-log): one line per request, written after the
-// response ends. Workers format their line and hand it over under a short
-// lock; a dedicated thread does the write(2), so a slow disk or a blocked
-// stdout pipe never stalls a worker. Past a bound the newest lines are
-// dropped and counted rather than buffered without limit.
+// response ends. Each worker formats its line (no allocation: a reused
+// per-thread buffer, integers by to_chars, the date text cached per second)
+// and appends it to its own lane (base::Sharded), whose lock only the
+// writer thread ever contends for, at most every 50 ms: workers share
+// nothing per request. The writer takes every lane at once and writes their
+// lines merged in completion order, so a slow disk or a blocked stdout pipe
+// never stalls a worker. Past a bound per lane the newest lines are dropped
+// and counted rather than buffered without limit.
 #pragma once
 
 #include <atomic>
@@ -14,7 +18,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
+#include "config/base/worker_shard.h"
 #include "config/gateway_config.h"
 
 namespace sag::session {
@@ -56,16 +62,29 @@ class AccessLog {
   static void format_json(const AccessRecord& r, std::string& out);
 
  private:
+  // One worker's lines not yet written: each as [8-byte completion time,
+  // steady ns][4-byte length][bytes], in the order the worker wrote them.
+  struct Lane {
+    std::mutex mutex;
+    std::string pending;  // guarded by mutex
+  };
+
   AccessLog(int fd, bool owns_fd, config::LogFormat format);
   void run();
+  // Takes every lane's lines (swapped with `taken`, so capacities are kept
+  // on both sides) and appends them to `out` merged by completion time.
+  void collect(std::vector<std::string>& taken, std::string& out);
+  void write_out(const std::string& out);
 
   const int fd_;
   const bool owns_fd_;
   const config::LogFormat format_;
-  std::mutex mutex_;
+  base::Sharded<Lane> lanes_;
+  size_t lane_cap_;
+  std::mutex wake_mutex_;
   std::condition_variable wake_;
-  std::string pending_;  // guarded by mutex_
-  bool stop_ = false;    // guarded by mutex_
+  bool stop_ = false;  // guarded by wake_mutex_
+  std::atomic<bool> flush_wanted_{false};
   std::atomic<uint64_t> dropped_{0};
   std::thread writer_;
 };

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <atomic>
+#include <thread>
 
 namespace sag::session {
 namespace {
@@ -407,6 +409,54 @@ TEST(AccessLogFile, WritesOneLinePerRecordAndFlushesOnClose) {
             text(record()) + "\n" +
                 "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] https app/s1 1/0/2/3/6 200 512 "
                 "cookie-hit 0 \"GET /second\\x0aline HTTP/1.1\" ok\n");
+}
+
+// Workers write their own lanes (issue 12: nothing shared per request); the
+// writer merges the lanes by completion time, so lines written one after
+// the other by different workers come out in that order, and none is lost.
+TEST(AccessLogFile, LanesOfSeveralWorkersMergeInCompletionOrder) {
+  char tmpl[] = "/tmp/sag-access-log-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = tmpl;
+  const size_t saved = base::worker_shards();
+  base::set_worker_shards(3);  // slot 0 + two workers
+  constexpr int kLines = 3000;
+  {
+    config::AccessLogConfig cfg;
+    cfg.path = path;
+    std::string error;
+    auto log = AccessLog::open(cfg, error);
+    ASSERT_NE(log, nullptr) << error;
+    // Three threads (worker slots 1, 2 and the shared 0) take turns.
+    std::atomic<int> turn{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t)
+      threads.emplace_back([&, t] {
+        base::t_worker_slot = static_cast<size_t>(t);
+        for (int i = t; i < kLines; i += 3) {
+          while (turn.load() != i) std::this_thread::yield();
+          AccessRecord r = record();
+          const std::string p = "/" + std::to_string(i);
+          r.path = p;
+          log->write(r);
+          turn.store(i + 1);
+        }
+      });
+    for (auto& th : threads) th.join();
+  }
+  base::set_worker_shards(saved);
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    EXPECT_NE(line.find("\"GET /" + std::to_string(n) + " HTTP/1.1\""), std::string::npos)
+        << "line " << n << ": " << line;
+    ++n;
+  }
+  std::remove(path.c_str());
+  EXPECT_EQ(n, kLines);
 }
 
 TEST(AccessLogFile, JsonFormat) {
