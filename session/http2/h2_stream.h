@@ -1,6 +1,8 @@
 // One HTTP/2 stream's state in an Http2Session: the request as it arrives,
 // its body window, the response bytes on offer to nghttp2, and the wake-up
-// and deadline of the stream's coroutine.
+// and deadline of the stream's coroutine. A session reuses its H2Streams
+// for later streams (reuse()), so a stream costs no allocation and no
+// timer setup once the connection has warmed up.
 //
 // Thread: the connection's worker.
 #pragma once
@@ -30,6 +32,8 @@ class Signal {
     pending_ = true;
     timer_.cancel();
   }
+  // Forgets a notification nobody waited for (no waiter may be pending).
+  void clear() { pending_ = false; }
   // True when notified, false when `at` passed first.
   boost::asio::awaitable<bool> wait_until(Clock::time_point at) {
     if (!pending_) {
@@ -46,24 +50,15 @@ class Signal {
   bool pending_ = false;
 };
 
-struct H2Stream {
-  H2Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)
-      : id(stream_id), sig(ex), deadline(ex) {}
-
-  int32_t id;
-  // The request as it arrives.
-  Request req;
-  std::string authority, host, cookie;
+// What a new stream starts from; reuse() resets it in one assignment.
+struct H2StreamFlags {
   bool has_method = false, has_path = false, has_host = false;
   size_t header_bytes = 0;
   uint32_t header_count = 0;
   bool too_large = false;
   bool end_stream_in = false;  // the client's request is complete
   uint64_t body_received = 0;
-  // Request body received and not yet taken by the Forwarder; counted
-  // against the flow-control windows until taken.
-  std::string in;
-  size_t in_off = 0;
+  size_t in_off = 0;  // taken part of `in`
   // Response bytes offered to nghttp2 (owned by the Forwarder's buffer
   // until copied into frames by the data source callback).
   const char* out = nullptr;
@@ -74,7 +69,40 @@ struct H2Stream {
   bool eof_sent = false;    // the response's last frame went out
   bool reset_sent = false;  // the gateway reset the stream
   bool closed = false;      // nghttp2 closed the stream
+  bool started = false;     // the stream's coroutine was started
   bool done = false;        // the stream's coroutine ended
+};
+
+struct H2Stream : H2StreamFlags {
+  H2Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)
+      : id(stream_id), sig(ex), deadline(ex) {}
+  // The deadline kept by the session's group (no timer of its own).
+  H2Stream(const boost::asio::any_io_executor& ex, DeadlineGroup& group)
+      : id(0), sig(ex), deadline(group) {}
+
+  // Starts stream `stream_id` on this object: every field as new, the
+  // strings' capacity kept. Nothing may wait on sig or deadline.
+  void reuse(int32_t stream_id) {
+    static_cast<H2StreamFlags&>(*this) = H2StreamFlags{};
+    id = stream_id;
+    req = Request{};
+    authority.clear();
+    host.clear();
+    cookie.clear();
+    in.clear();
+    answer_body.clear();
+    sig.clear();
+    deadline.disarm();
+    x.reset();
+  }
+
+  int32_t id;
+  // The request as it arrives.
+  Request req;
+  std::string authority, host, cookie;
+  // Request body received and not yet taken by the Forwarder; counted
+  // against the flow-control windows until taken.
+  std::string in;
   std::string answer_body;  // the gateway's own answer
   Signal sig;               // wakes the stream's coroutine
   Deadline deadline;        // bounds the server side

@@ -1,6 +1,5 @@
 #include "session/http2/head_list.h"
 
-#include <cctype>
 #include <charconv>
 
 namespace sag::session {
@@ -16,8 +15,10 @@ void HeadList::start(unsigned status) {
 void HeadList::add(std::string_view name, std::string_view value) {
   const size_t at = text_.size();
   text_.append(name);
+  // HTTP/2 field names are lower case (RFC 9113 §8.2.1); ASCII only, and
+  // inline (std::tolower is a locale-aware call per byte).
   for (size_t i = at; i < text_.size(); ++i)
-    text_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(text_[i])));
+    if (text_[i] >= 'A' && text_[i] <= 'Z') text_[i] = static_cast<char>(text_[i] + ('a' - 'A'));
   text_.append(value);
   spans_.push_back({at, name.size(), value.size()});
 }

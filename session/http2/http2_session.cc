@@ -6,9 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
-#include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -42,6 +40,18 @@ constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
 constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kWriteBatch = 64 * 1024;
+constexpr size_t kPooledWhenIdle = 4;  // stream objects an idle connection keeps
+constexpr std::chrono::seconds kTrimAfter{1};  // idle this long: keep only those
+
+// A stream with the Forwarder that serves it; a session keeps these for its
+// later streams (H2Stream::reuse), so the Forwarder's buffers and strings
+// keep their capacity from one stream to the next, as over HTTP/1.1.
+struct PooledStream : H2Stream {
+  PooledStream(const asio::any_io_executor& ex, DeadlineGroup& group, ClientConnection& conn,
+               ConnectionPin& pin)
+      : H2Stream(ex, group), forwarder(conn, pin, deadline) {}
+  Forwarder forwarder;
+};
 
 // Over TLS in production; over a plain socket for the fuzz target and tests
 // (serve_http2(PlainStream&, ...)). The stream type is a template parameter,
@@ -51,7 +61,7 @@ class Http2Session {
  public:
   Http2Session(Stream& stream, ClientConnection& conn)
       : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
-        ex_(stream.get_executor()), write_signal_(ex_), all_done_(ex_) {}
+        ex_(stream.get_executor()), deadlines_(ex_), write_signal_(ex_), all_done_(ex_) {}
 
   ~Http2Session() {
     if (ng_) nghttp2_session_del(ng_);
@@ -59,6 +69,14 @@ class Http2Session {
 
   awaitable<void> run() {
     if (!init()) co_return;
+    // One timer keeps every stream's server-side deadline.
+    co_await (serve() || deadlines_.watch());
+  }
+
+ private:
+  class Port;
+
+  awaitable<void> serve() {
     try {
       co_await (reader() && writer());
     } catch (const std::exception&) {
@@ -67,15 +85,13 @@ class Http2Session {
     }
     // Streams still running see the client gone and end.
     dead_ = true;
-    for (H2Stream* s : running_) {
-      s->sig.notify();
-      s->deadline.cancel_now();
+    for (auto& p : all_) {
+      if (!p->started || p->done) continue;
+      p->sig.notify();
+      p->deadline.cancel_now();
     }
-    while (!running_.empty()) co_await all_done_.wait_until(Clock::time_point::max());
+    while (running_ > 0) co_await all_done_.wait_until(Clock::time_point::max());
   }
-
- private:
-  class Port;
 
   bool init() {
     nghttp2_session_callbacks* cb = nullptr;
@@ -96,6 +112,9 @@ class Http2Session {
     nghttp2_option_set_max_continuations(opt, 8);
     // Rapid reset (CVE-2023-44487): a burst of 1000, then 33 a second.
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    // No priority tree (RFC 9113 deprecates it): closed streams are freed at
+    // once rather than kept for it.
+    nghttp2_option_set_no_closed_streams(opt, 1);
     const int rv = nghttp2_session_server_new2(&ng_, cb, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -195,8 +214,13 @@ class Http2Session {
         continue;
       }
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
-      if (reader_done_ && (dead_ || terminating_ || running_.empty())) break;
-      co_await write_signal_.wait_until(Clock::time_point::max());
+      if (reader_done_ && (dead_ || terminating_ || running_ == 0)) break;
+      // Idle with more stream objects than an idle connection keeps: drop
+      // them if it stays idle (a gap between two bursts of streams doesn't).
+      const bool trim = open_streams_ == 0 && running_ == 0 && all_.size() > kPooledWhenIdle;
+      const bool woken =
+          co_await write_signal_.wait_until(trim ? Clock::now() + kTrimAfter : Clock::time_point::max());
+      if (!woken) trim_pool();
     }
     // The session is over; the reader may still be waiting for bytes that
     // will never matter.
@@ -255,21 +279,53 @@ class Http2Session {
   // A graceful stop cancels the reads of idle connections (WorkerContext::
   // begin_stop): idle here is no stream running and no write under way, so
   // the cancel never cuts a response short.
-  void update_idle() { conn_.idle = running_.empty() && !writing_; }
+  void update_idle() { conn_.idle = running_ == 0 && !writing_; }
 
   // ---- nghttp2 callbacks (run inside mem_recv / mem_send) ----------------
 
   static Http2Session& self(void* user) { return *static_cast<Http2Session*>(user); }
 
+  // The open stream `id` (nullptr once nghttp2 closed it: the object may
+  // already serve another stream).
   H2Stream* find(int32_t id) {
-    auto it = streams_.find(id);
-    return it == streams_.end() ? nullptr : it->second.get();
+    auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
+    return st && st->id == id && !st->closed ? st : nullptr;
+  }
+
+  // A stream object for stream `id`: a pooled one, or a new one.
+  PooledStream& take_stream(int32_t id) {
+    PooledStream* st;
+    if (!free_.empty()) {
+      st = free_.back();
+      free_.pop_back();
+    } else {
+      all_.push_back(std::make_unique<PooledStream>(ex_, deadlines_, conn_, pin_));
+      st = all_.back().get();
+    }
+    st->reuse(id);
+    return *st;
+  }
+
+  // Back to the pool once nghttp2 closed the stream and its coroutine, if
+  // it had one, ended: each of the two calls this once.
+  void release_if_unused(H2Stream& st) {
+    if (st.closed && (!st.started || st.done)) free_.push_back(static_cast<PooledStream*>(&st));
+  }
+
+  // An idle connection keeps a few stream objects (about a KiB each), not
+  // as many as its busiest moment had. Called outside nghttp2's callbacks;
+  // with no stream open or running, every object is in free_.
+  void trim_pool() {
+    if (open_streams_ != 0 || running_ != 0 || all_.size() <= kPooledWhenIdle) return;
+    all_.resize(kPooledWhenIdle);
+    free_.clear();
+    for (auto& p : all_) free_.push_back(p.get());
   }
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    if (s.streams_.size() >= s.cfg_.limits.h2_max_concurrent_streams) {
+    if (s.open_streams_ >= s.cfg_.limits.h2_max_concurrent_streams) {
       // Past the advertised limit: this stream alone is refused (the client
       // may retry it), the others go on.
       nghttp2_submit_rst_stream(s.ng_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
@@ -277,12 +333,18 @@ class Http2Session {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     try {
-      auto st = std::make_shared<H2Stream>(frame->hd.stream_id, s.ex_);
-      st->x.start = Clock::now();
-      st->x.start_wall = std::chrono::system_clock::now();
-      st->x.protocol = "HTTP/2.0";
-      st->req.version(11);
-      s.streams_.emplace(frame->hd.stream_id, std::move(st));
+      if (s.free_.capacity() < s.all_.size() + 1) s.free_.reserve(2 * s.all_.size() + 8);
+      H2Stream& st = s.take_stream(frame->hd.stream_id);
+      if (nghttp2_session_set_stream_user_data(s.ng_, st.id, &st) != 0) {
+        st.closed = true;
+        s.release_if_unused(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      ++s.open_streams_;
+      st.x.start = Clock::now();
+      st.x.start_wall = std::chrono::system_clock::now();
+      st.x.protocol = "HTTP/2.0";
+      st.req.version(11);
     } catch (const std::exception&) {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
@@ -322,7 +384,7 @@ class Http2Session {
         if (end_stream) st->end_stream_in = true;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
           st->x.head_done = Clock::now();
-          s.start_stream(s.streams_[frame->hd.stream_id]);
+          s.start_stream(*st);
         } else {
           st->sig.notify();
         }
@@ -362,16 +424,17 @@ class Http2Session {
 
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
     auto& s = self(user);
-    auto it = s.streams_.find(stream_id);
-    if (it == s.streams_.end()) return 0;
-    H2Stream& st = *it->second;
+    H2Stream* found = s.find(stream_id);
+    if (!found) return 0;
+    H2Stream& st = *found;
     st.closed = true;
+    --s.open_streams_;
     st.sig.notify();
     // Reset by the client (or for a protocol error) before the response
     // ended: whatever the stream waits for on its server is abandoned.
     if (!st.eof_sent) st.deadline.cancel_now();
-    s.streams_.erase(it);
-    if (s.running_.empty()) s.conn_.deadline.arm_after(s.cfg_.timeouts.keepalive, &s.conn_.lowest);
+    if (s.running_ == 0) s.conn_.deadline.arm_after(s.cfg_.timeouts.keepalive, &s.conn_.lowest);
+    s.release_if_unused(st);
     return 0;
   }
 
@@ -409,22 +472,22 @@ class Http2Session {
 
   // ---- streams ------------------------------------------------------------
 
-  void start_stream(std::shared_ptr<H2Stream> st) {
+  void start_stream(H2Stream& st) {
     if (w_.stopping) {
       announce_stop();
-      reset(*st, NGHTTP2_REFUSED_STREAM);
+      reset(st, NGHTTP2_REFUSED_STREAM);
       return;
     }
     // The request head is complete: the idle or first-request deadline
     // stops here (a header block never completed keeps it running).
     conn_.deadline.disarm();
-    running_.insert(st.get());
+    st.started = true;
+    ++running_;
     update_idle();
-    asio::co_spawn(ex_, run_stream(std::move(st)), [](std::exception_ptr) {});
+    asio::co_spawn(ex_, run_stream(static_cast<PooledStream&>(st)), [](std::exception_ptr) {});
   }
 
-  awaitable<void> run_stream(std::shared_ptr<H2Stream> st);
-  awaitable<void> serve_stream(H2Stream& st, Port& port, Forwarder& forwarder);
+  awaitable<void> run_stream(PooledStream& st);
 
   Stream& stream_;
   ClientConnection& conn_;
@@ -433,8 +496,12 @@ class Http2Session {
   asio::any_io_executor ex_;
   nghttp2_session* ng_ = nullptr;
   ConnectionPin pin_;
-  std::unordered_map<int32_t, std::shared_ptr<H2Stream>> streams_;  // open in nghttp2
-  std::set<H2Stream*> running_;  // streams whose coroutine runs
+  // Before the streams: their deadlines leave it when they go.
+  DeadlineGroup deadlines_;
+  std::vector<std::unique_ptr<PooledStream>> all_;  // every stream object made
+  std::vector<PooledStream*> free_;                 // those not serving a stream
+  size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
+  size_t running_ = 0;       // streams whose coroutine runs
   Signal write_signal_;
   Signal all_done_;
   bool dead_ = false;         // the connection failed: no more I/O
@@ -587,33 +654,38 @@ class Http2Session<Stream>::Port final : public ClientPort {
 };
 
 template <class Stream>
-awaitable<void> Http2Session<Stream>::run_stream(std::shared_ptr<H2Stream> st) {
-  if (!st->closed && !dead_) {
+awaitable<void> Http2Session<Stream>::run_stream(PooledStream& st) {
+  if (!st.closed && !dead_) {
     try {
-      Port port(*this, *st);
-      Forwarder forwarder(conn_, pin_, st->deadline);
-      co_await (serve_stream(*st, port, forwarder) || st->deadline.watch());
+      Port port(*this, st);
+      if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
+        co_await port.answer(refusal->error, refusal->detail, {});
+      } else {
+        co_await st.forwarder.forward(st.req, port, st.x);
+      }
     } catch (const std::exception&) {
       // (Allocation failure, or Beast refusing a field past 64 KiB.) The
       // stream is reset below; the connection goes on.
     }
   }
-  st->done = true;
+  st.done = true;
   if (!dead_) {
     // Request body nobody will read goes back into the windows.
-    if (const size_t left = st->in.size() - st->in_off; left > 0)
-      nghttp2_session_consume_stream(ng_, st->id, left);
+    if (const size_t left = st.in.size() - st.in_off; left > 0)
+      nghttp2_session_consume_stream(ng_, st.id, left);
     // No response: INTERNAL_ERROR. A request still arriving after its
     // response ended is cut short with NO_ERROR (RFC 9113 §8.1).
-    if (!st->submitted) {
-      reset(*st, NGHTTP2_INTERNAL_ERROR);
-    } else if (!st->end_stream_in) {
-      reset(*st, NGHTTP2_NO_ERROR);
+    if (!st.submitted) {
+      reset(st, NGHTTP2_INTERNAL_ERROR);
+    } else if (!st.end_stream_in) {
+      reset(st, NGHTTP2_NO_ERROR);
     }
   }
-  running_.erase(st.get());
+  st.deadline.disarm();
+  --running_;
+  release_if_unused(st);
   update_idle();
-  if (running_.empty()) {
+  if (running_ == 0) {
     if (w_.stopping && !dead_) terminate(NGHTTP2_NO_ERROR);
     conn_.deadline.arm_after(cfg_.timeouts.keepalive, &conn_.lowest);
     all_done_.notify();
@@ -621,15 +693,6 @@ awaitable<void> Http2Session<Stream>::run_stream(std::shared_ptr<H2Stream> st) {
     announce_stop();
   }
   write_signal_.notify();
-}
-
-template <class Stream>
-awaitable<void> Http2Session<Stream>::serve_stream(H2Stream& st, Port& port, Forwarder& forwarder) {
-  if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
-    co_await port.answer(refusal->error, refusal->detail, {});
-    co_return;
-  }
-  co_await forwarder.forward(st.req, port, st.x);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <memory>
+
 #include "config/base/asio_prelude.h"
 
 namespace sag::session {
@@ -126,6 +128,56 @@ TEST_F(DeadlineTest, CancelNowIsNotAFiredDeadline) {
   }());
   EXPECT_EQ(ec, asio::error::operation_aborted);
   EXPECT_FALSE(deadline_.fired());
+}
+
+// Deadlines kept by one DeadlineGroup (an HTTP/2 connection's streams): each
+// fires at its own time and cancels only its own victim; moving one earlier
+// wakes the group sooner; one that leaves the group is never touched.
+TEST_F(DeadlineTest, GroupFiresEachMemberAtItsOwnTime) {
+  tcp::socket c(io_), d(io_);
+  {
+    tcp::acceptor acc(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    c.connect(acc.local_endpoint());
+    acc.accept(d);
+  }
+  DeadlineGroup group(io_.get_executor());
+  Deadline early(group), late(group);
+  auto gone = std::make_unique<Deadline>(group);
+  boost::system::error_code ec_a, ec_c;
+  Clock::duration took_a{}, took_c{};
+  bool late_fired_when_early_did = true;
+  io_.restart();
+  auto body = [&]() -> asio::awaitable<void> {
+    late.arm_after(5s, &c);
+    early.arm_after(5s, &a_);
+    gone->arm_after(20ms, &a_);
+    gone.reset();  // leaves the group armed: must not fire
+    early.arm_after(60ms, &a_);  // earlier than the group's timer
+    auto read_a = [&]() -> asio::awaitable<void> {
+      std::tie(ec_a, took_a) = co_await wait_read();
+      late_fired_when_early_did = late.fired();
+      late.arm_after(80ms, &c);
+    };
+    auto read_c = [&]() -> asio::awaitable<void> {
+      char ch;
+      const auto start = Clock::now();
+      auto [ec, n] = co_await asio::async_read(c, asio::buffer(&ch, 1), base::kTuple);
+      ec_c = ec;
+      took_c = Clock::now() - start;
+    };
+    co_await (read_a() && read_c());
+  };
+  asio::co_spawn(io_, body() || group.watch(), asio::detached);
+  io_.run_for(10s);
+  EXPECT_EQ(ec_a, asio::error::operation_aborted);
+  EXPECT_GE(took_a, 50ms) << "the member that left the group fired";
+  EXPECT_LT(took_a, 2s);
+  EXPECT_TRUE(early.fired());
+  EXPECT_FALSE(late_fired_when_early_did);
+  EXPECT_EQ(ec_c, asio::error::operation_aborted);
+  EXPECT_GE(took_c, took_a + 60ms);
+  EXPECT_LT(took_c, 3s);
+  EXPECT_TRUE(late.fired());
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "config/gateway_config.h"
@@ -36,6 +38,43 @@ TEST_F(H2RequestTest, PseudoHeadersBecomeTheRequest) {
   EXPECT_EQ(st_.x.method, "POST");
   EXPECT_EQ(st_.x.path, "/a?b");
   EXPECT_FALSE(st_.req.chunked());
+}
+
+// A session reuses stream objects: nothing of the previous stream's request,
+// flags or exchange may reach the next one.
+TEST_F(H2RequestTest, ReuseStartsFromNothing) {
+  head({{":method", "POST"}, {":path", "/first"}, {":authority", "a"}, {"cookie", "SRV=x"},
+        {"x-secret", "1"}});
+  EXPECT_FALSE(finish_h2_request(st_, limits_, true));
+  st_.in = "body";
+  st_.in_off = 2;
+  st_.end_stream_in = st_.submitted = st_.closed = st_.started = st_.done = true;
+  st_.x.status = 200;
+  st_.x.bytes = 99;
+  st_.sig.notify();
+  st_.reuse(3);
+  EXPECT_EQ(st_.id, 3);
+  EXPECT_TRUE(st_.req.target().empty());
+  EXPECT_EQ(st_.req.begin(), st_.req.end());
+  EXPECT_TRUE(st_.in.empty() && st_.authority.empty() && st_.cookie.empty() && st_.host.empty());
+  EXPECT_EQ(st_.in_off, 0u);
+  EXPECT_FALSE(st_.end_stream_in || st_.submitted || st_.closed || st_.started || st_.done ||
+               st_.has_method || st_.has_path || st_.has_host);
+  EXPECT_EQ(st_.x.status, 0u);
+  EXPECT_EQ(st_.x.bytes, 0u);
+  EXPECT_TRUE(st_.x.method.empty() && st_.x.path.empty());
+  // The notification of the old stream is gone: a wait times out.
+  bool woken = true;
+  boost::asio::co_spawn(
+      io_, [&]() -> boost::asio::awaitable<void> { woken = co_await st_.sig.wait_until({}); },
+      boost::asio::detached);
+  io_.run();
+  EXPECT_FALSE(woken);
+  head({{":method", "GET"}, {":path", "/second"}, {":authority", "b"}});
+  EXPECT_FALSE(finish_h2_request(st_, limits_, false));
+  EXPECT_EQ(st_.req.target(), "/second");
+  EXPECT_EQ(st_.req.count(http::field::cookie), 0u);
+  EXPECT_EQ(st_.req.count("x-secret"), 0u);
 }
 
 TEST_F(H2RequestTest, CookieCrumbsAreJoined) {
