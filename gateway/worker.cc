@@ -108,6 +108,7 @@ Worker::~Worker() {
   for (auto& b : ctx_->backends) b.pool->close_all();
   acceptors_.clear();
   sweeper_.reset();
+  ctx_->deadlines.close();
   io_.reset();
   ctx_.reset();
 }

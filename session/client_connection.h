@@ -16,7 +16,7 @@ namespace sag::session {
 
 struct ClientConnection : ConnectionHandle {
   ClientConnection(WorkerContext& w, const ListenerRuntime& l, boost::asio::ip::tcp::socket& s)
-      : worker(w), listener(l), lowest(s), deadline(s.get_executor()) {
+      : worker(w), listener(l), lowest(s), deadline(w.deadlines) {
     socket = &s;
     worker.add(this);
   }

@@ -1,7 +1,5 @@
 #include "session/client_session.h"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-
 #include "config/base/asio_prelude.h"
 #include "session/client_connection.h"
 #include "session/http1/http1_session.h"
@@ -12,7 +10,6 @@ namespace sag::session {
 namespace asio = boost::asio;
 using asio::awaitable;
 using tcp = asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -101,17 +98,17 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     ClientConnection conn(worker, listener, stream.next_layer());
     describe_client(conn, remote);
     conn.client.tls = true;
-    co_await (handshake_and_serve(stream, conn) || conn.deadline.watch());
-    co_await (close_tls(stream, conn) || conn.deadline.watch());
+    co_await handshake_and_serve(stream, conn);
+    co_await close_tls(stream, conn);
     // Always lingers: a close with the client's close_notify (or anything
     // else) still unread would be a reset, which can destroy the end of
     // the response; the client closes at once on our close_notify.
-    co_await (linger(conn) || conn.deadline.watch());
+    co_await linger(conn);
   } else {
     ClientConnection conn(worker, listener, socket);
     describe_client(conn, remote);
-    co_await (serve_http1(socket, conn) || conn.deadline.watch());
-    if (conn.linger) co_await (linger(conn) || conn.deadline.watch());
+    co_await serve_http1(socket, conn);
+    if (conn.linger) co_await linger(conn);
   }
 }
 

@@ -1,35 +1,27 @@
 #include "session/deadline.h"
 
-#include <algorithm>
 #include <cassert>
-
-#include <boost/asio/this_coro.hpp>
-
-#include "config/base/asio_prelude.h"
+#include <utility>
 
 namespace sag::session {
 namespace asio = boost::asio;
 
-Deadline::Deadline(const asio::any_io_executor& ex) : timer_(std::in_place, ex) {}
-
-Deadline::Deadline(DeadlineGroup& group) : group_(&group) { group.add(*this); }
+// ------------------------------------------------------------------ Deadline
 
 Deadline::~Deadline() {
-  if (group_) group_->remove(*this);
+  if (slot_ != kNotQueued) group_.remove(*this);
 }
 
 void Deadline::arm(Clock::time_point at, asio::ip::tcp::socket* victim) {
   fired_ = false;
   victim_ = victim;
   at_ = at;
-  if (group_) {
-    group_->moved(at);
-  } else if (at < timer_->expiry()) {
-    timer_->expires_at(at);  // wakes watch() to wait for the earlier time
-  }
+  group_.schedule(*this);
 }
 
 void Deadline::disarm() {
+  // Stays queued: dropped when its key comes up, so re-arming soon after
+  // (the usual case, once per request) costs no heap work.
   fired_ = false;
   victim_ = nullptr;
   at_ = Clock::time_point::max();
@@ -46,66 +38,124 @@ void Deadline::fire() {
   fired_ = true;
   at_ = Clock::time_point::max();
   // The cancelled operations complete through the executor, never inside
-  // this call, so a group may go on scanning its members.
+  // this call, so the group may go on with its heap.
   cancel_now();
-}
-
-asio::awaitable<void> Deadline::watch() {
-  assert(timer_);
-  // Through a reference: g++ 12 miscompiled `co_await timer_->async_wait(...)`
-  // on the optional (the resumed frame jumped to a wrong address).
-  asio::steady_timer& timer = *timer_;
-  timer.expires_at(at_);
-  for (;;) {
-    co_await timer.async_wait(base::kTuple);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none)
-      co_return;
-    if (Clock::now() >= at_) fire();
-    // Sleep until the current deadline (possibly moved later meanwhile).
-    timer.expires_at(at_);
-  }
 }
 
 // ------------------------------------------------------------- DeadlineGroup
 
-DeadlineGroup::~DeadlineGroup() { assert(head_ == nullptr); }
+DeadlineGroup::DeadlineGroup(const asio::any_io_executor& ex)
+    : timer_(std::in_place, ex), self_(std::make_shared<DeadlineGroup*>(this)) {}
 
-void DeadlineGroup::add(Deadline& d) {
-  d.next_ = head_;
-  if (head_) head_->prev_ = &d;
-  head_ = &d;
+DeadlineGroup::~DeadlineGroup() {
+  assert(heap_.empty());
+  close();
+}
+
+void DeadlineGroup::close() {
+  *self_ = nullptr;
+  timer_.reset();
+}
+
+void DeadlineGroup::schedule(Deadline& d) {
+  if (d.slot_ == Deadline::kNotQueued) {
+    if (d.at_ == Clock::time_point::max()) return;
+    d.key_ = d.at_;
+    heap_.push_back(&d);
+    d.slot_ = heap_.size() - 1;
+    sift_up(d.slot_);
+  } else if (d.at_ < d.key_) {
+    d.key_ = d.at_;
+    sift_up(d.slot_);
+  } else {
+    return;  // later: the heap keeps the earlier key until it comes up
+  }
+  if (heap_[0] == &d) rearm();
 }
 
 void DeadlineGroup::remove(Deadline& d) {
-  if (d.prev_) d.prev_->next_ = d.next_;
-  else head_ = d.next_;
-  if (d.next_) d.next_->prev_ = d.prev_;
-  d.prev_ = d.next_ = nullptr;
+  pop_at(d.slot_);
+  // The timer may be left waiting for the removed key: its wake-up finds
+  // nothing due and waits for the next one. With no member left, the wait
+  // is cancelled so the io_context holds no work for the group.
+  if (heap_.empty() && waiting_ && timer_) timer_->cancel();
 }
 
-DeadlineGroup::Clock::time_point DeadlineGroup::fire_due() {
-  const auto now = Clock::now();
-  auto next = Clock::time_point::max();
-  for (Deadline* d = head_; d; d = d->next_) {
-    if (d->at_ <= now) d->fire();
-    else next = std::min(next, d->at_);
+void DeadlineGroup::pop_at(size_t i) {
+  Deadline* gone = heap_[i];
+  gone->slot_ = Deadline::kNotQueued;
+  Deadline* last = heap_.back();
+  heap_.pop_back();
+  if (last == gone) return;
+  place(i, last);
+  if (i > 0 && last->key_ < heap_[(i - 1) / 2]->key_) {
+    sift_up(i);
+  } else {
+    sift_down(i);
   }
-  return next;
 }
 
-asio::awaitable<void> DeadlineGroup::watch() {
-  // Through a reference, as in Deadline::watch (g++ 12).
-  asio::steady_timer& timer = timer_;
-  // Members may have been armed before the watch started.
-  timer.expires_at(fire_due());
+void DeadlineGroup::sift_up(size_t i) {
+  Deadline* d = heap_[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (!(d->key_ < heap_[parent]->key_)) break;
+    place(i, heap_[parent]);
+    i = parent;
+  }
+  place(i, d);
+}
+
+void DeadlineGroup::sift_down(size_t i) {
+  Deadline* d = heap_[i];
+  const size_t n = heap_.size();
   for (;;) {
-    co_await timer.async_wait(base::kTuple);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none)
-      co_return;
-    timer.expires_at(fire_due());
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap_[child + 1]->key_ < heap_[child]->key_) ++child;
+    if (!(heap_[child]->key_ < d->key_)) break;
+    place(i, heap_[child]);
+    i = child;
   }
+  place(i, d);
+}
+
+void DeadlineGroup::fire_due() {
+  const auto now = Clock::now();
+  while (!heap_.empty() && heap_[0]->key_ <= now) {
+    Deadline& d = *heap_[0];
+    if (d.at_ <= now) {
+      pop_at(0);
+      d.fire();
+    } else if (d.at_ == Clock::time_point::max()) {
+      pop_at(0);  // disarmed meanwhile
+    } else {
+      d.key_ = d.at_;  // moved later meanwhile
+      sift_down(0);
+    }
+  }
+}
+
+void DeadlineGroup::rearm() {
+  if (!timer_ || heap_.empty()) return;
+  const auto top = heap_[0]->key_;
+  if (waiting_ && !(top < waiting_for_)) return;
+  waiting_for_ = top;
+  // With a wait under way this cancels it: its handler (on_wait) then
+  // starts the wait for the new time.
+  timer_->expires_at(top);
+  if (waiting_) return;
+  waiting_ = true;
+  timer_->async_wait([self = self_](const boost::system::error_code&) {
+    if (DeadlineGroup* g = *self) g->on_wait();
+  });
+}
+
+void DeadlineGroup::on_wait() {
+  waiting_ = false;
+  waiting_for_ = Clock::time_point::max();
+  fire_due();
+  rearm();
 }
 
 }  // namespace sag::session

@@ -2,22 +2,23 @@
 // waiting for: when it passes, the chosen socket's pending operations are
 // cancelled (the socket stays open, so a 408 or 504 can still be written).
 //
-// Two ways to keep time:
-//  - its own timer (Deadline(executor)): watch() must run for as long as
-//    arm() is used, e.g. `co_await (serve() || deadline.watch())`;
-//  - a DeadlineGroup's (Deadline(group)): one timer and one watching
-//    coroutine for every stream of an HTTP/2 connection, so a stream costs
-//    no timer and no coroutine of its own.
+// Every deadline of a worker is kept by the worker's DeadlineGroup: one
+// timer and a heap, no timer and no watching coroutine per connection or
+// per stream (an idle connection holds no timer operation of its own).
 //
-// Re-arming is cheap: moving the deadline later only updates a field; the
-// timer is touched only when the deadline moves earlier than the timer's
-// expiry. Thread: the connection's strand (its worker's io_context).
+// Re-arming is cheap: moving a deadline later only updates a field (the
+// heap keeps the earlier time and fixes it when it comes up); moving it
+// earlier sifts it up, and touches the timer only when it becomes the
+// group's earliest. Thread: the worker's (the group's io_context).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <memory>
 #include <optional>
+#include <vector>
 
-#include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -29,9 +30,8 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit Deadline(const boost::asio::any_io_executor& ex);
-  // Kept by `group`'s timer; the group must outlive this deadline.
-  explicit Deadline(DeadlineGroup& group);
+  // Kept by `group`, which must outlive this deadline.
+  explicit Deadline(DeadlineGroup& group) : group_(group) {}
   ~Deadline();
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
@@ -53,53 +53,68 @@ class Deadline {
   // Whether the deadline passed since the last arm().
   bool fired() const { return fired_; }
 
-  // Own-timer deadlines only.
-  boost::asio::awaitable<void> watch();
-
  private:
   friend class DeadlineGroup;
+  static constexpr size_t kNotQueued = static_cast<size_t>(-1);
   // The deadline passed: cancel the victim, count it as fired.
   void fire();
 
-  std::optional<boost::asio::steady_timer> timer_;  // own timer, or none in a group
-  DeadlineGroup* group_ = nullptr;
-  Deadline* prev_ = nullptr;  // the group's list
-  Deadline* next_ = nullptr;
-  Clock::time_point at_ = Clock::time_point::max();
+  DeadlineGroup& group_;
+  Clock::time_point at_ = Clock::time_point::max();   // when it passes; max: disarmed
+  Clock::time_point key_ = Clock::time_point::max();  // its place in the heap, <= at_
+  size_t slot_ = kNotQueued;                          // its index in the heap
   boost::asio::ip::tcp::socket* victim_ = nullptr;
   bool fired_ = false;
 };
 
-// One timer for many deadlines (an HTTP/2 connection's streams). watch()
-// sleeps until the earliest armed member's time, fires the members that are
-// due, and sleeps again; it ends when cancelled (run it beside the
-// connection's work, e.g. `co_await (serve() || group.watch())`). A wake-up
-// scans the members: they are bounded by the connection's stream limit, and
-// wake-ups happen only when a deadline passes or moves earlier.
+// One worker's deadlines on one timer: a binary min-heap of the members'
+// keys; the timer sleeps until the earliest. A wake-up fires what is due
+// and re-queues what was moved later meanwhile. No coroutine: the timer's
+// handler re-arms itself while a deadline is queued, so an io_context with
+// nothing armed runs out of work (tests rely on that).
 class DeadlineGroup {
  public:
   using Clock = Deadline::Clock;
 
-  explicit DeadlineGroup(const boost::asio::any_io_executor& ex) : timer_(ex) {}
-  ~DeadlineGroup();  // members must be gone first
+  explicit DeadlineGroup(const boost::asio::any_io_executor& ex);
+  // Members must be gone first.
+  ~DeadlineGroup();
   DeadlineGroup(const DeadlineGroup&) = delete;
   DeadlineGroup& operator=(const DeadlineGroup&) = delete;
 
-  boost::asio::awaitable<void> watch();
+  // Drops the timer while its io_context is still alive (a worker calls it
+  // before destroying the io_context, whose coroutine frames may hold
+  // members that still leave the group afterwards). Nothing fires after.
+  void close();
+  // Deadlines in the heap (armed, or disarmed and not yet dropped): tests.
+  size_t queued() const { return heap_.size(); }
 
  private:
   friend class Deadline;
-  void add(Deadline& d);
+  // `d.at_` changed: queue it, or move it up when it became earlier.
+  void schedule(Deadline& d);
   void remove(Deadline& d);
-  // Fires the members that are due; returns the earliest time left.
-  Clock::time_point fire_due();
-  // A member's time moved to `at`: wake earlier if needed.
-  void moved(Clock::time_point at) {
-    if (at < timer_.expiry()) timer_.expires_at(at);
-  }
+  void fire_due();
+  // Makes the timer wait for the heap's earliest key (if earlier than the
+  // wait under way, or none is).
+  void rearm();
+  void on_wait();
 
-  boost::asio::steady_timer timer_;
-  Deadline* head_ = nullptr;
+  void place(size_t i, Deadline* d) {
+    heap_[i] = d;
+    d->slot_ = i;
+  }
+  void sift_up(size_t i);
+  void sift_down(size_t i);
+  void pop_at(size_t i);
+
+  std::vector<Deadline*> heap_;
+  std::optional<boost::asio::steady_timer> timer_;
+  bool waiting_ = false;
+  Clock::time_point waiting_for_ = Clock::time_point::max();
+  // Shared with the pending wait's handler, which may run after the group
+  // is gone (an io_context run again after its worker's state was freed).
+  std::shared_ptr<DeadlineGroup*> self_;
 };
 
 }  // namespace sag::session

@@ -18,6 +18,7 @@
 #include "affinity/clock.h"
 #include "config/gateway_config.h"
 #include "session/access_log.h"
+#include "session/deadline.h"
 #include "session/gateway_stats.h"
 #include "session/log_throttle.h"
 #include "session/router.h"
@@ -94,7 +95,7 @@ struct WorkerContext {
                 AccessLog& log, GatewayStats& st, const affinity::Clock& clk,
                 std::atomic<int64_t>& conns)
       : io(io), config(std::move(cfg)), access_log(log), stats(st), clock(clk),
-        process_connections(conns) {}
+        process_connections(conns), deadlines(io.get_executor()) {}
 
   boost::asio::io_context& io;
   std::shared_ptr<const config::GatewayConfig> config;
@@ -103,6 +104,9 @@ struct WorkerContext {
   GatewayStats& stats;                   // shared, atomics
   const affinity::Clock& clock;          // shared
   std::atomic<int64_t>& process_connections;  // shared: all workers' client connections
+  // Every deadline of this worker's connections and HTTP/2 streams, on one
+  // timer. Closed before the io_context goes (Worker's destructor).
+  DeadlineGroup deadlines;
   BufferPool buffers;
   bool stopping = false;
   // The gateway's warning log (stderr), thread-safe; null when nobody

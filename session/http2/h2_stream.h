@@ -74,11 +74,9 @@ struct H2StreamFlags {
 };
 
 struct H2Stream : H2StreamFlags {
-  H2Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)
-      : id(stream_id), sig(ex), deadline(ex) {}
-  // The deadline kept by the session's group (no timer of its own).
-  H2Stream(const boost::asio::any_io_executor& ex, DeadlineGroup& group)
-      : id(0), sig(ex), deadline(group) {}
+  // The deadline is kept by `group` (the worker's).
+  H2Stream(const boost::asio::any_io_executor& ex, DeadlineGroup& group, int32_t stream_id = 0)
+      : id(stream_id), sig(ex), deadline(group) {}
 
   // Starts stream `stream_id` on this object: every field as new, the
   // strings' capacity kept. Nothing may wait on sig or deadline.

@@ -61,7 +61,7 @@ class Http2Session {
  public:
   Http2Session(Stream& stream, ClientConnection& conn)
       : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
-        ex_(stream.get_executor()), deadlines_(ex_), write_signal_(ex_), all_done_(ex_) {}
+        ex_(stream.get_executor()), write_signal_(ex_), all_done_(ex_) {}
 
   ~Http2Session() {
     if (ng_) nghttp2_session_del(ng_);
@@ -69,14 +69,6 @@ class Http2Session {
 
   awaitable<void> run() {
     if (!init()) co_return;
-    // One timer keeps every stream's server-side deadline.
-    co_await (serve() || deadlines_.watch());
-  }
-
- private:
-  class Port;
-
-  awaitable<void> serve() {
     try {
       co_await (reader() && writer());
     } catch (const std::exception&) {
@@ -92,6 +84,9 @@ class Http2Session {
     }
     while (running_ > 0) co_await all_done_.wait_until(Clock::time_point::max());
   }
+
+ private:
+  class Port;
 
   bool init() {
     nghttp2_session_callbacks* cb = nullptr;
@@ -299,7 +294,7 @@ class Http2Session {
       st = free_.back();
       free_.pop_back();
     } else {
-      all_.push_back(std::make_unique<PooledStream>(ex_, deadlines_, conn_, pin_));
+      all_.push_back(std::make_unique<PooledStream>(ex_, w_.deadlines, conn_, pin_));
       st = all_.back().get();
     }
     st->reuse(id);
@@ -496,8 +491,6 @@ class Http2Session {
   asio::any_io_executor ex_;
   nghttp2_session* ng_ = nullptr;
   ConnectionPin pin_;
-  // Before the streams: their deadlines leave it when they go.
-  DeadlineGroup deadlines_;
   std::vector<std::unique_ptr<PooledStream>> all_;  // every stream object made
   std::vector<PooledStream*> free_;                 // those not serving a stream
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)

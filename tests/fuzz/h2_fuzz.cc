@@ -279,7 +279,7 @@ awaitable<void> backend_accept(Run& run) {
 // prior knowledge instead of HTTP/1.1.
 awaitable<void> serve(Run& run, ClientConnection& conn) {
   conn.deadline.arm(conn.accepted + conn.worker.config->timeouts.http_request, &conn.lowest);
-  co_await (sag::session::serve_http2(run.server, conn) || conn.deadline.watch());
+  co_await sag::session::serve_http2(run.server, conn);
   // A half-close, so that the client still reads a GOAWAY; the socket is
   // reset at the end of the run.
   boost::system::error_code ignored;

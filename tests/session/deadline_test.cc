@@ -1,6 +1,8 @@
-// Deadline (session/deadline.h) over a real loopback connection: a wait
-// past the deadline is cancelled and fired() says so; re-arming later,
-// forget() and cancel_now() do what their contracts say.
+// Deadline and DeadlineGroup (session/deadline.h) over a real loopback
+// connection: a wait past the deadline is cancelled and fired() says so;
+// re-arming later, forget() and cancel_now() do what their contracts say;
+// a group fires each member at its own time and keeps no work alive when
+// nothing is armed.
 #include "session/deadline.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +16,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
+#include <vector>
+
+#include <boost/asio/write.hpp>
 
 #include "config/base/asio_prelude.h"
 
@@ -27,16 +32,16 @@ using Clock = std::chrono::steady_clock;
 
 class DeadlineTest : public ::testing::Test {
  protected:
-  DeadlineTest() : a_(io_), b_(io_), deadline_(io_.get_executor()) {
+  DeadlineTest() : a_(io_), b_(io_), group_(io_.get_executor()), deadline_(group_) {
     tcp::acceptor acc(io_, {asio::ip::make_address("127.0.0.1"), 0});
     a_.connect(acc.local_endpoint());
     acc.accept(b_);
   }
 
-  // Runs `body` with the deadline watching, to completion.
+  // Runs `body` to completion.
   void run(asio::awaitable<void> body) {
     io_.restart();
-    asio::co_spawn(io_, std::move(body) || deadline_.watch(), asio::detached);
+    asio::co_spawn(io_, std::move(body), asio::detached);
     io_.run_for(10s);
   }
 
@@ -50,6 +55,7 @@ class DeadlineTest : public ::testing::Test {
 
   asio::io_context io_;
   tcp::socket a_, b_;
+  DeadlineGroup group_;
   Deadline deadline_;
 };
 
@@ -115,6 +121,7 @@ TEST_F(DeadlineTest, ForgetDisarmsForItsVictimOnly) {
 
 TEST_F(DeadlineTest, CancelNowIsNotAFiredDeadline) {
   boost::system::error_code ec;
+  bool fired = true;
   run([&]() -> asio::awaitable<void> {
     deadline_.arm_after(5s, &a_);
     asio::steady_timer t(io_);
@@ -125,14 +132,16 @@ TEST_F(DeadlineTest, CancelNowIsNotAFiredDeadline) {
     };
     auto read = [&]() -> asio::awaitable<void> { ec = (co_await wait_read()).first; };
     co_await (read() && cancel());
+    fired = deadline_.fired();
+    deadline_.disarm();
   }());
   EXPECT_EQ(ec, asio::error::operation_aborted);
-  EXPECT_FALSE(deadline_.fired());
+  EXPECT_FALSE(fired);
 }
 
-// Deadlines kept by one DeadlineGroup (an HTTP/2 connection's streams): each
-// fires at its own time and cancels only its own victim; moving one earlier
-// wakes the group sooner; one that leaves the group is never touched.
+// Deadlines of one group: each fires at its own time and cancels only its
+// own victim; moving one earlier wakes the group sooner; one that leaves
+// the group is never touched.
 TEST_F(DeadlineTest, GroupFiresEachMemberAtItsOwnTime) {
   tcp::socket c(io_), d(io_);
   {
@@ -140,14 +149,12 @@ TEST_F(DeadlineTest, GroupFiresEachMemberAtItsOwnTime) {
     c.connect(acc.local_endpoint());
     acc.accept(d);
   }
-  DeadlineGroup group(io_.get_executor());
-  Deadline early(group), late(group);
-  auto gone = std::make_unique<Deadline>(group);
+  Deadline early(group_), late(group_);
+  auto gone = std::make_unique<Deadline>(group_);
   boost::system::error_code ec_a, ec_c;
   Clock::duration took_a{}, took_c{};
   bool late_fired_when_early_did = true;
-  io_.restart();
-  auto body = [&]() -> asio::awaitable<void> {
+  run([&]() -> asio::awaitable<void> {
     late.arm_after(5s, &c);
     early.arm_after(5s, &a_);
     gone->arm_after(20ms, &a_);
@@ -166,9 +173,7 @@ TEST_F(DeadlineTest, GroupFiresEachMemberAtItsOwnTime) {
       took_c = Clock::now() - start;
     };
     co_await (read_a() && read_c());
-  };
-  asio::co_spawn(io_, body() || group.watch(), asio::detached);
-  io_.run_for(10s);
+  }());
   EXPECT_EQ(ec_a, asio::error::operation_aborted);
   EXPECT_GE(took_a, 50ms) << "the member that left the group fired";
   EXPECT_LT(took_a, 2s);
@@ -178,6 +183,53 @@ TEST_F(DeadlineTest, GroupFiresEachMemberAtItsOwnTime) {
   EXPECT_GE(took_c, took_a + 60ms);
   EXPECT_LT(took_c, 3s);
   EXPECT_TRUE(late.fired());
+}
+
+// Many members armed in random order fire in time order; disarmed ones are
+// dropped from the heap when their time comes, and a group with nothing
+// armed leaves the io_context without work (run() returns).
+TEST_F(DeadlineTest, GroupOrdersManyAndHoldsNoWorkWhenNothingIsArmed) {
+  constexpr int kN = 40;
+  std::vector<std::unique_ptr<Deadline>> ds;
+  std::vector<tcp::socket> socks;
+  tcp::acceptor acc(io_, {asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<tcp::socket> peers;
+  for (int i = 0; i < kN; ++i) {
+    socks.emplace_back(io_);
+    socks.back().connect(acc.local_endpoint());
+    peers.push_back(acc.accept());
+    ds.push_back(std::make_unique<Deadline>(group_));
+  }
+  std::vector<int> order;
+  io_.restart();
+  for (int k = 0; k < kN; ++k) {
+    const int i = (k * 17) % kN;  // a permutation
+    // Odd ones are armed, then disarmed: they must never fire.
+    ds[i]->arm_after(std::chrono::milliseconds(10 + 5 * i), &socks[i]);
+    if (i % 2) ds[i]->disarm();
+    asio::co_spawn(
+        io_,
+        [&, i]() -> asio::awaitable<void> {
+          char ch;
+          auto [ec, n] = co_await asio::async_read(socks[i], asio::buffer(&ch, 1), base::kTuple);
+          if (ec == asio::error::operation_aborted) order.push_back(i);
+        },
+        asio::detached);
+  }
+  // Odd sockets get a byte after everything fired, so their reads end.
+  asio::steady_timer t(io_);
+  t.expires_after(std::chrono::milliseconds(10 + 5 * kN + 100));
+  t.async_wait([&](boost::system::error_code) {
+    for (int i = 1; i < kN; i += 2) asio::write(peers[i], asio::buffer("x", 1));
+  });
+  const auto start = Clock::now();
+  io_.run();  // returns: nothing left armed, no timer wait pending
+  EXPECT_LT(Clock::now() - start, 5s);
+  std::vector<int> want;
+  for (int i = 0; i < kN; i += 2) want.push_back(i);
+  EXPECT_EQ(order, want);
+  EXPECT_EQ(group_.queued(), 0u);
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(ds[i]->fired(), i % 2 == 0) << i;
 }
 
 }  // namespace

@@ -17,13 +17,14 @@ namespace http = boost::beast::http;
 
 class H2RequestTest : public ::testing::Test {
  protected:
-  H2RequestTest() : st_(1, io_.get_executor()) {}
+  H2RequestTest() : group_(io_.get_executor()), st_(io_.get_executor(), group_, 1) {}
   void head(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
     for (auto [n, v] : fields) ASSERT_TRUE(take_h2_header(st_, n, v, limits_)) << n;
   }
 
   boost::asio::io_context io_;
   config::LimitsConfig limits_;
+  DeadlineGroup group_;
   H2Stream st_;
 };
 
@@ -104,7 +105,7 @@ TEST_F(H2RequestTest, MissingPiecesAreRefused) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->error, GatewayError::kMalformedRequest);
 
-  H2Stream nohost(3, io_.get_executor());
+  H2Stream nohost(io_.get_executor(), group_, 3);
   ASSERT_TRUE(take_h2_header(nohost, ":method", "GET", limits_));
   ASSERT_TRUE(take_h2_header(nohost, ":path", "/", limits_));
   r = finish_h2_request(nohost, limits_, false);
@@ -128,7 +129,7 @@ TEST_F(H2RequestTest, BodyLengthAndChunking) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->error, GatewayError::kBodyTooLarge);
 
-  H2Stream unknown(5, io_.get_executor());
+  H2Stream unknown(io_.get_executor(), group_, 5);
   for (auto [n, v] : {std::pair<std::string_view, std::string_view>{":method", "POST"},
                       {":path", "/"}, {":authority", "a"}})
     ASSERT_TRUE(take_h2_header(unknown, n, v, limits_));
