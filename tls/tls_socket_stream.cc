@@ -140,6 +140,21 @@ void TlsSocketStream::give_block(char* block) noexcept {
 
 std::size_t TlsSocketStream::scratch_blocks_allocated() noexcept { return free_blocks.allocated; }
 
+// SSL_has_pending, not SSL_pending: it also counts record bytes read from
+// the socket and not yet decrypted, which no socket readiness would signal.
+bool TlsSocketStream::has_pending_plaintext() const noexcept { return SSL_has_pending(ssl_) == 1; }
+
+std::size_t TlsSocketStream::read_some_now(void* data, std::size_t size, error_code& ec) {
+  OpState st = OpState::read(data, size);
+  if (step(st) != Want::kNothing) {
+    // SSL_read may be retried later with any buffer.
+    ec = asio::error::would_block;
+    return 0;
+  }
+  ec = st.ec;
+  return st.n;
+}
+
 TlsSocketStream::OpState TlsSocketStream::OpState::handshake(bool client) {
   OpState st(Kind::kHandshake);
   st.client = client;

@@ -119,12 +119,42 @@ class TlsSocketStream {
     return start<true>(OpState::write(pieces, count), std::forward<Token>(token));
   }
 
+  // void(error_code): completes when a read would make progress: at once
+  // (posted) when OpenSSL holds decrypted bytes not yet read, else when the
+  // socket is readable. Lets an idle connection wait with no read buffer;
+  // cancelled as reads are (next_layer().cancel()/close()).
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) {
+          if (has_pending_plaintext()) {
+            auto ex = boost::asio::get_associated_executor(handler, get_executor());
+            boost::asio::post(ex, [h = std::move(handler)]() mutable {
+              std::move(h)(boost::system::error_code{});
+            });
+          } else {
+            socket_.async_wait(next_layer_type::wait_read, std::move(handler));
+          }
+        },
+        token);
+  }
+
   // void(error_code): sends close_notify (after finishing a record a
   // cancelled write left half-sent); does not wait for the peer's.
   template <class Token>
   auto async_shutdown(Token&& token) {
     return start<false>(OpState::shutdown(), std::forward<Token>(token));
   }
+
+  // OpenSSL holds decrypted application data not yet read.
+  bool has_pending_plaintext() const noexcept;
+
+  // A read that never waits (no read may be outstanding): the bytes
+  // OpenSSL can give now, or asio::error::would_block when it needs the
+  // socket (then use async_read_some); other errors as async_read_some's.
+  // After async_wait_readable it usually succeeds without a second trip
+  // through the executor.
+  std::size_t read_some_now(void* data, std::size_t size, boost::system::error_code& ec);
 
   // Blocks of the coalescing free list ever allocated on this thread (tests).
   static std::size_t scratch_blocks_allocated() noexcept;

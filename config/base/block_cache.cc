@@ -36,7 +36,7 @@ constexpr size_t class_of(size_t bytes) {
 }
 constexpr size_t class_size(size_t c) { return BlockCache::kMinBlock << c; }
 static_assert(class_of(64) == 0 && class_of(65) == 1 && class_of(128) == 1 &&
-              class_of(2048) == BlockCache::kClasses - 1);
+              class_of(BlockCache::kMaxBlock) == BlockCache::kClasses - 1);
 
 ThreadBlocks::~ThreadBlocks() {
   t_alive = false;

@@ -19,11 +19,12 @@ namespace sag::base {
 
 class BlockCache {
  public:
-  // Blocks of 64, 128, ... 2048 bytes are cached; larger ones are plain
-  // operator new/delete.
+  // Blocks of 64, 128, ... 4096 bytes are cached (4096: a connection's
+  // request-head read buffer, taken only while a request arrives); larger
+  // ones are plain operator new/delete.
   static constexpr size_t kMinBlock = 64;
-  static constexpr size_t kMaxBlock = 2048;
-  static constexpr size_t kClasses = 6;
+  static constexpr size_t kMaxBlock = 4096;
+  static constexpr size_t kClasses = 7;
   // A class keeps at most this many bytes of free blocks, so a burst does
   // not pin its peak for the thread's life.
   static constexpr size_t kMaxCachedBytes = 256 * 1024;

@@ -55,6 +55,24 @@ void raw_request_line(std::string_view data, std::string& method, std::string& p
                                                                    : sp2 - sp1 - 1));
 }
 
+// Completes when a read would make progress, without a buffer.
+auto wait_readable(TlsStream& s) { return s.async_wait_readable(kTuple); }
+auto wait_readable(PlainStream& s) { return s.async_wait(PlainStream::wait_read, kTuple); }
+
+// A read that never waits: after wait_readable, the bytes come without a
+// second trip through the executor; asio::error::would_block when none are
+// there after all.
+size_t read_now(TlsStream& s, asio::mutable_buffer b, boost::system::error_code& ec) {
+  return s.read_some_now(b.data(), b.size(), ec);
+}
+size_t read_now(PlainStream& s, asio::mutable_buffer b, boost::system::error_code& ec) {
+  if (!s.non_blocking()) {
+    s.non_blocking(true, ec);
+    if (ec) return 0;
+  }
+  return s.read_some(b, ec);
+}
+
 template <class Stream>
 class Http1Session {
  public:
@@ -262,7 +280,22 @@ class Http1Session {
       }
       if (w_.stopping && !got_byte) co_return false;
       conn_.idle = !got_byte;
-      auto [ec, n] = co_await stream_.async_read_some(in_.prepare(kReadChunk), kTuple);
+      boost::system::error_code ec;
+      size_t n = 0;
+      bool read = false;
+      if (in_.size() == 0) {
+        // Nothing buffered: the buffer goes back to the worker's cache
+        // while the client is silent, and is taken again when bytes come.
+        in_.shrink_to_fit();
+        std::tie(ec) = co_await wait_readable(stream_);
+        if (!ec) {
+          n = read_now(stream_, in_.prepare(kReadChunk), ec);
+          read = ec != asio::error::would_block;
+          if (!read) ec = {};
+        }
+      }
+      if (!ec && !read)
+        std::tie(ec, n) = co_await stream_.async_read_some(in_.prepare(kReadChunk), kTuple);
       conn_.idle = false;
       if (ec) {
         if (got_byte && conn_.deadline.fired()) {
@@ -481,7 +514,9 @@ class Http1Session {
   ConnectionPin pin_;
   Forwarder forwarder_;
   HeadLimits limits_;
-  beast::flat_buffer in_;
+  // Request bytes read and not yet consumed; empty and without storage
+  // while the connection waits between requests.
+  beast::basic_flat_buffer<base::PoolAllocator<char>> in_;
   HeadScan scan_;
   std::optional<ChunkedDecoder> chunked_;  // the current request's, when chunked
   Exchange x_;

@@ -269,6 +269,64 @@ TEST_F(TlsSocketStreamTest, HandshakeAlpnEchoAndCloseNotifyFromClient) {
   }
 }
 
+// How an idle HTTP/1.1 connection waits without a read buffer: wait for
+// readability, then read what is there without another wait. Decrypted
+// bytes OpenSSL still holds count as readable (the socket would never say
+// so); the wait never completes inline; close_notify reads as eof; a
+// cancelled wait ends with operation_aborted.
+TEST_F(TlsSocketStreamTest, WaitReadableThenReadNow) {
+  Conn conn = connect();
+  handshake(conn);
+  TlsSocketStream& srv = *conn.server;
+  char buf[64];
+  error_code ec;
+  EXPECT_EQ(srv.read_some_now(buf, sizeof buf, ec), 0u);
+  EXPECT_EQ(ec, asio::error::would_block);
+  EXPECT_FALSE(srv.has_pending_plaintext());
+
+  error_code wec = asio::error::would_block;
+  srv.async_wait_readable([&](error_code e) { wec = e; });
+  asio::write(*conn.client, asio::buffer("0123456789", 10));  // one record
+  run();
+  ASSERT_FALSE(wec) << wec.message();
+  ASSERT_EQ(srv.read_some_now(buf, 4, ec), 4u);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(std::string(buf, 4), "0123");
+  // Six decrypted bytes wait in OpenSSL, none on the socket.
+  EXPECT_TRUE(srv.has_pending_plaintext());
+  wec = asio::error::would_block;
+  srv.async_wait_readable([&](error_code e) { wec = e; });
+  EXPECT_EQ(wec, asio::error::would_block) << "completed inline";
+  run();
+  EXPECT_FALSE(wec);
+  ASSERT_EQ(srv.read_some_now(buf, sizeof buf, ec), 6u);
+  EXPECT_EQ(std::string(buf, 6), "456789");
+  EXPECT_EQ(srv.read_some_now(buf, sizeof buf, ec), 0u);
+  EXPECT_EQ(ec, asio::error::would_block);
+
+  // A wait cancelled through the socket.
+  wec = {};
+  srv.async_wait_readable([&](error_code e) { wec = e; });
+  asio::post(io_, [&] { srv.next_layer().cancel(); });
+  run();
+  EXPECT_EQ(wec, asio::error::operation_aborted);
+
+  // The client's close_notify: readable, and the read says eof.
+  error_code cec = asio::error::would_block;
+  conn.client->async_shutdown([&](error_code e) { cec = e; });
+  wec = asio::error::would_block;
+  srv.async_wait_readable([&](error_code e) { wec = e; });
+  io_.restart();
+  io_.run_one_for(5s);
+  while (wec == asio::error::would_block && io_.run_one_for(5s)) {
+  }
+  EXPECT_FALSE(wec) << wec.message();
+  EXPECT_EQ(srv.read_some_now(buf, sizeof buf, ec), 0u);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  srv.next_layer().close();
+  run();
+}
+
 TEST_F(TlsSocketStreamTest, PartialReadsAndWritesNeverCompleteInline) {
   Conn conn = connect();
   handshake(conn);

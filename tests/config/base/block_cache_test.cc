@@ -28,7 +28,7 @@ TEST(BlockCache, RecyclesBlocksOfTheSameClass) {
 
 TEST(BlockCache, ClassesHoldWhatWasAsked) {
   std::vector<std::pair<void*, size_t>> held;
-  for (size_t n : {1u, 63u, 64u, 65u, 500u, 1024u, 1025u, 2048u}) {
+  for (size_t n : {1u, 63u, 64u, 65u, 500u, 1024u, 1025u, 2048u, 2049u, 4096u}) {
     void* p = BlockCache::take(n);
     std::memset(p, 1, n);  // ASan checks the block is as large as asked
     held.emplace_back(p, n);
