@@ -24,6 +24,7 @@
 #include "affinity/store/shared_admin_state.h"
 #include "gateway/admin/admin_server.h"
 #include "gateway/health_checker.h"
+#include "gateway/memory_trim.h"
 #include "gateway/log.h"
 #include "session/log_throttle.h"
 #include "gateway/worker.h"
@@ -322,7 +323,11 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
+  // Memory a burst freed goes back to the kernel (memory_trim.h).
+  MemoryTrim trim(main_io);
+  trim.start();
   main_io.run();
+  trim.stop();
 }
 
 }  // namespace
