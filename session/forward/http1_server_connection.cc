@@ -8,6 +8,7 @@
 #include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/deadline.h"
+#include "session/head_writer.h"
 #include "session/upstream_pool.h"
 
 namespace sag::session {
@@ -101,12 +102,20 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::connect(uint32_
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     Request& req, ClientPort& port, char* buf, size_t cap) {
   const auto timeout = backend_.backend->config().server_timeout;
-  http::request_serializer<http::buffer_body, Fields> sr{req};
   auto& body = req.body();
   body.data = nullptr;
   body.size = 0;
   body.more = port.has_body();
   deadline_.arm_after(timeout, &socket_);
+  if (!body.more && !req.chunked()) {
+    // No body: the head written flat into the (still unused) body buffer,
+    // one write, no serializer.
+    if (const size_t n = write_head(req, buf, cap)) {
+      auto [ec, wn] = co_await asio::async_write(socket_, asio::buffer(buf, n), kTuple);
+      co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
+    }
+  }
+  http::request_serializer<http::buffer_body, Fields> sr{req};
   if (!body.more) {
     auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
     co_return ec ? fail("request not accepted", ec, false) : Status::kOk;

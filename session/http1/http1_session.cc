@@ -1,5 +1,6 @@
 #include "session/http1/http1_session.h"
 
+#include <array>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
+#include "session/head_writer.h"
 #include "session/request_head.h"
 
 namespace sag::session {
@@ -54,6 +56,16 @@ void raw_request_line(std::string_view data, std::string& method, std::string& p
   path.assign(line.substr(sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos
                                                                    : sp2 - sp1 - 1));
 }
+
+// A block of the thread's cache to write a head into, for one write.
+struct HeadBlock {
+  static constexpr size_t kSize = base::BlockCache::kMaxBlock;
+  HeadBlock() : data(static_cast<char*>(base::BlockCache::take(kSize))) {}
+  ~HeadBlock() { base::BlockCache::give(data, kSize); }
+  HeadBlock(const HeadBlock&) = delete;
+  HeadBlock& operator=(const HeadBlock&) = delete;
+  char* data;
+};
 
 // Completes when a read would make progress, without a buffer.
 auto wait_readable(TlsStream& s) { return s.async_wait_readable(kTuple); }
@@ -180,6 +192,19 @@ class Http1Session {
       res.version(11);
       res.keep_alive(keep_alive_);
       if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
+      if (last && !res.chunked()) {
+        // The whole response is here: head and body in one write, the head
+        // written flat (no serializer).
+        HeadBlock head;
+        if (const size_t hn = write_head(res, head.data, HeadBlock::kSize)) {
+          const std::array<asio::const_buffer, 2> out{asio::buffer(head.data, hn),
+                                                      asio::buffer(data, n)};
+          s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+          auto [ec, wn] = co_await asio::async_write(s_.stream_, out, kTuple);
+          s_.x_.bytes += wn;
+          co_return !ec;
+        }
+      }
       res_ = &res;
       rs_.emplace(res);
       if (!last && n == 0) {
