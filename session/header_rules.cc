@@ -1,5 +1,7 @@
 #include "session/header_rules.h"
 
+#include <charconv>
+#include <cstdint>
 #include <string>
 
 #include "config/base/token_list.h"
@@ -28,20 +30,69 @@ std::string joined(const Fields& fields, Name name) {
   return out;
 }
 
+enum class Forwarding : uint8_t { kNone, kFor, kProto, kHost, kPort, kForwarded };
+
+// Which forwarding field `f` is: Beast knows Forwarded; the X-Forwarded-*
+// names are compared only for unknown fields of the right length.
+Forwarding forwarding_kind(const Fields::value_type& f) {
+  if (f.name() == http::field::forwarded) return Forwarding::kForwarded;
+  if (f.name() != http::field::unknown) return Forwarding::kNone;
+  const std::string_view n = f.name_string();
+  if (n.size() < 15 || n.size() > 17 || !boost::beast::iequals(n.substr(0, 12), "x-forwarded-"))
+    return Forwarding::kNone;
+  const std::string_view rest = n.substr(12);
+  if (boost::beast::iequals(rest, "for")) return Forwarding::kFor;
+  if (boost::beast::iequals(rest, "proto")) return Forwarding::kProto;
+  if (boost::beast::iequals(rest, "host")) return Forwarding::kHost;
+  if (boost::beast::iequals(rest, "port")) return Forwarding::kPort;
+  return Forwarding::kNone;
+}
+
+struct Seen {
+  bool xff = false, proto = false, host = false, port = false;
+  void mark(Forwarding k) {
+    if (k == Forwarding::kFor) xff = true;
+    if (k == Forwarding::kProto) proto = true;
+    if (k == Forwarding::kHost) host = true;
+    if (k == Forwarding::kPort) port = true;
+  }
+};
+
 }  // namespace
 
 void strip_hop_by_hop(Fields& fields) {
-  // Fields named by Connection go first; copy the tokens since erasing
-  // invalidates the views.
-  std::string listed = joined(fields, http::field::connection);
-  std::string_view rest = listed;
-  for (std::string_view token; base::next_token(rest, token);)
-    if (!protected_from_connection(token)) fields.erase(token);
-  for (http::field f : {http::field::connection, http::field::keep_alive,
-                        http::field::proxy_connection, http::field::te, http::field::trailer,
-                        http::field::transfer_encoding, http::field::upgrade,
-                        http::field::proxy_authorization})
-    fields.erase(f);
+  // One pass over the fields by their enum (a lookup per name would cost a
+  // tree search with case-insensitive compares each, on every message).
+  bool has_connection = false;
+  for (const auto& f : fields)
+    if (f.name() == http::field::connection) {
+      has_connection = true;
+      break;
+    }
+  if (has_connection) {
+    // Fields named by Connection go first; copy the tokens since erasing
+    // invalidates the views.
+    std::string listed = joined(fields, http::field::connection);
+    std::string_view rest = listed;
+    for (std::string_view token; base::next_token(rest, token);)
+      if (!protected_from_connection(token)) fields.erase(token);
+  }
+  for (auto it = fields.begin(); it != fields.end();) {
+    switch (it->name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade:
+      case http::field::proxy_authorization:
+        it = fields.erase(it);
+        break;
+      default:
+        ++it;
+    }
+  }
 }
 
 bool is_trusted_proxy(const config::ForwardedConfig& config, const config::IpAddress& ip) {
@@ -70,27 +121,42 @@ config::IpAddress original_client(const Fields& fields, const config::ForwardedC
 void apply_forwarded(Fields& fields, const config::ForwardedConfig& config,
                      const ClientAddress& client, std::string_view host) {
   const bool trusted = is_trusted_proxy(config, client.ip);
-  if (!trusted) {
-    for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-                                  "X-Forwarded-Port", "Forwarded"})
-      fields.erase(name);
+  // One pass over the fields: what a client that is not a trusted proxy
+  // sent goes; what a trusted one sent is noted (its view of the original
+  // protocol, host and port wins).
+  Seen seen;
+  for (auto it = fields.begin(); it != fields.end();) {
+    const Forwarding kind = forwarding_kind(*it);
+    if (kind == Forwarding::kNone) {
+      ++it;
+    } else if (!trusted) {
+      it = fields.erase(it);
+    } else {
+      seen.mark(kind);
+      ++it;
+    }
   }
   const std::string_view proto = client.tls ? "https" : "http";
   if (config.x_forwarded_for) {
-    std::string xff = joined(fields, std::string_view("X-Forwarded-For"));
-    if (!xff.empty()) xff += ", ";
-    xff += client.ip_text;
-    fields.set("X-Forwarded-For", xff);
+    if (seen.xff) {
+      std::string xff = joined(fields, std::string_view("X-Forwarded-For"));
+      if (!xff.empty()) xff += ", ";
+      xff += client.ip_text;
+      fields.set("X-Forwarded-For", xff);
+    } else {
+      fields.insert("X-Forwarded-For", client.ip_text);
+    }
   }
-  // A trusted proxy's view of the original protocol, host and port wins.
   if (config.x_forwarded_proto) {
-    if (fields.find("X-Forwarded-Proto") == fields.end()) fields.set("X-Forwarded-Proto", proto);
-    if (fields.find("X-Forwarded-Port") == fields.end())
-      fields.set("X-Forwarded-Port", std::to_string(client.listener_port));
+    if (!seen.proto) fields.insert("X-Forwarded-Proto", proto);
+    if (!seen.port) {
+      char port[8];
+      const auto r = std::to_chars(port, port + sizeof port, client.listener_port);
+      fields.insert("X-Forwarded-Port", std::string_view(port, static_cast<size_t>(r.ptr - port)));
+    }
   }
-  if (config.x_forwarded_host && !host.empty() &&
-      fields.find("X-Forwarded-Host") == fields.end())
-    fields.set("X-Forwarded-Host", host);
+  if (config.x_forwarded_host && !host.empty() && !seen.host)
+    fields.insert("X-Forwarded-Host", host);
   if (config.forwarded) {
     std::string fwd = joined(fields, http::field::forwarded);
     if (!fwd.empty()) fwd += ", ";
