@@ -9,6 +9,7 @@
 #include "session/client_port.h"
 #include "session/deadline.h"
 #include "session/head_writer.h"
+#include "session/write_now.h"
 #include "session/upstream_pool.h"
 
 namespace sag::session {
@@ -111,7 +112,13 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     // No body: the head written flat into the (still unused) body buffer,
     // one write, no serializer.
     if (const size_t n = write_head(req, buf, cap)) {
-      auto [ec, wn] = co_await asio::async_write(socket_, asio::buffer(buf, n), kTuple);
+      boost::system::error_code ec;
+      const size_t wn = write_now(socket_, asio::buffer(buf, n), ec);
+      if (ec == asio::error::would_block) ec = {};
+      if (!ec && wn < n) {
+        auto [aec, an] = co_await asio::async_write(socket_, asio::buffer(buf + wn, n - wn), kTuple);
+        ec = aec;
+      }
       co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
     }
   }

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/flat_static_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -25,6 +26,7 @@
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
 #include "session/head_writer.h"
+#include "session/write_now.h"
 #include "session/request_head.h"
 
 namespace sag::session {
@@ -199,8 +201,17 @@ class Http1Session {
         if (const size_t hn = write_head(res, head.data, HeadBlock::kSize)) {
           const std::array<asio::const_buffer, 2> out{asio::buffer(head.data, hn),
                                                       asio::buffer(data, n)};
-          s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
-          auto [ec, wn] = co_await asio::async_write(s_.stream_, out, kTuple);
+          boost::system::error_code ec;
+          size_t wn = write_now(s_.stream_, out, ec);
+          if (ec == asio::error::would_block) ec = {};
+          if (!ec && wn < hn + n) {
+            beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
+            rest.consume(wn);
+            s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+            auto [aec, an] = co_await asio::async_write(s_.stream_, rest, kTuple);
+            ec = aec;
+            wn += an;
+          }
           s_.x_.bytes += wn;
           co_return !ec;
         }
