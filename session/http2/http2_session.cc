@@ -20,6 +20,7 @@
 #include "session/forward/forwarder.h"
 #include "session/http2/h2_request.h"
 #include "session/http2/h2_stream.h"
+#include "session/http2/h2_stream_pool.h"
 #include "session/http2/head_list.h"
 
 namespace sag::session {
@@ -43,16 +44,6 @@ constexpr size_t kWriteBatch = 64 * 1024;
 constexpr size_t kPooledWhenIdle = 4;  // stream objects an idle connection keeps
 constexpr std::chrono::seconds kTrimAfter{1};  // idle this long: keep only those
 
-// A stream with the Forwarder that serves it; a session keeps these for its
-// later streams (H2Stream::reuse), so the Forwarder's buffers and strings
-// keep their capacity from one stream to the next, as over HTTP/1.1.
-struct PooledStream : H2Stream {
-  PooledStream(const asio::any_io_executor& ex, DeadlineGroup& group, ClientConnection& conn,
-               ConnectionPin& pin)
-      : H2Stream(ex, group), forwarder(conn, pin, deadline) {}
-  Forwarder forwarder;
-};
-
 // Over TLS in production; over a plain socket for the fuzz target and tests
 // (serve_http2(PlainStream&, ...)). The stream type is a template parameter,
 // as for Http1Session, so the data path makes no virtual calls.
@@ -61,7 +52,8 @@ class Http2Session {
  public:
   Http2Session(Stream& stream, ClientConnection& conn)
       : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
-        ex_(stream.get_executor()), write_signal_(ex_), all_done_(ex_) {}
+        ex_(stream.get_executor()), pool_(ex_, w_.deadlines, conn_, pin_), write_signal_(ex_),
+        all_done_(ex_) {}
 
   ~Http2Session() {
     if (ng_) nghttp2_session_del(ng_);
@@ -77,7 +69,7 @@ class Http2Session {
     }
     // Streams still running see the client gone and end.
     dead_ = true;
-    for (auto& p : all_) {
+    for (auto& p : pool_.all()) {
       if (!p->started || p->done) continue;
       p->sig.notify();
       p->deadline.cancel_now();
@@ -212,10 +204,10 @@ class Http2Session {
       if (reader_done_ && (dead_ || terminating_ || running_ == 0)) break;
       // Idle with more stream objects than an idle connection keeps: drop
       // them if it stays idle (a gap between two bursts of streams doesn't).
-      const bool trim = open_streams_ == 0 && running_ == 0 && all_.size() > kPooledWhenIdle;
+      const bool trim = open_streams_ == 0 && running_ == 0 && pool_.size() > kPooledWhenIdle;
       const bool woken =
           co_await write_signal_.wait_until(trim ? Clock::now() + kTrimAfter : Clock::time_point::max());
-      if (!woken) trim_pool();
+      if (!woken && open_streams_ == 0 && running_ == 0) pool_.trim(kPooledWhenIdle);
     }
     // The session is over; the reader may still be waiting for bytes that
     // will never matter.
@@ -287,36 +279,6 @@ class Http2Session {
     return st && st->id == id && !st->closed ? st : nullptr;
   }
 
-  // A stream object for stream `id`: a pooled one, or a new one.
-  PooledStream& take_stream(int32_t id) {
-    PooledStream* st;
-    if (!free_.empty()) {
-      st = free_.back();
-      free_.pop_back();
-    } else {
-      all_.push_back(std::make_unique<PooledStream>(ex_, w_.deadlines, conn_, pin_));
-      st = all_.back().get();
-    }
-    st->reuse(id);
-    return *st;
-  }
-
-  // Back to the pool once nghttp2 closed the stream and its coroutine, if
-  // it had one, ended: each of the two calls this once.
-  void release_if_unused(H2Stream& st) {
-    if (st.closed && (!st.started || st.done)) free_.push_back(static_cast<PooledStream*>(&st));
-  }
-
-  // An idle connection keeps a few stream objects (about a KiB each), not
-  // as many as its busiest moment had. Called outside nghttp2's callbacks;
-  // with no stream open or running, every object is in free_.
-  void trim_pool() {
-    if (open_streams_ != 0 || running_ != 0 || all_.size() <= kPooledWhenIdle) return;
-    all_.resize(kPooledWhenIdle);
-    free_.clear();
-    for (auto& p : all_) free_.push_back(p.get());
-  }
-
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -328,11 +290,10 @@ class Http2Session {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     try {
-      if (s.free_.capacity() < s.all_.size() + 1) s.free_.reserve(2 * s.all_.size() + 8);
-      H2Stream& st = s.take_stream(frame->hd.stream_id);
+      H2Stream& st = s.pool_.take(frame->hd.stream_id);
       if (nghttp2_session_set_stream_user_data(s.ng_, st.id, &st) != 0) {
         st.closed = true;
-        s.release_if_unused(st);
+        s.pool_.release_if_unused(st);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       ++s.open_streams_;
@@ -429,7 +390,7 @@ class Http2Session {
     // ended: whatever the stream waits for on its server is abandoned.
     if (!st.eof_sent) st.deadline.cancel_now();
     if (s.running_ == 0) s.conn_.deadline.arm_after(s.cfg_.timeouts.keepalive, &s.conn_.lowest);
-    s.release_if_unused(st);
+    s.pool_.release_if_unused(st);
     return 0;
   }
 
@@ -491,8 +452,7 @@ class Http2Session {
   asio::any_io_executor ex_;
   nghttp2_session* ng_ = nullptr;
   ConnectionPin pin_;
-  std::vector<std::unique_ptr<PooledStream>> all_;  // every stream object made
-  std::vector<PooledStream*> free_;                 // those not serving a stream
+  H2StreamPool pool_;  // the stream objects, reused
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
   size_t running_ = 0;       // streams whose coroutine runs
   Signal write_signal_;
@@ -676,7 +636,7 @@ awaitable<void> Http2Session<Stream>::run_stream(PooledStream& st) {
   }
   st.deadline.disarm();
   --running_;
-  release_if_unused(st);
+  pool_.release_if_unused(st);
   update_idle();
   if (running_ == 0) {
     if (w_.stopping && !dead_) terminate(NGHTTP2_NO_ERROR);
