@@ -22,6 +22,7 @@
 #include "session/http2/h2_stream.h"
 #include "session/http2/h2_stream_pool.h"
 #include "session/http2/head_list.h"
+#include "session/http2/nghttp2_memory.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -102,7 +103,7 @@ class Http2Session {
     // No priority tree (RFC 9113 deprecates it): closed streams are freed at
     // once rather than kept for it.
     nghttp2_option_set_no_closed_streams(opt, 1);
-    const int rv = nghttp2_session_server_new2(&ng_, cb, this, opt);
+    const int rv = nghttp2_session_server_new3(&ng_, cb, this, opt, nghttp2_pooled_memory());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;

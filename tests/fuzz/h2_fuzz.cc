@@ -469,8 +469,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The connection: an acceptor on port 0, connect, accept.
     {
       tcp::acceptor front(run.io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-      run.client.connect(front.local_endpoint());
-      front.accept(run.server);
+      // libFuzzer's timer signals may interrupt these blocking calls (the
+      // connection goes on in the kernel): wait again rather than throw.
+      boost::system::error_code cec;
+      run.client.connect(front.local_endpoint(), cec);
+      while (cec == asio::error::interrupted) run.client.wait(tcp::socket::wait_write, cec);
+      if (!cec) run.client.remote_endpoint(cec);  // connected, not failed
+      if (cec) fail(("connect: " + cec.message()).c_str());
+      do {
+        front.accept(run.server, cec);
+      } while (cec == asio::error::interrupted);
+      if (cec) fail(("accept: " + cec.message()).c_str());
     }
     boost::system::error_code ec;
     run.client.non_blocking(true, ec);
