@@ -153,18 +153,31 @@ void PersistenceHeaders::insert_cookie(ResponseHeader& res, http::verb method,
 
 bool shared_cacheable(const ResponseHeader& res, http::verb method) {
   if (method != http::verb::get && method != http::verb::head) return false;
-  const std::string_view cc = res[http::field::cache_control];
+  // One pass over the fields rather than a lookup for each of the three.
+  std::string_view cc;
+  bool has_cc = false, has_expires = false, has_last_modified = false;
+  for (const auto& f : res) {
+    switch (f.name()) {
+      case http::field::cache_control:
+        if (!has_cc) cc = f.value();  // the first, as res[] gives
+        has_cc = true;
+        break;
+      case http::field::expires: has_expires = true; break;
+      case http::field::last_modified: has_last_modified = true; break;
+      default: break;
+    }
+  }
   using base::has_token;
   if (has_token(cc, "no-store") || has_token(cc, "private")) return false;
   if (has_token(cc, "no-cache")) return false;  // already revalidated every time
   if (has_token(cc, "public") || has_token(cc, "max-age") || has_token(cc, "s-maxage"))
     return true;
-  if (res.find(http::field::expires) != res.end()) return true;
+  if (has_expires) return true;
   // Heuristic freshness applies to these codes when a validator exists.
   switch (res.result_int()) {
     case 200: case 203: case 204: case 206: case 300: case 301: case 308:
     case 404: case 405: case 410: case 414: case 501:
-      return res.find(http::field::last_modified) != res.end();
+      return has_last_modified;
     default:
       return false;
   }

@@ -182,6 +182,7 @@ class Http1Session {
     awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
                               size_t n, bool last) override {
       keep_alive_ = keep_alive_ && !s_.w_.stopping;
+      bool chunked = false;  // (the Forwarder removed the server's framing fields)
       if (!framing.no_body) {
         if (s_.http10_) {
           // HTTP/1.0 has no chunked coding: a body without a length ends
@@ -189,12 +190,13 @@ class Http1Session {
           if (!framing.has_length) keep_alive_ = false;
         } else if (framing.upstream_chunked || !framing.has_length) {
           res.chunked(true);
+          chunked = true;
         }
       }
       res.version(11);
       res.keep_alive(keep_alive_);
       if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
-      if (last && !res.chunked()) {
+      if (last && !chunked) {
         // The whole response is here: head and body in one write, the head
         // written flat (no serializer).
         HeadBlock head;
