@@ -18,7 +18,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <new>
 
 namespace sag::base {
 
@@ -36,10 +35,6 @@ template <class T>
 class Sharded {
  public:
   Sharded() : n_(worker_shards()), slots_(new Slot[n_]) {}
-  template <class A>
-  explicit Sharded(const A& arg) : n_(worker_shards()), slots_(new Slot[n_]) {
-    for (size_t i = 0; i < n_; ++i) slots_[i].value.init(arg);
-  }
 
   // The calling thread's slot.
   T& local() { return slots_[t_worker_slot < n_ ? t_worker_slot : 0].value; }
