@@ -23,6 +23,19 @@ void HeadList::add(std::string_view name, std::string_view value) {
   spans_.push_back({at, name.size(), value.size()});
 }
 
+void HeadList::add_lines(std::string_view lines) {
+  while (!lines.empty()) {
+    const size_t eol = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, eol);
+    lines = eol == std::string_view::npos ? std::string_view{} : lines.substr(eol + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    add(line.substr(0, colon), value);
+  }
+}
+
 const nghttp2_nv* HeadList::nva() {
   nva_.clear();
   auto* base = reinterpret_cast<uint8_t*>(text_.data());

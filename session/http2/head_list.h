@@ -20,6 +20,9 @@ class HeadList {
   void start(unsigned status);
   // `name` is lowercased (HTTP/2 field names are lowercase).
   void add(std::string_view name, std::string_view value);
+  // Adds each "Name: value\r\n" line of `lines` (as the gateway's own
+  // answers carry extra fields); a line without a colon is skipped.
+  void add_lines(std::string_view lines);
   // The list; valid until the next start() or add().
   const nghttp2_nv* nva();
   size_t size() const { return spans_.size(); }

@@ -22,7 +22,7 @@
 #include "session/http2/h2_stream.h"
 #include "session/http2/h2_stream_pool.h"
 #include "session/http2/head_list.h"
-#include "session/http2/nghttp2_memory.h"
+#include "session/http2/h2_settings.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -38,8 +38,6 @@ namespace {
 // awaiting frame is resumed after it was freed): results are stored in a
 // local first.
 using base::kTuple;
-constexpr int32_t kStreamWindow = 64 * 1024;
-constexpr int32_t kConnectionWindow = 1024 * 1024;
 constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kWriteBatch = 64 * 1024;
 constexpr size_t kPooledWhenIdle = 4;  // stream objects an idle connection keeps
@@ -82,48 +80,12 @@ class Http2Session {
   class Port;
 
   bool init() {
-    nghttp2_session_callbacks* cb = nullptr;
-    if (nghttp2_session_callbacks_new(&cb) != 0) return false;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, &on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &on_frame_send);
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    // The gateway grants window only as servers take the body (see
-    // read_body), so a stalled server can't make it buffer more.
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_max_settings(opt, 32);
-    nghttp2_option_set_max_outbound_ack(opt, 1000);
-    nghttp2_option_set_max_continuations(opt, 8);
-    // Rapid reset (CVE-2023-44487): a burst of 1000, then 33 a second.
-    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-    // No priority tree (RFC 9113 deprecates it): closed streams are freed at
-    // once rather than kept for it.
-    nghttp2_option_set_no_closed_streams(opt, 1);
-    const int rv = nghttp2_session_server_new3(&ng_, cb, this, opt, nghttp2_pooled_memory());
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    if (rv != 0) return false;
-    const nghttp2_settings_entry settings[] = {
-        // nghttp2 takes a stream past the value it sent as a connection
-        // error (GOAWAY: every stream in flight lost), where RFC 9113 §5.1.2
-        // allows refusing that stream alone. So nghttp2 is given twice the
-        // limit, the client is told the limit itself (patch_settings), and
-        // on_begin_headers refuses a stream past it with REFUSED_STREAM.
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, internal_stream_limit()},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
-         static_cast<uint32_t>(std::min<uint64_t>(cfg_.limits.max_header_bytes, UINT32_MAX))},
-        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-    };
-    nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+    static constexpr H2Callbacks kCallbacks{&on_begin_headers, &on_header,       &on_frame_recv,
+                                            &on_data_chunk_recv, &on_stream_close, &on_frame_send};
+    ng_ = new_h2_server_session(kCallbacks, this, cfg_.limits);
     // The first request's deadline (timeouts.http_request from accept) is
     // already armed; afterwards the connection idles out after keepalive.
-    return true;
+    return ng_ != nullptr;
   }
 
   // ---- connection I/O ----------------------------------------------------
@@ -185,7 +147,8 @@ class Http2Session {
         batch.insert(batch.end(), data, data + n);
         if (!settings_patched_) {
           settings_patched_ = true;
-          patch_settings(batch.data() + batch.size() - n, static_cast<size_t>(n));
+          patch_max_concurrent_streams(batch.data() + batch.size() - n, static_cast<size_t>(n),
+                                       cfg_.limits.h2_max_concurrent_streams);
         }
       }
       if (dead_) break;
@@ -216,26 +179,6 @@ class Http2Session {
     if (!reader_done_) {
       boost::system::error_code ignored;
       conn_.lowest.cancel(ignored);
-    }
-  }
-
-  uint32_t internal_stream_limit() const {
-    return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{cfg_.limits.h2_max_concurrent_streams} * 2,
-                                                    INT32_MAX));
-  }
-
-  // The first frame nghttp2 writes is the server's SETTINGS (init()): its
-  // MAX_CONCURRENT_STREAMS value becomes the configured limit on the wire.
-  void patch_settings(uint8_t* frame, size_t n) {
-    if (n < 9 || frame[3] != NGHTTP2_SETTINGS) return;
-    const size_t len = (size_t{frame[0]} << 16) | (size_t{frame[1]} << 8) | frame[2];
-    const uint32_t limit = cfg_.limits.h2_max_concurrent_streams;
-    for (size_t at = 9; at + 6 <= std::min(n, 9 + len); at += 6) {
-      if (((frame[at] << 8) | frame[at + 1]) != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
-      frame[at + 2] = static_cast<uint8_t>(limit >> 24);
-      frame[at + 3] = static_cast<uint8_t>(limit >> 16);
-      frame[at + 4] = static_cast<uint8_t>(limit >> 8);
-      frame[at + 5] = static_cast<uint8_t>(limit);
     }
   }
 
@@ -373,7 +316,7 @@ class Http2Session {
     // server takes the body (read_body). So uploads stalled on slow servers
     // hold their own stream windows and never the connection's, and a small
     // POST beside them still flows; what a connection can make the gateway
-    // buffer stays bounded by streams x kStreamWindow.
+    // buffer stays bounded by streams x kH2StreamWindow.
     nghttp2_session_consume_connection(ng, len);
     st->sig.notify();
     return 0;
@@ -462,7 +405,7 @@ class Http2Session {
   bool reader_done_ = false;
   bool terminating_ = false;  // GOAWAY queued to end the session
   bool goaway_sent_ = false;  // graceful stop announced
-  bool settings_patched_ = false;  // the first SETTINGS went out (patch_settings)
+  bool settings_patched_ = false;  // the first SETTINGS went out (patch_max_concurrent_streams)
   bool writing_ = false;
   HeadList head_;  // scratch for the response head being submitted
 };
@@ -551,18 +494,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
       head.add("content-type", "text/plain");
       head.add("cache-control", "no-store");
       head.add("content-length", std::string_view(length, end - length));
-      // "Name: value\r\n" lines.
-      while (!extra_headers.empty()) {
-        const size_t eol = extra_headers.find("\r\n");
-        const std::string_view line = extra_headers.substr(0, eol);
-        extra_headers = eol == std::string_view::npos ? std::string_view{}
-                                                      : extra_headers.substr(eol + 2);
-        const size_t colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        head.add(line.substr(0, colon), value);
-      }
+      head.add_lines(extra_headers);
       co_await submit(false, st_.answer_body.data(), st_.answer_body.size(), true);
     }
     finish_exchange(s_.conn_, st_.x);

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config/gateway_config.h"
+#include "session/http2/h2_settings.h"
 #include "session/http2/head_list.h"
 
 namespace sag::session {
@@ -151,6 +152,39 @@ TEST(HeadList, LowercasesNamesAndReusesBuffers) {
   EXPECT_EQ(str(nv[2].value, nv[2].valuelen), "z");
   h.start(200);
   EXPECT_EQ(h.size(), 1u);
+}
+
+TEST(HeadList, AddsTheLinesOfAGatewayAnswer) {
+  HeadList h;
+  h.start(308);
+  h.add_lines("Location: https://a.example/x\r\nno colon here\r\nRetry-After:  5\r\nX-Last: end");
+  ASSERT_EQ(h.size(), 4u);
+  const nghttp2_nv* nv = h.nva();
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  EXPECT_EQ(str(nv[1].name, nv[1].namelen), "location");
+  EXPECT_EQ(str(nv[1].value, nv[1].valuelen), "https://a.example/x");
+  EXPECT_EQ(str(nv[2].name, nv[2].namelen), "retry-after");
+  EXPECT_EQ(str(nv[2].value, nv[2].valuelen), "5");
+  EXPECT_EQ(str(nv[3].value, nv[3].valuelen), "end");
+}
+
+// The server's first SETTINGS tells the client the configured limit, while
+// nghttp2 itself was given twice it; other frames are left alone.
+TEST(H2Settings, ClientIsToldTheConfiguredStreamLimit) {
+  config::LimitsConfig limits;
+  limits.h2_max_concurrent_streams = 100;
+  EXPECT_EQ(h2_internal_stream_limit(limits), 200u);
+  limits.h2_max_concurrent_streams = 0x7fffffff;
+  EXPECT_EQ(h2_internal_stream_limit(limits), 0x7fffffffu);
+  // SETTINGS (type 4), two entries: INITIAL_WINDOW_SIZE, MAX_CONCURRENT_STREAMS = 200.
+  uint8_t frame[] = {0, 0, 12, 4, 0, 0, 0, 0, 0,  0, 4, 0, 1, 0, 0,  0, 3, 0, 0, 0, 200};
+  patch_max_concurrent_streams(frame, sizeof frame, 100);
+  EXPECT_EQ(frame[20], 100);
+  EXPECT_EQ(frame[13], 0);  // the window entry untouched
+  EXPECT_EQ(frame[12], 1);
+  uint8_t ping[] = {0, 0, 6, 6, 0, 0, 0, 0, 0,  0, 3, 0, 0, 0, 200};  // not SETTINGS
+  patch_max_concurrent_streams(ping, sizeof ping, 100);
+  EXPECT_EQ(ping[14], 200);
 }
 
 }  // namespace
