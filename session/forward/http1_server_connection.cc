@@ -1,11 +1,10 @@
 #include "session/forward/http1_server_connection.h"
 
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include "config/base/asio_prelude.h"
-#include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/deadline.h"
 #include "session/head_writer.h"
@@ -22,19 +21,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 using base::kTuple;
-
-// A server's chunk framing gets the caps a client's gets (ChunkedDecoder):
-// the relay buffer already bounds what a line can hold; this refuses a size
-// no real body has (it would stall the relay until the timeout) and long
-// extensions. Stateless; one namespace-scope object because the parser
-// keeps a (non-const) reference to its callback.
-struct ChunkCheck {
-  void operator()(std::uint64_t size, std::string_view ext, beast::error_code& ec) const {
-    if (size > ChunkedDecoder::kMaxChunkSize || ext.size() > ChunkedDecoder::Limits{}.max_line)
-      ec = http::error::bad_chunk;
-  }
-};
-ChunkCheck chunk_check;
 
 // The server sent something that isn't valid HTTP, as opposed to a
 // connection that closed or reset (end_of_stream and partial_message are
@@ -76,7 +62,7 @@ void Http1ServerConnection::begin(uint32_t index) {
   prefetched_ = 0;
   failure_ = {};
   in_.clear();
-  parser_.reset();
+  reader_ = ResponseReader{};
 }
 
 bool Http1ServerConnection::reuse(uint32_t index) {
@@ -158,63 +144,87 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
 
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_head(
     http::verb method) {
+  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
   for (;;) {  // interim 1xx responses are skipped (100 Continue was ours to send)
-    parser_.emplace();
-    parser_->body_limit(boost::none);
-    parser_->header_limit(BufferPool::kSize);
-    if (method == http::verb::head) parser_->skip(true);
-    parser_->on_chunk_header(chunk_check);
-    deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
-    auto [ec, n] = co_await http::async_read_header(socket_, in_, *parser_, kTuple);
+    if (in_.size() > 0) {
+      boost::system::error_code ec;
+      const size_t used = reader_.parse_head(input_view(), method == http::verb::head, res_, ec);
+      if (ec) co_return fail("invalid response head", ec, true);
+      if (used > 0) {
+        in_.consume(used);
+        const unsigned s = res_.result_int();
+        if (s >= 200 || s == 101) break;
+        continue;
+      }
+      if (in_.size() == in_.max_size())
+        co_return fail("invalid response head", http::error::header_limit, true);
+    }
+    auto [ec, n] = co_await socket_.async_read_some(in_.prepare(in_.max_size() - in_.size()), kTuple);
+    if (ec == asio::error::eof)
+      ec = in_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
     if (ec) co_return fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
-    const unsigned s = parser_->get().result_int();
-    if (s >= 200 || s == 101) break;
+    in_.commit(n);
   }
   got_head_ = true;
   co_return Status::kOk;
 }
 
 bool Http1ServerConnection::prefetchable(size_t cap) const {
-  const auto length = parser_->content_length();
-  return !parser_->is_done() && length && *length <= cap;
+  return got_head_ && !reader_.done() && reader_.framing() == ResponseReader::Framing::kLength &&
+         *reader_.content_length() <= cap;
 }
 
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::prefetch_body(char* buf,
                                                                                size_t cap) {
   prefetched_ = 0;
-  auto& body = parser_->get().body();
-  body.data = buf;
-  body.size = cap;
-  while (!parser_->is_done()) {
-    deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
-    auto [ec, n] = co_await http::async_read_some(socket_, in_, *parser_, kTuple);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec)
-      co_return fail(invalid_http(ec) ? "invalid response body" : "response cut short", ec, true);
+  while (!reader_.done()) {
+    size_t got = 0;
+    const Status s = co_await read_body(buf + prefetched_, cap - prefetched_, got);
+    if (s != Status::kOk) co_return s;
+    prefetched_ += got;
   }
-  prefetched_ = cap - body.size;
   co_return Status::kOk;
 }
 
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_body(char* buf, size_t cap,
                                                                            size_t& got) {
-  auto& body = parser_->get().body();
-  body.data = buf;
-  body.size = cap;
+  got = 0;
+  if (reader_.done()) co_return Status::kOk;
+  boost::system::error_code ec;
+  if (in_.size() > 0) {
+    in_.consume(reader_.decode(input_view(), buf, cap, got, ec));
+    if (ec) co_return fail("invalid response body", ec, true);
+    // Chunk framing alone used up what was buffered: read on.
+    if (got > 0 || reader_.done()) co_return Status::kOk;
+  }
   deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
-  auto [ec, n] = co_await http::async_read_some(socket_, in_, *parser_, kTuple);
-  if (ec == http::error::need_buffer) ec = {};
-  got = cap - body.size;
-  if (ec)
-    co_return fail(invalid_http(ec) ? "invalid response body" : "response cut short", ec, true);
+  // A body with a length (or up to the close) is read straight into the
+  // relay buffer, never past its end; chunked bytes go through in_.
+  const size_t direct = reader_.direct_limit(cap);
+  auto [rec, n] = co_await socket_.async_read_some(
+      direct > 0 ? asio::buffer(buf, direct) : in_.prepare(in_.max_size() - in_.size()), kTuple);
+  if (rec == asio::error::eof) {
+    reader_.end_of_input(ec);
+    if (ec) co_return fail("response cut short", ec, true);
+    co_return Status::kOk;
+  }
+  if (rec) co_return fail("response cut short", rec, true);
+  if (direct > 0) {
+    reader_.consumed_direct(n);
+    got = n;
+    co_return Status::kOk;
+  }
+  in_.commit(n);
+  in_.consume(reader_.decode(input_view(), buf, cap, got, ec));
+  if (ec) co_return fail("invalid response body", ec, true);
   co_return Status::kOk;
 }
 
 void Http1ServerConnection::release(bool reusable) {
-  // The parser's keep-alive, not the head's: it knows the Connection field
+  // The reader's keep-alive, not the head's: it knows the Connection field
   // as the server sent it (the head is rewritten for the client by now) and
   // that a close-delimited body ends the connection.
-  if (reusable && socket_.is_open() && parser_ && parser_->is_done() && parser_->keep_alive() &&
+  if (reusable && socket_.is_open() && got_head_ && reader_.done() && reader_.keep_alive() &&
       in_.size() == 0 && !worker_.stopping) {
     deadline_.forget(&socket_);
     backend_.pool->give_back(index_, std::move(socket_), Clock::now());

@@ -1,7 +1,8 @@
-// ServerConnection over pooled HTTP/1.1 keep-alive connections (Beast's
-// parser and serializer). The server's bytes land in a buffer leased from
-// the worker's pool for the exchange, so a small response arrives in one
-// read and nothing is allocated for it.
+// ServerConnection over pooled HTTP/1.1 keep-alive connections (our
+// ResponseReader; Beast's serializer for request bodies). The server's
+// bytes land in a buffer leased from the worker's pool for the exchange, so
+// a small response arrives in one read and nothing is allocated for it; a
+// body with a length is read straight into the relay buffer.
 //
 // Thread: the connection's worker. Owns its socket: the destructor closes
 // whatever release() didn't pool, and drops it from the deadline.
@@ -9,9 +10,9 @@
 
 #include <optional>
 
-#include <boost/beast/http/parser.hpp>
 
 #include "session/http_message.h"
+#include "session/forward/response_reader.h"
 #include "session/forward/server_connection.h"
 #include "session/worker_context.h"
 
@@ -38,13 +39,13 @@ class Http1ServerConnection final : public ServerConnection {
   size_t prefetched() const override { return prefetched_; }
   awaitable<Status> read_body(char* buf, size_t cap, size_t& got) override;
 
-  Response& response() override { return parser_->get(); }
-  bool response_done() const override { return parser_ && parser_->is_done(); }
+  Response& response() override { return res_; }
+  bool response_done() const override { return got_head_ && reader_.done(); }
   bool response_started() const override { return got_head_ || in_.size() > 0; }
   bool has_unread() const override { return in_.size() > 0; }
   const Failure& failure() const override { return failure_; }
   bool has_declared_length() const override {
-    return parser_ && parser_->content_length().has_value();
+    return got_head_ && reader_.content_length().has_value();
   }
 
   void release(bool reusable) override;
@@ -56,6 +57,9 @@ class Http1ServerConnection final : public ServerConnection {
   // Starts a new attempt: what the previous one held is closed and reset.
   void begin(uint32_t index);
   Status fail(const char* what, const boost::system::error_code& ec, bool reading);
+  std::string_view input_view() const {
+    return {static_cast<const char*>(in_.data().data()), in_.size()};
+  }
 
   WorkerContext& worker_;
   BackendRuntime& backend_;
@@ -63,7 +67,8 @@ class Http1ServerConnection final : public ServerConnection {
   boost::asio::ip::tcp::socket socket_;
   BufferPool::Lease lease_;
   boost::beast::flat_static_buffer_base in_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body, FieldAllocator>> parser_;
+  ResponseReader reader_;
+  Response res_;
   Failure failure_;
   uint32_t index_ = 0;
   size_t prefetched_ = 0;

@@ -1,5 +1,6 @@
 #include "session/http1/http1_session.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
@@ -11,8 +12,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/flat_static_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -27,6 +26,7 @@
 #include "session/forward/forwarder.h"
 #include "session/head_writer.h"
 #include "session/write_now.h"
+#include "session/request_fill.h"
 #include "session/request_head.h"
 
 namespace sag::session {
@@ -112,14 +112,17 @@ class Http1Session {
   // The client side of one exchange, for the Forwarder.
   class Port final : public ClientPort {
    public:
-    Port(Http1Session& s, http::request_parser<http::buffer_body, FieldAllocator>& parser, bool keep_alive)
-        : s_(s), parser_(parser), keep_alive_(keep_alive) {}
+    // `body_left`: the request body's declared length (0 when chunked or
+    // body-less).
+    Port(Http1Session& s, uint64_t body_left, bool keep_alive)
+        : s_(s), body_left_(body_left), keep_alive_(keep_alive) {}
 
-    bool has_body() const override { return !parser_.is_done(); }
+    bool has_body() const override {
+      return s_.chunked_ ? !s_.chunked_->done() : body_left_ > 0;
+    }
     bool body_buffered() const override { return s_.in_.size() > 0; }
 
     awaitable<BodyRead> read_body(char* buf, size_t cap) override {
-      auto& body = parser_.get().body();
       // 100 Continue only before the first body byte was asked for: once
       // body bytes arrived (or were read) it would land inside the body.
       const bool send_continue = s_.scan_.expect_continue && !continue_checked_ && s_.in_.size() == 0;
@@ -131,28 +134,25 @@ class Http1Session {
         if (ec) co_return BodyRead{false};
       }
       if (s_.chunked_) co_return co_await read_chunked(*s_.chunked_, buf, cap);
-      for (;;) {
-        if (parser_.is_done()) co_return BodyRead{true, 0, true};
-        body.data = buf;
-        body.size = cap;
+      if (body_left_ == 0) co_return BodyRead{true, 0, true};
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(cap, body_left_));
+      size_t got = std::min(want, s_.in_.size());
+      if (got > 0) {
+        std::memcpy(buf, s_.in_.data().data(), got);
+        s_.in_.consume(got);
+      } else {
+        // Straight into the caller's buffer, never past the body's end:
+        // what follows it is the next request.
         s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
-        auto [ec, n] = co_await http::async_read_some(s_.stream_, s_.in_, parser_, kTuple);
-        if (ec == http::error::need_buffer) ec = {};
+        auto [ec, n] = co_await s_.stream_.async_read_some(asio::buffer(buf, want), kTuple);
         if (ec) {
-          if (ec == http::error::body_limit) {
-            co_await s_.answer(GatewayError::kBodyTooLarge);
-          } else if (is_parse_error(ec)) {
-            co_await s_.answer(GatewayError::kMalformedBody);
-          } else if (s_.conn_.deadline.fired()) {
-            co_await s_.answer(GatewayError::kBodyTimeout);
-          }
+          if (s_.conn_.deadline.fired()) co_await s_.answer(GatewayError::kBodyTimeout);
           co_return BodyRead{false};
         }
-        const size_t got = cap - body.size;
-        // A read may parse only chunk framing: nothing to pass on yet.
-        if (got == 0 && !parser_.is_done()) continue;
-        co_return BodyRead{true, got, parser_.is_done()};
+        got = n;
       }
+      body_left_ -= got;
+      co_return BodyRead{true, got, body_left_ == 0};
     }
 
     // A chunked body goes through ChunkedDecoder rather than Beast, so no
@@ -261,7 +261,7 @@ class Http1Session {
 
    private:
     Http1Session& s_;
-    http::request_parser<http::buffer_body, FieldAllocator>& parser_;
+    uint64_t body_left_;
     bool keep_alive_;
     bool continue_checked_ = false;
     Response* res_ = nullptr;  // what rs_ serializes (it only gives const access)
@@ -352,31 +352,18 @@ class Http1Session {
 
   // Handles the request whose head is buffered. True: read the next one.
   awaitable<bool> serve_request() {
-    // The parser and the port are held through pointers so this frame stays
-    // small enough for Asio to recycle (base::make_pooled).
-    auto parser_ptr = base::make_pooled<http::request_parser<http::buffer_body, FieldAllocator>>();
-    auto& parser = *parser_ptr;
-    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes + 1));
-    if (cfg_.limits.max_body > 0) {
-      parser.body_limit(cfg_.limits.max_body);
-    } else {
-      parser.body_limit(boost::none);
-    }
     if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
         scan_.content_length > cfg_.limits.max_body) {
       raw_request_line(view(), x_.method, x_.path);
       co_await answer(GatewayError::kBodyTooLarge);
       co_return false;
     }
-    beast::error_code ec;
-    parser.put(asio::buffer(in_.data().data(), scan_.head_length), ec);
-    if (ec || !parser.is_header_done()) {
-      raw_request_line(view(), x_.method, x_.path);
-      co_await answer(GatewayError::kMalformedRequest);
-      co_return false;
-    }
+    // The request and the port are held through pointers so this frame
+    // stays small enough for Asio to recycle (base::make_pooled).
+    auto req_ptr = base::make_pooled<Request>();
+    auto& req = *req_ptr;
+    fill_request(view().substr(0, scan_.head_length), scan_.http10, req);
     in_.consume(scan_.head_length);
-    auto& req = parser.get();
     x_.method.assign(req.method_string());
     x_.path.assign(req.target());
     http10_ = scan_.http10;
@@ -407,15 +394,10 @@ class Http1Session {
       dl.max_body = cfg_.limits.max_body;
       chunked_.emplace(dl);
     }
-    auto port = base::make_pooled<Port>(*this, parser, req.keep_alive());
+    const uint64_t body_left = scan_.chunked || !scan_.has_content_length ? 0 : scan_.content_length;
+    auto port = base::make_pooled<Port>(*this, body_left, req.keep_alive());
     const bool clean = co_await forwarder_.forward(req, *port, x_);
     co_return clean && port->keep_alive();
-  }
-
-  static bool is_parse_error(const beast::error_code& ec) {
-    return ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
-           ec != http::error::need_buffer && ec != http::error::end_of_stream &&
-           ec != http::error::partial_message;
   }
 
   // WebSocket (and only that): after the server's 101, bytes go both ways

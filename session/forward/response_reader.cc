@@ -1,0 +1,278 @@
+#include "session/forward/response_reader.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include "config/base/token_list.h"
+#include "session/http_chars.h"
+
+namespace sag::session {
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kHeadEnd = "\r\n\r\n";
+
+bool iequals(std::string_view a, std::string_view b) { return base::iequals_ascii(a, b); }
+
+// Whether the bytes so far already break CRLF-only line ends: a head that
+// does must fail now, not wait for a CRLFCRLF that never comes.
+bool bad_line_end_so_far(std::string_view in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) return true;
+    if (in[i] == '\r' && i + 1 < in.size() && in[i + 1] != '\n') return true;
+  }
+  return false;
+}
+
+// "HTTP/1.x SP 3DIGIT [SP reason]". Sets version, status and reason;
+// false with `ec` set when malformed.
+bool parse_status_line(std::string_view line, unsigned& version, unsigned& status,
+                       std::string_view& reason, boost::system::error_code& ec) {
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || line[5] != '1' || line[6] != '.' ||
+      line[7] < '0' || line[7] > '9' || line[8] != ' ') {
+    ec = http::error::bad_version;
+    return false;
+  }
+  version = 10 + static_cast<unsigned>(line[7] - '0');
+  status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (line[i] < '0' || line[i] > '9') {
+      ec = http::error::bad_status;
+      return false;
+    }
+    status = status * 10 + static_cast<unsigned>(line[i] - '0');
+  }
+  if (status < 100) {
+    ec = http::error::bad_status;
+    return false;
+  }
+  reason = {};
+  if (line.size() > 12) {
+    if (line[12] != ' ') {
+      ec = http::error::bad_status;
+      return false;
+    }
+    reason = line.substr(13);
+    for (unsigned char c : reason) {
+      if (!is_value_byte(c)) {
+        ec = http::error::bad_reason;
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// What the fields said about framing and the connection.
+struct HeadFacts {
+  std::optional<uint64_t> content_length;
+  bool te_seen = false;
+  bool chunked = false;     // the last coding so far is chunked
+  bool close = false;       // Connection: close
+  bool keep_alive = false;  // Connection: keep-alive
+};
+
+// Content-Length: a list of plain-digit values that must all agree, here
+// and with earlier fields.
+bool note_content_length(std::string_view value, HeadFacts& f, boost::system::error_code& ec) {
+  for (size_t start = 0; start <= value.size();) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string_view::npos) comma = value.size();
+    const std::string_view tok = base::trim_blanks(value.substr(start, comma - start));
+    start = comma + 1;
+    if (tok.empty() || tok.size() > 19) {
+      ec = http::error::bad_content_length;
+      return false;
+    }
+    uint64_t n = 0;
+    for (char c : tok) {
+      if (c < '0' || c > '9') {
+        ec = http::error::bad_content_length;
+        return false;
+      }
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (f.content_length && *f.content_length != n) {
+      ec = http::error::multiple_content_length;
+      return false;
+    }
+    f.content_length = n;
+  }
+  if (f.te_seen) ec = http::error::bad_transfer_encoding;
+  return !ec;
+}
+
+// Transfer-Encoding: chunked at most once and only last; never with a
+// Content-Length.
+bool note_transfer_encoding(std::string_view value, HeadFacts& f, boost::system::error_code& ec) {
+  if (f.content_length) {
+    ec = http::error::bad_transfer_encoding;
+    return false;
+  }
+  f.te_seen = true;
+  for (std::string_view coding; base::next_token(value, coding);) {
+    if (f.chunked) {
+      ec = http::error::bad_transfer_encoding;  // anything after chunked
+      return false;
+    }
+    f.chunked = iequals(coding, "chunked");
+  }
+  return true;
+}
+
+void note_connection(std::string_view value, HeadFacts& f) {
+  for (std::string_view token; base::next_token(value, token);) {
+    if (iequals(token, "close")) f.close = true;
+    else if (iequals(token, "keep-alive")) f.keep_alive = true;
+  }
+}
+
+// One field line (without CRLF): checked, inserted, and noted when it is
+// about framing or the connection.
+bool parse_field(std::string_view line, Response& res, HeadFacts& f,
+                 boost::system::error_code& ec) {
+  if (line[0] == ' ' || line[0] == '\t') {
+    ec = http::error::bad_obs_fold;
+    return false;
+  }
+  size_t colon = 0;
+  while (colon < line.size() && is_tchar(static_cast<unsigned char>(line[colon]))) ++colon;
+  if (colon == 0 || colon >= line.size() || line[colon] != ':') {
+    ec = http::error::bad_field;
+    return false;
+  }
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view raw = line.substr(colon + 1);
+  for (unsigned char c : raw) {
+    if (!is_value_byte(c)) {
+      ec = http::error::bad_value;
+      return false;
+    }
+  }
+  const std::string_view value = base::trim_blanks(raw);
+  const http::field known = http::string_to_field(name);
+  if (known == http::field::content_length) {
+    if (!note_content_length(value, f, ec)) return false;
+  } else if (known == http::field::transfer_encoding) {
+    if (!note_transfer_encoding(value, f, ec)) return false;
+  } else if (known == http::field::connection) {
+    note_connection(value, f);
+  }
+  if (known == http::field::unknown) {
+    res.insert(name, value);
+  } else {
+    res.insert(known, name, value);
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t ResponseReader::parse_head(std::string_view in, bool head_request, Response& res,
+                                  boost::system::error_code& ec) {
+  ec = {};
+  const size_t end = in.find(kHeadEnd);
+  if (end == std::string_view::npos) {
+    if (bad_line_end_so_far(in)) ec = http::error::bad_line_ending;
+    return 0;
+  }
+  const std::string_view head = in.substr(0, end + 2);  // every line with its CRLF
+  if (bad_line_end_so_far(head)) {
+    ec = http::error::bad_line_ending;
+    return 0;
+  }
+  res = Response{};
+  size_t pos = head.find("\r\n");
+  unsigned version = 0, status = 0;
+  std::string_view reason;
+  if (!parse_status_line(head.substr(0, pos), version, status, reason, ec)) return 0;
+  res.version(version);
+  res.result(status);
+  res.reason(reason);
+  HeadFacts facts;
+  for (pos += 2; pos < head.size();) {
+    const size_t eol = head.find("\r\n", pos);
+    if (!parse_field(head.substr(pos, eol - pos), res, facts, ec)) return 0;
+    pos = eol + 2;
+  }
+  content_length_ = facts.content_length;
+  keep_alive_ = version >= 11 ? !facts.close : facts.keep_alive && !facts.close;
+  set_framing(status, head_request, facts.te_seen, facts.chunked);
+  return end + kHeadEnd.size();
+}
+
+void ResponseReader::set_framing(unsigned status, bool head_request, bool te_seen, bool chunked) {
+  chunked_.reset();
+  left_ = 0;
+  done_ = false;
+  if (head_request || status < 200 || status == 204 || status == 304) {
+    framing_ = Framing::kNone;
+    done_ = true;
+  } else if (te_seen && chunked) {
+    framing_ = Framing::kChunked;
+    chunked_.emplace(ChunkedDecoder::Limits{});
+  } else if (content_length_ && !te_seen) {
+    framing_ = Framing::kLength;
+    left_ = *content_length_;
+    done_ = left_ == 0;
+  } else {
+    framing_ = Framing::kUntilClose;
+    keep_alive_ = false;
+  }
+}
+
+size_t ResponseReader::decode(std::string_view in, char* out, size_t cap, size_t& produced,
+                              boost::system::error_code& ec) {
+  ec = {};
+  produced = 0;
+  if (done_) return 0;
+  switch (framing_) {
+    case Framing::kNone:
+      return 0;
+    case Framing::kChunked: {
+      const auto step = chunked_->decode(in, out, cap);
+      produced = step.produced;
+      if (chunked_->failed()) ec = http::error::bad_chunk;
+      done_ = chunked_->done();
+      return step.consumed;
+    }
+    case Framing::kLength:
+    case Framing::kUntilClose: {
+      const size_t n = std::min({in.size(), cap, static_cast<size_t>(direct_limit(cap))});
+      if (n > 0) std::memcpy(out, in.data(), n);
+      consumed_direct(n);
+      produced = n;
+      return n;
+    }
+  }
+  return 0;
+}
+
+size_t ResponseReader::direct_limit(size_t cap) const {
+  if (done_) return 0;
+  if (framing_ == Framing::kLength) return static_cast<size_t>(std::min<uint64_t>(cap, left_));
+  if (framing_ == Framing::kUntilClose) return cap;
+  return 0;
+}
+
+void ResponseReader::consumed_direct(size_t n) {
+  if (framing_ != Framing::kLength) return;
+  left_ -= std::min<uint64_t>(n, left_);
+  done_ = left_ == 0;
+}
+
+void ResponseReader::end_of_input(boost::system::error_code& ec) {
+  ec = {};
+  if (done_) return;
+  if (framing_ == Framing::kUntilClose) {
+    done_ = true;
+  } else {
+    ec = http::error::partial_message;
+  }
+}
+
+}  // namespace sag::session
