@@ -108,14 +108,12 @@ struct FramingFields {
 // good, else the reason for a 400.
 const char* split_field(std::string_view field, std::string_view& name,
                         std::string_view& value) {
-  size_t colon = 0;
-  while (colon < field.size() && is_tchar(static_cast<unsigned char>(field[colon]))) ++colon;
+  const size_t colon = token_length(field);
   if (colon == 0 || colon >= field.size() || field[colon] != ':')
     return "malformed header field";
   name = field.substr(0, colon);
   value = field.substr(colon + 1);
-  for (unsigned char c : value)
-    if (!is_value_byte(c)) return "invalid byte in header field";
+  if (!all_value_bytes(value)) return "invalid byte in header field";
   value = trim(value);
   return nullptr;
 }

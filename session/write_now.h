@@ -7,8 +7,9 @@
 // Contract: the socket is switched to non-blocking mode on first use (its
 // asynchronous operations are unaffected); returns the bytes written; `ec`
 // is asio::error::would_block when none were, other errors as write_some's.
-// TLS streams have no such write here (OpenSSL's retry rules): the overload
-// takes nothing and says would_block.
+// On a TLS stream it writes at most one record, and after would_block the
+// rest must be written with the same bytes (TlsSocketStream::write_some_now:
+// OpenSSL's retry rule), which "write the rest asynchronously" does.
 #pragma once
 
 #include <cstddef>
@@ -31,9 +32,26 @@ size_t write_now(boost::asio::ip::tcp::socket& s, const ConstBufferSequence& buf
 }
 
 template <class ConstBufferSequence>
-size_t write_now(tls::TlsSocketStream&, const ConstBufferSequence&, boost::system::error_code& ec) {
-  ec = boost::asio::error::would_block;
-  return 0;
+size_t write_now(tls::TlsSocketStream& s, const ConstBufferSequence& buffers,
+                 boost::system::error_code& ec) {
+  return s.write_some_now(buffers, ec);
+}
+
+// As much of data[0, size) as the stream takes now, in as many writes as
+// that needs. Returns the bytes written; `ec` is clear when it stopped for
+// want of room (the caller writes the rest asynchronously, the same bytes),
+// else the write's error.
+template <class Stream>
+size_t write_all_now(Stream& s, const void* data, size_t size, boost::system::error_code& ec) {
+  size_t done = 0;
+  while (done < size) {
+    const size_t n =
+        write_now(s, boost::asio::buffer(static_cast<const char*>(data) + done, size - done), ec);
+    if (ec || n == 0) break;
+    done += n;
+  }
+  if (ec == boost::asio::error::would_block) ec = {};
+  return done;
 }
 
 }  // namespace sag::session

@@ -155,6 +155,21 @@ std::size_t TlsSocketStream::read_some_now(void* data, std::size_t size, error_c
   return st.n;
 }
 
+std::size_t TlsSocketStream::write_now(OpState st, error_code& ec) {
+  if (st.size == 0 && !owed_) {
+    ec = {};
+    return 0;
+  }
+  const Want want = step(st);
+  finish(st);
+  if (want != Want::kNothing) {
+    ec = asio::error::would_block;
+    return 0;
+  }
+  ec = st.ec;
+  return st.n;
+}
+
 TlsSocketStream::OpState TlsSocketStream::OpState::handshake(bool client) {
   OpState st(Kind::kHandshake);
   st.client = client;

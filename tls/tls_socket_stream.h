@@ -156,6 +156,30 @@ class TlsSocketStream {
   // through the executor.
   std::size_t read_some_now(void* data, std::size_t size, boost::system::error_code& ec);
 
+  // A write that never waits (no write may be outstanding): at most one
+  // record from the front of `buffers` (coalesced as async_write_some
+  // does), when the socket takes it now. Returns the bytes written, or 0
+  // with asio::error::would_block; other errors as async_write_some's.
+  // Contract: after would_block, the next write on this stream must carry
+  // the same bytes from the same start (OpenSSL may hold them encrypted and
+  // half-sent, and its retry rule wants them again): the caller writes the
+  // whole rest asynchronously, which is what a "write now, then the rest"
+  // caller does anyway.
+  template <class ConstBufferSequence>
+  std::size_t write_some_now(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    boost::asio::const_buffer pieces[kMaxGather];
+    std::size_t count = 0, total = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers),
+              end = boost::asio::buffer_sequence_end(buffers);
+         it != end && count < kMaxGather && total < kRecordSize; ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      pieces[count++] = b;
+      total += b.size();
+    }
+    return write_now(OpState::write(pieces, count), ec);
+  }
+
   // Blocks of the coalescing free list ever allocated on this thread (tests).
   static std::size_t scratch_blocks_allocated() noexcept;
 
@@ -254,6 +278,7 @@ class TlsSocketStream {
                                                   socket_);
   }
 
+  std::size_t write_now(OpState st, boost::system::error_code& ec);
   // One OpenSSL call (or a short series); never blocks. kNothing: `st` has
   // its result (ec, n).
   Want step(OpState& st);

@@ -14,18 +14,16 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr std::string_view kHeadEnd = "\r\n\r\n";
-
 bool iequals(std::string_view a, std::string_view b) { return base::iequals_ascii(a, b); }
 
-// Whether the bytes so far already break CRLF-only line ends: a head that
-// does must fail now, not wait for a CRLFCRLF that never comes.
-bool bad_line_end_so_far(std::string_view in) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) return true;
-    if (in[i] == '\r' && i + 1 < in.size() && in[i + 1] != '\n') return true;
-  }
-  return false;
+// Where the line starting at `pos` ends: the index of its CR. npos when
+// no LF has arrived yet; `bad` when the LF has no CR before it.
+size_t line_end(std::string_view in, size_t pos, bool& bad) {
+  const void* lf = std::memchr(in.data() + pos, '\n', in.size() - pos);
+  if (lf == nullptr) return std::string_view::npos;
+  const size_t at = static_cast<size_t>(static_cast<const char*>(lf) - in.data());
+  bad = at == pos || in[at - 1] != '\r';
+  return at - 1;
 }
 
 // "HTTP/1.x SP 3DIGIT [SP reason]". Sets version, status and reason;
@@ -57,11 +55,9 @@ bool parse_status_line(std::string_view line, unsigned& version, unsigned& statu
       return false;
     }
     reason = line.substr(13);
-    for (unsigned char c : reason) {
-      if (!is_value_byte(c)) {
-        ec = http::error::bad_reason;
-        return false;
-      }
+    if (!all_value_bytes(reason)) {
+      ec = http::error::bad_reason;
+      return false;
     }
   }
   return true;
@@ -139,19 +135,16 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
     ec = http::error::bad_obs_fold;
     return false;
   }
-  size_t colon = 0;
-  while (colon < line.size() && is_tchar(static_cast<unsigned char>(line[colon]))) ++colon;
+  const size_t colon = token_length(line);
   if (colon == 0 || colon >= line.size() || line[colon] != ':') {
     ec = http::error::bad_field;
     return false;
   }
   const std::string_view name = line.substr(0, colon);
   const std::string_view raw = line.substr(colon + 1);
-  for (unsigned char c : raw) {
-    if (!is_value_byte(c)) {
-      ec = http::error::bad_value;
-      return false;
-    }
+  if (!all_value_bytes(raw)) {  // a bare CR included
+    ec = http::error::bad_value;
+    return false;
   }
   const std::string_view value = base::trim_blanks(raw);
   const http::field known = http::string_to_field(name);
@@ -175,34 +168,40 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
 size_t ResponseReader::parse_head(std::string_view in, bool head_request, Response& res,
                                   boost::system::error_code& ec) {
   ec = {};
-  const size_t end = in.find(kHeadEnd);
-  if (end == std::string_view::npos) {
-    if (bad_line_end_so_far(in)) ec = http::error::bad_line_ending;
-    return 0;
-  }
-  const std::string_view head = in.substr(0, end + 2);  // every line with its CRLF
-  if (bad_line_end_so_far(head)) {
+  // Lines are split, checked and inserted as they are found; a head not
+  // complete yet is parsed again from the start when more bytes came (a
+  // head arrives whole in one read but for the rarest servers).
+  bool bad = false;
+  size_t eol = line_end(in, 0, bad);
+  if (eol == std::string_view::npos) return 0;
+  if (bad) {
     ec = http::error::bad_line_ending;
     return 0;
   }
-  res = Response{};
-  size_t pos = head.find("\r\n");
   unsigned version = 0, status = 0;
   std::string_view reason;
-  if (!parse_status_line(head.substr(0, pos), version, status, reason, ec)) return 0;
+  if (!parse_status_line(in.substr(0, eol), version, status, reason, ec)) return 0;
+  res = Response{};
   res.version(version);
   res.result(status);
   res.reason(reason);
   HeadFacts facts;
-  for (pos += 2; pos < head.size();) {
-    const size_t eol = head.find("\r\n", pos);
-    if (!parse_field(head.substr(pos, eol - pos), res, facts, ec)) return 0;
+  for (size_t pos = eol + 2;;) {
+    eol = line_end(in, pos, bad);
+    if (eol == std::string_view::npos) return 0;
+    if (bad) {
+      ec = http::error::bad_line_ending;
+      return 0;
+    }
+    if (eol == pos) {  // the empty line: end of head
+      content_length_ = facts.content_length;
+      keep_alive_ = version >= 11 ? !facts.close : facts.keep_alive && !facts.close;
+      set_framing(status, head_request, facts.te_seen, facts.chunked);
+      return eol + 2;
+    }
+    if (!parse_field(in.substr(pos, eol - pos), res, facts, ec)) return 0;
     pos = eol + 2;
   }
-  content_length_ = facts.content_length;
-  keep_alive_ = version >= 11 ? !facts.close : facts.keep_alive && !facts.close;
-  set_framing(status, head_request, facts.te_seen, facts.chunked);
-  return end + kHeadEnd.size();
 }
 
 void ResponseReader::set_framing(unsigned status, bool head_request, bool te_seen, bool chunked) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +24,7 @@
 #include "session/http2/h2_stream_pool.h"
 #include "session/http2/head_list.h"
 #include "session/http2/h2_settings.h"
+#include "session/write_now.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -153,15 +155,20 @@ class Http2Session {
       }
       if (dead_) break;
       if (!batch.empty()) {
-        writing_ = true;
-        update_idle();
-        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(batch), kTuple);
-        writing_ = false;
-        update_idle();
-        if (ec) {
-          dead_ = true;
-          break;
+        // What the socket takes at once needs no executor trip; the rest
+        // goes out asynchronously (the same bytes: OpenSSL's retry rule).
+        boost::system::error_code ec;
+        const size_t done = write_all_now(stream_, batch.data(), batch.size(), ec);
+        if (!ec && done < batch.size()) {
+          writing_ = true;
+          update_idle();
+          std::tie(ec, std::ignore) = co_await asio::async_write(
+              stream_, asio::buffer(batch.data() + done, batch.size() - done), kTuple);
+          writing_ = false;
+          update_idle();
         }
+        dead_ = dead_ || ec;
+        if (ec) break;
         continue;
       }
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;

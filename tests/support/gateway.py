@@ -15,6 +15,7 @@ the make_cert() directory.
 """
 
 import atexit
+import collections
 import ctypes
 import json
 import os
@@ -49,14 +50,25 @@ def gateway_bin():
     return p
 
 
+_recent_ports = collections.deque(maxlen=256)
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (bind 0, close)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port that was free on 127.0.0.1 a moment ago (bind 0, close), and
+    not one this process handed out recently: the kernel may offer a port
+    again as soon as it is closed, and two listeners of one config given
+    the same port fail the gateway's start."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _recent_ports:
+            break
+    _recent_ports.append(port)
+    return port
 
 
 # ----------------------------------------------------------------------- certs

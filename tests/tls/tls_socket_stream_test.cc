@@ -327,6 +327,56 @@ TEST_F(TlsSocketStreamTest, WaitReadableThenReadNow) {
   run();
 }
 
+// The request path's "write now, the rest asynchronously": writes the
+// socket takes at once need no executor trip; once it is full,
+// write_some_now says would_block (OpenSSL may hold a record encrypted and
+// half-sent), and the same bytes written asynchronously arrive whole, in
+// order and once.
+TEST_F(TlsSocketStreamTest, WriteNowThenTheRestAsynchronously) {
+  Conn conn = connect();
+  handshake(conn);
+  TlsSocketStream& srv = *conn.server;
+  srv.next_layer().set_option(asio::socket_base::send_buffer_size(4096));
+  Pattern p(3);
+  const std::string data = p.bytes(8 * 1024 * 1024);
+  size_t pos = 0;
+  error_code ec;
+  bool blocked = false;
+  while (pos < data.size()) {
+    // A head and a body, as a whole response goes out.
+    const size_t head = std::min<size_t>(100, data.size() - pos);
+    const std::array<asio::const_buffer, 2> out{
+        asio::buffer(data.data() + pos, head),
+        asio::buffer(data.data() + pos + head, std::min<size_t>(30000, data.size() - pos - head))};
+    const size_t n = srv.write_some_now(out, ec);
+    if (ec == asio::error::would_block) {
+      EXPECT_EQ(n, 0u);
+      blocked = true;
+      break;
+    }
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_GT(n, 0u);
+    ASSERT_LE(n, 16u * 1024);
+    pos += n;
+  }
+  ASSERT_TRUE(blocked) << "8 MiB fitted the socket";
+  EXPECT_GT(pos, 0u);
+  spawn([&]() -> awaitable<void> {
+    auto [wec, wn] = co_await asio::async_write(
+        srv, asio::buffer(data.data() + pos, data.size() - pos), kTuple);
+    EXPECT_FALSE(wec) << wec.message();
+    EXPECT_EQ(wn, data.size() - pos);
+  });
+  std::string back(data.size(), '\0');
+  spawn([&]() -> awaitable<void> {
+    auto [rec, rn] = co_await asio::async_read(*conn.client, asio::buffer(back), kTuple);
+    EXPECT_FALSE(rec) << rec.message();
+  });
+  run();
+  // A record sent twice (or lost) would shift every byte after it.
+  EXPECT_TRUE(back == data) << "bytes differ after the would_block";
+}
+
 TEST_F(TlsSocketStreamTest, PartialReadsAndWritesNeverCompleteInline) {
   Conn conn = connect();
   handshake(conn);

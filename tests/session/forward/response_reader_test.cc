@@ -161,7 +161,7 @@ TEST(ResponseReaderTest, KeepAliveFollowsVersionAndConnection) {
 TEST(ResponseReaderTest, RefusesWhatCouldEndTheResponseElsewhere) {
   const std::pair<std::string, http::error> cases[] = {
       {"HTTP/1.1 200 OK\nContent-Length: 0\n\n", http::error::bad_line_ending},
-      {"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", http::error::bad_line_ending},
+      {"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", http::error::bad_value},
       {"HTTP/2.0 200 OK\r\n\r\n", http::error::bad_version},
       {"HTTX/1.1 200 OK\r\n\r\n", http::error::bad_version},
       {"HTTP/1.1 20 OK\r\n\r\n", http::error::bad_status},
