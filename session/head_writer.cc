@@ -34,12 +34,7 @@ class Out {
 };
 
 void put_fields(Out& o, const Fields& fields) {
-  for (const auto& f : fields) {
-    o.put(f.name_string());
-    o.put(": ");
-    o.put(f.value());
-    o.put("\r\n");
-  }
+  for (const auto& f : fields) o.put(f.line());
   o.put("\r\n");
 }
 

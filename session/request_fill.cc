@@ -35,7 +35,8 @@ void fill_request(std::string_view head, bool http10, RequestHeader& req) {
     if (line.empty()) break;
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    req.insert(line.substr(0, colon), base::trim_blanks(line.substr(colon + 1)));
+    const std::string_view name = line.substr(0, colon);
+    req.insert(field_of(name), name, base::trim_blanks(line.substr(colon + 1)));
   }
 }
 

@@ -147,7 +147,7 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
     return false;
   }
   const std::string_view value = base::trim_blanks(raw);
-  const http::field known = http::string_to_field(name);
+  const http::field known = field_of(name);
   if (known == http::field::content_length) {
     if (!note_content_length(value, f, ec)) return false;
   } else if (known == http::field::transfer_encoding) {
@@ -155,11 +155,7 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
   } else if (known == http::field::connection) {
     note_connection(value, f);
   }
-  if (known == http::field::unknown) {
-    res.insert(name, value);
-  } else {
-    res.insert(known, name, value);
-  }
+  res.insert(known, name, value);
   return true;
 }
 

@@ -1,0 +1,382 @@
+#include "session/header_fields.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include <boost/beast/http/status.hpp>
+
+#include "config/base/token_list.h"
+
+namespace sag::session {
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::uint32_t kFirstBlock = 512;
+constexpr std::uint32_t kLargestGrowth = 4096;
+
+bool iequals(std::string_view a, std::string_view b) { return base::iequals_ascii(a, b); }
+
+// A field's name as a lookup sees it: its enum when it has one.
+bool same_name(const HeaderFields::value_type& v, http::field f, std::string_view name) {
+  if (f != http::field::unknown) return v.name() == f;
+  return iequals(v.name_string(), name);
+}
+
+// The tokens of a comma list without those equal to `drop_a` or `drop_b`,
+// joined by ", ", into `out`.
+void filter_tokens(std::string_view list, std::string_view drop_a, std::string_view drop_b,
+                   std::string& out) {
+  for (std::string_view token; base::next_token(list, token);) {
+    if (iequals(token, drop_a) || iequals(token, drop_b)) continue;
+    if (!out.empty()) out += ", ";
+    out += token;
+  }
+}
+
+}  // namespace
+
+void HeaderFields::const_iterator::skip_by_name() {
+  while (p_ != end_ && (p_->dead_ || !same_name(*p_, f_, name_))) ++p_;
+}
+
+http::field field_of(std::string_view name) {
+  using F = http::field;
+  // Candidates by length: one case-insensitive compare, usually.
+  auto is = [&](std::string_view known, F f) { return iequals(name, known) ? f : F::unknown; };
+  F f = F::unknown;
+  switch (name.size()) {
+    case 4:
+      if ((f = is("host", F::host)) == F::unknown && (f = is("date", F::date)) == F::unknown &&
+          (f = is("vary", F::vary)) == F::unknown)
+        f = is("etag", F::etag);
+      break;
+    case 6:
+      if ((f = is("server", F::server)) == F::unknown && (f = is("cookie", F::cookie)) == F::unknown)
+        f = is("accept", F::accept);
+      break;
+    case 10:
+      if ((f = is("connection", F::connection)) == F::unknown &&
+          (f = is("set-cookie", F::set_cookie)) == F::unknown)
+        f = is("user-agent", F::user_agent);
+      break;
+    case 12:
+      f = is("content-type", F::content_type);
+      break;
+    case 13:
+      if ((f = is("cache-control", F::cache_control)) == F::unknown)
+        f = is("last-modified", F::last_modified);
+      break;
+    case 14:
+      f = is("content-length", F::content_length);
+      break;
+    case 15:
+      if ((f = is("accept-encoding", F::accept_encoding)) == F::unknown)
+        f = is("accept-language", F::accept_language);
+      break;
+    case 17:
+      f = is("transfer-encoding", F::transfer_encoding);
+      break;
+    default:
+      break;
+  }
+  return f != F::unknown ? f : http::string_to_field(name);
+}
+
+// ---- storage ---------------------------------------------------------------
+
+char* HeaderFields::reserve(std::size_t n) {
+  Block* b = blocks_;
+  if (b == nullptr || b->size - b->used < n) {
+    std::uint32_t size = b == nullptr ? kFirstBlock : std::min(b->size * 2, kLargestGrowth);
+    size = std::max<std::uint32_t>(size, static_cast<std::uint32_t>(n));
+    auto* raw = base::PoolAllocator<char>{}.allocate(sizeof(Block) + size);
+    b = new (raw) Block{blocks_, size, 0};
+    blocks_ = b;
+  }
+  char* at = reinterpret_cast<char*>(b + 1) + b->used;
+  b->used += static_cast<std::uint32_t>(n);
+  return at;
+}
+
+std::string_view HeaderFields::store(std::string_view s) {
+  if (s.empty()) return {};
+  char* at = reserve(s.size());
+  std::memcpy(at, s.data(), s.size());
+  return {at, s.size()};
+}
+
+void HeaderFields::release() noexcept {
+  while (blocks_ != nullptr) {
+    Block* next = blocks_->next;
+    base::PoolAllocator<char>{}.deallocate(reinterpret_cast<char*>(blocks_),
+                                           sizeof(Block) + blocks_->size);
+    blocks_ = next;
+  }
+  Entries().swap(entries_);
+  method_ = target_ = reason_ = {};
+}
+
+void HeaderFields::clear() {
+  // The newest block is kept (a cleared head is usually filled again).
+  entries_.clear();
+  method_ = target_ = reason_ = {};
+  if (blocks_ == nullptr) return;
+  Block* keep = blocks_;
+  blocks_ = keep->next;
+  keep->next = nullptr;
+  Entries kept;
+  kept.swap(entries_);
+  release();
+  entries_.swap(kept);
+  keep->used = 0;
+  blocks_ = keep;
+}
+
+HeaderFields::HeaderFields(HeaderFields&& o) noexcept
+    : entries_(std::move(o.entries_)),
+      blocks_(std::exchange(o.blocks_, nullptr)),
+      method_(std::exchange(o.method_, {})),
+      target_(std::exchange(o.target_, {})),
+      reason_(std::exchange(o.reason_, {})) {
+  o.entries_.clear();
+}
+
+HeaderFields& HeaderFields::operator=(HeaderFields&& o) noexcept {
+  if (this == &o) return *this;
+  release();
+  entries_ = std::move(o.entries_);
+  o.entries_.clear();
+  blocks_ = std::exchange(o.blocks_, nullptr);
+  method_ = std::exchange(o.method_, {});
+  target_ = std::exchange(o.target_, {});
+  reason_ = std::exchange(o.reason_, {});
+  return *this;
+}
+
+HeaderFields::HeaderFields(const HeaderFields& o) { copy_from(o); }
+
+HeaderFields& HeaderFields::operator=(const HeaderFields& o) {
+  if (this != &o) {
+    release();
+    copy_from(o);
+  }
+  return *this;
+}
+
+void HeaderFields::copy_from(const HeaderFields& o) {
+  for (const auto& v : o) append(v.name(), v.name_string(), v.value());
+  method_ = store(o.method_);
+  target_ = store(o.target_);
+  reason_ = store(o.reason_);
+}
+
+// ---- lookup ----------------------------------------------------------------
+
+HeaderFields::const_iterator HeaderFields::find(field f) const {
+  const_iterator it = make(true, f, {});
+  return {it.p_, end_ptr(), field::unknown, {}, false};
+}
+
+HeaderFields::const_iterator HeaderFields::find(std::string_view name) const {
+  const_iterator it = make(true, field_of(name), name);
+  return {it.p_, end_ptr(), field::unknown, {}, false};
+}
+
+std::size_t HeaderFields::count(field f) const {
+  std::size_t n = 0;
+  for (auto [it, last] = equal_range(f); it != last; ++it) ++n;
+  return n;
+}
+
+std::size_t HeaderFields::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (auto [it, last] = equal_range(name); it != last; ++it) ++n;
+  return n;
+}
+
+std::pair<HeaderFields::const_iterator, HeaderFields::const_iterator> HeaderFields::equal_range(
+    std::string_view name) const {
+  return {make(true, field_of(name), name), end()};
+}
+
+std::string_view HeaderFields::operator[](field f) const {
+  const auto it = find(f);
+  return it == end() ? std::string_view() : it->value();
+}
+
+std::string_view HeaderFields::operator[](std::string_view name) const {
+  const auto it = find(name);
+  return it == end() ? std::string_view() : it->value();
+}
+
+// ---- changes ---------------------------------------------------------------
+
+void HeaderFields::append(field f, std::string_view name, std::string_view value) {
+  // One span "Name: value\r\n", as the head is written.
+  const size_t size = name.size() + 2 + value.size() + 2;
+  char* at = reserve(size);
+  std::memcpy(at, name.data(), name.size());
+  std::memcpy(at + name.size(), ": ", 2);
+  std::memcpy(at + name.size() + 2, value.data(), value.size());
+  std::memcpy(at + size - 2, "\r\n", 2);
+  value_type v;
+  v.field_ = f;
+  v.name_ = {at, name.size()};
+  v.value_ = {at + name.size() + 2, value.size()};
+  if (entries_.capacity() == 0) entries_.reserve(16);
+  entries_.push_back(v);
+}
+
+void HeaderFields::insert(field f, std::string_view value) {
+  append(f, http::to_string(f), base::trim_blanks(value));
+}
+
+void HeaderFields::insert(std::string_view name, std::string_view value) {
+  append(field_of(name), name, base::trim_blanks(value));
+}
+
+void HeaderFields::insert(field f, std::string_view name, std::string_view value) {
+  append(f, name, base::trim_blanks(value));
+}
+
+void HeaderFields::set(field f, std::string_view value) {
+  erase(f);
+  insert(f, value);
+}
+
+void HeaderFields::set(std::string_view name, std::string_view value) {
+  erase(name);
+  insert(name, value);
+}
+
+std::size_t HeaderFields::erase(field f) {
+  std::size_t n = 0;
+  for (auto& v : entries_) {
+    if (!v.dead_ && v.field_ == f && f != field::unknown) {
+      v.dead_ = true;
+      ++n;
+    }
+  }
+  return n;
+}
+
+std::size_t HeaderFields::erase(std::string_view name) {
+  const field f = field_of(name);
+  std::size_t n = 0;
+  for (auto& v : entries_) {
+    if (!v.dead_ && same_name(v, f, name)) {
+      v.dead_ = true;
+      ++n;
+    }
+  }
+  return n;
+}
+
+HeaderFields::const_iterator HeaderFields::erase(const_iterator pos) {
+  auto& v = entries_[static_cast<std::size_t>(pos.p_ - entries_.data())];
+  v.dead_ = true;
+  return ++pos;
+}
+
+// ---- the Fields concept ----------------------------------------------------
+
+bool HeaderFields::get_chunked_impl() const {
+  bool chunked = false;
+  for (auto [it, last] = equal_range(field::transfer_encoding); it != last; ++it) {
+    std::string_view list = it->value();
+    for (std::string_view coding; base::next_token(list, coding);)
+      chunked = iequals(coding, "chunked");
+  }
+  return chunked;
+}
+
+bool HeaderFields::get_keep_alive_impl(unsigned version) const {
+  bool close = false, keep = false;
+  for (auto [it, last] = equal_range(field::connection); it != last; ++it) {
+    std::string_view list = it->value();
+    for (std::string_view token; base::next_token(list, token);) {
+      if (iequals(token, "close")) close = true;
+      if (iequals(token, "keep-alive")) keep = true;
+    }
+  }
+  return version >= 11 ? !close : keep && !close;
+}
+
+void HeaderFields::set_chunked_impl(bool value) {
+  std::string codings;
+  for (auto [it, last] = equal_range(field::transfer_encoding); it != last; ++it)
+    filter_tokens(it->value(), "chunked", {}, codings);
+  if (value) codings += codings.empty() ? "chunked" : ", chunked";
+  erase(field::transfer_encoding);
+  if (!codings.empty()) insert(field::transfer_encoding, codings);
+}
+
+void HeaderFields::set_content_length_impl(const boost::optional<std::uint64_t>& value) {
+  erase(field::content_length);
+  if (!value) return;
+  char digits[24];
+  const auto r = std::to_chars(digits, digits + sizeof digits, *value);
+  insert(field::content_length, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+}
+
+void HeaderFields::set_keep_alive_impl(unsigned version, bool keep_alive) {
+  std::string tokens;
+  for (auto [it, last] = equal_range(field::connection); it != last; ++it)
+    filter_tokens(it->value(), "close", "keep-alive", tokens);
+  const char* add = version >= 11 ? (keep_alive ? nullptr : "close")
+                                  : (keep_alive ? "keep-alive" : nullptr);
+  if (add != nullptr) {
+    if (!tokens.empty()) tokens += ", ";
+    tokens += add;
+  }
+  erase(field::connection);
+  if (!tokens.empty()) insert(field::connection, tokens);
+}
+
+// ---- writer ----------------------------------------------------------------
+
+HeaderFields::writer::writer(const HeaderFields& f, unsigned version, http::verb method) {
+  const std::string_view m = method == http::verb::unknown
+                                 ? f.get_method_impl()
+                                 : std::string_view(http::to_string(method));
+  text_.reserve(512);
+  text_.append(m);
+  if (!f.get_target_impl().empty()) {
+    text_ += ' ';
+    text_.append(f.get_target_impl());
+  }
+  text_.append(" HTTP/");
+  text_ += static_cast<char>('0' + version / 10);
+  text_ += '.';
+  text_ += static_cast<char>('0' + version % 10);
+  text_.append("\r\n");
+  put_fields(f);
+}
+
+HeaderFields::writer::writer(const HeaderFields& f, unsigned version, unsigned status) {
+  text_.reserve(512);
+  text_.append("HTTP/");
+  text_ += static_cast<char>('0' + version / 10);
+  text_ += '.';
+  text_ += static_cast<char>('0' + version % 10);
+  text_ += ' ';
+  text_ += static_cast<char>('0' + status / 100 % 10);
+  text_ += static_cast<char>('0' + status / 10 % 10);
+  text_ += static_cast<char>('0' + status % 10);
+  text_ += ' ';
+  const std::string_view reason = f.get_reason_impl();
+  text_.append(reason.empty()
+                   ? std::string_view(http::obsolete_reason(static_cast<http::status>(status)))
+                   : reason);
+  text_.append("\r\n");
+  put_fields(f);
+}
+
+void HeaderFields::writer::put_fields(const HeaderFields& f) {
+  for (const auto& v : f) text_.append(v.line());
+  text_.append("\r\n");
+}
+
+}  // namespace sag::session

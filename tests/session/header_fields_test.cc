@@ -1,0 +1,235 @@
+// HeaderFields (session/header_fields.h): basic_fields' semantics as the
+// request path relies on them (order, case, trimming, set/erase/lookup by
+// enum and by name, equal_range), the Fields concept hooks Beast's message
+// calls (chunked, keep-alive, content length, method/target/reason), the
+// serializer's writer, copies, moves and storage growth.
+#include "session/header_fields.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+
+#include "session/http_message.h"
+
+namespace sag::session {
+namespace {
+
+namespace http = boost::beast::http;
+using F = http::field;
+
+std::vector<std::string> lines(const HeaderFields& f) {
+  std::vector<std::string> out;
+  for (const auto& v : f) out.emplace_back(std::string(v.name_string()) + "=" + std::string(v.value()));
+  return out;
+}
+
+TEST(HeaderFieldsTest, KeepsOrderCaseAndTrimsValues) {
+  HeaderFields f;
+  f.insert("x-Odd-CASE", "  padded \t");
+  f.insert(F::host, "example.com");
+  f.insert("Set-Cookie", "a=1");
+  f.insert(F::set_cookie, "b=2");
+  f.insert(F::content_type, "text/plain");
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"x-Odd-CASE=padded", "Host=example.com",
+                                                "Set-Cookie=a=1", "Set-Cookie=b=2",
+                                                "Content-Type=text/plain"}));
+  for (const auto& v : f) {
+    EXPECT_EQ(v.line(), std::string(v.name_string()) + ": " + std::string(v.value()) + "\r\n");
+  }
+  EXPECT_EQ(f.begin()->name(), F::unknown);
+  EXPECT_EQ(f.find("SET-COOKIE")->name(), F::set_cookie);
+}
+
+TEST(HeaderFieldsTest, LookupByEnumAndByAnyCaseName) {
+  HeaderFields f;
+  f.insert("X-Custom", "1");
+  f.insert("cookie", "a=1");
+  f.insert("Cookie", "b=2");
+  EXPECT_EQ(f[F::cookie], "a=1");
+  EXPECT_EQ(f["COOKIE"], "a=1");
+  EXPECT_EQ(f["x-custom"], "1");
+  EXPECT_EQ(f["X-Missing"], "");
+  EXPECT_EQ(f[F::host], "");
+  EXPECT_EQ(f.count(F::cookie), 2u);
+  EXPECT_EQ(f.count("x-CUSTOM"), 1u);
+  EXPECT_EQ(f.find(F::host), f.end());
+  std::vector<std::string> cookies;
+  for (auto [it, last] = f.equal_range(F::cookie); it != last; ++it) cookies.emplace_back(it->value());
+  EXPECT_EQ(cookies, (std::vector<std::string>{"a=1", "b=2"}));
+  cookies.clear();
+  for (auto [it, last] = f.equal_range("X-CUSTOM"); it != last; ++it) cookies.emplace_back(it->value());
+  EXPECT_EQ(cookies, (std::vector<std::string>{"1"}));
+}
+
+TEST(HeaderFieldsTest, SetReplacesEveryInstanceAtTheEndEraseRemoves) {
+  HeaderFields f;
+  f.insert(F::via, "1");
+  f.insert(F::host, "a");
+  f.insert(F::via, "2");
+  f.insert("X-A", "x");
+  f.set(F::via, "3");
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"Host=a", "X-A=x", "Via=3"}));
+  f.set("x-a", "y");
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"Host=a", "Via=3", "x-a=y"}));
+  EXPECT_EQ(f.erase(F::via), 1u);
+  EXPECT_EQ(f.erase(F::via), 0u);
+  EXPECT_EQ(f.erase("X-A"), 1u);
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"Host=a"}));
+  // erase(iterator) returns the next live field.
+  f.insert("K", "1");
+  f.insert("K", "2");
+  f.insert("L", "3");
+  auto it = f.find("K");
+  it = f.erase(it);
+  EXPECT_EQ(it->value(), "2");
+  it = f.erase(it);
+  EXPECT_EQ(it->value(), "3");
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"Host=a", "L=3"}));
+  f.clear();
+  EXPECT_TRUE(f.empty());
+  f.insert(F::host, "again");
+  EXPECT_EQ(lines(f), (std::vector<std::string>{"Host=again"}));
+}
+
+TEST(HeaderFieldsTest, ValuesStayValidAsStorageGrows) {
+  HeaderFields f;
+  std::vector<std::string> want;
+  for (int i = 0; i < 300; ++i) {
+    const std::string name = "X-Field-" + std::to_string(i);
+    const std::string value(static_cast<size_t>(i * 37 % 9000), static_cast<char>('a' + i % 26));
+    f.insert(name, value);
+    want.push_back(name + "=" + value);
+  }
+  EXPECT_EQ(lines(f), want);
+  // A value taken from the fields themselves survives the insert it feeds.
+  f.set("Copy", f["X-Field-299"]);
+  EXPECT_EQ(f["copy"], f["x-field-299"]);
+}
+
+TEST(HeaderFieldsTest, CopiesAndMovesAreIndependent) {
+  Request a;
+  a.method(http::verb::post);
+  a.target("/t");
+  a.insert(F::host, "h");
+  a.insert("X-A", "1");
+  Request b = a;
+  b.set("X-A", "2");
+  EXPECT_EQ(a["X-A"], "1");
+  EXPECT_EQ(b["X-A"], "2");
+  EXPECT_EQ(b.target(), "/t");
+  Request c = std::move(b);
+  EXPECT_EQ(c["x-a"], "2");
+  EXPECT_EQ(c[F::host], "h");
+  a = c;
+  EXPECT_EQ(a["X-A"], "2");
+  a = Request{};
+  EXPECT_TRUE(a.base().empty());
+  EXPECT_EQ(a.target(), "");
+}
+
+TEST(HeaderFieldsTest, MessageHooksForFramingAndConnection) {
+  Response r;
+  r.version(11);
+  EXPECT_FALSE(r.chunked());
+  r.insert(F::transfer_encoding, "gzip");
+  r.chunked(true);
+  EXPECT_TRUE(r.chunked());
+  EXPECT_EQ(r[F::transfer_encoding], "gzip, chunked");
+  r.chunked(false);
+  EXPECT_EQ(r[F::transfer_encoding], "gzip");
+  r.content_length(42);
+  EXPECT_EQ(r[F::content_length], "42");
+  EXPECT_TRUE(r.has_content_length());
+  EXPECT_EQ(r.count(F::transfer_encoding), 1u);
+
+  EXPECT_TRUE(r.keep_alive());
+  r.insert(F::connection, "Upgrade");
+  r.keep_alive(false);
+  EXPECT_EQ(r[F::connection], "Upgrade, close");
+  EXPECT_FALSE(r.keep_alive());
+  r.keep_alive(true);
+  EXPECT_EQ(r[F::connection], "Upgrade");
+  EXPECT_TRUE(r.keep_alive());
+  r.version(10);
+  EXPECT_FALSE(r.keep_alive());
+  r.keep_alive(true);
+  EXPECT_EQ(r[F::connection], "Upgrade, keep-alive");
+  EXPECT_TRUE(r.keep_alive());
+}
+
+TEST(HeaderFieldsTest, MethodTargetReason) {
+  Request q;
+  q.method_string("FROB");
+  EXPECT_EQ(q.method(), http::verb::unknown);
+  EXPECT_EQ(q.method_string(), "FROB");
+  q.method_string("GET");
+  EXPECT_EQ(q.method(), http::verb::get);
+  EXPECT_EQ(q.method_string(), "GET");
+  q.target("/a?b");
+  EXPECT_EQ(q.target(), "/a?b");
+  Response r;
+  r.result(404);
+  EXPECT_EQ(r.reason(), "Not Found");  // the standard text when none was set
+  r.reason("Nope");
+  EXPECT_EQ(r.reason(), "Nope");
+}
+
+TEST(HeaderFieldsTest, BeastSerializerWritesTheHeadThroughTheWriter) {
+  http::request<http::string_body, HeaderFields> q;
+  q.method_string("FROB");
+  q.target("/x");
+  q.version(11);
+  q.insert(F::host, "h");
+  q.insert("x-a", "1");
+  q.body() = "abc";
+  q.prepare_payload();
+  std::string out;
+  http::serializer<true, http::string_body, HeaderFields> sr{q};
+  boost::system::error_code ec;
+  while (!sr.is_done()) {
+    sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+      out += boost::beast::buffers_to_string(buffers);
+      sr.consume(boost::asio::buffer_size(buffers));
+    });
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_EQ(out, "FROB /x HTTP/1.1\r\nHost: h\r\nx-a: 1\r\nContent-Length: 3\r\n\r\nabc");
+
+  http::response<http::string_body, HeaderFields> r;
+  r.result(201);
+  r.version(10);
+  r.insert(F::server, "s");
+  out.clear();
+  http::serializer<false, http::string_body, HeaderFields> rs{r};
+  while (!rs.is_done()) {
+    rs.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+      out += boost::beast::buffers_to_string(buffers);
+      rs.consume(boost::asio::buffer_size(buffers));
+    });
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_EQ(out, "HTTP/1.0 201 Created\r\nServer: s\r\n\r\n");
+}
+
+TEST(HeaderFieldsTest, FieldOfAgreesWithBeast) {
+  for (unsigned i = 1; i <= static_cast<unsigned>(F::xref); ++i) {
+    const auto f = static_cast<F>(i);
+    const std::string name(http::to_string(f));
+    std::string upper = name;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(field_of(name), f) << name;
+    EXPECT_EQ(field_of(upper), f) << upper;
+  }
+  EXPECT_EQ(field_of("X-Not-A-Field"), F::unknown);
+  EXPECT_EQ(field_of("hosts"), F::unknown);
+  EXPECT_EQ(field_of(""), F::unknown);
+}
+
+}  // namespace
+}  // namespace sag::session
