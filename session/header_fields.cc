@@ -1,6 +1,7 @@
 #include "session/header_fields.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 
@@ -41,47 +42,84 @@ void HeaderFields::const_iterator::skip_by_name() {
   while (p_ != end_ && (p_->dead_ || !same_name(*p_, f_, name_))) ++p_;
 }
 
-http::field field_of(std::string_view name) {
-  using F = http::field;
-  // Candidates by length: one case-insensitive compare, usually.
-  auto is = [&](std::string_view known, F f) { return iequals(name, known) ? f : F::unknown; };
-  F f = F::unknown;
-  switch (name.size()) {
-    case 4:
-      if ((f = is("host", F::host)) == F::unknown && (f = is("date", F::date)) == F::unknown &&
-          (f = is("vary", F::vary)) == F::unknown)
-        f = is("etag", F::etag);
-      break;
-    case 6:
-      if ((f = is("server", F::server)) == F::unknown && (f = is("cookie", F::cookie)) == F::unknown)
-        f = is("accept", F::accept);
-      break;
-    case 10:
-      if ((f = is("connection", F::connection)) == F::unknown &&
-          (f = is("set-cookie", F::set_cookie)) == F::unknown)
-        f = is("user-agent", F::user_agent);
-      break;
-    case 12:
-      f = is("content-type", F::content_type);
-      break;
-    case 13:
-      if ((f = is("cache-control", F::cache_control)) == F::unknown)
-        f = is("last-modified", F::last_modified);
-      break;
-    case 14:
-      f = is("content-length", F::content_length);
-      break;
-    case 15:
-      if ((f = is("accept-encoding", F::accept_encoding)) == F::unknown)
-        f = is("accept-language", F::accept_language);
-      break;
-    case 17:
-      f = is("transfer-encoding", F::transfer_encoding);
-      break;
-    default:
-      break;
+namespace {
+
+// Whether `name` equals `lower` (lowercase, same length) ignoring ASCII
+// case, eight bytes at a time. OR-ing 0x20 lowercases letters and keeps
+// '-' and digits; token bytes never map onto a letter otherwise.
+bool lower_equals(std::string_view name, std::string_view lower) {
+  constexpr uint64_t kCase = 0x2020202020202020ull;
+  size_t i = 0;
+  for (; i + 8 <= name.size(); i += 8) {
+    uint64_t a, b;
+    std::memcpy(&a, name.data() + i, 8);
+    std::memcpy(&b, lower.data() + i, 8);
+    if ((a | kCase) != b) return false;
   }
-  return f != F::unknown ? f : http::string_to_field(name);
+  for (; i < name.size(); ++i)
+    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i]))
+      return false;
+  return true;
+}
+
+struct Common {
+  std::string_view lower;
+  http::field f;
+};
+
+// Names on nearly every exchange, by length; X-Forwarded-* have no Beast
+// enum (unknown is the answer string_to_field would give).
+constexpr Common kCommon[] = {
+    {"host", http::field::host},
+    {"date", http::field::date},
+    {"vary", http::field::vary},
+    {"etag", http::field::etag},
+    {"accept", http::field::accept},
+    {"cookie", http::field::cookie},
+    {"server", http::field::server},
+    {"referer", http::field::referer},
+    {"upgrade", http::field::upgrade},
+    {"location", http::field::location},
+    {"forwarded", http::field::forwarded},
+    {"connection", http::field::connection},
+    {"set-cookie", http::field::set_cookie},
+    {"user-agent", http::field::user_agent},
+    {"content-type", http::field::content_type},
+    {"cache-control", http::field::cache_control},
+    {"last-modified", http::field::last_modified},
+    {"authorization", http::field::authorization},
+    {"content-length", http::field::content_length},
+    {"accept-encoding", http::field::accept_encoding},
+    {"accept-language", http::field::accept_language},
+    {"x-forwarded-for", http::field::unknown},
+    {"x-forwarded-host", http::field::unknown},
+    {"x-forwarded-port", http::field::unknown},
+    {"x-forwarded-proto", http::field::unknown},
+    {"transfer-encoding", http::field::transfer_encoding},
+};
+
+constexpr size_t kLongestCommon = 17;
+
+// Where each length's names start in kCommon (sorted by length).
+constexpr std::array<uint8_t, kLongestCommon + 2> make_starts() {
+  std::array<uint8_t, kLongestCommon + 2> starts{};
+  size_t i = 0;
+  for (size_t len = 0; len <= kLongestCommon + 1; ++len) {
+    while (i < std::size(kCommon) && kCommon[i].lower.size() < len) ++i;
+    starts[len] = static_cast<uint8_t>(i);
+  }
+  return starts;
+}
+constexpr auto kStarts = make_starts();
+
+}  // namespace
+
+http::field field_of(std::string_view name) {
+  if (name.size() <= kLongestCommon) {
+    for (size_t i = kStarts[name.size()]; i < kStarts[name.size() + 1]; ++i)
+      if (lower_equals(name, kCommon[i].lower)) return kCommon[i].f;
+  }
+  return http::string_to_field(name);
 }
 
 // ---- storage ---------------------------------------------------------------

@@ -226,6 +226,10 @@ TEST(HeaderFieldsTest, FieldOfAgreesWithBeast) {
     EXPECT_EQ(field_of(name), f) << name;
     EXPECT_EQ(field_of(upper), f) << upper;
   }
+  for (const char* name : {"X-Forwarded-For", "x-forwarded-host", "X-FORWARDED-PORT",
+                           "X-Forwarded-Proto", "X-Server", "Hos~", "hos-", "Content-Lengt"}) {
+    EXPECT_EQ(field_of(name), http::string_to_field(name)) << name;
+  }
   EXPECT_EQ(field_of("X-Not-A-Field"), F::unknown);
   EXPECT_EQ(field_of("hosts"), F::unknown);
   EXPECT_EQ(field_of(""), F::unknown);
