@@ -22,7 +22,7 @@ namespace sag::session {
 // values and pseudo-header rules). Past limits.max_header_bytes or
 // max_headers the rest is ignored and the stream is marked too_large.
 // False: the request is malformed (a second Host) and the stream must be
-// reset. Beast's fields may throw past 64 KiB: callers catch.
+// reset. Allocation may throw: callers catch.
 bool take_h2_header(H2Stream& st, std::string_view name, std::string_view value,
                     const config::LimitsConfig& limits);
 

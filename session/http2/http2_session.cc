@@ -167,8 +167,7 @@ class Http2Session {
           writing_ = false;
           update_idle();
         }
-        dead_ = dead_ || ec;
-        if (ec) break;
+        if (ec) break;  // (dead_ is set below)
         continue;
       }
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
@@ -180,8 +179,7 @@ class Http2Session {
           co_await write_signal_.wait_until(trim ? Clock::now() + kTrimAfter : Clock::time_point::max());
       if (!woken && open_streams_ == 0 && running_ == 0) pool_.trim(kPooledWhenIdle);
     }
-    // The session is over; the reader may still be waiting for bytes that
-    // will never matter.
+    // The session is over; the reader may still wait for bytes that no longer matter.
     dead_ = true;
     if (!reader_done_) {
       boost::system::error_code ignored;
@@ -261,8 +259,7 @@ class Http2Session {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_p,
                        size_t namelen, const uint8_t* value_p, size_t valuelen, uint8_t,
                        void* user) {
-    // Nothing may throw through nghttp2's C frames (Beast's fields throw
-    // on values past 64 KiB, reachable with a large max_header_bytes).
+    // Nothing may throw through nghttp2's C frames (an allocation may).
     try {
       return take_header(self(user), frame, name_p, namelen, value_p, valuelen);
     } catch (const std::exception&) {
@@ -557,7 +554,7 @@ awaitable<void> Http2Session<Stream>::run_stream(PooledStream& st) {
         co_await st.forwarder.forward(st.req, port, st.x);
       }
     } catch (const std::exception&) {
-      // (Allocation failure, or Beast refusing a field past 64 KiB.) The
+      // (Allocation failure, or whatever else threw on the way.) The
       // stream is reset below; the connection goes on.
     }
   }
