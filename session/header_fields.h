@@ -13,12 +13,13 @@
 // the worker's block cache; lookups by field enum are a scan of a dozen
 // small entries.
 //
-// Semantics kept from basic_fields: insertion order is output order; names
-// keep the case they were given; values are stored without leading and
-// trailing blanks; set() removes every field of that name and appends one;
-// equal_range() visits the fields of one name in order. Unlike
-// basic_fields, iterators are invalidated by insert() and set() (erase()
-// returns the next one).
+// Semantics kept from basic_fields: names keep the case they were given;
+// values are stored without leading and trailing blanks; set() removes
+// every field of that name and appends one; equal_range() visits the
+// fields of one name in order. Unlike basic_fields: a field is always
+// appended (basic_fields files it after the last field of its name), so a
+// head goes out in the order it came in; and iterators are invalidated by
+// insert() and set() (erase() returns the next one).
 //
 // Not thread-safe; allocation-free in steady state (the worker's block
 // cache).

@@ -1,15 +1,24 @@
-// Fuzzes the raw request-head check together with Beast's parser, as the
-// HTTP/1.1 session uses them. Oracle: when the strict scan accepts a head
-// and Beast parses it too, both must agree on the body's framing;
-// disagreement is exactly the shape of a request-smuggling bug.
+// Fuzzes the raw request-head check and the request built from it
+// (fill_request), as the HTTP/1.1 session uses them, against Beast's parser
+// as an independent reading. Oracles: when the strict scan accepts a head
+// and Beast parses it too, both must agree on the body's framing
+// (disagreement is exactly the shape of a request-smuggling bug), and the
+// request fill_request builds must have Beast's method, target, version and
+// fields (each name's values in the same order).
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <tuple>
+#include <vector>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "session/request_fill.h"
 #include "session/request_head.h"
 
 namespace http = boost::beast::http;
@@ -34,5 +43,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto len = parser.content_length();
   if (scan.has_content_length != len.has_value()) std::abort();
   if (len && *len != scan.content_length) std::abort();
+
+  sag::session::RequestHeader req;
+  sag::session::fill_request(in.substr(0, scan.head_length), scan.http10, req);
+  const auto& b = parser.get();
+  if (req.method_string() != b.method_string() || req.target() != b.target() ||
+      req.version() != b.version())
+    std::abort();
+  // Beast files a field after the last one of its name; HeaderFields keeps
+  // the wire order. Per name, the values and their order must agree.
+  using Field = std::tuple<std::string, std::string, std::string, int>;
+  auto fields_of = [](const auto& fields) {
+    std::vector<Field> out;
+    for (const auto& f : fields) {
+      std::string key(f.name_string());
+      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.emplace_back(key, std::string(f.name_string()), std::string(f.value()),
+                       static_cast<int>(f.name()));
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const Field& x, const Field& y) { return std::get<0>(x) < std::get<0>(y); });
+    return out;
+  };
+  if (fields_of(req) != fields_of(b)) std::abort();
   return 0;
 }
