@@ -19,20 +19,9 @@ done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$root/build/bin/gateway" ] || { echo "build first: $root/build/bin/gateway" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/sag-abcpu.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-mkdir -p "$work/certs"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost -keyout "$work/certs/site.key" -out "$work/certs/site.crt" \
-  >/dev/null 2>&1
+source "$root/bench/common.sh"
+bench_work sag-abcpu
+make_cert "$work/certs"
 cat "$work/certs/site.crt" "$work/certs/site.key" >"$work/hap.pem"
 body=$(python3 -c 'print(("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0" * 17)[:1023])')
 servers=()

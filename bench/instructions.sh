@@ -25,21 +25,9 @@ for tool in valgrind h2load openssl; do
 done
 [ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/sag-instr.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-mkdir -p "$work/certs"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost -keyout "$work/certs/site.key" -out "$work/certs/site.crt" \
-  >/dev/null 2>&1
+source "$root/bench/common.sh"
+bench_work sag-instr
+make_cert "$work/certs"
 backend_port=$(free_port)
 "$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind 127.0.0.1 >/dev/null 2>&1 &
 pids+=($!)

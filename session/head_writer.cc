@@ -38,38 +38,59 @@ void put_fields(Out& o, const Fields& fields) {
   o.put("\r\n");
 }
 
-bool known_version(unsigned v) { return v == 10 || v == 11; }
+// "HTTP/x.y", as Beast writes any version.
+void put_version(Out& o, unsigned version) {
+  o.put("HTTP/");
+  o.put(static_cast<char>('0' + version / 10 % 10));
+  o.put('.');
+  o.put(static_cast<char>('0' + version % 10));
+}
 
 }  // namespace
 
-size_t write_head(const RequestHeader& h, char* out, size_t cap) {
-  if (!known_version(h.version())) return 0;
+size_t write_request_head(std::string_view method, std::string_view target, unsigned version,
+                          const Fields& fields, char* out, size_t cap) {
   Out o(out, cap);
-  o.put(h.method_string());
-  if (!h.target().empty()) {  // Beast stores the target with its leading space
+  o.put(method);
+  if (!target.empty()) {  // (as Beast: no space for an empty target)
     o.put(' ');
-    o.put(h.target());
+    o.put(target);
   }
-  o.put(h.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  put_fields(o, h);
+  o.put(' ');
+  put_version(o, version);
+  o.put("\r\n");
+  put_fields(o, fields);
   return o.done();
 }
 
-size_t write_head(const ResponseHeader& h, char* out, size_t cap) {
-  const unsigned code = h.result_int();
-  if (!known_version(h.version()) || code > 999) return 0;
+size_t write_response_head(unsigned status, std::string_view reason, unsigned version,
+                           const Fields& fields, char* out, size_t cap) {
   Out o(out, cap);
-  o.put(h.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  o.put(static_cast<char>('0' + code / 100));
-  o.put(static_cast<char>('0' + code / 10 % 10));
-  o.put(static_cast<char>('0' + code % 10));
+  put_version(o, version);
   o.put(' ');
-  // reason(): the one received, or the status's standard text, as Beast's
-  // serializer writes it.
-  o.put(h.reason());
+  o.put(static_cast<char>('0' + status / 100 % 10));
+  o.put(static_cast<char>('0' + status / 10 % 10));
+  o.put(static_cast<char>('0' + status % 10));
+  o.put(' ');
+  o.put(reason);
   o.put("\r\n");
-  put_fields(o, h);
+  put_fields(o, fields);
   return o.done();
+}
+
+size_t head_size_bound(std::string_view first, std::string_view second, const Fields& fields) {
+  size_t n = first.size() + second.size() + 32;  // spaces, version, status, CRLFs
+  for (const auto& f : fields) n += f.line().size();
+  return n;
+}
+
+size_t write_head(const RequestHeader& h, char* out, size_t cap) {
+  return write_request_head(h.method_string(), h.target(), h.version(), h, out, cap);
+}
+
+size_t write_head(const ResponseHeader& h, char* out, size_t cap) {
+  // reason(): the one received, or the status's standard text.
+  return write_response_head(h.result_int(), h.reason(), h.version(), h, out, cap);
 }
 
 }  // namespace sag::session

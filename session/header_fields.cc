@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <charconv>
 #include <cstring>
 
 #include <boost/beast/http/status.hpp>
 
 #include "config/base/token_list.h"
+#include "session/head_writer.h"
 
 namespace sag::session {
 namespace http = boost::beast::http;
@@ -36,13 +38,6 @@ void filter_tokens(std::string_view list, std::string_view drop_a, std::string_v
   }
 }
 
-}  // namespace
-
-void HeaderFields::const_iterator::skip_by_name() {
-  while (p_ != end_ && (p_->dead_ || !same_name(*p_, f_, name_))) ++p_;
-}
-
-namespace {
 
 // Whether `name` equals `lower` (lowercase, same length) ignoring ASCII
 // case, eight bytes at a time. OR-ing 0x20 lowercases letters and keeps
@@ -98,7 +93,13 @@ constexpr Common kCommon[] = {
     {"transfer-encoding", http::field::transfer_encoding},
 };
 
-constexpr size_t kLongestCommon = 17;
+constexpr bool sorted_by_length() {
+  for (size_t i = 1; i < std::size(kCommon); ++i)
+    if (kCommon[i - 1].lower.size() > kCommon[i].lower.size()) return false;
+  return true;
+}
+static_assert(sorted_by_length(), "kStarts needs kCommon sorted by length");
+constexpr size_t kLongestCommon = kCommon[std::size(kCommon) - 1].lower.size();
 
 // Where each length's names start in kCommon (sorted by length).
 constexpr std::array<uint8_t, kLongestCommon + 2> make_starts() {
@@ -120,6 +121,10 @@ http::field field_of(std::string_view name) {
       if (lower_equals(name, kCommon[i].lower)) return kCommon[i].f;
   }
   return http::string_to_field(name);
+}
+
+void HeaderFields::const_iterator::skip_by_name() {
+  while (p_ != end_ && (p_->dead_ || !same_name(*p_, f_, name_))) ++p_;
 }
 
 // ---- storage ---------------------------------------------------------------
@@ -154,22 +159,6 @@ void HeaderFields::release() noexcept {
   }
   Entries().swap(entries_);
   method_ = target_ = reason_ = {};
-}
-
-void HeaderFields::clear() {
-  // The newest block is kept (a cleared head is usually filled again).
-  entries_.clear();
-  method_ = target_ = reason_ = {};
-  if (blocks_ == nullptr) return;
-  Block* keep = blocks_;
-  blocks_ = keep->next;
-  keep->next = nullptr;
-  Entries kept;
-  kept.swap(entries_);
-  release();
-  entries_.swap(kept);
-  keep->used = 0;
-  blocks_ = keep;
 }
 
 HeaderFields::HeaderFields(HeaderFields&& o) noexcept
@@ -223,15 +212,13 @@ HeaderFields::const_iterator HeaderFields::find(std::string_view name) const {
 }
 
 std::size_t HeaderFields::count(field f) const {
-  std::size_t n = 0;
-  for (auto [it, last] = equal_range(f); it != last; ++it) ++n;
-  return n;
+  const auto [first, last] = equal_range(f);
+  return static_cast<std::size_t>(std::distance(first, last));
 }
 
 std::size_t HeaderFields::count(std::string_view name) const {
-  std::size_t n = 0;
-  for (auto [it, last] = equal_range(name); it != last; ++it) ++n;
-  return n;
+  const auto [first, last] = equal_range(name);
+  return static_cast<std::size_t>(std::distance(first, last));
 }
 
 std::pair<HeaderFields::const_iterator, HeaderFields::const_iterator> HeaderFields::equal_range(
@@ -290,18 +277,12 @@ void HeaderFields::set(std::string_view name, std::string_view value) {
 }
 
 std::size_t HeaderFields::erase(field f) {
-  std::size_t n = 0;
-  for (auto& v : entries_) {
-    if (!v.dead_ && v.field_ == f && f != field::unknown) {
-      v.dead_ = true;
-      ++n;
-    }
-  }
-  return n;
+  return f == field::unknown ? 0 : erase_matching(f, {});
 }
 
-std::size_t HeaderFields::erase(std::string_view name) {
-  const field f = field_of(name);
+std::size_t HeaderFields::erase(std::string_view name) { return erase_matching(field_of(name), name); }
+
+std::size_t HeaderFields::erase_matching(field f, std::string_view name) {
   std::size_t n = 0;
   for (auto& v : entries_) {
     if (!v.dead_ && same_name(v, f, name)) {
@@ -379,42 +360,15 @@ HeaderFields::writer::writer(const HeaderFields& f, unsigned version, http::verb
   const std::string_view m = method == http::verb::unknown
                                  ? f.get_method_impl()
                                  : std::string_view(http::to_string(method));
-  text_.reserve(512);
-  text_.append(m);
-  if (!f.get_target_impl().empty()) {
-    text_ += ' ';
-    text_.append(f.get_target_impl());
-  }
-  text_.append(" HTTP/");
-  text_ += static_cast<char>('0' + version / 10);
-  text_ += '.';
-  text_ += static_cast<char>('0' + version % 10);
-  text_.append("\r\n");
-  put_fields(f);
+  text_.resize(head_size_bound(m, f.get_target_impl(), f));
+  text_.resize(write_request_head(m, f.get_target_impl(), version, f, text_.data(), text_.size()));
 }
 
 HeaderFields::writer::writer(const HeaderFields& f, unsigned version, unsigned status) {
-  text_.reserve(512);
-  text_.append("HTTP/");
-  text_ += static_cast<char>('0' + version / 10);
-  text_ += '.';
-  text_ += static_cast<char>('0' + version % 10);
-  text_ += ' ';
-  text_ += static_cast<char>('0' + status / 100 % 10);
-  text_ += static_cast<char>('0' + status / 10 % 10);
-  text_ += static_cast<char>('0' + status % 10);
-  text_ += ' ';
-  const std::string_view reason = f.get_reason_impl();
-  text_.append(reason.empty()
-                   ? std::string_view(http::obsolete_reason(static_cast<http::status>(status)))
-                   : reason);
-  text_.append("\r\n");
-  put_fields(f);
-}
-
-void HeaderFields::writer::put_fields(const HeaderFields& f) {
-  for (const auto& v : f) text_.append(v.line());
-  text_.append("\r\n");
+  std::string_view reason = f.get_reason_impl();
+  if (reason.empty()) reason = http::obsolete_reason(static_cast<http::status>(status));
+  text_.resize(head_size_bound(reason, {}, f));
+  text_.resize(write_response_head(status, reason, version, f, text_.data(), text_.size()));
 }
 
 }  // namespace sag::session

@@ -129,7 +129,6 @@ class HeaderFields {
     const_buffers_type get() const { return {text_.data(), text_.size()}; }
 
    private:
-    void put_fields(const HeaderFields& f);
     std::basic_string<char, std::char_traits<char>, base::PoolAllocator<char>> text_;
   };
 
@@ -164,7 +163,7 @@ class HeaderFields {
   std::size_t erase(field f);
   std::size_t erase(std::string_view name);
   const_iterator erase(const_iterator pos);
-  void clear();
+  void clear() { release(); }
 
  protected:
   // The Fields concept's hooks for http::header / http::message.
@@ -201,6 +200,8 @@ class HeaderFields {
   std::string_view store(std::string_view s);
   // Appends the field; `value` is already trimmed.
   void append(field f, std::string_view name, std::string_view value);
+  // Marks dead the live fields same-named as (f, name); returns how many.
+  std::size_t erase_matching(field f, std::string_view name);
   void release() noexcept;
   void copy_from(const HeaderFields& o);
 

@@ -106,17 +106,7 @@ class TlsSocketStream {
   // front of `buffers`; several small buffers are coalesced into that record.
   template <class ConstBufferSequence, class Token>
   auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
-    boost::asio::const_buffer pieces[kMaxGather];
-    std::size_t count = 0, total = 0;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers),
-              end = boost::asio::buffer_sequence_end(buffers);
-         it != end && count < kMaxGather && total < kRecordSize; ++it) {
-      boost::asio::const_buffer b(*it);
-      if (b.size() == 0) continue;
-      pieces[count++] = b;
-      total += b.size();
-    }
-    return start<true>(OpState::write(pieces, count), std::forward<Token>(token));
+    return start<true>(write_state(buffers), std::forward<Token>(token));
   }
 
   // void(error_code): completes when a read would make progress: at once
@@ -167,17 +157,7 @@ class TlsSocketStream {
   // caller does anyway.
   template <class ConstBufferSequence>
   std::size_t write_some_now(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    boost::asio::const_buffer pieces[kMaxGather];
-    std::size_t count = 0, total = 0;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers),
-              end = boost::asio::buffer_sequence_end(buffers);
-         it != end && count < kMaxGather && total < kRecordSize; ++it) {
-      boost::asio::const_buffer b(*it);
-      if (b.size() == 0) continue;
-      pieces[count++] = b;
-      total += b.size();
-    }
-    return write_now(OpState::write(pieces, count), ec);
+    return write_now(write_state(buffers), ec);
   }
 
   // Blocks of the coalescing free list ever allocated on this thread (tests).
@@ -269,6 +249,23 @@ class TlsSocketStream {
     OpState st_;
     Phase phase_ = Phase::kStart;
   };
+
+  // A write of the front of `buffers`: at most one record, small buffers
+  // coalesced into it.
+  template <class ConstBufferSequence>
+  static OpState write_state(const ConstBufferSequence& buffers) {
+    boost::asio::const_buffer pieces[kMaxGather];
+    std::size_t count = 0, total = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers),
+              end = boost::asio::buffer_sequence_end(buffers);
+         it != end && count < kMaxGather && total < kRecordSize; ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      pieces[count++] = b;
+      total += b.size();
+    }
+    return OpState::write(pieces, count);
+  }
 
   template <bool kWithSize, class Token>
   auto start(OpState st, Token&& token) {

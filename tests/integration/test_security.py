@@ -244,6 +244,37 @@ class PeerParityTest(GatewayTestCase):
                 self.assertEqual((nxt.status, nxt.header("x-rid")), (200, "after" + rid),
                                  "the %s's body leaked into the next response: %r" % (rid, nxt))
 
+    def test_a_body_ending_with_the_servers_close_is_relayed_whole(self):
+        # No Content-Length, no chunked: the body runs until the server
+        # closes (RFC 9112 §6.3). It reaches an HTTP/1.1 client whole, in
+        # chunked framing, and its connection is never pooled: the next
+        # request goes to a fresh one. An HTTP/1.0 "keep-alive" response
+        # with a length is pooled like any other.
+        body = bytes(range(256)) * 300   # 76,800 bytes: several relay buffers
+        def script(req):
+            if req.rid == "close":
+                return [b"HTTP/1.1 200 OK\r\nX-Rid: close\r\n\r\n", body[:30000], 0.05,
+                        body[30000:], None]
+            if req.rid == "http10":
+                return [b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nX-Rid: http10\r\n"
+                        b"Content-Length: 2\r\n\r\nok"]
+            return [ok(req.rid)]
+        srv = ScriptedServer(script)
+        self.addCleanup(srv.stop)
+        gw = self.gateway(basic_config([{"name": "s1", "address": "127.0.0.1:%d" % srv.port}],
+                                       tls=False, workers=1))
+        with RawConnection(LOCAL, gw.port("http"), timeout=10) as c:
+            for rid in ("close", "after", "http10", "after10"):
+                c.send(b"GET /?id=%s HTTP/1.1\r\nHost: x\r\n\r\n" % rid.encode())
+                r = c.read_response()
+                self.assertEqual((r.status, r.header("x-rid")), (200, rid), r)
+                if rid == "close":
+                    self.assertEqual(r.header("transfer-encoding"), "chunked", r)
+                    self.assertTrue(bytes(r.body) == body, "the body arrived altered")
+        # after: a new server connection (the close-delimited one ended);
+        # after10: the HTTP/1.0 keep-alive connection, reused.
+        self.assertEqual([q.index for q in srv.requests], [0, 0, 1, 2])
+
     def test_invalid_response_names_the_server_in_the_log_and_stderr(self):
         gw = self.scripted(lambda req: [b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n", None])
         for _ in range(5):
