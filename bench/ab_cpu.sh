@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Proxy CPU per request, sag against HAProxy, in alternating rounds with
-# medians: a steadier figure than one pass of the peer harness on a shared
-# machine, where a pass of one peer can land in a noisy minute. Each round
-# runs S1 (HTTPS/1.1 keep-alive) and S4 (plain keep-alive) for both proxies:
-# the proxy pinned to CPU 0, wrk (64 connections, 1 thread) pinned to CPU 1,
-# three nginx servers behind, configured as the peer harness configures
-# them (roundrobin, insert cookie, checks, X-Forwarded-For). CPU per request
-# is the proxy's user+system time over the requests wrk completed.
+# Proxy CPU per request, sag against HAProxy and nghttpx, in alternating
+# rounds with medians: a steadier figure than one pass of the peer harness
+# on a shared machine, where a pass of one peer can land in a noisy minute.
+# Each round runs S1 (HTTPS/1.1 keep-alive) and S4 (plain keep-alive) for sag
+# and HAProxy (wrk, 64 connections) and S3 (HTTP/2, h2load 16 connections x
+# 32 streams) for sag and nghttpx: the proxy pinned to CPU 0, the client to
+# CPU 1, three nginx servers behind, configured as the peer harness
+# configures them (roundrobin, cookie, X-Forwarded-For). CPU per request is
+# the proxy's time over the requests the client completed, printed whole and
+# split into user time (the proxy's own work) and system time (the kernel's,
+# mostly loopback TCP, which a proxy making the same system calls pays alike).
 #   bench/ab_cpu.sh            # 5 rounds
 #   bench/ab_cpu.sh 9          # 9 rounds
-# Needs the Release build, haproxy, nginx, wrk, openssl, taskset.
+# Needs the Release build, haproxy, nghttpx, nginx, wrk, h2load, openssl,
+# taskset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-5}
-for tool in haproxy nginx wrk openssl taskset python3; do
+for tool in haproxy nghttpx nginx wrk h2load openssl taskset python3; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "needs $tool" >&2; exit 2; }
 done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+nghttpx_bin=$(command -v nghttpx || echo /usr/sbin/nghttpx)
 [ -x "$root/build/bin/gateway" ] || { echo "build first: $root/build/bin/gateway" >&2; exit 2; }
 
 source "$root/bench/common.sh"
@@ -102,50 +107,98 @@ backend be
     server s2 127.0.0.1:${servers[1]} cookie s2 check inter 1s
     server s3 127.0.0.1:${servers[2]} cookie s3 check inter 1s
 EOF
+ngx_tls=$(free_port); ngx_plain=$(free_port)
+cat >"$work/nghttpx.conf" <<EOF
+frontend=127.0.0.1,$ngx_tls
+frontend=127.0.0.1,$ngx_plain;no-tls
+backend=127.0.0.1,${servers[0]};;proto=http/1.1;affinity=cookie;affinity-cookie-name=SRV;affinity-cookie-path=/
+backend=127.0.0.1,${servers[1]};;proto=http/1.1;affinity=cookie;affinity-cookie-name=SRV;affinity-cookie-path=/
+backend=127.0.0.1,${servers[2]};;proto=http/1.1;affinity=cookie;affinity-cookie-name=SRV;affinity-cookie-path=/
+private-key-file=$work/certs/site.key
+certificate-file=$work/certs/site.crt
+workers=1
+add-x-forwarded-for=yes
+frontend-keep-alive-timeout=120s
+backend-keep-alive-timeout=60s
+no-ocsp=yes
+errorlog-file=$work/nghttpx.log
+EOF
 
-# Prints the proxy's CPU microseconds per request for one wrk pass on $1.
-measure() {
-  local url=$1 pid=$2 t0 t1 out reqs
-  taskset -c 1 wrk -t1 -c16 -d1s "$url" >/dev/null 2>&1  # warm-up
-  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  out=$(taskset -c 1 wrk -t1 -c64 -d5s "$url")
-  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $reqs, 1))"
+# Prints "user system" clock ticks of process $1 and its children (nghttpx
+# serves from a child process).
+ticks() {
+  local p
+  for p in "$1" $(pgrep -P "$1"); do cat "/proc/$p/stat"; done |
+    awk '{u += $14; s += $15} END {print u, s}'
 }
 
-# One round for one proxy: its S1 and S4 figures, appended to $work/<name>.
+# Prints "user system": process $3's CPU microseconds per request over one
+# pass of client $1 (wrk or h2load) on URL $2.
+measure() {
+  local client=$1 url=$2 pid=$3 t0 t1 out reqs
+  if [ "$client" = wrk ]; then
+    taskset -c 1 wrk -t1 -c16 -d1s "$url" >/dev/null 2>&1  # warm-up
+    t0=$(ticks "$pid")
+    out=$(taskset -c 1 wrk -t1 -c64 -d5s "$url")
+    t1=$(ticks "$pid")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  else
+    taskset -c 1 h2load -c16 -m32 -D 1 "$url" >/dev/null 2>&1
+    t0=$(ticks "$pid")
+    out=$(taskset -c 1 h2load -c16 -m32 -D 5 "$url")
+    t1=$(ticks "$pid")
+    reqs=$(awk '/^requests:/ {print $8}' <<<"$out")
+  fi
+  python3 -c "
+t0, t1, hz = '$t0'.split(), '$t1'.split(), $(getconf CLK_TCK)
+print(*(round((int(b) - int(a)) / hz * 1e6 / $reqs, 1) for a, b in zip(t0, t1)))"
+}
+
+# One round for one proxy (name, TLS port, plain port, command line): the
+# figures of each scenario given as scenario:client:scheme, appended to
+# $work/<name> as "scenario user system".
 round() {
-  local name=$1 tls=$2 plain=$3 p
-  shift 3
-  taskset -c 0 "$@" >/dev/null 2>&1 &
+  local name=$1 tls=$2 plain=$3 cmd=$4 p sc s client scheme port
+  shift 4
+  taskset -c 0 bash -c "exec $cmd" >/dev/null 2>&1 &
   p=$!
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$plain") 2>/dev/null && break; sleep 0.1; done
   sleep 2  # health checks up
-  echo "s1 $(measure "https://127.0.0.1:$tls/" "$p")" >>"$work/$name"
-  echo "s4 $(measure "http://127.0.0.1:$plain/" "$p")" >>"$work/$name"
+  for sc in "$@"; do
+    IFS=: read -r s client scheme <<<"$sc"
+    if [ "$scheme" = https ]; then port=$tls; else port=$plain; fi
+    echo "$s $(measure "$client" "$scheme://127.0.0.1:$port/" "$p")" >>"$work/$name"
+  done
   kill "$p"
   wait "$p" 2>/dev/null || true
 }
 
 for r in $(seq 1 "$rounds"); do
-  round sag "$sag_tls" "$sag_plain" "$root/build/bin/gateway" --config "$work/sag.yaml"
-  round haproxy "$hap_tls" "$hap_plain" haproxy -f "$work/hap.cfg"
+  round sag "$sag_tls" "$sag_plain" "$root/build/bin/gateway --config $work/sag.yaml" \
+    s1:wrk:https s4:wrk:http s3:h2load:https
+  round haproxy "$hap_tls" "$hap_plain" "haproxy -f $work/hap.cfg" s1:wrk:https s4:wrk:http
+  round nghttpx "$ngx_tls" "$ngx_plain" "$nghttpx_bin --conf=$work/nghttpx.conf" s3:h2load:https
   echo "round $r of $rounds done" >&2
 done
 
-python3 - "$work/sag" "$work/haproxy" <<'EOF'
+python3 - "$work" <<'EOF'
 import statistics, sys
-def load(path):
+def load(name):
     d = {}
-    for line in open(path):
-        s, v = line.split()
-        d.setdefault(s, []).append(float(v))
+    for line in open(f"{sys.argv[1]}/{name}"):
+        s, user, system = line.split()
+        d.setdefault(s, []).append((float(user), float(system)))
     return d
-sag, hap = load(sys.argv[1]), load(sys.argv[2])
-print("| scenario | sag us/req (median) | haproxy us/req (median) | ratio | sag rounds | haproxy rounds |")
-print("|---|---|---|---|---|---|")
-for s in ("s1", "s4"):
-    a, b = statistics.median(sag[s]), statistics.median(hap[s])
-    print(f"| {s} | {a:.1f} | {b:.1f} | {a / b:.2f} | {' '.join(map(str, sag[s]))} | {' '.join(map(str, hap[s]))} |")
+sag = load("sag")
+peer_of = {"s1": "haproxy", "s4": "haproxy", "s3": "nghttpx"}
+peers = {p: load(p) for p in set(peer_of.values())}
+med = statistics.median
+print("| scenario | peer | sag us/req | peer us/req | ratio | sag user | peer user | user ratio | sag system | peer system |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for s, p in peer_of.items():
+    a, b = sag[s], peers[p][s]
+    at, bt = med([u + k for u, k in a]), med([u + k for u, k in b])
+    au, bu = med([u for u, _ in a]), med([u for u, _ in b])
+    ak, bk = med([k for _, k in a]), med([k for _, k in b])
+    print(f"| {s} | {p} | {at:.1f} | {bt:.1f} | {at / bt:.2f} | {au:.1f} | {bu:.1f} | {au / bu:.2f} | {ak:.1f} | {bk:.1f} |")
 EOF

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "config/base/socket_readiness.h"
+
 namespace sag::session {
 
 UpstreamPool::UpstreamPool(size_t server_count, const config::PoolConfig& config)
@@ -12,7 +14,9 @@ UpstreamPool::UpstreamPool(size_t server_count, const config::PoolConfig& config
 bool UpstreamPool::still_open(Socket& s) {
   // An idle HTTP/1.1 server connection must have nothing to read: EOF means
   // the server closed it, data means it is out of step. Only "would block"
-  // is healthy.
+  // is healthy. The reactor knows that without a system call when the
+  // response's last read drained the socket and no event came since.
+  if (!base::maybe_readable(s)) return true;
   char c;
   ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

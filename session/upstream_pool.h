@@ -25,8 +25,10 @@ class UpstreamPool {
   UpstreamPool(size_t server_count, const config::PoolConfig& config);
 
   // An idle connection to server `index` that has nothing to read, or
-  // nullopt. Costs one non-blocking recv(MSG_PEEK) per connection looked
-  // at; connections found readable, closed or past idle_timeout are closed.
+  // nullopt. Costs no system call when the reactor saw no event on the
+  // connection since its response was read to the end (base::
+  // maybe_readable), else one non-blocking recv(MSG_PEEK); connections
+  // found readable, closed or past idle_timeout are closed.
   std::optional<Socket> take(uint32_t index, Clock::time_point now);
   // Keeps `socket` for reuse, or closes it when the server's idle list is full.
   void give_back(uint32_t index, Socket socket, Clock::time_point now);

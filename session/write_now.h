@@ -17,6 +17,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "config/base/socket_readiness.h"
 #include "tls/tls_socket_stream.h"
 
 namespace sag::session {
@@ -28,7 +29,11 @@ size_t write_now(boost::asio::ip::tcp::socket& s, const ConstBufferSequence& buf
     s.non_blocking(true, ec);
     if (ec) return 0;
   }
-  return s.write_some(buffers, ec);
+  const size_t n = s.write_some(buffers, ec);
+  // The send said EAGAIN: the async write of the rest waits for EPOLLOUT
+  // instead of trying the send again first.
+  if (ec == boost::asio::error::would_block) base::note_write_blocked(s);
+  return n;
 }
 
 template <class ConstBufferSequence>

@@ -34,6 +34,7 @@ int bio_write(BIO* b, const char* data, int len) {
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      base::note_write_blocked(*io->socket);
       BIO_set_retry_write(b);
     } else {
       io->error = errno;
@@ -48,11 +49,16 @@ int bio_read(BIO* b, char* data, int len) {
   for (;;) {
     const ssize_t n = ::recv(io->fd, data, static_cast<size_t>(len), MSG_DONTWAIT);
     if (n >= 0) {
-      if (n == 0) io->eof = true;
+      if (n == 0) {
+        io->eof = true;
+      } else if (n < len) {
+        base::note_read_short(*io->socket);  // emptied: the next wait needs an event
+      }
       return static_cast<int>(n);
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      base::note_read_drained(*io->socket);
       BIO_set_retry_read(b);
     } else {
       io->error = errno;
@@ -226,6 +232,7 @@ TlsSocketStream::TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx)
   SSL_set_read_ahead(ssl_, 1);
   error_code ignored;
   socket_.non_blocking(true, ignored);
+  io_.socket = &socket_;
   io_.fd = socket_.native_handle();
   BIO_set_data(bio, &io_);
   BIO_set_init(bio, 1);

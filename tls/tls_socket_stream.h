@@ -2,8 +2,9 @@
 //
 // OpenSSL reads and writes the socket itself (through a tiny BIO that calls
 // recv/send on the fd: no buffers of ours, no BIO pair); when it wants to
-// read or write, the operation waits for readiness with socket.async_wait
-// and calls OpenSSL again. A drop-in for how the sessions use
+// read or write, the operation waits for readiness (base::async_wait_ready:
+// the BIO marks the socket drained or full when the kernel says EAGAIN, so
+// the wait costs no system call) and calls OpenSSL again. A drop-in for how the sessions use
 // boost::beast::ssl_stream<tcp::socket> (AsyncReadStream/AsyncWriteStream,
 // usable with Beast's http::async_read/async_write and asio::async_write).
 //
@@ -54,6 +55,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/system/error_code.hpp>
+
+#include "config/base/socket_readiness.h"
 
 namespace sag::tls {
 
@@ -123,7 +126,7 @@ class TlsSocketStream {
               std::move(h)(boost::system::error_code{});
             });
           } else {
-            socket_.async_wait(next_layer_type::wait_read, std::move(handler));
+            base::async_wait_ready(socket_, next_layer_type::wait_read, std::move(handler));
           }
         },
         token);
@@ -213,7 +216,10 @@ class TlsSocketStream {
       if (want != Want::kNothing) {
         if (self.cancelled() == boost::asio::cancellation_type::none) {
           phase_ = Phase::kWaiting;
-          s_->socket_.async_wait(want == Want::kRead ? next_layer_type::wait_read
+          // The BIO saw EAGAIN in this very step and marked the socket, so
+          // this queues without a system call (socket_readiness.h).
+          base::async_wait_ready(s_->socket_,
+                                 want == Want::kRead ? next_layer_type::wait_read
                                                      : next_layer_type::wait_write,
                                  std::move(self));
           return;
@@ -297,6 +303,7 @@ class TlsSocketStream {
  public:
   // What the BIO reads and writes (public for the BIO callbacks in the .cc).
   struct Io {
+    next_layer_type* socket = nullptr;  // for the readiness marks
     int fd = -1;
     int error = 0;     // errno of the last failed send/recv (not EAGAIN)
     bool eof = false;  // recv saw the peer's FIN

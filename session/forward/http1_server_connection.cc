@@ -5,6 +5,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "config/base/socket_readiness.h"
 #include "session/client_port.h"
 #include "session/deadline.h"
 #include "session/head_writer.h"
@@ -159,7 +160,9 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_h
       if (in_.size() == in_.max_size())
         co_return fail("invalid response head", http::error::header_limit, true);
     }
-    auto [ec, n] = co_await socket_.async_read_some(in_.prepare(in_.max_size() - in_.size()), kTuple);
+    // The answer is never there yet right after the request went out:
+    // receive_some waits first, with no system call (socket_readiness.h).
+    auto [ec, n] = co_await base::receive_some(socket_, in_.prepare(in_.max_size() - in_.size()));
     if (ec == asio::error::eof)
       ec = in_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
     if (ec) co_return fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
@@ -201,8 +204,8 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_body(char*
   // A body with a length (or up to the close) is read straight into the
   // relay buffer, never past its end; chunked bytes go through in_.
   const size_t direct = reader_.direct_limit(cap);
-  auto [rec, n] = co_await socket_.async_read_some(
-      direct > 0 ? asio::buffer(buf, direct) : in_.prepare(in_.max_size() - in_.size()), kTuple);
+  auto [rec, n] = co_await base::receive_some(
+      socket_, direct > 0 ? asio::buffer(buf, direct) : in_.prepare(in_.max_size() - in_.size()));
   if (rec == asio::error::eof) {
     reader_.end_of_input(ec);
     if (ec) co_return fail("response cut short", ec, true);

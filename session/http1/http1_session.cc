@@ -20,6 +20,7 @@
 
 #include "config/base/asio_prelude.h"
 #include "config/base/block_cache.h"
+#include "config/base/socket_readiness.h"
 #include "session/chunked_decoder.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
@@ -71,7 +72,7 @@ struct HeadBlock {
 
 // Completes when a read would make progress, without a buffer.
 auto wait_readable(TlsStream& s) { return s.async_wait_readable(kTuple); }
-auto wait_readable(PlainStream& s) { return s.async_wait(PlainStream::wait_read, kTuple); }
+auto wait_readable(PlainStream& s) { return base::async_wait_ready(s, PlainStream::wait_read, kTuple); }
 
 // A read that never waits: after wait_readable, the bytes come without a
 // second trip through the executor; asio::error::would_block when none are
@@ -80,11 +81,7 @@ size_t read_now(TlsStream& s, asio::mutable_buffer b, boost::system::error_code&
   return s.read_some_now(b.data(), b.size(), ec);
 }
 size_t read_now(PlainStream& s, asio::mutable_buffer b, boost::system::error_code& ec) {
-  if (!s.non_blocking()) {
-    s.non_blocking(true, ec);
-    if (ec) return 0;
-  }
-  return s.read_some(b, ec);
+  return base::receive_now(s, b, ec);
 }
 
 template <class Stream>
