@@ -1,5 +1,7 @@
 #include "gateway/worker.h"
 
+#include "config/base/block_cache.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -136,6 +138,9 @@ void Worker::sweep_pools() {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
     for (auto& b : ctx_->backends) b.pool->sweep(now);
+    // Blocks a burst left in this worker's cache and a quiet second did not
+    // use go back to the heap (and, through MemoryTrim, to the kernel).
+    base::BlockCache::trim();
     sweep_pools();
   });
 }

@@ -21,6 +21,7 @@ struct ThreadBlocks {
   };
   Node* head[BlockCache::kClasses] = {};
   size_t count[BlockCache::kClasses] = {};
+  size_t low[BlockCache::kClasses] = {};  // least `count` since the last trim
   long outstanding = 0;
   ~ThreadBlocks();
 };
@@ -72,9 +73,10 @@ void* BlockCache::take(size_t bytes) {
   ++t.outstanding;
   if (ThreadBlocks::Node* n = t.head[c]) {
     t.head[c] = n->next;
-    --t.count[c];
+    if (--t.count[c] < t.low[c]) t.low[c] = t.count[c];
     return n;
   }
+  t.low[c] = 0;
   return ::operator new(class_size(c));
 }
 
@@ -98,5 +100,41 @@ void BlockCache::give(void* p, size_t bytes) noexcept {
 }
 
 long BlockCache::outstanding() noexcept { return t_alive && !t_dead ? t_blocks.outstanding : 0; }
+
+size_t BlockCache::trim() noexcept {
+  ThreadBlocks* tb = thread_blocks();
+  if (!tb) return 0;
+  ThreadBlocks& t = *tb;
+  size_t freed = 0;
+  for (size_t c = 0; c < kClasses; ++c) {
+    // The list is LIFO: the `low` blocks at its far end sat unused all
+    // period. Unlink them past the first count - low.
+    const size_t drop = t.low[c];
+    if (drop > 0) {
+      const size_t keep = t.count[c] - drop;
+      ThreadBlocks::Node** link = &t.head[c];
+      for (size_t i = 0; i < keep; ++i) link = &(*link)->next;
+      ThreadBlocks::Node* n = *link;
+      *link = nullptr;
+      while (n != nullptr) {
+        ThreadBlocks::Node* next = n->next;
+        ::operator delete(n);
+        n = next;
+      }
+      t.count[c] = keep;
+      freed += drop * class_size(c);
+    }
+    t.low[c] = t.count[c];
+  }
+  return freed;
+}
+
+size_t BlockCache::cached_bytes() noexcept {
+  ThreadBlocks* tb = thread_blocks();
+  if (!tb) return 0;
+  size_t bytes = 0;
+  for (size_t c = 0; c < kClasses; ++c) bytes += tb->count[c] * class_size(c);
+  return bytes;
+}
 
 }  // namespace sag::base

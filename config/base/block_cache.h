@@ -25,9 +25,12 @@ class BlockCache {
   static constexpr size_t kMinBlock = 64;
   static constexpr size_t kMaxBlock = 4096;
   static constexpr size_t kClasses = 7;
-  // A class keeps at most this many bytes of free blocks, so a burst does
-  // not pin its peak for the thread's life.
-  static constexpr size_t kMaxCachedBytes = 256 * 1024;
+  // A class keeps at most this many bytes of free blocks: enough for the
+  // swing of hundreds of HTTP/2 streams finishing and starting together
+  // (256 KiB was not: S3 went to malloc for 1.4 blocks per request).
+  // trim() hands back what a quiet period left unused, so a burst does not
+  // pin its peak for the thread's life.
+  static constexpr size_t kMaxCachedBytes = 1024 * 1024;
 
   // False under AddressSanitizer: every block then comes from and goes back
   // to the heap, so ASan still sees each use after free.
@@ -40,6 +43,13 @@ class BlockCache {
   // Blocks handed out by take() and not yet given back, on this thread
   // (for tests and leak checks).
   static long outstanding() noexcept;
+  // Frees the calling thread's free blocks that no take() reached since the
+  // last trim (the bottom of each class's list, below its low-water mark).
+  // Call about once a second from each thread that uses the cache; returns
+  // the bytes freed.
+  static size_t trim() noexcept;
+  // Bytes of free blocks the calling thread's cache holds (tests).
+  static size_t cached_bytes() noexcept;
 };
 
 template <class T>

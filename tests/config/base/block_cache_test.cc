@@ -60,6 +60,47 @@ TEST(BlockCache, BlocksMayCrossThreads) {
   t.join();
 }
 
+TEST(BlockCache, TrimFreesOnlyWhatAQuietPeriodLeftUnused) {
+  if (!BlockCache::kCaching) GTEST_SKIP() << "no caching under AddressSanitizer";
+  std::thread t([] {  // a fresh thread: an empty cache
+    std::vector<void*> burst;
+    for (int i = 0; i < 100; ++i) burst.push_back(BlockCache::take(2048));
+    for (void* p : burst) BlockCache::give(p, 2048);
+    EXPECT_EQ(BlockCache::cached_bytes(), 100u * 2048);
+    BlockCache::trim();  // the burst's period: every block was in use
+    EXPECT_EQ(BlockCache::cached_bytes(), 100u * 2048);
+    // A steady load of 10 blocks at a time: the other 90 sit unused.
+    for (int round = 0; round < 5; ++round) {
+      std::vector<void*> held;
+      for (int i = 0; i < 10; ++i) held.push_back(BlockCache::take(2048));
+      for (void* p : held) BlockCache::give(p, 2048);
+    }
+    EXPECT_EQ(BlockCache::trim(), 90u * 2048);
+    EXPECT_EQ(BlockCache::cached_bytes(), 10u * 2048);
+    // Blocks still recycle after a trim, and a quiet period frees the rest.
+    void* p = BlockCache::take(2048);
+    BlockCache::give(p, 2048);
+    BlockCache::trim();  // 9 of the 10 stayed unused
+    EXPECT_EQ(BlockCache::cached_bytes(), 1u * 2048);
+    BlockCache::trim();
+    EXPECT_EQ(BlockCache::cached_bytes(), 0u);
+    EXPECT_EQ(BlockCache::outstanding(), 0);
+  });
+  t.join();
+}
+
+TEST(BlockCache, CapsWhatOneClassKeeps) {
+  if (!BlockCache::kCaching) GTEST_SKIP() << "no caching under AddressSanitizer";
+  std::thread t([] {
+    const size_t n = BlockCache::kMaxCachedBytes / 4096 + 50;
+    std::vector<void*> burst;
+    for (size_t i = 0; i < n; ++i) burst.push_back(BlockCache::take(4096));
+    for (void* p : burst) BlockCache::give(p, 4096);
+    EXPECT_EQ(BlockCache::cached_bytes(), BlockCache::kMaxCachedBytes);
+  });
+  t.join();
+}
+
 TEST(PoolAllocator, WorksInContainersAndForLargeArrays) {
   std::vector<int, PoolAllocator<int>> v;
   for (int i = 0; i < 10000; ++i) v.push_back(i);  // grows past kMaxBlock
