@@ -58,6 +58,12 @@ struct EpollFdTag {
 };
 template struct Grant<EpollFdTag, &Reactor::epoll_fd_>;
 
+struct OwnerTag {
+  using type = Reactor* DescriptorState::*;
+  friend type member(OwnerTag);
+};
+template struct Grant<OwnerTag, &DescriptorState::reactor_>;
+
 // The events of the socket's latest epoll report (descriptor_state keeps
 // them in its operation base).
 struct TaskResultTag {
@@ -78,6 +84,9 @@ bool* flags_of(Impl& impl) noexcept {
 }
 
 Reactor& reactor_of(Socket& s) {
+  // The socket's own record names its reactor; use_service would lock the
+  // context's service registry on every wait.
+  if (DescriptorState* d = impl_of(s).reactor_data_) return *(d->*member(OwnerTag{}));
   return asio::use_service<Reactor>(asio::query(s.get_executor(), asio::execution::context));
 }
 
