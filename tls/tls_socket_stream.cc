@@ -30,7 +30,7 @@ int bio_write(BIO* b, const char* data, int len) {
   auto* io = static_cast<TlsSocketStream::Io*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
   for (;;) {
-    const ssize_t n = ::send(io->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(io->socket->native_handle(), data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -47,7 +47,7 @@ int bio_read(BIO* b, char* data, int len) {
   auto* io = static_cast<TlsSocketStream::Io*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
   for (;;) {
-    const ssize_t n = ::recv(io->fd, data, static_cast<size_t>(len), MSG_DONTWAIT);
+    const ssize_t n = ::recv(io->socket->native_handle(), data, static_cast<size_t>(len), MSG_DONTWAIT);
     if (n >= 0) {
       if (n == 0) {
         io->eof = true;
@@ -72,7 +72,7 @@ long bio_ctrl(BIO* b, int cmd, long, void* ptr) {
     case BIO_CTRL_FLUSH:
       return 1;
     case BIO_C_GET_FD: {
-      const int fd = static_cast<TlsSocketStream::Io*>(BIO_get_data(b))->fd;
+      const int fd = static_cast<TlsSocketStream::Io*>(BIO_get_data(b))->socket->native_handle();
       if (ptr != nullptr) *static_cast<int*>(ptr) = fd;
       return fd;
     }
@@ -233,7 +233,6 @@ TlsSocketStream::TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx)
   error_code ignored;
   socket_.non_blocking(true, ignored);
   io_.socket = &socket_;
-  io_.fd = socket_.native_handle();
   BIO_set_data(bio, &io_);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_, bio, bio);
@@ -242,7 +241,6 @@ TlsSocketStream::TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx)
 TlsSocketStream::~TlsSocketStream() { SSL_free(ssl_); }
 
 TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
-  io_.fd = socket_.native_handle();  // -1 once closed: EBADF, never a reused fd
   io_.error = 0;
   io_.eof = false;
   st.ec = {};

@@ -303,8 +303,9 @@ class TlsSocketStream {
  public:
   // What the BIO reads and writes (public for the BIO callbacks in the .cc).
   struct Io {
-    next_layer_type* socket = nullptr;  // for the readiness marks
-    int fd = -1;
+    // The socket read and written (its fd is -1 once closed: EBADF, never
+    // a reused fd), and marked for readiness.
+    next_layer_type* socket = nullptr;
     int error = 0;     // errno of the last failed send/recv (not EAGAIN)
     bool eof = false;  // recv saw the peer's FIN
   };

@@ -76,7 +76,6 @@ void* BlockCache::take(size_t bytes) {
     if (--t.count[c] < t.low[c]) t.low[c] = t.count[c];
     return n;
   }
-  t.low[c] = 0;
   return ::operator new(class_size(c));
 }
 

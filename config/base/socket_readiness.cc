@@ -97,14 +97,19 @@ bool prepare(Impl& impl, error_code& ec) noexcept {
 
 }  // namespace readiness_detail
 
+namespace {
+bool* flags_of(asio::ip::tcp::socket& s) noexcept {
+  return readiness_detail::flags_of(readiness_detail::impl_of(s));
+}
+}  // namespace
+
 bool maybe_readable(asio::ip::tcp::socket& s) noexcept {
-  const bool* flags = readiness_detail::flags_of(readiness_detail::impl_of(s));
-  return flags == nullptr || flags[readiness_detail::Reactor::read_op];
+  const bool* flags = flags_of(s);
+  return flags == nullptr || flags[Reactor::read_op];
 }
 
 void note_read_drained(asio::ip::tcp::socket& s) noexcept {
-  if (bool* flags = readiness_detail::flags_of(readiness_detail::impl_of(s)))
-    flags[readiness_detail::Reactor::read_op] = false;
+  if (bool* flags = flags_of(s)) flags[Reactor::read_op] = false;
 }
 
 void note_read_short(asio::ip::tcp::socket& s) noexcept {
@@ -135,8 +140,7 @@ void note_read_short(asio::ip::tcp::socket& s) noexcept {
 }
 
 void note_write_blocked(asio::ip::tcp::socket& s) noexcept {
-  if (bool* flags = readiness_detail::flags_of(readiness_detail::impl_of(s)))
-    flags[readiness_detail::Reactor::write_op] = false;
+  if (bool* flags = flags_of(s)) flags[Reactor::write_op] = false;
 }
 
 std::size_t receive_now(asio::ip::tcp::socket& s, asio::mutable_buffer b, error_code& ec) noexcept {

@@ -8,9 +8,12 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+
+#include "config/base/socket_readiness.h"
 
 namespace sag::session {
 namespace {
@@ -70,6 +73,45 @@ TEST_F(UpstreamPoolTest, ServerCloseIsDetected) {
   srv.close();
   settle();
   EXPECT_FALSE(pool.take(0, t0_ + 1ms));
+}
+
+// The pool skips its recv(MSG_PEEK) for a connection whose last read
+// drained it (base::socket_readiness); the reactor's event for stray bytes
+// or a FIN must still keep it from being handed out.
+TEST_F(UpstreamPoolTest, AConnectionMarkedDrainedIsStillCheckedOnceAnEventCame) {
+  config::PoolConfig cfg;
+  UpstreamPool pool(1, cfg);
+  asio::steady_timer keep(io_, 1h);  // the reactor polls while io_ runs
+  keep.async_wait([](boost::system::error_code) {});
+  auto drained = [&](tcp::socket& s) {
+    boost::system::error_code ec;
+    char buf[64];
+    base::receive_now(s, asio::buffer(buf), ec);
+    ASSERT_EQ(ec, asio::error::would_block);
+    ASSERT_FALSE(base::maybe_readable(s));
+  };
+  for (const bool close : {false, true}) {
+    SCOPED_TRACE(close ? "server closed" : "stray bytes");
+    auto [up, srv] = connect();
+    drained(up);
+    pool.give_back(0, std::move(up), t0_);
+    if (close) {
+      srv.close();
+    } else {
+      asio::write(srv, asio::buffer(std::string_view("HTTP/1.1 200 OK\r\n\r\nEVIL")));
+    }
+    settle();
+    io_.run_for(20ms);
+    EXPECT_FALSE(pool.take(0, t0_ + 1ms));
+    EXPECT_EQ(pool.idle_count(), 0u);
+  }
+  // A quiet one marked drained is handed out (with no system call).
+  auto [up, srv] = connect();
+  drained(up);
+  pool.give_back(0, std::move(up), t0_);
+  io_.run_for(20ms);
+  EXPECT_TRUE(pool.take(0, t0_ + 1ms));
+  keep.cancel();
 }
 
 TEST_F(UpstreamPoolTest, MostRecentFirstAndBadOnesSkipped) {

@@ -51,13 +51,18 @@ class SocketReadinessTest : public ::testing::Test {
     const size_t n = receive_now(ours_, asio::buffer(buf), ec);
     return std::string(buf, n);
   }
-  // Waits for readability through async_wait_ready; true when it completed.
-  bool wait_readable(error_code& ec) {
-    bool done = false;
-    async_wait_ready(ours_, tcp::socket::wait_read, [&](error_code e) {
+  // Starts async_wait_ready; `done` and `ec` say when and how it ended.
+  void start_wait(tcp::socket::wait_type w, bool& done, error_code& ec) {
+    done = false;
+    async_wait_ready(ours_, w, [&done, &ec](error_code e) {
       ec = e;
       done = true;
     });
+  }
+  // Waits for readability through async_wait_ready; true when it completed.
+  bool wait_readable(error_code& ec) {
+    bool done = false;
+    start_wait(tcp::socket::wait_read, done, ec);
     run_until(done);
     return done;
   }
@@ -76,10 +81,7 @@ TEST_F(SocketReadinessTest, EagainMarksTheSocketAndTheWaitNeedsAnEvent) {
   EXPECT_FALSE(maybe_readable(ours_));
 
   bool done = false;
-  async_wait_ready(ours_, tcp::socket::wait_read, [&](error_code e) {
-    ec = e;
-    done = true;
-  });
+  start_wait(tcp::socket::wait_read, done, ec);
   io_.run_for(30ms);
   EXPECT_FALSE(done) << "nothing arrived: the wait must still be queued";
   peer_send("x");
@@ -191,10 +193,7 @@ TEST_F(SocketReadinessTest, CancelEndsAQueuedWait) {
   error_code ec;
   EXPECT_EQ(receive(ec), "");
   bool done = false;
-  async_wait_ready(ours_, tcp::socket::wait_read, [&](error_code e) {
-    ec = e;
-    done = true;
-  });
+  start_wait(tcp::socket::wait_read, done, ec);
   io_.run_for(10ms);
   ASSERT_FALSE(done);
   ours_.cancel();
@@ -224,10 +223,7 @@ TEST_F(SocketReadinessTest, AWriteWaitAfterEagainNeedsRoom) {
   ASSERT_EQ(ec, asio::error::would_block);
   note_write_blocked(ours_);
   bool done = false;
-  async_wait_ready(ours_, tcp::socket::wait_write, [&](error_code e) {
-    ec = e;
-    done = true;
-  });
+  start_wait(tcp::socket::wait_write, done, ec);
   io_.run_for(30ms);
   EXPECT_FALSE(done) << "the socket is full";
   std::string sink(1 << 20, '\0');
