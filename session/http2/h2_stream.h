@@ -18,6 +18,7 @@
 #include "config/base/asio_prelude.h"
 #include "session/deadline.h"
 #include "session/exchange.h"
+#include "session/http2/head_list.h"
 #include "session/http_message.h"
 
 namespace sag::session {
@@ -102,6 +103,10 @@ struct H2Stream : H2StreamFlags {
   // against the flow-control windows until taken.
   std::string in;
   std::string answer_body;  // the gateway's own answer
+  // The response head as submitted: nghttp2 points into it (no copy) until
+  // the HEADERS frame is out; rewritten only by a later stream on this
+  // object, after nghttp2 closed this one.
+  HeadList head;
   Signal sig;               // wakes the stream's coroutine
   Deadline deadline;        // bounds the server side
   Exchange x;

@@ -1,26 +1,69 @@
 #include "session/http2/head_list.h"
 
+#include <array>
 #include <charconv>
+#include <cstdint>
 
 namespace sag::session {
+namespace http = boost::beast::http;
+
+namespace {
+
+// HTTP/2 field names are lower case (RFC 9113 §8.2.1): ASCII only, inline
+// (std::tolower is a locale-aware call per byte).
+void lowercase(char* p, size_t n) {
+  for (char* end = p + n; p != end; ++p)
+    if (static_cast<unsigned char>(*p - 'A') < 26) *p = static_cast<char>(*p + ('a' - 'A'));
+}
+
+// Beast's field enum is dense (unknown = 0 up to its last name).
+constexpr size_t kFields = static_cast<size_t>(http::field::xref) + 1;
+
+struct LowerNames {
+  LowerNames() {
+    for (size_t i = 1; i < kFields; ++i) {
+      const auto name = http::to_string(static_cast<http::field>(i));
+      names[i].assign(name.data(), name.size());
+      lowercase(names[i].data(), names[i].size());
+    }
+  }
+  std::array<std::string, kFields> names;
+};
+
+const LowerNames& lower_names() {
+  static const LowerNames table;
+  return table;
+}
+
+}  // namespace
+
+std::string_view lowercase_name(http::field f) {
+  const auto i = static_cast<size_t>(f);
+  return i < kFields ? std::string_view(lower_names().names[i]) : std::string_view();
+}
 
 void HeadList::start(unsigned status) {
   text_.clear();
   spans_.clear();
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
-  add(":status", std::string_view(code, static_cast<size_t>(end - code)));
+  text_.append(code, end);
+  spans_.push_back({":status", 0, 7, 0, text_.size()});
 }
 
-void HeadList::add(std::string_view name, std::string_view value) {
-  const size_t at = text_.size();
-  text_.append(name);
-  // HTTP/2 field names are lower case (RFC 9113 §8.2.1); ASCII only, and
-  // inline (std::tolower is a locale-aware call per byte).
-  for (size_t i = at; i < text_.size(); ++i)
-    if (text_[i] >= 'A' && text_[i] <= 'Z') text_[i] = static_cast<char>(text_[i] + ('a' - 'A'));
+void HeadList::add(std::string_view name, std::string_view value, http::field known) {
+  Span sp{nullptr, 0, name.size(), 0, value.size()};
+  const std::string_view fixed = known == http::field::unknown ? std::string_view() : lowercase_name(known);
+  if (fixed.size() == name.size()) {
+    sp.fixed_name = fixed.data();
+  } else {
+    sp.name_at = text_.size();
+    text_.append(name);
+    lowercase(text_.data() + sp.name_at, name.size());
+  }
+  sp.value_at = text_.size();
   text_.append(value);
-  spans_.push_back({at, name.size(), value.size()});
+  spans_.push_back(sp);
 }
 
 void HeadList::add_lines(std::string_view lines) {
@@ -39,8 +82,12 @@ void HeadList::add_lines(std::string_view lines) {
 const nghttp2_nv* HeadList::nva() {
   nva_.clear();
   auto* base = reinterpret_cast<uint8_t*>(text_.data());
-  for (const Span& sp : spans_)
-    nva_.push_back({base + sp.at, base + sp.at + sp.name, sp.name, sp.value, NGHTTP2_NV_FLAG_NONE});
+  constexpr uint8_t kFlags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  for (const Span& sp : spans_) {
+    auto* name = sp.fixed_name ? reinterpret_cast<uint8_t*>(const_cast<char*>(sp.fixed_name))
+                               : base + sp.name_at;
+    nva_.push_back({name, base + sp.value_at, sp.name, sp.value, kFlags});
+  }
   return nva_.data();
 }
 

@@ -1,6 +1,13 @@
-// A response head as nghttp2 takes it, built in buffers the session reuses:
-// nghttp2 copies the list when it is submitted, so one list serves every
-// stream of a connection without allocating once warm.
+// A response head as nghttp2 takes it, built in buffers reused from one
+// stream to the next. The list is submitted with NGHTTP2_NV_FLAG_NO_COPY_*:
+// nghttp2 keeps pointers into it instead of copying (and lowercasing) every
+// name and value, so it must stay as it is until the HEADERS frame was sent
+// or dropped. Each stream object has its own list for that reason: it is
+// only rewritten for a later stream, once nghttp2 closed this one (a closed
+// stream's queued HEADERS is dropped unread).
+//
+// Names of known fields point into a static table of lowercase names;
+// other names and every value are copied into the list's own text.
 //
 // Thread: the connection's worker.
 #pragma once
@@ -12,24 +19,34 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/beast/http/field.hpp>
+
 namespace sag::session {
+
+// The lowercase name of a known field ("content-type"); empty for
+// field::unknown. Static storage.
+std::string_view lowercase_name(boost::beast::http::field f);
 
 class HeadList {
  public:
   // Starts a new head with its :status.
   void start(unsigned status);
-  // `name` is lowercased (HTTP/2 field names are lowercase).
-  void add(std::string_view name, std::string_view value);
+  // `name` is lowercased (HTTP/2 field names are lowercase); `known` is its
+  // field enum when the caller has it (field::unknown otherwise).
+  void add(std::string_view name, std::string_view value,
+           boost::beast::http::field known = boost::beast::http::field::unknown);
   // Adds each "Name: value\r\n" line of `lines` (as the gateway's own
   // answers carry extra fields); a line without a colon is skipped.
   void add_lines(std::string_view lines);
-  // The list; valid until the next start() or add().
+  // The list, flagged not to be copied; valid until the next start() or
+  // add(), and its strings until the next start().
   const nghttp2_nv* nva();
   size_t size() const { return spans_.size(); }
 
  private:
   struct Span {
-    size_t at, name, value;
+    const char* fixed_name;  // static lowercase name, or nullptr: in text_
+    size_t name_at, name, value_at, value;
   };
   std::string text_;
   std::vector<Span> spans_;

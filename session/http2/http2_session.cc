@@ -22,7 +22,6 @@
 #include "session/http2/h2_request.h"
 #include "session/http2/h2_stream.h"
 #include "session/http2/h2_stream_pool.h"
-#include "session/http2/head_list.h"
 #include "session/http2/h2_settings.h"
 #include "session/write_now.h"
 
@@ -411,7 +410,6 @@ class Http2Session {
   bool goaway_sent_ = false;  // graceful stop announced
   bool settings_patched_ = false;  // the first SETTINGS went out (patch_max_concurrent_streams)
   bool writing_ = false;
-  HeadList head_;  // scratch for the response head being submitted
 };
 
 // The client side of one stream, for the Forwarder.
@@ -459,9 +457,9 @@ class Http2Session<Stream>::Port final : public ClientPort {
                             size_t n, bool last) override {
     if (gone()) co_return false;
     // The Forwarder removed the connection-specific fields.
-    HeadList& head = s_.head_;
+    HeadList& head = st_.head;
     head.start(res.result_int());
-    for (const auto& f : res) head.add(f.name_string(), f.value());
+    for (const auto& f : res) head.add(f.name_string(), f.value(), f.name());
     const bool no_data = framing.no_body || (last && n == 0);
     auto outcome = co_await submit(no_data, data, n, last);
     co_return outcome;
@@ -493,11 +491,11 @@ class Http2Session<Stream>::Port final : public ClientPort {
       st_.answer_body += '\n';
       char length[24];
       auto [end, ec] = std::to_chars(length, length + sizeof length, st_.answer_body.size());
-      HeadList& head = s_.head_;
+      HeadList& head = st_.head;
       head.start(status);
-      head.add("content-type", "text/plain");
-      head.add("cache-control", "no-store");
-      head.add("content-length", std::string_view(length, end - length));
+      head.add("content-type", "text/plain", http::field::content_type);
+      head.add("cache-control", "no-store", http::field::cache_control);
+      head.add("content-length", std::string_view(length, end - length), http::field::content_length);
       head.add_lines(extra_headers);
       co_await submit(false, st_.answer_body.data(), st_.answer_body.size(), true);
     }
@@ -509,7 +507,8 @@ class Http2Session<Stream>::Port final : public ClientPort {
  private:
   bool gone() const { return s_.dead_ || st_.reset_sent || (st_.closed && !st_.eof_sent); }
 
-  // Submits the head in s_.head_ (nghttp2 copies it at once) with the first
+  // Submits the head in st_.head (nghttp2 points into it until the HEADERS
+  // frame went out or the stream closed) with the first
   // body bytes, and waits until nghttp2 has taken them (or, without data,
   // until the head went out).
   awaitable<bool> submit(bool no_data, const char* data, size_t n, bool last) {
@@ -520,7 +519,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
     nghttp2_data_provider provider;
     provider.source.ptr = &st_;
     provider.read_callback = &Http2Session::read_out;
-    const int rv = nghttp2_submit_response(s_.ng_, st_.id, s_.head_.nva(), s_.head_.size(),
+    const int rv = nghttp2_submit_response(s_.ng_, st_.id, st_.head.nva(), st_.head.size(),
                                            no_data ? nullptr : &provider);
     s_.write_signal_.notify();
     if (rv != 0) co_return false;

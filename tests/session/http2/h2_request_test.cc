@@ -154,6 +154,28 @@ TEST(HeadList, LowercasesNamesAndReusesBuffers) {
   EXPECT_EQ(h.size(), 1u);
 }
 
+// Known fields take their name from the static lowercase table; nothing is
+// left for nghttp2 to copy.
+TEST(HeadList, KnownNamesComeFromTheTableAndNothingIsCopied) {
+  HeadList h;
+  h.start(200);
+  h.add("Content-Type", "text/plain", boost::beast::http::field::content_type);
+  h.add("X-Odd", "v", boost::beast::http::field::unknown);
+  h.add("CONTENT-LENGTH", "5", boost::beast::http::field::content_length);
+  const nghttp2_nv* nv = h.nva();
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  EXPECT_EQ(str(nv[1].name, nv[1].namelen), "content-type");
+  EXPECT_EQ(reinterpret_cast<const char*>(nv[1].name),
+            lowercase_name(boost::beast::http::field::content_type).data());
+  EXPECT_EQ(str(nv[1].value, nv[1].valuelen), "text/plain");
+  EXPECT_EQ(str(nv[2].name, nv[2].namelen), "x-odd");
+  EXPECT_EQ(str(nv[3].name, nv[3].namelen), "content-length");
+  for (size_t i = 0; i < h.size(); ++i)
+    EXPECT_EQ(nv[i].flags, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+  EXPECT_EQ(lowercase_name(boost::beast::http::field::unknown), "");
+  EXPECT_EQ(lowercase_name(boost::beast::http::field::www_authenticate), "www-authenticate");
+}
+
 TEST(HeadList, AddsTheLinesOfAGatewayAnswer) {
   HeadList h;
   h.start(308);
