@@ -15,20 +15,29 @@ namespace {
 
 // Free blocks of one thread, by size class. `alive` is false once the
 // thread's cache is destroyed (thread exit): later frees go to the heap.
+// Trivially constructible and destructible, so every access is a plain
+// thread-local load (a thread_local with a destructor goes through a guard
+// call at each use); the blocks are freed at thread exit by t_reaper, which
+// is touched once per thread, on its first take.
 struct ThreadBlocks {
   struct Node {
     Node* next;
   };
-  Node* head[BlockCache::kClasses] = {};
-  size_t count[BlockCache::kClasses] = {};
-  size_t low[BlockCache::kClasses] = {};  // least `count` since the last trim
-  long outstanding = 0;
-  ~ThreadBlocks();
+  Node* head[BlockCache::kClasses];
+  size_t count[BlockCache::kClasses];
+  size_t low[BlockCache::kClasses];  // least `count` since the last trim
+  long outstanding;
+  bool alive;  // in use, and t_reaper armed
+  bool dead;   // the thread is exiting: no more caching
 };
 
-thread_local bool t_alive = false;  // t_blocks constructed and not yet destroyed
-thread_local bool t_dead = false;   // t_blocks destroyed (thread exit)
 thread_local ThreadBlocks t_blocks;
+
+struct Reaper {
+  bool armed = false;
+  ~Reaper();
+};
+thread_local Reaper t_reaper;
 
 constexpr size_t class_of(size_t bytes) {
   return bytes <= BlockCache::kMinBlock
@@ -39,14 +48,16 @@ constexpr size_t class_size(size_t c) { return BlockCache::kMinBlock << c; }
 static_assert(class_of(64) == 0 && class_of(65) == 1 && class_of(128) == 1 &&
               class_of(BlockCache::kMaxBlock) == BlockCache::kClasses - 1);
 
-ThreadBlocks::~ThreadBlocks() {
-  t_alive = false;
-  t_dead = true;
+Reaper::~Reaper() {
+  ThreadBlocks& t = t_blocks;
+  t.alive = false;
+  t.dead = true;
   for (size_t c = 0; c < BlockCache::kClasses; ++c) {
-    while (Node* n = head[c]) {
-      head[c] = n->next;
+    while (ThreadBlocks::Node* n = t.head[c]) {
+      t.head[c] = n->next;
       ::operator delete(n);
     }
+    t.count[c] = t.low[c] = 0;
   }
 }
 
@@ -60,9 +71,12 @@ const bool BlockCache::kCaching = true;
 
 // The calling thread's blocks, made on first use; null once destroyed.
 static ThreadBlocks* thread_blocks() {
-  if (t_dead || !BlockCache::kCaching) return nullptr;
-  t_alive = true;
-  return &t_blocks;
+  ThreadBlocks& t = t_blocks;
+  if (__builtin_expect(t.alive, 1)) return &t;
+  if (t.dead || !BlockCache::kCaching) return nullptr;
+  t_reaper.armed = true;  // constructs it: its destructor runs at thread exit
+  t.alive = true;
+  return &t;
 }
 
 void* BlockCache::take(size_t bytes) {
@@ -98,7 +112,7 @@ void BlockCache::give(void* p, size_t bytes) noexcept {
   ++t.count[c];
 }
 
-long BlockCache::outstanding() noexcept { return t_alive && !t_dead ? t_blocks.outstanding : 0; }
+long BlockCache::outstanding() noexcept { return t_blocks.alive ? t_blocks.outstanding : 0; }
 
 size_t BlockCache::trim() noexcept {
   ThreadBlocks* tb = thread_blocks();
