@@ -4,6 +4,7 @@
 #include <array>
 #include <iterator>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include <boost/beast/http/status.hpp>
@@ -252,6 +253,31 @@ void HeaderFields::append(field f, std::string_view name, std::string_view value
   v.value_ = {at + name.size() + 2, value.size()};
   if (entries_.capacity() == 0) entries_.reserve(16);
   entries_.push_back(v);
+}
+
+void HeaderFields::append_stored(field f, std::string_view name, std::string_view value) {
+  value_type v;
+  v.field_ = f;
+  v.name_ = name;
+  v.value_ = value;
+  if (entries_.capacity() == 0) entries_.reserve(16);
+  entries_.push_back(v);
+}
+
+void HeaderFields::adopt_input(std::string_view input) {
+  if (input.empty()) return;
+  char* copy = reserve(input.size());
+  std::memcpy(copy, input.data(), input.size());
+  const char* from = input.data();
+  const char* end = from + input.size();
+  for (auto& v : entries_) {
+    // (Compared as addresses: the views point into `input` or into blocks.)
+    const auto at = reinterpret_cast<std::uintptr_t>(v.name_.data());
+    if (at < reinterpret_cast<std::uintptr_t>(from) || at >= reinterpret_cast<std::uintptr_t>(end))
+      continue;
+    v.name_ = {copy + (v.name_.data() - from), v.name_.size()};
+    v.value_ = {copy + (v.value_.data() - from), v.value_.size()};
+  }
 }
 
 void HeaderFields::insert(field f, std::string_view value) {

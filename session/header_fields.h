@@ -165,6 +165,15 @@ class HeaderFields {
   const_iterator erase(const_iterator pos);
   void clear() { release(); }
 
+  // For a parser that files fields as it finds them in its input and copies
+  // the input once when the head is complete: append_stored() files a field
+  // whose "Name: value\r\n" line lies in the input (`name` and `value` are
+  // views of it, `value` right after ": ", the CRLF right after `value`);
+  // adopt_input() copies `input` into the storage and points the fields
+  // that lie in it at the copy. Until then those fields refer to the input.
+  void append_stored(field f, std::string_view name, std::string_view value);
+  void adopt_input(std::string_view input);
+
  protected:
   // The Fields concept's hooks for http::header / http::message.
   std::string_view get_method_impl() const { return method_; }

@@ -127,8 +127,11 @@ void note_connection(std::string_view value, HeadFacts& f) {
   }
 }
 
-// One field line (without CRLF): checked, inserted, and noted when it is
-// about framing or the connection.
+// One field line (without CRLF) of `in`: checked, filed, and noted when it
+// is about framing or the connection. A line written as it is stored
+// ("Name: value", one space, no trailing blanks) is filed where it lies in
+// the input (HeaderFields::append_stored; the caller adopts the input once
+// the head is complete); others are stored anew.
 bool parse_field(std::string_view line, Response& res, HeadFacts& f,
                  boost::system::error_code& ec) {
   if (line[0] == ' ' || line[0] == '\t') {
@@ -155,7 +158,11 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
   } else if (known == http::field::connection) {
     note_connection(value, f);
   }
-  res.insert(known, name, value);
+  if (!value.empty() && raw[0] == ' ' && value.size() == raw.size() - 1) {
+    res.append_stored(known, name, value);
+  } else {
+    res.insert(known, name, value);
+  }
   return true;
 }
 
@@ -182,22 +189,27 @@ size_t ResponseReader::parse_head(std::string_view in, bool head_request, Respon
   res.result(status);
   res.reason(reason);
   HeadFacts facts;
-  for (size_t pos = eol + 2;;) {
+  const size_t fields_at = eol + 2;
+  for (size_t pos = fields_at;;) {
     eol = line_end(in, pos, bad);
-    if (eol == std::string_view::npos) return 0;
-    if (bad) {
-      ec = http::error::bad_line_ending;
+    if (eol == std::string_view::npos || bad) {
+      if (bad) ec = http::error::bad_line_ending;
+      res = Response{};  // (its fields may refer to `in`)
       return 0;
     }
-    if (eol == pos) {  // the empty line: end of head
-      content_length_ = facts.content_length;
-      keep_alive_ = version >= 11 ? !facts.close : facts.keep_alive && !facts.close;
-      set_framing(status, head_request, facts.te_seen, facts.chunked);
-      return eol + 2;
+    if (eol == pos) break;  // the empty line: end of head
+    if (!parse_field(in.substr(pos, eol - pos), res, facts, ec)) {
+      res = Response{};
+      return 0;
     }
-    if (!parse_field(in.substr(pos, eol - pos), res, facts, ec)) return 0;
     pos = eol + 2;
   }
+  // The fields filed where they lay now move with one copy of their lines.
+  res.adopt_input(in.substr(fields_at, eol - fields_at));
+  content_length_ = facts.content_length;
+  keep_alive_ = version >= 11 ? !facts.close : facts.keep_alive && !facts.close;
+  set_framing(status, head_request, facts.te_seen, facts.chunked);
+  return eol + 2;
 }
 
 void ResponseReader::set_framing(unsigned status, bool head_request, bool te_seen, bool chunked) {

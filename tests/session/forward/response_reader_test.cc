@@ -208,6 +208,43 @@ TEST(ResponseReaderTest, ABareLineEndFailsBeforeTheHeadIsComplete) {
   EXPECT_EQ(p.ec, http::make_error_code(http::error::bad_line_ending));
 }
 
+// Lines written as stored are filed where they lie and copied at once with
+// the complete head; the others are stored anew. Either way each field's
+// line is "Name: value\r\n", as the head is written out.
+TEST(ResponseReaderTest, FieldsOfACompleteHeadKeepTheirLinesWhateverTheSpacing) {
+  ResponseReader r;
+  Response res;
+  const std::string in =
+      "HTTP/1.1 200 OK\r\nA: 1\r\nB:2\r\nC:   3  \r\nD:\r\nE: five five\r\n\r\n";
+  const auto p = head(r, res, in);
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.used, in.size());
+  std::string lines;
+  for (const auto& f : res) lines += f.line();
+  EXPECT_EQ(lines, "A: 1\r\nB: 2\r\nC: 3\r\nD: \r\nE: five five\r\n");
+  EXPECT_EQ(res["E"], "five five");
+  EXPECT_EQ(res["D"], "");
+  // The input may go away: the fields live in the response's own storage.
+  std::string copy = in;
+  Response res2;
+  ResponseReader r2;
+  ASSERT_FALSE(head(r2, res2, copy).ec);
+  copy.assign(copy.size(), 'x');
+  EXPECT_EQ(res2["A"], "1");
+  EXPECT_EQ(res2["C"], "3");
+}
+
+TEST(ResponseReaderTest, ABareLineEndInsideACompleteHeadFails) {
+  for (const std::string in : {"HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n",
+                               "HTTP/1.1 200 OK\r\n\nX-B: 2\r\n\r\n"}) {
+    ResponseReader r;
+    Response res;
+    const auto p = head(r, res, in);
+    EXPECT_EQ(p.ec, http::make_error_code(http::error::bad_line_ending)) << in;
+    EXPECT_EQ(p.used, 0u);
+  }
+}
+
 TEST(ResponseReaderTest, EqualContentLengthsCountAsOne) {
   ResponseReader r;
   Response res;
