@@ -13,9 +13,8 @@
 // for awaitable_frame_tag, which awaitable_frame_base's operator new and
 // delete call. A specialization must be declared before any use in every
 // translation unit, so the build force-includes this header into every C++
-// file (CMakeLists.txt: -include); the definitions are in
-// asio_frame_memory.cc, in sag_asio, which every user of Asio links. A file
-// compiled without the header would not link consistently; none is.
+// file (CMakeLists.txt: -include). They are inline, so a frame's operator
+// new is the cache's list pop.
 //
 // Thread: any; a frame freed on another thread joins that thread's cache.
 #pragma once
@@ -24,16 +23,30 @@
 
 #include <boost/asio/detail/thread_info_base.hpp>
 
+#include "block_cache.h"  // (beside this file: it is force-included by path)
+
 namespace boost::asio::detail {
 
-template <>
-void* thread_info_base::allocate<thread_info_base::awaitable_frame_tag>(
-    thread_info_base::awaitable_frame_tag, thread_info_base* this_thread, std::size_t size,
-    std::size_t align);
+// Blocks are operator new's, aligned for any fundamental type, which is
+// what awaitable_frame_base asks for (the default alignment); a frame larger
+// than the cache's largest class goes to operator new itself.
+static_assert(BOOST_ASIO_DEFAULT_ALIGN <= alignof(std::max_align_t));
 
 template <>
-void thread_info_base::deallocate<thread_info_base::awaitable_frame_tag>(
-    thread_info_base::awaitable_frame_tag, thread_info_base* this_thread, void* pointer,
-    std::size_t size);
+inline void* thread_info_base::allocate<thread_info_base::awaitable_frame_tag>(
+    thread_info_base::awaitable_frame_tag, thread_info_base*, std::size_t size, std::size_t) {
+  if (size > sag::base::BlockCache::kMaxBlock) return ::operator new(size);
+  return sag::base::BlockCache::take(size);
+}
+
+template <>
+inline void thread_info_base::deallocate<thread_info_base::awaitable_frame_tag>(
+    thread_info_base::awaitable_frame_tag, thread_info_base*, void* pointer, std::size_t size) {
+  if (size > sag::base::BlockCache::kMaxBlock) {
+    ::operator delete(pointer);
+    return;
+  }
+  sag::base::BlockCache::give(pointer, size);
+}
 
 }  // namespace boost::asio::detail

@@ -11,40 +11,26 @@
 #endif
 
 namespace sag::base {
+
+namespace block_cache_detail {
+constinit thread_local ThreadBlocks t_blocks{};
+}
+
 namespace {
+using block_cache_detail::t_blocks;
 
-// Free blocks of one thread, by size class. `alive` is false once the
-// thread's cache is destroyed (thread exit): later frees go to the heap.
-// Trivially constructible and destructible, so every access is a plain
-// thread-local load (a thread_local with a destructor goes through a guard
-// call at each use); the blocks are freed at thread exit by t_reaper, which
-// is touched once per thread, on its first take.
-struct ThreadBlocks {
-  struct Node {
-    Node* next;
-  };
-  Node* head[BlockCache::kClasses];
-  size_t count[BlockCache::kClasses];
-  size_t low[BlockCache::kClasses];  // least `count` since the last trim
-  long outstanding;
-  bool alive;  // in use, and t_reaper armed
-  bool dead;   // the thread is exiting: no more caching
-};
+using block_cache_detail::class_of;
+using block_cache_detail::class_size;
+using block_cache_detail::ThreadBlocks;
 
-thread_local ThreadBlocks t_blocks;
-
+// Frees the thread's blocks at its exit, and from then on sends frees to
+// the heap; constructed by the thread's first take (thread_blocks()).
 struct Reaper {
   bool armed = false;
   ~Reaper();
 };
 thread_local Reaper t_reaper;
 
-constexpr size_t class_of(size_t bytes) {
-  return bytes <= BlockCache::kMinBlock
-             ? 0
-             : static_cast<size_t>(std::bit_width((bytes - 1) / BlockCache::kMinBlock));
-}
-constexpr size_t class_size(size_t c) { return BlockCache::kMinBlock << c; }
 static_assert(class_of(64) == 0 && class_of(65) == 1 && class_of(128) == 1 &&
               class_of(BlockCache::kMaxBlock) == BlockCache::kClasses - 1);
 
@@ -79,7 +65,9 @@ static ThreadBlocks* thread_blocks() {
   return &t;
 }
 
-void* BlockCache::take(size_t bytes) {
+// Off the inline path: the thread's first use, a thread without caching
+// (ASan, or exiting), an empty list, a full one.
+void* BlockCache::take_slow(size_t bytes) {
   const size_t c = class_of(bytes);
   ThreadBlocks* tb = thread_blocks();
   if (!tb) return ::operator new(class_size(c));
@@ -93,7 +81,7 @@ void* BlockCache::take(size_t bytes) {
   return ::operator new(class_size(c));
 }
 
-void BlockCache::give(void* p, size_t bytes) noexcept {
+void BlockCache::give_slow(void* p, size_t bytes) noexcept {
   const size_t c = class_of(bytes);
   ThreadBlocks* tb = thread_blocks();
   if (!tb) {

@@ -10,6 +10,7 @@
 // simply joins that thread's cache.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -17,14 +18,45 @@
 
 namespace sag::base {
 
+class BlockCache;
+
+namespace block_cache_detail {
+
+inline constexpr size_t kMinBlock = 64;
+inline constexpr size_t kClasses = 7;
+
+// A thread's free lists. Trivially constructible and destructible and
+// constant-initialized, so the inline fast paths below are a plain
+// thread-local load (no guard call); block_cache.cc frees the blocks at
+// thread exit.
+struct ThreadBlocks {
+  struct Node {
+    Node* next;
+  };
+  Node* head[kClasses];
+  size_t count[kClasses];
+  size_t low[kClasses];  // least `count` since the last trim
+  long outstanding;
+  bool alive;  // caching on this thread (never under ASan)
+  bool dead;   // the thread is exiting: no more caching
+};
+extern constinit thread_local ThreadBlocks t_blocks;
+
+constexpr size_t class_of(size_t bytes) {
+  return bytes <= kMinBlock ? 0 : static_cast<size_t>(std::bit_width((bytes - 1) / kMinBlock));
+}
+constexpr size_t class_size(size_t c) { return kMinBlock << c; }
+
+}  // namespace block_cache_detail
+
 class BlockCache {
  public:
   // Blocks of 64, 128, ... 4096 bytes are cached (4096: a connection's
   // request-head read buffer, taken only while a request arrives); larger
   // ones are plain operator new/delete.
-  static constexpr size_t kMinBlock = 64;
+  static constexpr size_t kMinBlock = block_cache_detail::kMinBlock;
   static constexpr size_t kMaxBlock = 4096;
-  static constexpr size_t kClasses = 7;
+  static constexpr size_t kClasses = block_cache_detail::kClasses;
   // A class keeps at most this many bytes of free blocks: enough for the
   // swing of hundreds of HTTP/2 streams finishing and starting together
   // (256 KiB was not: S3 went to malloc for 1.4 blocks per request).
@@ -37,8 +69,36 @@ class BlockCache {
   static const bool kCaching;
 
   // The calling thread's cache.
-  static void* take(size_t bytes);
-  static void give(void* p, size_t bytes) noexcept;
+  // (The common case inline: a block of that class is on the list, or the
+  // list has room for one more.)
+  static void* take(size_t bytes) {
+    using namespace block_cache_detail;
+    ThreadBlocks& t = t_blocks;
+    const size_t c = class_of(bytes);
+    if (__builtin_expect(t.alive, 1)) {
+      if (ThreadBlocks::Node* n = t.head[c]) {
+        t.head[c] = n->next;
+        ++t.outstanding;
+        if (--t.count[c] < t.low[c]) t.low[c] = t.count[c];
+        return n;
+      }
+    }
+    return take_slow(bytes);
+  }
+  static void give(void* p, size_t bytes) noexcept {
+    using namespace block_cache_detail;
+    ThreadBlocks& t = t_blocks;
+    const size_t c = class_of(bytes);
+    if (__builtin_expect(t.alive, 1) && (t.count[c] + 1) * class_size(c) <= kMaxCachedBytes) {
+      auto* n = static_cast<ThreadBlocks::Node*>(p);
+      n->next = t.head[c];
+      t.head[c] = n;
+      ++t.count[c];
+      --t.outstanding;
+      return;
+    }
+    give_slow(p, bytes);
+  }
 
   // Blocks handed out by take() and not yet given back, on this thread
   // (for tests and leak checks).
@@ -50,6 +110,10 @@ class BlockCache {
   static size_t trim() noexcept;
   // Bytes of free blocks the calling thread's cache holds (tests).
   static size_t cached_bytes() noexcept;
+
+ private:
+  static void* take_slow(size_t bytes);
+  static void give_slow(void* p, size_t bytes) noexcept;
 };
 
 template <class T>
