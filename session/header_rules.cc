@@ -144,19 +144,20 @@ void apply_forwarded(Fields& fields, const config::ForwardedConfig& config,
       xff += client.ip_text;
       fields.set("X-Forwarded-For", xff);
     } else {
-      fields.insert("X-Forwarded-For", client.ip_text);
+      fields.insert(http::field::unknown, "X-Forwarded-For", client.ip_text);
     }
   }
   if (config.x_forwarded_proto) {
-    if (!seen.proto) fields.insert("X-Forwarded-Proto", proto);
+    if (!seen.proto) fields.insert(http::field::unknown, "X-Forwarded-Proto", proto);
     if (!seen.port) {
       char port[8];
       const auto r = std::to_chars(port, port + sizeof port, client.listener_port);
-      fields.insert("X-Forwarded-Port", std::string_view(port, static_cast<size_t>(r.ptr - port)));
+      fields.insert(http::field::unknown, "X-Forwarded-Port",
+                    std::string_view(port, static_cast<size_t>(r.ptr - port)));
     }
   }
   if (config.x_forwarded_host && !host.empty() && !seen.host)
-    fields.insert("X-Forwarded-Host", host);
+    fields.insert(http::field::unknown, "X-Forwarded-Host", host);
   if (config.forwarded) {
     std::string fwd = joined(fields, http::field::forwarded);
     if (!fwd.empty()) fwd += ", ";

@@ -24,6 +24,9 @@
 namespace sag::session {
 
 // A one-waiter wake-up: notify() before wait_until() is not lost.
+// notify() touches the timer only while a wait is pending: most
+// notifications (every frame a stream's data goes out in) find nobody
+// waiting, and a cancel is a trip into the reactor's timer queue.
 class Signal {
  public:
   using Clock = std::chrono::steady_clock;
@@ -31,7 +34,10 @@ class Signal {
   explicit Signal(const boost::asio::any_io_executor& ex) : timer_(ex) {}
   void notify() {
     pending_ = true;
-    timer_.cancel();
+    if (waiting_) {
+      waiting_ = false;
+      timer_.cancel();
+    }
   }
   // Forgets a notification nobody waited for (no waiter may be pending).
   void clear() { pending_ = false; }
@@ -39,7 +45,9 @@ class Signal {
   boost::asio::awaitable<bool> wait_until(Clock::time_point at) {
     if (!pending_) {
       timer_.expires_at(at);
+      waiting_ = true;
       co_await timer_.async_wait(base::kTuple);
+      waiting_ = false;
     }
     const bool notified = pending_;
     pending_ = false;
@@ -49,6 +57,7 @@ class Signal {
  private:
   boost::asio::steady_timer timer_;
   bool pending_ = false;
+  bool waiting_ = false;  // a wait_until is suspended on timer_
 };
 
 // What a new stream starts from; reuse() resets it in one assignment.
