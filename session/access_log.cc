@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 
 #include "config/base/json_escape.h"
 
@@ -133,11 +134,9 @@ void AccessLog::write(const AccessRecord& record) {
     format_text(record, line);
   }
   line += '\n';
-  const int64_t done = std::chrono::steady_clock::now().time_since_epoch().count();
   const auto len = static_cast<uint32_t>(line.size());
   char head[kEntryHead];
-  std::memcpy(head, &done, sizeof done);
-  std::memcpy(head + sizeof done, &len, sizeof len);
+  std::memcpy(head + sizeof(int64_t), &len, sizeof len);
   Lane& lane = lanes_.local();
   bool flush_now = false;
   {
@@ -146,6 +145,9 @@ void AccessLog::write(const AccessRecord& record) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    // Stamped under the lock (see Lane).
+    const int64_t done = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::memcpy(head, &done, sizeof done);
     lane.pending.append(head, kEntryHead);
     lane.pending += line;
     flush_now = lane.pending.size() >= kFlushAt;
@@ -157,11 +159,21 @@ void AccessLog::write(const AccessRecord& record) {
   }
 }
 
-void AccessLog::collect(std::vector<std::string>& taken, std::string& out) {
+void AccessLog::collect(std::vector<std::string>& taken, std::vector<std::string>& carry,
+                        bool all, std::string& out) {
+  const int64_t cutoff = all ? std::numeric_limits<int64_t>::max()
+                             : std::chrono::steady_clock::now().time_since_epoch().count();
   for (size_t i = 0; i < lanes_.size(); ++i) {
     taken[i].clear();
-    std::lock_guard lock(lanes_[i].mutex);
-    taken[i].swap(lanes_[i].pending);
+    {
+      std::lock_guard lock(lanes_[i].mutex);
+      taken[i].swap(lanes_[i].pending);
+    }
+    if (!carry[i].empty()) {  // held back last round: earlier than what came since
+      carry[i] += taken[i];
+      taken[i].swap(carry[i]);
+      carry[i].clear();
+    }
   }
   // Each lane is in completion order; merge them (k = workers + 1, small).
   thread_local std::vector<size_t> pos;
@@ -173,17 +185,20 @@ void AccessLog::collect(std::vector<std::string>& taken, std::string& out) {
       if (pos[i] >= taken[i].size()) continue;
       int64_t done;
       std::memcpy(&done, taken[i].data() + pos[i], sizeof done);
+      if (done > cutoff) continue;
       if (best == taken.size() || done < best_done) {
         best = i;
         best_done = done;
       }
     }
-    if (best == taken.size()) return;
+    if (best == taken.size()) break;
     uint32_t len;
     std::memcpy(&len, taken[best].data() + pos[best] + sizeof(int64_t), sizeof len);
     out.append(taken[best].data() + pos[best] + kEntryHead, len);
     pos[best] += kEntryHead + len;
   }
+  for (size_t i = 0; i < taken.size(); ++i)
+    if (pos[i] < taken[i].size()) carry[i].assign(taken[i], pos[i]);
 }
 
 void AccessLog::write_out(const std::string& out) {
@@ -198,6 +213,7 @@ void AccessLog::write_out(const std::string& out) {
 
 void AccessLog::run() {
   std::vector<std::string> taken(lanes_.size());
+  std::vector<std::string> carry(lanes_.size());
   std::string out;
   for (;;) {
     bool stopping;
@@ -210,7 +226,7 @@ void AccessLog::run() {
     }
     flush_wanted_.store(false, std::memory_order_relaxed);
     out.clear();
-    collect(taken, out);
+    collect(taken, carry, stopping, out);
     write_out(out);
     // Workers have stopped before the log is destroyed: what they wrote
     // is in the lanes now, and this last round took it.

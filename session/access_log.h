@@ -64,6 +64,8 @@ class AccessLog {
  private:
   // One worker's lines not yet written: each as [8-byte completion time,
   // steady ns][4-byte length][bytes], in the order the worker wrote them.
+  // The time is read under the lane's lock, so a lane is in time order and
+  // a line stamped before a collect began was in its lane when it was taken.
   struct Lane {
     std::mutex mutex;
     std::string pending;  // guarded by mutex
@@ -72,8 +74,12 @@ class AccessLog {
   AccessLog(int fd, bool owns_fd, config::LogFormat format);
   void run();
   // Takes every lane's lines (swapped with `taken`, so capacities are kept
-  // on both sides) and appends them to `out` merged by completion time.
-  void collect(std::vector<std::string>& taken, std::string& out);
+  // on both sides) and appends them to `out` merged by completion time:
+  // those stamped before the collect began (all of them when `all`); the
+  // later ones wait in `carry` for the next round, since an earlier line
+  // may still have reached a lane taken before them.
+  void collect(std::vector<std::string>& taken, std::vector<std::string>& carry, bool all,
+               std::string& out);
   void write_out(const std::string& out);
 
   const int fd_;
