@@ -11,6 +11,10 @@
 #   bench/instructions.sh                 # all four, 500 and 2500 requests
 #   bench/instructions.sh s1 s3           # some
 #   SAG_INSTR_SHORT=200 SAG_INSTR_LONG=1200 bench/instructions.sh s4
+#   SAG_INSTR_S3="16 32" bench/instructions.sh s3   # the harness's S3 concurrency
+#   SAG_INSTR_CACHE=1 bench/instructions.sh s3      # + simulated L1 misses per
+#       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
+#       misses), where instructions alone don't explain the CPU time
 # Needs the Release build (build/bin/gateway, build/bin/gateway-demo-backend),
 # valgrind and h2load (nghttp2-client).
 set -euo pipefail
@@ -18,6 +22,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/build/bin
 short=${SAG_INSTR_SHORT:-500}
 long=${SAG_INSTR_LONG:-2500}
+read -r h2_conns h2_streams <<<"${SAG_INSTR_S3:-4 8}"
+cache=${SAG_INSTR_CACHE:-0}
+cache_flag=()
+[ "$cache" = 1 ] && cache_flag=(--cache-sim=yes)
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(s4 s1 s1c s3)
 for tool in valgrind h2load openssl; do
@@ -54,7 +62,7 @@ backends:
 access_log: {path: /dev/null}
 EOF
   out=$work/callgrind.$scenario.$n
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
+  valgrind --tool=callgrind "${cache_flag[@]}" --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
     >/dev/null 2>"$work/valgrind.log" &
   gw=$!
   for _ in $(seq 1 300); do
@@ -71,7 +79,7 @@ EOF
   case $scenario in
     s4) h2load --h1 -c 1 -n "$n" "http://127.0.0.1:$http_port/" >"$work/h2load.log" ;;
     s1 | s1c) h2load --h1 -c 1 -n "$n" "${cookie[@]}" "https://127.0.0.1:$https_port/" >"$work/h2load.log" ;;
-    s3) h2load -c 4 -m 8 -n "$n" "https://127.0.0.1:$https_port/" >"$work/h2load.log" ;;
+    s3) h2load -c "$h2_conns" -m "$h2_streams" -n "$n" "https://127.0.0.1:$https_port/" >"$work/h2load.log" ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
   grep -q "requests: $n total, $n started, $n done, $n succeeded" "$work/h2load.log" ||
@@ -81,9 +89,28 @@ EOF
   sed -n 's/^summary: //p; s/^totals: //p' "$out" | head -1
 }
 
-printf '%-5s %14s %14s %12s\n' scenario "Ir($short)" "Ir($long)" "Ir/request"
+# Events per request of a callgrind summary line pair: Ir, or with the cache
+# simulation Ir I1mr D1mr D1mw (fields 1, 4, 5, 6).
+per_request() {
+  python3 - "$1" "$2" "$3" "$cache" <<'PY'
+import sys
+a, b, n, cache = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]), sys.argv[4] == "1"
+idx = [0, 3, 4, 5] if cache else [0]
+print(" ".join("%12d" % ((int(b[i]) - int(a[i])) // n) for i in idx))
+PY
+}
+
+if [ "$cache" = 1 ]; then
+  printf '%-5s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req D1wmiss/req
+else
+  printf '%-5s %14s %14s %12s\n' scenario "Ir($short)" "Ir($long)" "Ir/request"
+fi
 for s in "${scenarios[@]}"; do
   a=$(cd "$work" && run_once "$s" "$short")
   b=$(cd "$work" && run_once "$s" "$long")
-  printf '%-5s %14s %14s %12s\n' "$s" "$a" "$b" "$(( (b - a) / (long - short) ))"
+  if [ "$cache" = 1 ]; then
+    printf '%-5s %s\n' "$s" "$(per_request "$a" "$b" $((long - short)))"
+  else
+    printf '%-5s %14s %14s %12s\n' "$s" "${a%% *}" "${b%% *}" "$(per_request "$a" "$b" $((long - short)))"
+  fi
 done
