@@ -62,7 +62,7 @@ backends:
 access_log: {path: /dev/null}
 EOF
   out=$work/callgrind.$scenario.$n
-  valgrind --tool=callgrind "${cache_flag[@]}" --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
+  valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
     >/dev/null 2>"$work/valgrind.log" &
   gw=$!
   for _ in $(seq 1 300); do
