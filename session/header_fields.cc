@@ -247,12 +247,7 @@ void HeaderFields::append(field f, std::string_view name, std::string_view value
   std::memcpy(at + name.size(), ": ", 2);
   std::memcpy(at + name.size() + 2, value.data(), value.size());
   std::memcpy(at + size - 2, "\r\n", 2);
-  value_type v;
-  v.field_ = f;
-  v.name_ = {at, name.size()};
-  v.value_ = {at + name.size() + 2, value.size()};
-  if (entries_.capacity() == 0) entries_.reserve(16);
-  entries_.push_back(v);
+  append_stored(f, {at, name.size()}, {at + name.size() + 2, value.size()});
 }
 
 void HeaderFields::append_stored(field f, std::string_view name, std::string_view value) {

@@ -332,9 +332,10 @@ class Http1Session {
       // A graceful stop cancels only a wait that is pending: one that had
       // already completed (its resumption queued) when begin_stop ran must
       // not be followed by a read that nobody cancels.
-      if (!ec && !read && w_.stopping && !got_byte) co_return false;
-      if (!ec && !read)
+      if (!ec && !read) {
+        if (w_.stopping && !got_byte) co_return false;
         std::tie(ec, n) = co_await stream_.async_read_some(in_.prepare(kReadChunk), kTuple);
+      }
       conn_.idle = false;
       if (ec) {
         if (got_byte && conn_.deadline.fired()) {
