@@ -38,6 +38,7 @@ void read_root(SchemaContext& ctx, const YAML::Node& root, GatewayConfig& cfg) {
   YamlReader r(ctx.log(), root, {1, 1}, "");
   if (!r.ok()) return;
   read_workers(ctx, r, cfg);
+  read_pid_file(ctx, r, cfg);
   read_list(ctx, r, "listeners", "at least one listener is required",
             [&](const YAML::Node& n, size_t i) { read_listener(ctx, n, i, cfg); });
   read_list(ctx, r, "backends", "at least one backend is required",

@@ -30,6 +30,7 @@ void read_affinity_store(SchemaContext& ctx, YamlReader& root, AffinityStoreConf
 // global_schema.cc: the top-level sections other than listeners, backends
 // and affinity_store.
 void read_workers(SchemaContext& ctx, YamlReader& root, GatewayConfig& cfg);
+void read_pid_file(SchemaContext& ctx, YamlReader& root, GatewayConfig& cfg);
 void read_forwarded(SchemaContext& ctx, YamlReader& root, ForwardedConfig& f);
 void read_limits(SchemaContext& ctx, YamlReader& root, LimitsConfig& l);
 void read_timeouts(SchemaContext& ctx, YamlReader& root, TimeoutsConfig& t);

@@ -175,6 +175,7 @@ struct AffinityStoreConfig {
   StoreType type = StoreType::kMemory;
   uint64_t capacity = 1000000;
   RedisConfig redis;
+  std::string state_file;  // resolved path; empty: none (memory store only)
 };
 
 struct LimitsConfig {
@@ -209,6 +210,7 @@ struct AccessLogConfig {
 struct GatewayConfig {
   std::string source_path;  // the file as given on the command line
   uint32_t workers = 0;     // 0 = auto (one per core)
+  std::string pid_file;     // resolved; empty: none (--pid-file overrides)
   std::vector<ListenerConfig> listeners;
   std::vector<BackendConfig> backends;
   ForwardedConfig forwarded;

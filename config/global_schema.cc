@@ -1,5 +1,5 @@
 // The top-level sections that configure the process as a whole: workers,
-// forwarded, limits, timeouts, admin and access_log.
+// pid_file, forwarded, limits, timeouts, admin and access_log.
 #include <yaml-cpp/yaml.h>
 
 #include "config/config_schema.h"
@@ -20,6 +20,10 @@ void read_workers(SchemaContext& ctx, YamlReader& r, GatewayConfig& cfg) {
     return;
   }
   cfg.workers = static_cast<uint32_t>(*v);
+}
+
+void read_pid_file(SchemaContext& ctx, YamlReader& r, GatewayConfig& cfg) {
+  ctx.read_output_path(r, "pid_file", cfg.pid_file);
 }
 
 void read_forwarded(SchemaContext& ctx, YamlReader& root, ForwardedConfig& f) {

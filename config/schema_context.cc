@@ -29,4 +29,16 @@ void SchemaContext::read_secret_line(YamlReader& r, std::string& file, std::stri
   if (secret.empty()) error(r.at(key), what + "the first line of " + quote_path(path) + " is empty");
 }
 
+bool SchemaContext::read_output_path(YamlReader& r, const char* key, std::string& path) {
+  if (!r.has(key) || !r.read(key, path) || path.empty()) return false;
+  path = resolve(path);
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+    error(r.at(key), std::string("'") + key + "': no such directory: " + dir.string());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace sag::config

@@ -27,6 +27,12 @@ class SchemaContext {
   // empty first line.
   void read_secret_line(YamlReader& r, std::string& file, std::string& secret, const char* key = "password_file");
 
+  // Reads `key`, a file the gateway writes (pid file, state file), into
+  // `path`, resolved. The file may be missing, its folder must exist: a typo
+  // shows at load, not when the file is first written. True when a path
+  // was read and its folder exists.
+  bool read_output_path(YamlReader& r, const char* key, std::string& path);
+
  private:
   ErrorLog& log_;
   std::string base_dir_;

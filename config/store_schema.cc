@@ -52,6 +52,9 @@ void read_affinity_store(SchemaContext& ctx, YamlReader& root, AffinityStoreConf
   r.read_enum("type", s.type, {{"memory", StoreType::kMemory}, {"redis", StoreType::kRedis}});
   r.read_uint("capacity", s.capacity, 1, uint64_t{1} << 40);
   if (r.has("redis")) read_redis(ctx, r, s.redis);
+  // Redis keeps the entries itself (and the local copy reloads from it).
+  if (ctx.read_output_path(r, "state_file", s.state_file) && s.type != StoreType::kMemory)
+    ctx.error(r.at("state_file"), "'state_file': only for type: memory (Redis keeps the entries)");
 }
 
 }  // namespace sag::config

@@ -22,9 +22,11 @@
 #include "config/base/worker_shard.h"
 #include "config/redis/redis_client.h"
 #include "affinity/store/shared_admin_state.h"
+#include "affinity/store/state_file.h"
 #include "gateway/admin/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/memory_trim.h"
+#include "gateway/pid_file.h"
 #include "gateway/log.h"
 #include "session/log_throttle.h"
 #include "gateway/worker.h"
@@ -154,6 +156,7 @@ struct Stores {
   std::unique_ptr<tls::TicketKeyShare> shared_tickets;
   std::unique_ptr<affinity::AffinityStore> store;
   affinity::RedisAffinityStore* redis_store = nullptr;
+  affinity::MemoryAffinityStore* memory_store = nullptr;  // type: memory
   ~Stores() {
     if (redis) redis->stop();
   }
@@ -208,7 +211,9 @@ void open_stores(Stores& s, const config::GatewayConfig& config, affinity::Backe
                  const affinity::Clock& clock, session::GatewayStats& stats,
                  const std::shared_ptr<tls::TicketKeys>& ticket_keys) {
   if (config.affinity_store.type != config::StoreType::kRedis) {
-    s.store = std::make_unique<affinity::MemoryAffinityStore>(config.affinity_store.capacity);
+    auto ms = std::make_unique<affinity::MemoryAffinityStore>(config.affinity_store.capacity);
+    s.memory_store = ms.get();
+    s.store = std::move(ms);
     return;
   }
   const auto& rc = config.affinity_store.redis;
@@ -236,6 +241,46 @@ void open_stores(Stores& s, const config::GatewayConfig& config, affinity::Backe
   start_ticket_share(s, config, ticket_keys, redis_log);
   s.redis->start();
   warm_up_from_redis(s);
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// affinity_store.state_file, read before any listener opens. Never fatal:
+// whatever is wrong with the file, the gateway starts empty and says why.
+void load_state_file(Stores& s, const config::GatewayConfig& config,
+                     const affinity::BackendSet& backends, const affinity::Clock& clock) {
+  const std::string& path = config.affinity_store.state_file;
+  if (path.empty() || !s.memory_store) return;
+  affinity::StateFile::Contents got;
+  std::string error;
+  if (!affinity::StateFile::load(path, affinity::StateFile::layout_of(backends), unix_ms(), got, error)) {
+    log_warning("state file " + path + ": " + error + "; starting with an empty affinity store");
+    return;
+  }
+  s.memory_store->adopt(got.key, got.entries, clock.steady_now());
+  log_info("state file " + path + ": " + std::to_string(got.entries.size()) + " of " +
+           std::to_string(got.saved) + " affinity entries loaded (" + std::to_string(got.expired) +
+           " expired since the save, " + std::to_string(got.server_gone) +
+           " for servers no longer configured)");
+}
+
+// At a graceful stop, once no worker runs: the memory store's live entries.
+void save_state_file(const Stores& s, const config::GatewayConfig& config,
+                     const affinity::BackendSet& backends, const affinity::Clock& clock) {
+  const std::string& path = config.affinity_store.state_file;
+  if (path.empty() || !s.memory_store) return;
+  size_t written = 0;
+  std::string error;
+  if (affinity::StateFile::save(path, *s.memory_store, affinity::StateFile::layout_of(backends),
+                                clock.steady_now(), unix_ms(), written, error)) {
+    log_info("state file " + path + ": " + std::to_string(written) + " affinity entries saved");
+  } else {
+    log_error("state file " + path + ": not saved: " + error);
+  }
 }
 
 // Binds each listener once per worker; with port 0 the first bind picks the
@@ -369,6 +414,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   session::GatewayStats stats(*config);
   Stores stores;
   open_stores(stores, *config, backends, clock, stats, ticket_keys);
+  load_state_file(stores, *config, backends, clock);
 
   std::atomic<int64_t> connections{0};
   // One per listener, shared by its acceptors on every worker; declared
@@ -382,14 +428,25 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   std::unique_ptr<AdminServer> admin;
   if (!start_admin(config, backends, stats, health, stores.shared.get(), admin)) return 1;
   for (auto& w : workers) w->start();
+  PidFile pid_file;
+  bool serving = true;
+  if (!config->pid_file.empty()) {
+    std::string error;
+    if (!pid_file.write(config->pid_file, error)) {
+      log_error("pid file: " + error + "; stopping");
+      for (auto& w : workers) w->begin_stop();
+      serving = false;
+    }
+  }
 
-  serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown);
+  if (serving) serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown);
 
   // A short grace period lets force-closed connections unwind on their own.
   for (int i = 0; i < 50 && connections.load() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& w : workers) w->stop_and_join();
   workers.clear();
+  save_state_file(stores, *config, backends, clock);
   if (admin) admin->stop();
   health.stop();
   // Changes still on their way to Redis get a moment (other replicas and a
@@ -397,8 +454,9 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   if (stores.redis_store && !stores.redis_store->flush(std::chrono::seconds(1)))
     log_warning("redis: exiting with affinity changes not written");
   if (stores.redis) stores.redis->stop();
+  pid_file.remove();
   log_info("stopped");
-  return 0;
+  return serving ? 0 : 1;
 }
 
 }  // namespace sag::gateway

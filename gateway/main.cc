@@ -6,6 +6,7 @@
 #include <boost/version.hpp>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include <hiredis/hiredis.h>
@@ -24,7 +25,7 @@ namespace {
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: gateway --config FILE        run\n"
+               "usage: gateway --config FILE [--pid-file PATH]  run\n"
                "       gateway --check --config FILE  validate the config and exit (0 ok, 1 errors)\n"
                "       gateway --version            print versions\n");
 }
@@ -43,6 +44,7 @@ void print_version() {
 int main(int argc, char** argv) {
   const bool openssl_routed = sag::tls::route_openssl_memory();
   std::string config_path;
+  std::string pid_file;  // --pid-file: over the config's pid_file
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -50,6 +52,10 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       config_path = a.substr(9);
+    } else if (a == "--pid-file" && i + 1 < argc) {
+      pid_file = argv[++i];
+    } else if (a.rfind("--pid-file=", 0) == 0) {
+      pid_file = a.substr(11);
     } else if (a == "--check") {
       check = true;
     } else if (a == "--version") {
@@ -91,5 +97,11 @@ int main(int argc, char** argv) {
   if (!openssl_routed)
     sag::gateway::log_warning("OpenSSL's heap could not be routed through the worker caches; "
                               "TLS requests will allocate");
-  return sag::gateway::Gateway::run(result.config);
+  auto config = result.config;
+  if (!pid_file.empty()) {
+    auto with_pid = std::make_shared<sag::config::GatewayConfig>(*config);
+    with_pid->pid_file = pid_file;
+    config = std::move(with_pid);
+  }
+  return sag::gateway::Gateway::run(config);
 }

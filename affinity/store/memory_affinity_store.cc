@@ -9,6 +9,7 @@
 #include <new>
 #include <numeric>
 #include <utility>
+#include <vector>
 
 #include "config/base/random.h"
 
@@ -109,18 +110,20 @@ struct MemoryAffinityStore::Slot {
   uint64_t fp_hi;
   int64_t expires_ns;  // steady clock ns; kNoExpiry = never
   ServerId server;
-  uint32_t meta;  // kOccupied | CLOCK count (0..2)
+  uint16_t meta;         // kOccupied | CLOCK count (0..2)
+  uint16_t backend_tag;  // backend_tag(key): which backend's entry (state files)
 };
 static_assert(sizeof(MemoryAffinityStore::Fingerprint) == 16);
 
 namespace {
-constexpr uint32_t kOccupied = 4;
-constexpr uint32_t kCountMask = 3;
-constexpr uint32_t kInserted = 1;  // CLOCK count of a new entry
-constexpr uint32_t kUsed = 2;      // ... after a hit or an update
+constexpr uint16_t kOccupied = 4;
+constexpr uint16_t kCountMask = 3;
+constexpr uint16_t kInserted = 1;  // CLOCK count of a new entry
+constexpr uint16_t kUsed = 2;      // ... after a hit or an update
 }  // namespace
 
 struct alignas(64) MemoryAffinityStore::Shard {
+  static_assert(sizeof(Slot) == 32);  // two a cache line
   std::mutex mu;
   // Fixed at construction (read without the lock):
   Slot* slots = nullptr;  // nslots entries, 64-byte aligned
@@ -207,7 +210,7 @@ struct alignas(64) MemoryAffinityStore::Shard {
   // entries, the lowest-count one seen.
   void evict_one(int64_t now_ns) {
     size_t best = kNone;
-    uint32_t best_count = kCountMask + 1;
+    uint32_t best_count = kCountMask + 1u;
     int seen = 0;
     for (;; hand = step(hand)) {
       Slot& s = slots[hand];
@@ -317,14 +320,25 @@ std::optional<ServerId> MemoryAffinityStore::find(std::string_view key, TimePoin
   return s.server;
 }
 
+uint16_t MemoryAffinityStore::backend_tag(std::string_view key) {
+  const std::string_view backend = key.substr(0, key.find('\0'));
+  uint32_t h = 2166136261u;  // FNV-1a, folded to 16 bits
+  for (unsigned char c : backend) h = (h ^ c) * 16777619u;
+  return static_cast<uint16_t>(h ^ (h >> 16));
+}
+
 void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
   const Fingerprint fp = fingerprint(key);
+  if (shard_for(fp).capacity == 0) return;
+  const int64_t now_ns = to_ns(now);
+  put_fingerprint(fp, server, backend_tag(key), expiry_ns(now_ns, ttl), now_ns);
+}
+
+void MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag,
+                                          int64_t expires, int64_t now_ns) {
   Shard& sh = shard_for(fp);
-  if (sh.capacity == 0) return;
   const size_t h = sh.home(fp.lo);
   sh.prefetch(h);
-  const int64_t now_ns = to_ns(now);
-  const int64_t expires = expiry_ns(now_ns, ttl);
   std::lock_guard lock(sh.mu);
   __builtin_prefetch(&sh.slots[sh.sweep]);
   sh.sweep_expired(now_ns);
@@ -334,10 +348,11 @@ void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration tt
     s.server = server;
     s.expires_ns = expires;
     s.meta = kOccupied | kUsed;
+    s.backend_tag = tag;
     return;
   }
   if (sh.size >= sh.capacity) sh.evict_one(now_ns);
-  sh.insert(Slot{fp.lo, fp.hi, expires, server, kOccupied | kInserted});
+  sh.insert(Slot{fp.lo, fp.hi, expires, server, kOccupied | kInserted, tag});
 }
 
 void MemoryAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
@@ -378,6 +393,37 @@ void MemoryAffinityStore::erase(std::string_view key) {
   std::lock_guard lock(sh.mu);
   const size_t i = sh.probe(fp, h);
   if (i != kNone) sh.remove_at(i);
+}
+
+std::vector<MemoryAffinityStore::SavedEntry> MemoryAffinityStore::live_entries(TimePoint now) const {
+  const int64_t now_ns = to_ns(now);
+  std::vector<SavedEntry> out;
+  for (uint32_t k = 0; k < shard_count_; ++k) {
+    Shard& sh = shards_[k];
+    std::lock_guard lock(sh.mu);
+    out.reserve(out.size() + sh.size);
+    for (size_t i = 0; i < sh.nslots; ++i) {
+      const Slot& s = sh.slots[i];
+      if (s.meta == 0 || expired(s.expires_ns, now_ns)) continue;
+      const int64_t left = s.expires_ns == kNoExpiry ? kNoExpiry : s.expires_ns - now_ns;
+      out.push_back(SavedEntry{{s.fp_lo, s.fp_hi}, left, s.server, s.backend_tag});
+    }
+  }
+  return out;
+}
+
+bool MemoryAffinityStore::adopt(const HashKey& key, const std::vector<SavedEntry>& entries,
+                                TimePoint now) {
+  if (size() != 0) return false;
+  hash_key_ = key;
+  const int64_t now_ns = to_ns(now);
+  for (const SavedEntry& e : entries) {
+    if (e.ttl_ns <= 0 || shard_for(e.fp).capacity == 0) continue;
+    const int64_t expires =
+        e.ttl_ns == kNoExpiry || now_ns > kNoExpiry - e.ttl_ns ? kNoExpiry : now_ns + e.ttl_ns;
+    put_fingerprint(e.fp, e.server, e.backend_tag, expires, now_ns);
+  }
+  return true;
 }
 
 size_t MemoryAffinityStore::size() const {

@@ -20,7 +20,7 @@
 //   the top bits of the fingerprint's high word; every worker thread may
 //   call in at once.
 // - Table: open addressing, entries inline. A slot is 32 bytes (fingerprint,
-//   expiry, server, CLOCK count); two slots form a 64-byte, cache-line
+//   expiry, server, CLOCK count, backend tag); two slots form a 64-byte, cache-line
 //   aligned bucket. A key's home bucket is fastrange(fingerprint.lo,
 //   buckets); Robin Hood linear probing by slot from the home bucket's first
 //   slot, backward-shift deletion (no tombstones). Sized once for the
@@ -61,6 +61,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "affinity/store/affinity_store.h"
 
@@ -108,6 +109,30 @@ class MemoryAffinityStore final : public AffinityStore {
   // or not due. Thread-safe, as every method.
   bool extend(std::string_view key, ServerId server, Duration ttl, TimePoint now, Duration min_step);
 
+  // ---- state files (state_file.h): saved at a graceful stop, adopted by
+  // the next process before it serves. Not for the request path.
+
+  // 16 bits of the backend a key belongs to (the key's part before its
+  // first NUL, AffinityKey), kept in each entry: a state file names servers
+  // by backend and name, and an entry's fingerprint doesn't tell its
+  // backend.
+  static uint16_t backend_tag(std::string_view key);
+  struct SavedEntry {
+    Fingerprint fp;
+    int64_t ttl_ns;  // time left; kNoExpiry: never expires
+    ServerId server;
+    uint16_t backend_tag;
+  };
+  // Live entries at `now`, a shard at a time under its lock.
+  std::vector<SavedEntry> live_entries(TimePoint now) const;
+  // The fingerprint key: keys find their entries only under the key that
+  // filed them.
+  HashKey hash_key() const { return hash_key_; }
+  // Takes another store's fingerprint key and entries (expiring ttl_ns
+  // after `now`). Only while this store is empty and no other thread uses
+  // it (before the workers start): false, and nothing changed, otherwise.
+  bool adopt(const HashKey& key, const std::vector<SavedEntry>& entries, TimePoint now);
+
   // Entries held, expired ones not yet dropped included. Locks each shard in
   // turn: for metrics, not the request path.
   size_t size() const;
@@ -125,6 +150,8 @@ class MemoryAffinityStore final : public AffinityStore {
     return test_fingerprint_ ? test_fingerprint_(key) : siphash128(key, hash_key_);
   }
   Shard& shard_for(const Fingerprint& fp) const;
+  void put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag, int64_t expires,
+                       int64_t now_ns);
 
   HashKey hash_key_;
   FingerprintFn test_fingerprint_ = nullptr;

@@ -989,5 +989,32 @@ TEST(EnumNames, MatchTheYamlSpelling) {
   EXPECT_STREQ(to_string(SameSite::kNone), "None");
 }
 
+// ---------------------------------------------------------------------------
+// Files the gateway writes: pid_file, affinity_store.state_file
+
+TEST_F(ConfigLoaderTest, OutputPathsResolveAgainstTheConfigDirectory) {
+  fs::create_directory(dir_ / "run");
+  auto r = load(std::string(kHead) +
+                "pid_file: run/sag.pid\n"
+                "affinity_store: {type: memory, state_file: run/affinity.state}\n");
+  ASSERT_THAT(errors_of(r), IsEmpty());
+  EXPECT_EQ(r.config->pid_file, (dir_ / "run" / "sag.pid").string());
+  EXPECT_EQ(r.config->affinity_store.state_file, (dir_ / "run" / "affinity.state").string());
+  auto none = load(std::string(kHead) + "affinity_store: {state_file: \"\"}\n");
+  ASSERT_THAT(errors_of(none), IsEmpty());
+  EXPECT_EQ(none.config->pid_file, "");
+  EXPECT_EQ(none.config->affinity_store.state_file, "");
+}
+
+TEST_F(ConfigLoaderTest, OutputPathsNeedAnExistingFolderAndStateFileAMemoryStore) {
+  const std::string missing = (dir_ / "nope").string();
+  EXPECT_THAT(head_errors("pid_file: nope/sag.pid\n"),
+              ElementsAre("t.yaml:7:11: 'pid_file': no such directory: " + missing));
+  EXPECT_THAT(head_errors("affinity_store:\n  state_file: nope/a.state\n"),
+              ElementsAre("t.yaml:8:15: 'state_file': no such directory: " + missing));
+  EXPECT_THAT(head_errors("affinity_store:\n  type: redis\n  state_file: a.state\n"),
+              ElementsAre("t.yaml:9:15: 'state_file': only for type: memory (Redis keeps the entries)"));
+}
+
 }  // namespace
 }  // namespace sag::config
