@@ -26,7 +26,10 @@
 #include "gateway/admin/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/memory_trim.h"
+#include "gateway/binary_upgrade.h"
 #include "gateway/pid_file.h"
+#include "gateway/store_handover.h"
+#include "gateway/upgrade_handover.h"
 #include "gateway/log.h"
 #include "session/log_throttle.h"
 #include "gateway/worker.h"
@@ -243,57 +246,28 @@ void open_stores(Stores& s, const config::GatewayConfig& config, affinity::Backe
   warm_up_from_redis(s);
 }
 
-int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// affinity_store.state_file, read before any listener opens. Never fatal:
-// whatever is wrong with the file, the gateway starts empty and says why.
-void load_state_file(Stores& s, const config::GatewayConfig& config,
-                     const affinity::BackendSet& backends, const affinity::Clock& clock) {
-  const std::string& path = config.affinity_store.state_file;
-  if (path.empty() || !s.memory_store) return;
-  affinity::StateFile::Contents got;
-  std::string error;
-  if (!affinity::StateFile::load(path, affinity::StateFile::layout_of(backends), unix_ms(), got, error)) {
-    log_warning("state file " + path + ": " + error + "; starting with an empty affinity store");
-    return;
-  }
-  s.memory_store->adopt(got.key, got.entries, clock.steady_now());
-  log_info("state file " + path + ": " + std::to_string(got.entries.size()) + " of " +
-           std::to_string(got.saved) + " affinity entries loaded (" + std::to_string(got.expired) +
-           " expired since the save, " + std::to_string(got.server_gone) +
-           " for servers no longer configured)");
-}
-
-// At a graceful stop, once no worker runs: the memory store's live entries.
-void save_state_file(const Stores& s, const config::GatewayConfig& config,
-                     const affinity::BackendSet& backends, const affinity::Clock& clock) {
-  const std::string& path = config.affinity_store.state_file;
-  if (path.empty() || !s.memory_store) return;
-  size_t written = 0;
-  std::string error;
-  if (affinity::StateFile::save(path, *s.memory_store, affinity::StateFile::layout_of(backends),
-                                clock.steady_now(), unix_ms(), written, error)) {
-    log_info("state file " + path + ": " + std::to_string(written) + " affinity entries saved");
-  } else {
-    log_error("state file " + path + ": not saved: " + error);
-  }
-}
-
 // Binds each listener once per worker; with port 0 the first bind picks the
 // port and the others join it. False (logged) when a bind fails.
 bool bind_listeners(std::vector<session::ListenerRuntime>& listeners,
                     std::vector<std::unique_ptr<Worker>>& workers,
-                    std::vector<session::LogThrottle>& refusal_logs) {
+                    std::vector<session::LogThrottle>& refusal_logs, UpgradeHandover& handover) {
   for (auto& rt : listeners) {
     tcp::endpoint ep = session::to_asio_endpoint(rt.config->endpoint);
-    for (auto& w : workers) {
+    // Sockets inherited from the process this one upgrades come first
+    // (their queued connections are accepted here); more workers than
+    // sockets bind more, more sockets than workers share them out.
+    const std::vector<int> inherited = ep.port() ? handover.take(listen_key(ep)) : std::vector<int>{};
+    for (size_t i = workers.size(); i < inherited.size(); ++i) {
+      Worker& w = *workers[i % workers.size()];
+      w.add_acceptor(tcp::acceptor(w.io(), ep.protocol(), inherited[i]), rt, refusal_logs[rt.index]);
+    }
+    for (size_t i = 0; i < workers.size(); ++i) {
+      auto& w = workers[i];
       tcp::acceptor a(w->io());
       std::string error;
-      if (!open_acceptor(w->io(), ep, a, error)) {
+      if (i < inherited.size()) {
+        a.assign(ep.protocol(), inherited[i]);
+      } else if (!open_acceptor(w->io(), ep, a, error)) {
         log_error("listener '" + rt.config->name + "': bind " + rt.config->bind + ": " + error);
         return false;
       }
@@ -302,7 +276,8 @@ bool bind_listeners(std::vector<session::ListenerRuntime>& listeners,
       w->add_acceptor(std::move(a), rt, refusal_logs[rt.index]);
     }
     log_info("listener '" + rt.config->name + "' on " + rt.config->bind + (rt.tls ? " (TLS)" : "") +
-             ", " + std::to_string(workers.size()) + " workers");
+             ", " + std::to_string(workers.size()) + " workers" +
+             (inherited.empty() ? "" : ", " + std::to_string(inherited.size()) + " sockets inherited"));
   }
   return true;
 }
@@ -312,7 +287,7 @@ bool bind_listeners(std::vector<session::ListenerRuntime>& listeners,
 bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
                  affinity::BackendSet& backends, session::GatewayStats& stats,
                  HealthChecker& health, affinity::SharedAdminState* shared,
-                 std::unique_ptr<AdminServer>& admin) {
+                 UpgradeHandover& handover, std::unique_ptr<AdminServer>& admin) {
   if (!config->admin) return true;
   std::string error;
   AdminHandler::Hooks hooks;
@@ -322,7 +297,9 @@ bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
                                affinity::AdminState state, uint32_t weight) {
       shared->server_changed(b, srv, state, weight);
     };
-  admin = AdminServer::start(config, backends, stats, std::move(hooks), error);
+  const std::vector<int> inherited = handover.take("admin");
+  admin = AdminServer::start(config, backends, stats, std::move(hooks), error,
+                             inherited.empty() ? -1 : inherited.front());
   if (!admin) {
     log_error(error);
     return false;
@@ -331,11 +308,49 @@ bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
   return true;
 }
 
+// SIGUSR2: starts the new process with this one's listening sockets and
+// store key; once it serves, hands it the store's entries and stops.
+void begin_upgrade(BinaryUpgrade& upgrade, std::vector<std::unique_ptr<Worker>>& workers,
+                   AdminServer* admin, affinity::MemoryAffinityStore* store,
+                   StoreHandover& entries, std::function<void(const std::string&)> stop) {
+  BinaryUpgrade::Sockets sockets;
+  for (auto& w : workers) {
+    for (const auto& [rt, fd] : w->listening_fds()) {
+      tcp::endpoint ep = session::to_asio_endpoint(rt->config->endpoint);
+      ep.port(rt->port);
+      sockets.listening.emplace_back(listen_key(ep), fd);
+    }
+  }
+  if (admin) sockets.listening.emplace_back("admin", admin->native_fd());
+  affinity::MemoryAffinityStore::HashKey key{};
+  if (store) key = store->hash_key();
+  std::string error;
+  const bool started = upgrade.start(
+      sockets, store ? &key : nullptr,
+      [&upgrade, &entries] {
+        if (!entries.send_entries(upgrade)) log_warning("SIGUSR2: the new process took no affinity entries");
+      },
+      [stop](pid_t pid) { stop("SIGUSR2: new process " + std::to_string(pid) + " serves"); },
+      [](const std::string& why) { log_error("SIGUSR2: upgrade failed: " + why + "; still serving"); },
+      error);
+  if (started) {
+    log_info("SIGUSR2: starting the new process (" + BinaryUpgrade::executable_path() + ")");
+  } else {
+    log_error("SIGUSR2: upgrade not started: " + error + "; still serving");
+  }
+}
+
+// Begins the graceful stop (once); the argument names the cause in the log.
+using StopFn = std::function<void(const std::string&)>;
+// SIGUSR2: starts the new process, which calls the StopFn once it serves.
+using UpgradeFn = std::function<void(StopFn)>;
+
 // Serves signals on the main thread until a graceful stop has drained (or
 // timeouts.shutdown passed and the rest was closed).
 void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
                    std::vector<std::unique_ptr<Worker>>& workers,
-                   const std::atomic<int64_t>& connections, config::Duration shutdown) {
+                   const std::atomic<int64_t>& connections, config::Duration shutdown,
+                   const UpgradeFn& upgrade) {
   asio::steady_timer drain_timer(main_io);
   std::chrono::steady_clock::time_point stop_deadline;
   bool stopping = false;
@@ -352,18 +367,23 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
     drain_timer.expires_after(std::chrono::milliseconds(20));
     drain_timer.async_wait([&](boost::system::error_code) { wait_drain(); });
   };
+  const StopFn stop = [&](const std::string& why) {
+    if (stopping) return;
+    stopping = true;
+    log_info(why + ": closing listeners, finishing in-flight requests");
+    for (auto& w : workers) w->begin_stop();
+    stop_deadline = std::chrono::steady_clock::now() + shutdown;
+    wait_drain();
+  };
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
                                                                        int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
       log_warning("SIGHUP: configuration reload is not implemented yet; nothing changed");
-    } else if (!stopping) {
-      stopping = true;
-      log_info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
-               ": closing listeners, finishing in-flight requests");
-      for (auto& w : workers) w->begin_stop();
-      stop_deadline = std::chrono::steady_clock::now() + shutdown;
-      wait_drain();
+    } else if (sig == SIGUSR2) {
+      if (!stopping) upgrade(stop);
+    } else {
+      stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
     signals.async_wait(on_signal);
   };
@@ -377,7 +397,7 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
 
 }  // namespace
 
-int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
+int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vector<std::string> argv) {
   raise_fd_limit();
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
@@ -389,6 +409,8 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   // for serve_signals instead of killing the process.
   asio::io_context main_io(1);
   asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR2);
+  BinaryUpgrade upgrade(main_io, std::move(argv));
 
   // One ticket key ring for every TLS listener of the process. It rotates
   // itself; with Redis, TicketKeyShare feeds it the replicas' keys at each
@@ -414,7 +436,15 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   session::GatewayStats stats(*config);
   Stores stores;
   open_stores(stores, *config, backends, clock, stats, ticket_keys);
-  load_state_file(stores, *config, backends, clock);
+  // Destroyed before the stores: its reader thread fills the memory store.
+  UpgradeHandover handover;
+  handover.read_environment();
+  StoreHandover entries(stores.memory_store, backends, clock);
+  if (handover.upgrading()) {
+    entries.take_key(handover);
+  } else {
+    entries.load(config->affinity_store.state_file);
+  }
 
   std::atomic<int64_t> connections{0};
   // One per listener, shared by its acceptors on every worker; declared
@@ -424,9 +454,11 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
   for (unsigned i = 0; i < n_workers; ++i)
     workers.push_back(std::make_unique<Worker>(i, config, backends, *stores.store, *access_log,
                                                stats, clock, connections));
-  if (!bind_listeners(listeners, workers, refusal_logs)) return 1;
+  if (!bind_listeners(listeners, workers, refusal_logs, handover)) return 1;
   std::unique_ptr<AdminServer> admin;
-  if (!start_admin(config, backends, stats, health, stores.shared.get(), admin)) return 1;
+  if (!start_admin(config, backends, stats, health, stores.shared.get(), handover, admin)) return 1;
+  handover.close_unclaimed();
+  if (handover.upgrading()) entries.take_entries(handover);
   for (auto& w : workers) w->start();
   PidFile pid_file;
   bool serving = true;
@@ -439,14 +471,24 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config) {
     }
   }
 
-  if (serving) serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown);
+  if (serving && handover.upgrading()) entries.take_rest(handover);
+  const UpgradeFn start_upgrade = [&](StopFn stop) {
+    begin_upgrade(upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
+  };
+  if (serving)
+    serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown, start_upgrade);
 
   // A short grace period lets force-closed connections unwind on their own.
   for (int i = 0; i < 50 && connections.load() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& w : workers) w->stop_and_join();
   workers.clear();
-  save_state_file(stores, *config, backends, clock);
+  if (upgrade.under_way()) {
+    // The last entries this process made, after its last request.
+    entries.send_entries(upgrade);
+    upgrade.finish();
+  }
+  entries.save(config->affinity_store.state_file);
   if (admin) admin->stop();
   health.stop();
   // Changes still on their way to Redis get a moment (other replicas and a

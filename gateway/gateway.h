@@ -18,8 +18,11 @@ class Gateway {
   // the access log path. Empty when all is well.
   static std::vector<std::string> check_runtime(const config::GatewayConfig& config);
 
-  // Runs until stopped by a signal; returns the process exit code.
-  static int run(std::shared_ptr<const config::GatewayConfig> config);
+  // Runs until stopped by a signal; returns the process exit code. `argv`
+  // (argv[0] included) is what a binary upgrade (SIGUSR2) runs the new
+  // process with.
+  static int run(std::shared_ptr<const config::GatewayConfig> config,
+                 std::vector<std::string> argv = {});
 };
 
 }  // namespace sag::gateway

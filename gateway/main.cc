@@ -103,5 +103,5 @@ int main(int argc, char** argv) {
     with_pid->pid_file = pid_file;
     config = std::move(with_pid);
   }
-  return sag::gateway::Gateway::run(config);
+  return sag::gateway::Gateway::run(config, std::vector<std::string>(argv, argv + argc));
 }

@@ -127,6 +127,7 @@ Worker::~Worker() {
 
 void Worker::add_acceptor(tcp::acceptor acceptor, const session::ListenerRuntime& listener,
                           session::LogThrottle& refusal_log) {
+  listening_fds_.emplace_back(&listener, acceptor.native_handle());
   acceptors_.push_back({std::move(acceptor), &listener, &refusal_log});
 }
 

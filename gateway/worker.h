@@ -39,6 +39,11 @@ class Worker {
   void add_acceptor(boost::asio::ip::tcp::acceptor acceptor,
                     const session::ListenerRuntime& listener, session::LogThrottle& refusal_log);
   void start();
+  // The acceptors' sockets (a binary upgrade hands them to the new
+  // process), as they were added: valid until begin_stop() closes them.
+  const std::vector<std::pair<const session::ListenerRuntime*, int>>& listening_fds() const {
+    return listening_fds_;
+  }
   // Thread-safe. Closes the acceptors at once, then idle connections.
   void begin_stop();
   // Thread-safe. Drops every remaining connection (shutdown timeout).
@@ -61,6 +66,7 @@ class Worker {
     session::LogThrottle* refusal_log;
   };
   std::vector<Acceptor> acceptors_;
+  std::vector<std::pair<const session::ListenerRuntime*, int>> listening_fds_;
   std::unique_ptr<boost::asio::steady_timer> sweeper_;
   uint64_t max_connections_;
   std::thread thread_;

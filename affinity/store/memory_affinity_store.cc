@@ -334,8 +334,8 @@ void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration tt
   put_fingerprint(fp, server, backend_tag(key), expiry_ns(now_ns, ttl), now_ns);
 }
 
-void MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag,
-                                          int64_t expires, int64_t now_ns) {
+bool MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag,
+                                          int64_t expires, int64_t now_ns, bool only_if_absent) {
   Shard& sh = shard_for(fp);
   const size_t h = sh.home(fp.lo);
   sh.prefetch(h);
@@ -345,14 +345,16 @@ void MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server
   const size_t i = sh.probe(fp, h);
   if (i != kNone) {
     Slot& s = sh.slots[i];
+    if (only_if_absent && !expired(s.expires_ns, now_ns)) return false;
     s.server = server;
     s.expires_ns = expires;
     s.meta = kOccupied | kUsed;
     s.backend_tag = tag;
-    return;
+    return true;
   }
   if (sh.size >= sh.capacity) sh.evict_one(now_ns);
   sh.insert(Slot{fp.lo, fp.hi, expires, server, kOccupied | kInserted, tag});
+  return true;
 }
 
 void MemoryAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
@@ -416,14 +418,20 @@ bool MemoryAffinityStore::adopt(const HashKey& key, const std::vector<SavedEntry
                                 TimePoint now) {
   if (size() != 0) return false;
   hash_key_ = key;
+  merge(entries, now);
+  return true;
+}
+
+size_t MemoryAffinityStore::merge(const std::vector<SavedEntry>& entries, TimePoint now) {
   const int64_t now_ns = to_ns(now);
+  size_t added = 0;
   for (const SavedEntry& e : entries) {
     if (e.ttl_ns <= 0 || shard_for(e.fp).capacity == 0) continue;
     const int64_t expires =
         e.ttl_ns == kNoExpiry || now_ns > kNoExpiry - e.ttl_ns ? kNoExpiry : now_ns + e.ttl_ns;
-    put_fingerprint(e.fp, e.server, e.backend_tag, expires, now_ns);
+    added += put_fingerprint(e.fp, e.server, e.backend_tag, expires, now_ns, true);
   }
-  return true;
+  return added;
 }
 
 size_t MemoryAffinityStore::size() const {

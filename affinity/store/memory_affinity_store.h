@@ -132,6 +132,11 @@ class MemoryAffinityStore final : public AffinityStore {
   // after `now`). Only while this store is empty and no other thread uses
   // it (before the workers start): false, and nothing changed, otherwise.
   bool adopt(const HashKey& key, const std::vector<SavedEntry>& entries, TimePoint now);
+  // Adds the entries this store lacks (saved under this store's key, as a
+  // process being upgraded hands them over while this one serves): an
+  // entry this store already has, its own decision, is kept. Thread-safe.
+  // Returns the entries added.
+  size_t merge(const std::vector<SavedEntry>& entries, TimePoint now);
 
   // Entries held, expired ones not yet dropped included. Locks each shard in
   // turn: for metrics, not the request path.
@@ -150,8 +155,10 @@ class MemoryAffinityStore final : public AffinityStore {
     return test_fingerprint_ ? test_fingerprint_(key) : siphash128(key, hash_key_);
   }
   Shard& shard_for(const Fingerprint& fp) const;
-  void put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag, int64_t expires,
-                       int64_t now_ns);
+  // Files the entry; with only_if_absent, leaves an existing one as it is
+  // (false then).
+  bool put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag, int64_t expires,
+                       int64_t now_ns, bool only_if_absent = false);
 
   HashKey hash_key_;
   FingerprintFn test_fingerprint_ = nullptr;

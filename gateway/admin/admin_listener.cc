@@ -250,7 +250,7 @@ AdminServer::~AdminServer() { stop(); }
 
 std::unique_ptr<AdminServer> AdminServer::start(
     std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
-    const session::GatewayStats& stats, Hooks hooks, std::string& error) {
+    const session::GatewayStats& stats, Hooks hooks, std::string& error, int inherited_fd) {
   if (!config || !config->admin) {
     error = "no admin section in the config";
     return nullptr;
@@ -260,11 +260,15 @@ std::unique_ptr<AdminServer> AdminServer::start(
   auto impl = std::make_unique<Impl>(std::move(config), backends, stats, std::move(hooks));
   boost::system::error_code ec;
   tcp::acceptor& a = *impl->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(128, ec);
+  if (inherited_fd >= 0) {
+    a.assign(ep.protocol(), inherited_fd, ec);
+  } else {
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(128, ec);
+  }
   if (ec) {
     error = "admin: bind " + bind + ": " + ec.message();
     return nullptr;
@@ -290,6 +294,10 @@ void AdminServer::stop() {
 }
 
 uint16_t AdminServer::port() const { return impl_->port; }
+
+int AdminServer::native_fd() const {
+  return impl_ && impl_->acceptor ? impl_->acceptor->native_handle() : -1;
+}
 
 AdminHandler& AdminServer::handler() { return impl_->handler; }
 

@@ -79,13 +79,15 @@ class AdminServer {
  public:
   using Hooks = AdminHandler::Hooks;
 
-  // Binds config->admin->endpoint and starts serving on a thread of its own.
+  // Binds config->admin->endpoint (or takes `inherited_fd`, a socket
+  // listening there, from the process it upgrades) and starts serving on a
+  // thread of its own.
   // nullptr with `error` set when there is no admin section or the bind
   // fails. The BackendSet and stats must outlive the AdminServer.
   static std::unique_ptr<AdminServer> start(std::shared_ptr<const config::GatewayConfig> config,
                                             affinity::BackendSet& backends,
                                             const session::GatewayStats& stats, Hooks hooks,
-                                            std::string& error);
+                                            std::string& error, int inherited_fd = -1);
   ~AdminServer();  // stop()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -94,6 +96,7 @@ class AdminServer {
   // Idempotent; not from the admin thread itself.
   void stop();
   uint16_t port() const;  // the bound port (useful with port 0)
+  int native_fd() const;  // the listening socket (a binary upgrade hands it over)
   AdminHandler& handler();
 
  private:

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,18 @@ TEST(StateFile, AdoptOnlyIntoAnEmptyStore) {
   EXPECT_FALSE(b.adopt(a.hash_key(), a.live_entries(at_s(0)), at_s(0)));
   EXPECT_EQ(b.find(key("app", "mine"), at_s(0)), 0u);
   EXPECT_EQ(b.find(key("app", "u1"), at_s(0)), std::nullopt);
+}
+
+TEST(StateFile, MergeAddsOnlyWhatTheStoreLacks) {
+  MemoryAffinityStore old_store(1000);
+  old_store.put(key("app", "both"), 2, 100s, at_s(0));
+  old_store.put(key("app", "old-only"), 1, 100s, at_s(0));
+  MemoryAffinityStore b(1000);
+  ASSERT_TRUE(b.adopt(old_store.hash_key(), {}, at_s(0)));
+  b.put(key("app", "both"), 0, 100s, at_s(1));  // its own decision meanwhile
+  EXPECT_EQ(b.merge(old_store.live_entries(at_s(1)), at_s(1)), 1u);
+  EXPECT_EQ(b.find(key("app", "both"), at_s(2)), 0u);
+  EXPECT_EQ(b.find(key("app", "old-only"), at_s(2)), 1u);
 }
 
 TEST(StateFile, AdoptingMoreThanTheCapacityKeepsItsBound) {

@@ -1,0 +1,93 @@
+#include "gateway/store_handover.h"
+
+#include <chrono>
+
+#include "affinity/store/state_file.h"
+#include "gateway/log.h"
+
+namespace sag::gateway {
+
+using affinity::StateFile;
+
+int64_t StoreHandover::unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void StoreHandover::load(const std::string& path) {
+  if (path.empty() || !store_) return;
+  StateFile::Contents got;
+  std::string error;
+  if (!StateFile::load(path, StateFile::layout_of(backends_), unix_ms(), got, error)) {
+    log_warning("state file " + path + ": " + error + "; starting with an empty affinity store");
+    return;
+  }
+  store_->adopt(got.key, got.entries, clock_.steady_now());
+  log_info("state file " + path + ": " + std::to_string(got.entries.size()) + " of " +
+           std::to_string(got.saved) + " affinity entries loaded (" + std::to_string(got.expired) +
+           " expired since the save, " + std::to_string(got.server_gone) +
+           " for servers no longer configured)");
+}
+
+void StoreHandover::save(const std::string& path) {
+  if (path.empty() || !store_) return;
+  size_t written = 0;
+  std::string error;
+  if (StateFile::save(path, *store_, StateFile::layout_of(backends_), clock_.steady_now(), unix_ms(),
+                      written, error)) {
+    log_info("state file " + path + ": " + std::to_string(written) + " affinity entries saved");
+  } else {
+    log_error("state file " + path + ": not saved: " + error);
+  }
+}
+
+void StoreHandover::take_key(UpgradeHandover& handover) {
+  affinity::MemoryAffinityStore::HashKey key;
+  if (!handover.read_store_key(key)) {
+    log_warning("upgrade: no affinity store key from the old process; its entries can't be taken over");
+    return;
+  }
+  if (store_) store_->adopt(key, {}, clock_.steady_now());
+}
+
+void StoreHandover::merge(const std::string& image, const StateFile::Layout& layout) {
+  StateFile::Contents got;
+  std::string error;
+  if (!StateFile::decode(image, layout, unix_ms(), got, error)) {
+    log_warning("upgrade: affinity entries from the old process: " + error);
+    return;
+  }
+  const size_t added = store_->merge(got.entries, clock_.steady_now());
+  log_info("upgrade: " + std::to_string(added) + " of " + std::to_string(got.saved) +
+           " affinity entries from the old process taken over (" +
+           std::to_string(got.server_gone) + " for servers no longer configured)");
+}
+
+void StoreHandover::take_entries(UpgradeHandover& handover) {
+  std::string image;
+  if (!handover.read_image(image)) {
+    log_warning("upgrade: no affinity entries from the old process");
+    return;
+  }
+  if (store_) merge(image, StateFile::layout_of(backends_));
+}
+
+void StoreHandover::take_rest(UpgradeHandover& handover) {
+  handover.ready();
+  log_info("upgrade: serving; the old process stops and hands over the rest of its affinity entries");
+  if (!store_) return;
+  handover.receive([this, layout = StateFile::layout_of(backends_)](const std::string& image) {
+    merge(image, layout);
+  });
+}
+
+bool StoreHandover::send_entries(BinaryUpgrade& upgrade) {
+  // Without a memory store an empty image: the new process waits for one.
+  if (!store_) return upgrade.send_image(StateFile::encode({}, {}, {}, unix_ms()));
+  const auto now = clock_.steady_now();
+  return upgrade.send_image(StateFile::encode(store_->hash_key(), store_->live_entries(now),
+                                              StateFile::layout_of(backends_), unix_ms()));
+}
+
+}  // namespace sag::gateway
