@@ -22,7 +22,6 @@
 #include "config/base/worker_shard.h"
 #include "config/redis/redis_client.h"
 #include "affinity/store/shared_admin_state.h"
-#include "affinity/store/state_file.h"
 #include "gateway/admin/admin_server.h"
 #include "gateway/health_checker.h"
 #include "gateway/memory_trim.h"
