@@ -296,7 +296,9 @@ bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
                                affinity::AdminState state, uint32_t weight) {
       shared->server_changed(b, srv, state, weight);
     };
-  const std::vector<int> inherited = handover.take("admin");
+  // Inherited only while its address is unchanged, as for the listeners.
+  const tcp::endpoint ep = session::to_asio_endpoint(config->admin->endpoint);
+  const std::vector<int> inherited = ep.port() ? handover.take(listen_key(ep)) : std::vector<int>{};
   admin = AdminServer::start(config, backends, stats, std::move(hooks), error,
                              inherited.empty() ? -1 : inherited.front());
   if (!admin) {
@@ -309,8 +311,8 @@ bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
 
 // SIGUSR2: starts the new process with this one's listening sockets and
 // store key; once it serves, hands it the store's entries and stops.
-void begin_upgrade(BinaryUpgrade& upgrade, std::vector<std::unique_ptr<Worker>>& workers,
-                   AdminServer* admin, affinity::MemoryAffinityStore* store,
+void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
+                   std::vector<std::unique_ptr<Worker>>& workers, AdminServer* admin, affinity::MemoryAffinityStore* store,
                    StoreHandover& entries, std::function<void(const std::string&)> stop) {
   BinaryUpgrade::Sockets sockets;
   for (auto& w : workers) {
@@ -320,7 +322,11 @@ void begin_upgrade(BinaryUpgrade& upgrade, std::vector<std::unique_ptr<Worker>>&
       sockets.listening.emplace_back(listen_key(ep), fd);
     }
   }
-  if (admin) sockets.listening.emplace_back("admin", admin->native_fd());
+  if (admin) {
+    tcp::endpoint ep = session::to_asio_endpoint(config.admin->endpoint);
+    ep.port(admin->port());
+    sockets.listening.emplace_back(listen_key(ep), admin->native_fd());
+  }
   affinity::MemoryAffinityStore::HashKey key{};
   if (store) key = store->hash_key();
   std::string error;
@@ -472,7 +478,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
 
   if (serving && handover.upgrading()) entries.take_rest(handover);
   const UpgradeFn start_upgrade = [&](StopFn stop) {
-    begin_upgrade(upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
+    begin_upgrade(*config, upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
   };
   if (serving)
     serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown, start_upgrade);

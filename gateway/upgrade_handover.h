@@ -3,8 +3,8 @@
 // hands over through the environment of the new one.
 //
 // - SAG_LISTEN_FDS="KEY=FD,FD;KEY=FD": the old process's listening sockets
-//   by listen_key() of their bound address ("admin" for the admin
-//   listener's). take() gives them to the listener of the same address, so
+//   by listen_key() of their bound address (the admin listener's too).
+//   take() gives them to the listener of the same address, so
 //   connections queued on them are accepted here, never reset; sockets no
 //   listener took are closed at the end of start-up (close_unclaimed()).
 // - SAG_UPGRADE_FD=FD: a stream socket to the old process. On it the old
