@@ -38,9 +38,9 @@ void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
 awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   // timeouts.http_request covers the handshake and the first request head.
   conn.deadline.arm(conn.accepted + conn.worker.config->timeouts.http_request, &conn.lowest);
-  conn.idle = true;  // a graceful stop may drop a connection still in its handshake
+  // Not idle: a graceful stop lets the handshake and the first request
+  // finish (bounded by that deadline), as for a plain connection.
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
-  conn.idle = false;
   conn.worker.stats.tls_handshake(conn.listener.index, !ec);
   if (ec) co_return;
   if (tls::negotiated_alpn(stream.native_handle()) == "h2") {

@@ -58,7 +58,7 @@ struct ConnectionHandle {
   ConnectionHandle* prev = nullptr;
   ConnectionHandle* next = nullptr;
   boost::asio::ip::tcp::socket* socket = nullptr;
-  bool idle = false;  // waiting for the first byte of a request
+  bool idle = false;  // between requests: waiting for the first byte of the next one
 };
 
 // Fixed-size body relay buffers, recycled so that a connection holds one

@@ -313,8 +313,12 @@ class Http1Session {
         }
         scanned = v.size();
       }
-      if (w_.stopping && !got_byte) co_return false;
-      conn_.idle = !got_byte;
+      if (w_.stopping && !got_byte && !first) co_return false;
+      // Idle (closed by a graceful stop) only between requests: a new
+      // connection's first request is on its way (its client sent it right
+      // after connecting, maybe to a process being upgraded), and waiting
+      // for it is bounded by timeouts.http_request.
+      conn_.idle = !got_byte && !first;
       boost::system::error_code ec;
       size_t n = 0;
       bool read = false;
@@ -333,7 +337,7 @@ class Http1Session {
       // already completed (its resumption queued) when begin_stop ran must
       // not be followed by a read that nobody cancels.
       if (!ec && !read) {
-        if (w_.stopping && !got_byte) co_return false;
+        if (w_.stopping && !got_byte && !first) co_return false;
         std::tie(ec, n) = co_await stream_.async_read_some(in_.prepare(kReadChunk), kTuple);
       }
       conn_.idle = false;

@@ -104,6 +104,25 @@ class ShutdownTest(GatewayTestCase):
         self.assertEqual(rc, 0, self.gw.describe())
         self.assertLess(time.monotonic() - t0, 5.0, "idle connections held up the exit")
 
+    def test_a_connection_accepted_before_sigterm_gets_its_first_request_served(self):
+        # A client that connected just before the stop (or before a binary
+        # upgrade's old process stopped) sends its request right after: it
+        # is answered, not dropped. TLS: the handshake too.
+        conns = []
+        for l in LISTENERS:
+            c = RawConnection(LOCAL, self.gw.port(l), tls=(l == "https"), timeout=10)
+            self.addCleanup(c.close)
+            conns.append((l, c))
+        time.sleep(0.2)   # accepted (and handshaken) by the gateway
+        self.gw.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        for l, c in conns:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            self.assertStatus(r, 200, self.gw)
+            self.assertEqual(r.header("connection"), "close", l)
+        self.assertEqual(self.gw.wait(10), 0, self.gw.describe())
+
     def test_sigint_exits_0_too(self):
         self.assertEqual(self.fresh_get(self.gw, "http", "/").status, 200)
         self.assertEqual(self.gw.stop(signal.SIGINT, timeout=10), 0, self.gw.describe())
