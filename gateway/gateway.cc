@@ -27,6 +27,7 @@
 #include "gateway/memory_trim.h"
 #include "gateway/binary_upgrade.h"
 #include "gateway/pid_file.h"
+#include "gateway/service_notify.h"
 #include "gateway/store_handover.h"
 #include "gateway/upgrade_handover.h"
 #include "gateway/log.h"
@@ -229,7 +230,7 @@ void open_stores(Stores& s, const config::GatewayConfig& config, affinity::Backe
   options.log = redis_log;
   options.key_secret = redis_key_secret(config);
   auto rs = std::make_unique<affinity::RedisAffinityStore>(
-      *s.redis, affinity::RedisAffinityStore::server_names(backends), options, clock,
+      *s.redis, backends.server_names(), options, clock,
       [&stats] { stats.affinity_store_error(); });
   s.redis_store = rs.get();
   s.store = std::move(rs);
@@ -309,11 +310,17 @@ bool start_admin(const std::shared_ptr<const config::GatewayConfig>& config,
   return true;
 }
 
+// Begins the graceful stop (once); `why` names the cause in the log;
+// `handing_over`: a new process serves on (binary upgrade).
+using StopFn = std::function<void(const std::string& why, bool handing_over)>;
+// SIGUSR2: starts the new process, which calls the StopFn once it serves.
+using UpgradeFn = std::function<void(StopFn)>;
+
 // SIGUSR2: starts the new process with this one's listening sockets and
 // store key; once it serves, hands it the store's entries and stops.
 void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
                    std::vector<std::unique_ptr<Worker>>& workers, AdminServer* admin, affinity::MemoryAffinityStore* store,
-                   StoreHandover& entries, std::function<void(const std::string&)> stop) {
+                   StoreHandover& entries, StopFn stop) {
   BinaryUpgrade::Sockets sockets;
   for (auto& w : workers) {
     for (const auto& [rt, fd] : w->listening_fds()) {
@@ -335,7 +342,7 @@ void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
       [&upgrade, &entries] {
         if (!entries.send_entries(upgrade)) log_warning("SIGUSR2: the new process took no affinity entries");
       },
-      [stop](pid_t pid) { stop("SIGUSR2: new process " + std::to_string(pid) + " serves"); },
+      [stop](pid_t pid) { stop("SIGUSR2: new process " + std::to_string(pid) + " serves", true); },
       [](const std::string& why) { log_error("SIGUSR2: upgrade failed: " + why + "; still serving"); },
       error);
   if (started) {
@@ -345,10 +352,6 @@ void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
   }
 }
 
-// Begins the graceful stop (once); the argument names the cause in the log.
-using StopFn = std::function<void(const std::string&)>;
-// SIGUSR2: starts the new process, which calls the StopFn once it serves.
-using UpgradeFn = std::function<void(StopFn)>;
 
 // Serves signals on the main thread until a graceful stop has drained (or
 // timeouts.shutdown passed and the rest was closed).
@@ -372,10 +375,11 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
     drain_timer.expires_after(std::chrono::milliseconds(20));
     drain_timer.async_wait([&](boost::system::error_code) { wait_drain(); });
   };
-  const StopFn stop = [&](const std::string& why) {
+  const StopFn stop = [&](const std::string& why, bool handing_over) {
     if (stopping) return;
     stopping = true;
     log_info(why + ": closing listeners, finishing in-flight requests");
+    if (!handing_over) ServiceNotify::stopping(why + ": finishing in-flight requests");
     for (auto& w : workers) w->begin_stop();
     stop_deadline = std::chrono::steady_clock::now() + shutdown;
     wait_drain();
@@ -388,7 +392,7 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
     } else if (sig == SIGUSR2) {
       if (!stopping) upgrade(stop);
     } else {
-      stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      stop(sig == SIGTERM ? "SIGTERM" : "SIGINT", false);
     }
     signals.async_wait(on_signal);
   };
@@ -477,6 +481,10 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   }
 
   if (serving && handover.upgrading()) entries.take_rest(handover);
+  if (serving)
+    ServiceNotify::ready("serving " + std::to_string(listeners.size()) + " listeners on " +
+                             std::to_string(n_workers) + " workers",
+                         handover.upgrading());
   const UpgradeFn start_upgrade = [&](StopFn stop) {
     begin_upgrade(*config, upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
   };

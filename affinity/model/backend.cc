@@ -60,4 +60,14 @@ Backend* BackendSet::find(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<ServerNames> BackendSet::server_names() const {
+  std::vector<ServerNames> out;
+  for (const auto& b : backends_) {
+    ServerNames names{b->name(), {}};
+    for (const Server* s : b->servers()) names.servers.push_back(s->name());
+    out.push_back(std::move(names));
+  }
+  return out;
+}
+
 }  // namespace sag::affinity

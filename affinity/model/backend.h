@@ -52,12 +52,21 @@ class Backend {
   std::shared_ptr<const MaglevTable> maglev_backups_;
 };
 
+// One backend's server names by ServerId: how servers are named beyond
+// one process and one config (Redis, state files, upgrades), where a
+// ServerId, a position, means nothing.
+struct ServerNames {
+  std::string backend;
+  std::vector<std::string> servers;
+};
+
 // Every backend of one config.
 class BackendSet {
  public:
   explicit BackendSet(const config::GatewayConfig& config);
   Backend* find(std::string_view name) const;
   std::span<const std::unique_ptr<Backend>> backends() const { return backends_; }
+  std::vector<ServerNames> server_names() const;
 
  private:
   std::vector<std::unique_ptr<Backend>> backends_;

@@ -8,17 +8,6 @@
 namespace sag::affinity {
 using namespace std::chrono_literals;
 
-std::vector<RedisAffinityStore::BackendServers> RedisAffinityStore::server_names(const BackendSet& backends) {
-  std::vector<BackendServers> out;
-  for (const auto& b : backends.backends()) {
-    BackendServers bs;
-    bs.backend = b->name();
-    for (const Server* s : b->servers()) bs.servers.push_back(s->name());
-    out.push_back(std::move(bs));
-  }
-  return out;
-}
-
 RedisAffinityStore::RedisAffinityStore(redis::RedisClient& client, std::vector<BackendServers> servers,
                                        Options options, const Clock& clock, std::function<void()> on_error)
     : core_(std::make_shared<Core>(client, std::move(servers), std::move(options), clock, std::move(on_error))) {

@@ -106,12 +106,7 @@ namespace sag::affinity {
 
 class RedisAffinityStore final : public AffinityStore {
  public:
-  // One backend's server names by ServerId.
-  struct BackendServers {
-    std::string backend;
-    std::vector<std::string> servers;
-  };
-  static std::vector<BackendServers> server_names(const BackendSet& backends);
+  using BackendServers = ServerNames;  // (BackendSet::server_names())
 
   struct Options {
     uint64_t capacity = 1000000;  // local entries, and the most a SCAN loads

@@ -78,13 +78,13 @@ class Remap {
  public:
   Remap(const std::vector<StateFile::Backend>& saved, const StateFile::Layout& now) {
     std::map<std::string_view, const StateFile::Backend*> current;
-    for (const auto& b : now) current.emplace(b.name, &b);
+    for (const auto& b : now) current.emplace(b.backend, &b);
     std::unordered_map<uint16_t, int> tags;  // tag -> saved backends with it
-    for (const auto& b : saved) ++tags[MemoryAffinityStore::backend_tag(b.name)];
+    for (const auto& b : saved) ++tags[MemoryAffinityStore::backend_tag(b.backend)];
     for (const auto& b : saved) {
-      const uint16_t tag = MemoryAffinityStore::backend_tag(b.name);
+      const uint16_t tag = MemoryAffinityStore::backend_tag(b.backend);
       if (tags[tag] != 1) continue;  // ambiguous: dropped
-      auto it = current.find(b.name);
+      auto it = current.find(b.backend);
       std::vector<int64_t>& to = map_[tag];
       for (const auto& server : b.servers) {
         int64_t index = -1;
@@ -121,17 +121,6 @@ std::string errno_text() { return std::strerror(errno); }
 
 std::string StateFile::checksum(std::string_view body) { return sum_of(body); }
 
-StateFile::Layout StateFile::layout_of(const BackendSet& backends) {
-  Layout out;
-  for (const auto& b : backends.backends()) {
-    Backend lb;
-    lb.name = b->name();
-    for (const Server* s : b->servers()) lb.servers.push_back(s->name());
-    out.push_back(std::move(lb));
-  }
-  return out;
-}
-
 std::string StateFile::encode(const MemoryAffinityStore::HashKey& key,
                               const std::vector<MemoryAffinityStore::SavedEntry>& entries,
                               const Layout& layout, int64_t wall_ms) {
@@ -143,7 +132,7 @@ std::string StateFile::encode(const MemoryAffinityStore::HashKey& key,
   put_u64(o, key.k1);
   put_u32(o, static_cast<uint32_t>(layout.size()));
   for (const auto& b : layout) {
-    put_name(o, b.name);
+    put_name(o, b.backend);
     put_u32(o, static_cast<uint32_t>(b.servers.size()));
     for (const auto& s : b.servers) put_name(o, s);
   }
@@ -180,7 +169,7 @@ bool StateFile::decode(std::string_view bytes, const Layout& layout, int64_t wal
   const uint64_t nbackends = r.u(4);
   for (uint64_t i = 0; r.ok() && i < nbackends; ++i) {
     Backend b;
-    b.name = r.name();
+    b.backend = r.name();
     const uint64_t nservers = r.u(4);
     for (uint64_t k = 0; r.ok() && k < nservers; ++k) b.servers.emplace_back(r.name());
     saved.push_back(std::move(b));

@@ -37,13 +37,9 @@ namespace sag::affinity {
 
 class StateFile {
  public:
-  // A backend's server names by ServerId.
-  struct Backend {
-    std::string name;
-    std::vector<std::string> servers;
-  };
-  using Layout = std::vector<Backend>;
-  static Layout layout_of(const BackendSet& backends);
+  // Every backend's server names by ServerId (BackendSet::server_names()).
+  using Backend = ServerNames;
+  using Layout = std::vector<ServerNames>;
 
   struct Contents {
     MemoryAffinityStore::HashKey key;

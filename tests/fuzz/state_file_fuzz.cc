@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   check(got.entries.size() + got.expired + got.server_gone == got.saved);
   std::map<uint16_t, size_t> servers;
-  for (const auto& b : kLayout) servers[MemoryAffinityStore::backend_tag(b.name)] = b.servers.size();
+  for (const auto& b : kLayout) servers[MemoryAffinityStore::backend_tag(b.backend)] = b.servers.size();
   for (const auto& e : got.entries) {
     auto it = servers.find(e.backend_tag);
     check(it != servers.end() && e.server < it->second && e.ttl_ns > 0);
