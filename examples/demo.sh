@@ -11,6 +11,12 @@ cd "$root"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build
 ./certs/make-dev-cert.sh
+# The admin listener's password (examples/demo.yaml): made once, kept.
+password_file="$root/certs/admin-password"
+if [ ! -s "$password_file" ]; then
+  (umask 077 && openssl rand -base64 18 | tr -d '/+=' > "$password_file")
+fi
+admin_password="$(head -n 1 "$password_file")"
 
 bin="$root/build/bin"
 pids=()
@@ -29,7 +35,7 @@ for i in 1 2 3; do
   pids+=("$!")
 done
 
-cat <<'TRY'
+cat <<TRY
 
 The gateway listens on https://localhost:8443/ (self-signed certificate) and
 redirects http://localhost:8080/ there. Three backends s1, s2, s3 count
@@ -40,6 +46,11 @@ requests per session. Try, in another terminal:
   curl -k https://localhost:8443/                            # no cookie jar:
       round robin over s1, s2, s3, a new session each time
   curl -i http://localhost:8080/                             # 308 to https
+
+The stats page (state, weight, sessions, requests, errors, checks; it
+refreshes itself) is at http://127.0.0.1:9901/ in a browser:
+user admin, password $admin_password (kept in certs/admin-password).
+Metrics: curl -u admin:$admin_password http://127.0.0.1:9901/metrics
 
 Access log lines follow below. Ctrl-C stops the gateway and the backends.
 
