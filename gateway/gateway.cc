@@ -404,6 +404,25 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
   trim.stop();
 }
 
+// The workers accept: the pid file, the rest of an upgrade's hand-over,
+// READY to systemd. False (logged, the workers stopping) when the pid file
+// can't be written.
+bool announce_serving(const config::GatewayConfig& config,
+                      std::vector<std::unique_ptr<Worker>>& workers, size_t listeners,
+                      PidFile& pid_file, UpgradeHandover& handover, StoreHandover& entries) {
+  std::string error;
+  if (!config.pid_file.empty() && !pid_file.write(config.pid_file, error)) {
+    log_error("pid file: " + error + "; stopping");
+    for (auto& w : workers) w->begin_stop();
+    return false;
+  }
+  if (handover.upgrading()) entries.take_rest(handover);
+  ServiceNotify::ready("serving " + std::to_string(listeners) + " listeners on " +
+                           std::to_string(workers.size()) + " workers",
+                       handover.upgrading());
+  return true;
+}
+
 }  // namespace
 
 int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vector<std::string> argv) {
@@ -470,21 +489,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   if (handover.upgrading()) entries.take_entries(handover);
   for (auto& w : workers) w->start();
   PidFile pid_file;
-  bool serving = true;
-  if (!config->pid_file.empty()) {
-    std::string error;
-    if (!pid_file.write(config->pid_file, error)) {
-      log_error("pid file: " + error + "; stopping");
-      for (auto& w : workers) w->begin_stop();
-      serving = false;
-    }
-  }
-
-  if (serving && handover.upgrading()) entries.take_rest(handover);
-  if (serving)
-    ServiceNotify::ready("serving " + std::to_string(listeners.size()) + " listeners on " +
-                             std::to_string(n_workers) + " workers",
-                         handover.upgrading());
+  const bool serving = announce_serving(*config, workers, listeners.size(), pid_file, handover, entries);
   const UpgradeFn start_upgrade = [&](StopFn stop) {
     begin_upgrade(*config, upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
   };
