@@ -54,9 +54,9 @@ const AffinityKey& AffinityResolver::source_key(const config::IpAddress& address
 AffinityResolver::Entry AffinityResolver::lookup(const AffinityKey& k, const AffinityRequest& request,
                                                  Server*& server) {
   auto id = store_->find(k, request.steady_now);
-  const auto servers = backend_.servers();
-  if (!id || *id >= servers.size()) return Entry::kAbsent;
-  server = servers[*id];
+  if (!id) return Entry::kAbsent;
+  server = backend_.server(*id);
+  if (!server) return Entry::kAbsent;
   return server->usable_for_pinned() && !is_excluded(request.excluded, server->index())
              ? Entry::kUsable
              : Entry::kUnusable;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <random>
 #include <thread>
 
@@ -26,6 +27,9 @@
 #include "gateway/health_checker.h"
 #include "gateway/memory_trim.h"
 #include "gateway/binary_upgrade.h"
+#include "gateway/generation_builder.h"
+#include "gateway/listen_socket.h"
+#include "gateway/reloader.h"
 #include "gateway/pid_file.h"
 #include "gateway/service_notify.h"
 #include "gateway/store_handover.h"
@@ -49,31 +53,6 @@ namespace {
 // own rotation only acts while Redis is away that long.
 constexpr std::chrono::hours kTicketRotation{12};
 
-// Protocols this build can speak on a TLS listener.
-const std::vector<std::string> kSupportedAlpn = {"h2", "http/1.1"};
-
-// A listening socket with SO_REUSEPORT, so every worker gets its own queue.
-bool open_acceptor(asio::io_context& io, tcp::endpoint ep, tcp::acceptor& out, std::string& error) {
-  boost::system::error_code ec;
-  tcp::acceptor a(io);
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-      ec.assign(errno, boost::system::system_category());
-  }
-  if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(4096, ec);
-  if (ec) {
-    error = ec.message();
-    return false;
-  }
-  out = std::move(a);
-  return true;
-}
-
 void raise_fd_limit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -89,35 +68,13 @@ std::vector<std::string> Gateway::check_runtime(const config::GatewayConfig& con
   for (const auto& l : config.listeners) {
     if (!l.tls) continue;
     std::vector<std::string> tls_errors;
-    tls::ServerTlsContext::create(*l.tls, kSupportedAlpn, tls_errors);
+    tls::ServerTlsContext::create(*l.tls, supported_alpn(), tls_errors);
     for (auto& e : tls_errors) errors.push_back("listener '" + l.name + "': " + e);
   }
   return errors;
 }
 
 namespace {
-
-// The process's listeners as the workers see them; TLS and access-log
-// errors are added to `errors`.
-std::vector<session::ListenerRuntime> make_listeners(
-    const std::shared_ptr<const config::GatewayConfig>& config,
-    const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::vector<std::string>& errors) {
-  std::vector<session::ListenerRuntime> listeners(config->listeners.size());
-  for (size_t i = 0; i < config->listeners.size(); ++i) {
-    const auto& lc = config->listeners[i];
-    auto& rt = listeners[i];
-    rt.config = &lc;
-    rt.port = lc.endpoint.port;
-    rt.index = i;
-    if (lc.tls) {
-      std::vector<std::string> tls_errors;
-      rt.tls = tls::ServerTlsContext::create(*lc.tls, kSupportedAlpn, tls_errors, ticket_keys);
-      for (auto& e : tls_errors) errors.push_back("listener '" + lc.name + "': " + e);
-    }
-    if (!lc.redirect_https) rt.router = std::make_unique<session::Router>(lc, *config);
-  }
-  return listeners;
-}
 
 // Every checked server is down until its first result: wait for that
 // round (bounded) before any listener opens.
@@ -250,30 +207,25 @@ void open_stores(Stores& s, const config::GatewayConfig& config, affinity::Backe
 // port and the others join it. False (logged) when a bind fails.
 bool bind_listeners(std::vector<session::ListenerRuntime>& listeners,
                     std::vector<std::unique_ptr<Worker>>& workers,
-                    std::vector<session::LogThrottle>& refusal_logs, UpgradeHandover& handover) {
+                    std::deque<session::LogThrottle>& refusal_logs, UpgradeHandover& handover) {
   for (auto& rt : listeners) {
     tcp::endpoint ep = session::to_asio_endpoint(rt.config->endpoint);
     // Sockets inherited from the process this one upgrades come first
     // (their queued connections are accepted here); more workers than
     // sockets bind more, more sockets than workers share them out.
     const std::vector<int> inherited = ep.port() ? handover.take(listen_key(ep)) : std::vector<int>{};
-    for (size_t i = workers.size(); i < inherited.size(); ++i) {
-      Worker& w = *workers[i % workers.size()];
-      w.add_acceptor(tcp::acceptor(w.io(), ep.protocol(), inherited[i]), rt, refusal_logs[rt.index]);
-    }
-    for (size_t i = 0; i < workers.size(); ++i) {
-      auto& w = workers[i];
-      tcp::acceptor a(w->io());
+    const size_t n = std::max(workers.size(), inherited.size());
+    for (size_t i = 0; i < n; ++i) {
+      int fd = i < inherited.size() ? inherited[i] : -1;
       std::string error;
-      if (i < inherited.size()) {
-        a.assign(ep.protocol(), inherited[i]);
-      } else if (!open_acceptor(w->io(), ep, a, error)) {
+      if (fd < 0 && (fd = open_listen_socket(ep, error)) < 0) {
         log_error("listener '" + rt.config->name + "': bind " + rt.config->bind + ": " + error);
         return false;
       }
-      ep.port(a.local_endpoint().port());
+      ep.port(bound_port(fd));
       rt.port = ep.port();
-      w->add_acceptor(std::move(a), rt, refusal_logs[rt.index]);
+      workers[i % workers.size()]->add_acceptor(
+          {rt.id, listen_key(ep), fd, ep.protocol(), &refusal_logs[rt.id]});
     }
     log_info("listener '" + rt.config->name + "' on " + rt.config->bind + (rt.tls ? " (TLS)" : "") +
              ", " + std::to_string(workers.size()) + " workers" +
@@ -322,13 +274,8 @@ void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
                    std::vector<std::unique_ptr<Worker>>& workers, AdminServer* admin, affinity::MemoryAffinityStore* store,
                    StoreHandover& entries, StopFn stop) {
   BinaryUpgrade::Sockets sockets;
-  for (auto& w : workers) {
-    for (const auto& [rt, fd] : w->listening_fds()) {
-      tcp::endpoint ep = session::to_asio_endpoint(rt->config->endpoint);
-      ep.port(rt->port);
-      sockets.listening.emplace_back(listen_key(ep), fd);
-    }
-  }
+  for (auto& w : workers)
+    for (const auto& [key, fd] : w->listening_fds()) sockets.listening.emplace_back(key, fd);
   if (admin) {
     tcp::endpoint ep = session::to_asio_endpoint(config.admin->endpoint);
     ep.port(admin->port());
@@ -357,9 +304,19 @@ void begin_upgrade(const config::GatewayConfig& config, BinaryUpgrade& upgrade,
 // timeouts.shutdown passed and the rest was closed).
 void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
                    std::vector<std::unique_ptr<Worker>>& workers,
-                   const std::atomic<int64_t>& connections, config::Duration shutdown,
-                   const UpgradeFn& upgrade) {
+                   const std::atomic<int64_t>& connections, const UpgradeFn& upgrade,
+                   Reloader& reloader) {
   asio::steady_timer drain_timer(main_io);
+  // Generations a reload replaced go once nothing uses them (on this thread).
+  asio::steady_timer prune_timer(main_io);
+  std::function<void()> prune = [&] {
+    reloader.prune();
+    prune_timer.expires_after(std::chrono::seconds(1));
+    prune_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) prune();
+    });
+  };
+  prune();
   std::chrono::steady_clock::time_point stop_deadline;
   bool stopping = false;
   std::function<void()> wait_drain = [&] {
@@ -369,6 +326,7 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
                     " connections still open at the shutdown timeout: closing them");
         for (auto& w : workers) w->force_close();
       }
+      prune_timer.cancel();
       main_io.stop();
       return;
     }
@@ -381,14 +339,14 @@ void serve_signals(asio::io_context& main_io, asio::signal_set& signals,
     log_info(why + ": closing listeners, finishing in-flight requests");
     if (!handing_over) ServiceNotify::stopping(why + ": finishing in-flight requests");
     for (auto& w : workers) w->begin_stop();
-    stop_deadline = std::chrono::steady_clock::now() + shutdown;
+    stop_deadline = std::chrono::steady_clock::now() + reloader.current()->config->timeouts.shutdown;
     wait_drain();
   };
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
                                                                        int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      log_warning("SIGHUP: configuration reload is not implemented yet; nothing changed");
+      if (!stopping) reloader.reload();
     } else if (sig == SIGUSR2) {
       if (!stopping) upgrade(stop);
     } else {
@@ -425,7 +383,8 @@ bool announce_serving(const config::GatewayConfig& config,
 
 }  // namespace
 
-int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vector<std::string> argv) {
+int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vector<std::string> argv,
+                 Reloader::Loader loader) {
   raise_fd_limit();
   const unsigned n_workers =
       config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
@@ -440,22 +399,20 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   signals.add(SIGUSR2);
   BinaryUpgrade upgrade(main_io, std::move(argv));
 
-  // One ticket key ring for every TLS listener of the process. It rotates
-  // itself; with Redis, TicketKeyShare feeds it the replicas' keys at each
-  // epoch (each set() restarts the ring's own period), so it rotates by
-  // itself only when Redis was away at start or for a whole period.
+  // One ticket key ring for every TLS listener of the process, whatever its
+  // generation. It rotates itself; with Redis, TicketKeyShare feeds it the
+  // replicas' keys at each epoch (each set() restarts the ring's own
+  // period), so it rotates by itself only when Redis was away at start or
+  // for a whole period.
   auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
+  const GenerationBuilder builder(ticket_keys);
   std::vector<std::string> errors;
-  auto listeners = make_listeners(config, ticket_keys, errors);
-  std::string log_error_text;
-  auto access_log = session::AccessLog::open(config->access_log, log_error_text);
-  if (!access_log) errors.push_back("access_log: " + log_error_text);
-  if (!errors.empty()) {
+  const std::shared_ptr<session::Generation> gen = builder.build(config, nullptr, errors);
+  if (!gen) {
     for (const auto& e : errors) log_error(e);
     return 1;
   }
-
-  affinity::BackendSet backends(*config);
+  affinity::BackendSet& backends = *gen->backends;
   // Active health checks run on a thread of their own.
   HealthChecker health(backends, std::random_device{}());
   health.start();
@@ -475,26 +432,33 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   }
 
   std::atomic<int64_t> connections{0};
-  // One per listener, shared by its acceptors on every worker; declared
+  // One per listener id, shared by its acceptors on every worker; declared
   // before the workers, which refer to them.
-  std::vector<session::LogThrottle> refusal_logs(listeners.size());
+  std::deque<session::LogThrottle> refusal_logs(gen->listeners.size());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < n_workers; ++i)
-    workers.push_back(std::make_unique<Worker>(i, config, backends, *stores.store, *access_log,
-                                               stats, clock, connections));
-  if (!bind_listeners(listeners, workers, refusal_logs, handover)) return 1;
+    workers.push_back(std::make_unique<Worker>(i, gen, *stores.store, stats, clock, connections));
+  if (!bind_listeners(gen->listeners, workers, refusal_logs, handover)) return 1;
   std::unique_ptr<AdminServer> admin;
   if (!start_admin(config, backends, stats, health, stores.shared.get(), handover, admin)) return 1;
   handover.close_unclaimed();
   if (handover.upgrading()) entries.take_entries(handover);
   for (auto& w : workers) w->start();
   PidFile pid_file;
-  const bool serving = announce_serving(*config, workers, listeners.size(), pid_file, handover, entries);
+  const bool serving = announce_serving(*config, workers, gen->listeners.size(), pid_file, handover, entries);
   const UpgradeFn start_upgrade = [&](StopFn stop) {
     begin_upgrade(*config, upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
   };
-  if (serving)
-    serve_signals(main_io, signals, workers, connections, config->timeouts.shutdown, start_upgrade);
+  Reloader::Parts parts;
+  parts.workers = &workers;
+  parts.health = &health;
+  parts.admin = admin.get();
+  parts.redis_store = stores.redis_store;
+  parts.entries = &entries;
+  parts.stats = &stats;
+  parts.refusal_logs = &refusal_logs;
+  Reloader reloader(std::move(loader), builder, gen, parts);
+  if (serving) serve_signals(main_io, signals, workers, connections, start_upgrade, reloader);
 
   // A short grace period lets force-closed connections unwind on their own.
   for (int i = 0; i < 50 && connections.load() > 0; ++i)
@@ -506,7 +470,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
     entries.send_entries(upgrade);
     upgrade.finish();
   }
-  entries.save(config->affinity_store.state_file);
+  entries.save(config->affinity_store.state_file);  // (a reload can't change it)
   if (admin) admin->stop();
   health.stop();
   // Changes still on their way to Redis get a moment (other replicas and a

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/gateway_config.h"
+#include "gateway/reloader.h"
 
 namespace sag::gateway {
 
@@ -20,9 +21,10 @@ class Gateway {
 
   // Runs until stopped by a signal; returns the process exit code. `argv`
   // (argv[0] included) is what a binary upgrade (SIGUSR2) runs the new
-  // process with.
+  // process with; `loader` reads the config file again on SIGHUP (none:
+  // SIGHUP reloads nothing, and says so).
   static int run(std::shared_ptr<const config::GatewayConfig> config,
-                 std::vector<std::string> argv = {});
+                 std::vector<std::string> argv = {}, Reloader::Loader loader = {});
 };
 
 }  // namespace sag::gateway

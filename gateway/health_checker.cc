@@ -24,8 +24,11 @@ struct HealthChecker::Entry {
   tcp::endpoint endpoint;
   std::string request;  // http checks: the whole request, built once
   bool checked = false;
+  bool counts_first = false;  // counted in first_pending_ (checked at start)
 
   // Checker thread only.
+  bool retired = false;  // a reload replaced it: its loop ends at its next step
+  bool ended = false;    // its loop has ended (it may be freed)
   bool first_done = false;
   bool up = false;
   uint32_t successes = 0;  // consecutive, while down
@@ -67,13 +70,12 @@ unsigned parse_status(std::string_view line) {
 
 }  // namespace
 
-HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed) : rng_(seed) {
-  const auto now = Clock::now();
+std::vector<std::unique_ptr<HealthChecker::Entry>> HealthChecker::make_entries(
+    const affinity::BackendSet& backends) {
+  std::vector<std::unique_ptr<Entry>> out;
   for (const auto& b : backends.backends()) {
     const auto& bc = b->config();
     const bool checked = bc.health_check.type != config::HealthCheckType::kNone;
-    any_checked_ |= checked && !b->servers().empty();
-    any_passive_ |= bc.passive.has_value() && !b->servers().empty();
     for (affinity::Server* s : b->servers()) {
       auto e = std::make_unique<Entry>();
       e->server = s;
@@ -87,15 +89,100 @@ HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed
         e->request = "GET " + bc.health_check.path + " HTTP/1.1\r\nHost: " + host +
                      "\r\nUser-Agent: sag-health-check\r\nConnection: close\r\n\r\n";
       }
-      if (checked) {
-        // Down until the first result says otherwise.
-        s->set_healthy(false, now);
-        ++first_pending_;
-      }
-      by_server_.emplace(s, e.get());
-      entries_.push_back(std::move(e));
+      out.push_back(std::move(e));
     }
   }
+  return out;
+}
+
+HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed) : rng_(seed) {
+  const auto now = Clock::now();
+  entries_ = make_entries(backends);
+  for (auto& e : entries_) {
+    any_checked_ |= e->checked;
+    any_passive_ |= e->backend->passive.has_value();
+    if (e->checked) {
+      // Down until the first result says otherwise.
+      e->server->set_healthy(false, now);
+      e->counts_first = true;
+      ++first_pending_;
+    }
+    by_state_.emplace(e->server->state().get(), e.get());
+  }
+}
+
+void HealthChecker::update(const affinity::BackendSet& backends) {
+  auto next = make_entries(backends);
+  {
+    std::lock_guard lock(run_mu_);
+    if (stopped_) return;
+    if (!io_) {
+      // Nothing was checked until now: the thread starts with this set.
+      io_ = std::make_unique<asio::io_context>(1);
+      work_ = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
+          io_->get_executor());
+      thread_ = std::thread([this] { io_->run(); });
+    }
+  }
+  asio::post(*io_, [this, n = std::make_shared<decltype(next)>(std::move(next))]() mutable {
+    swap_in(std::move(*n));
+  });
+}
+
+void HealthChecker::swap_in(std::vector<std::unique_ptr<Entry>> next) {
+  const auto now = Clock::now();
+  std::erase_if(retired_, [](const auto& e) { return e->ended; });
+  std::unordered_map<const void*, Entry*> before;
+  for (auto& e : entries_) before.emplace(e->server->state().get(), e.get());
+  bool passive = false;
+  for (auto& e : next) {
+    passive |= e->backend->passive.has_value();
+    auto it = before.find(e->server->state().get());
+    Entry* old = it == before.end() ? nullptr : it->second;
+    if (old && old->checked && e->checked) {
+      // The same server, still checked: health and rise/fall progress stay.
+      e->first_done = old->first_done;
+      e->up = old->up;
+      e->successes = old->successes;
+      e->failures = old->failures;
+      std::lock_guard lock(old->mu);
+      e->last = old->last;
+    } else if (e->checked) {
+      // New, or newly checked: down until its first result, as at start
+      // (a server newly checked keeps serving until then).
+      if (!old) e->server->set_healthy(false, now);
+    } else if (old && old->checked) {
+      e->server->set_healthy(true, now);  // checks turned off: up
+    }
+  }
+  for (auto& e : entries_) {
+    e->retired = true;
+    retired_.push_back(std::move(e));
+  }
+  entries_ = std::move(next);
+  {
+    std::lock_guard lock(map_mu_);
+    by_state_.clear();
+    for (auto& e : entries_) by_state_.emplace(e->server->state().get(), e.get());
+  }
+  for (auto& e : entries_)
+    if (e->checked) spawn(*e);
+  if (passive && !any_passive_) {
+    any_passive_ = true;
+    if (!eject_timer_) eject_timer_ = std::make_unique<asio::steady_timer>(*io_);
+    poll_ejections();
+  }
+}
+
+void HealthChecker::spawn(Entry& e) {
+  asio::co_spawn(*io_, check_loop(e), [label = e.label](std::exception_ptr ex) {
+    if (!ex) return;
+    try {
+      std::rethrow_exception(ex);
+    } catch (const std::exception& what) {
+      log_error("health check of " + label + " ended by exception: " + what.what());
+    }
+  });
 }
 
 HealthChecker::~HealthChecker() { stop(); }
@@ -106,17 +193,11 @@ void HealthChecker::start() {
   started_ = true;
   if (!any_checked_ && !any_passive_) return;
   io_ = std::make_unique<asio::io_context>(1);
-  for (auto& e : entries_) {
-    if (!e->checked) continue;
-    asio::co_spawn(*io_, check_loop(*e), [label = e->label](std::exception_ptr ex) {
-      if (!ex) return;
-      try {
-        std::rethrow_exception(ex);
-      } catch (const std::exception& what) {
-        log_error("health check of " + label + " ended by exception: " + what.what());
-      }
-    });
-  }
+  // Runs until stop(), even with no check left: a reload may add some.
+  work_ = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
+      io_->get_executor());
+  for (auto& e : entries_)
+    if (e->checked) spawn(*e);
   if (any_passive_) {
     eject_timer_ = std::make_unique<asio::steady_timer>(*io_);
     poll_ejections();
@@ -133,6 +214,7 @@ void HealthChecker::stop() {
     if (thread_.joinable()) thread_.join();
     // Sockets and timers of suspended checks go with the context's frames.
     eject_timer_.reset();
+    work_.reset();
     io_.reset();
   }
   {
@@ -149,15 +231,17 @@ bool HealthChecker::wait_first_round(std::chrono::milliseconds max_wait) {
 }
 
 std::string HealthChecker::last_check(const affinity::Server& server) const {
-  auto it = by_server_.find(&server);
-  if (it == by_server_.end() || !it->second->checked) return "-";
+  std::lock_guard map(map_mu_);
+  auto it = by_state_.find(server.state().get());
+  if (it == by_state_.end() || !it->second->checked) return "-";
   std::lock_guard lock(it->second->mu);
   return it->second->last;
 }
 
 bool HealthChecker::checked(const affinity::Server& server) const {
-  auto it = by_server_.find(&server);
-  return it != by_server_.end() && it->second->checked;
+  std::lock_guard map(map_mu_);
+  auto it = by_state_.find(server.state().get());
+  return it != by_state_.end() && it->second->checked;
 }
 
 std::chrono::milliseconds HealthChecker::jittered(std::chrono::milliseconds interval) {
@@ -168,15 +252,17 @@ std::chrono::milliseconds HealthChecker::jittered(std::chrono::milliseconds inte
 
 asio::awaitable<void> HealthChecker::check_loop(Entry& e) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
-  for (;;) {
+  while (!e.retired) {
     const auto started = Clock::now();
     Result r = co_await check_once(e, started);
+    if (e.retired) break;
     apply(e, r, started, Clock::now());
     // The next check starts `interval` after this one ended: never overlap.
     pause.expires_after(jittered(e.backend->health_check.interval));
     auto [ec] = co_await pause.async_wait(base::kTuple);
-    if (ec) co_return;
+    if (ec) break;
   }
+  e.ended = true;
 }
 
 asio::awaitable<HealthChecker::Result> HealthChecker::check_once(Entry& e, Clock::time_point started) {
@@ -251,11 +337,13 @@ void HealthChecker::apply(Entry& e, const Result& r, Clock::time_point started, 
     // Up from the start: no slow-start ramp (as for servers never checked).
     if (r.ok) s.set_up_since(Clock::time_point{});
     log_info("server " + e.label + (r.ok ? " is up: " : " is down: ") + r.text);
-    {
-      std::lock_guard lock(first_mu_);
-      --first_pending_;
+    if (e.counts_first) {
+      {
+        std::lock_guard lock(first_mu_);
+        --first_pending_;
+      }
+      first_cv_.notify_all();
     }
-    first_cv_.notify_all();
   } else if (r.ok) {
     e.failures = 0;
     if (!e.up && ++e.successes >= hc.rise) {

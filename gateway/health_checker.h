@@ -17,7 +17,14 @@
 //
 // The request path only reads the Server atomics this class writes; all other
 // state lives on the checker's thread, except last_check() texts (a mutex per
-// server, read by the admin listener) and the first-round counter.
+// server, read by the admin listener), the map the admin listener finds them
+// through (its own mutex) and the first-round counter.
+//
+// A reload (update()) replaces the checked set: a kept server (same
+// Server::State) keeps its health, its rise/fall progress and its last
+// result, and is checked at once at its (possibly new) address; a new one
+// starts down until its first result when its backend is checked; a server
+// whose backend no longer runs checks is up.
 #pragma once
 
 #include <chrono>
@@ -67,6 +74,12 @@ class HealthChecker {
   // Whether the server's backend runs active checks.
   bool checked(const affinity::Server& server) const;
 
+  // A reload: checks `backends` from now on (the checker's own thread
+  // applies the change; checks of the previous set stop at their next step).
+  // `backends` must outlive the checker or the next update(). Call from one
+  // thread (the gateway's main thread), after start().
+  void update(const affinity::BackendSet& backends);
+
  private:
   struct Entry;
   struct Result {
@@ -83,8 +96,17 @@ class HealthChecker {
   void poll_ejections();
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
 
-  std::vector<std::unique_ptr<Entry>> entries_;
-  std::unordered_map<const affinity::Server*, Entry*> by_server_;  // read-only after ctor
+  // The entries of `backends`, without their checker-thread state.
+  static std::vector<std::unique_ptr<Entry>> make_entries(const affinity::BackendSet& backends);
+  // On the checker thread: `next` replaces entries_ (update()).
+  void swap_in(std::vector<std::unique_ptr<Entry>> next);
+  void spawn(Entry& e);
+
+  std::vector<std::unique_ptr<Entry>> entries_;  // checker thread (after start)
+  // Entries a reload replaced, until their loops have ended (checker thread).
+  std::vector<std::unique_ptr<Entry>> retired_;
+  mutable std::mutex map_mu_;
+  std::unordered_map<const void*, Entry*> by_state_;  // Server::State -> entry, under map_mu_
   bool any_checked_ = false;
   bool any_passive_ = false;
   std::mt19937_64 rng_;  // checker thread only
@@ -100,6 +122,7 @@ class HealthChecker {
   // Destroyed (in stop()) before the entries: suspended check coroutines
   // refer to them.
   std::unique_ptr<boost::asio::io_context> io_;
+  std::shared_ptr<void> work_;  // keeps io_ running until stop()
   std::unique_ptr<boost::asio::steady_timer> eject_timer_;
   std::thread thread_;
 };

@@ -97,11 +97,23 @@ int main(int argc, char** argv) {
   if (!openssl_routed)
     sag::gateway::log_warning("OpenSSL's heap could not be routed through the worker caches; "
                               "TLS requests will allocate");
-  auto config = result.config;
-  if (!pid_file.empty()) {
-    auto with_pid = std::make_shared<sag::config::GatewayConfig>(*config);
+  // --pid-file overrides the config's, at start and at every reload.
+  const auto with_cli = [pid_file](std::shared_ptr<const sag::config::GatewayConfig> c) {
+    if (pid_file.empty()) return c;
+    auto with_pid = std::make_shared<sag::config::GatewayConfig>(*c);
     with_pid->pid_file = pid_file;
-    config = std::move(with_pid);
-  }
-  return sag::gateway::Gateway::run(config, std::vector<std::string>(argv, argv + argc));
+    return std::shared_ptr<const sag::config::GatewayConfig>(std::move(with_pid));
+  };
+  // SIGHUP: the file again, as at start; warnings logged, errors returned.
+  sag::gateway::Reloader::Loader loader = [config_path, with_cli](std::vector<std::string>& errors) {
+    auto again = sag::config::ConfigLoader::load_file(config_path);
+    for (const auto& w : again.warnings)
+      sag::gateway::log_warning("SIGHUP: " + w.file + ":" + std::to_string(w.line) + ":" +
+                                std::to_string(w.column) + ": warning: " + w.message);
+    for (const auto& e : again.errors) errors.push_back(e.to_string());
+    if (!again.errors.empty() || !again.config) return std::shared_ptr<const sag::config::GatewayConfig>();
+    return with_cli(again.config);
+  };
+  return sag::gateway::Gateway::run(with_cli(result.config), std::vector<std::string>(argv, argv + argc),
+                                    std::move(loader));
 }

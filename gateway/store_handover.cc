@@ -19,7 +19,7 @@ void StoreHandover::load(const std::string& path) {
   if (path.empty() || !store_) return;
   StateFile::Contents got;
   std::string error;
-  if (!StateFile::load(path, backends_.server_names(), unix_ms(), got, error)) {
+  if (!StateFile::load(path, backends_->server_names(), unix_ms(), got, error)) {
     log_warning("state file " + path + ": " + error + "; starting with an empty affinity store");
     return;
   }
@@ -34,7 +34,7 @@ void StoreHandover::save(const std::string& path) {
   if (path.empty() || !store_) return;
   size_t written = 0;
   std::string error;
-  if (StateFile::save(path, *store_, backends_.server_names(), clock_.steady_now(), unix_ms(),
+  if (StateFile::save(path, *store_, backends_->server_names(), clock_.steady_now(), unix_ms(),
                       written, error)) {
     log_info("state file " + path + ": " + std::to_string(written) + " affinity entries saved");
   } else {
@@ -70,14 +70,14 @@ void StoreHandover::take_entries(UpgradeHandover& handover) {
     log_warning("upgrade: no affinity entries from the old process");
     return;
   }
-  if (store_) merge(image, backends_.server_names());
+  if (store_) merge(image, backends_->server_names());
 }
 
 void StoreHandover::take_rest(UpgradeHandover& handover) {
   handover.ready();
   log_info("upgrade: serving; the old process stops and hands over the rest of its affinity entries");
   if (!store_) return;
-  handover.receive([this, layout = backends_.server_names()](const std::string& image) {
+  handover.receive([this, layout = backends_->server_names()](const std::string& image) {
     merge(image, layout);
   });
 }
@@ -87,7 +87,7 @@ bool StoreHandover::send_entries(BinaryUpgrade& upgrade) {
   if (!store_) return upgrade.send_image(StateFile::encode({}, {}, {}, unix_ms()));
   const auto now = clock_.steady_now();
   return upgrade.send_image(StateFile::encode(store_->hash_key(), store_->live_entries(now),
-                                              backends_.server_names(), unix_ms()));
+                                              backends_->server_names(), unix_ms()));
 }
 
 }  // namespace sag::gateway

@@ -24,10 +24,12 @@ class StoreHandover {
  public:
   StoreHandover(affinity::MemoryAffinityStore* store, const affinity::BackendSet& backends,
                 const affinity::Clock& clock)
-      : store_(store), backends_(backends), clock_(clock) {}
+      : store_(store), backends_(&backends), clock_(clock) {}
 
   // Start-up, before any listener opens: the state file's entries.
   void load(const std::string& state_file);
+  // A reload: servers are named by `backends` from now on (main thread).
+  void set_backends(const affinity::BackendSet& backends) { backends_ = &backends; }
   // Graceful stop, once no worker runs: the live entries to the state file.
   void save(const std::string& state_file);
 
@@ -49,7 +51,7 @@ class StoreHandover {
   void merge(const std::string& image, const affinity::StateFile::Layout& layout);
 
   affinity::MemoryAffinityStore* store_;
-  const affinity::BackendSet& backends_;
+  const affinity::BackendSet* backends_;
   const affinity::Clock& clock_;
 };
 

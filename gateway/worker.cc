@@ -6,6 +6,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <unistd.h>
+
 #include "config/base/accept_loop.h"
 #include "config/base/worker_shard.h"
 #include "gateway/log.h"
@@ -22,7 +24,7 @@ namespace {
 // once a minute per listener (the refusals held back are in the next one).
 void refused(const session::ListenerRuntime& listener, session::WorkerContext& ctx,
              uint64_t max_connections, session::LogThrottle& log) {
-  ctx.stats.connection_refused(listener.index);
+  ctx.stats.connection_refused(listener.id);
   uint64_t held_back = 0;
   if (!log.allow(session::LogThrottle::Clock::now(), &held_back)) return;
   std::string m = "listener '" + listener.config->name +
@@ -32,20 +34,22 @@ void refused(const session::ListenerRuntime& listener, session::WorkerContext& c
   log_warning(m);
 }
 
-// A connection just accepted on `listener`: refused over
-// limits.max_connections, else served.
-void accepted(tcp::socket socket, const session::ListenerRuntime& listener,
-              session::WorkerContext& ctx, uint64_t max_connections,
+// A connection just accepted on listener `id`: refused over
+// limits.max_connections, else served with the current generation.
+void accepted(tcp::socket socket, uint32_t id, session::WorkerContext& ctx,
               session::LogThrottle& refusal_log) {
+  const session::ListenerRuntime* listener = ctx.current->shared->listener(id);
+  if (!listener) return;  // a reload removed it (the acceptor closes next)
+  const uint64_t max_connections = ctx.current->config->limits.max_connections;
   if (static_cast<uint64_t>(ctx.process_connections.fetch_add(1, std::memory_order_relaxed)) >=
       max_connections) {
     ctx.process_connections.fetch_sub(1, std::memory_order_relaxed);
     boost::system::error_code ignored;
     socket.close(ignored);
-    refused(listener, ctx, max_connections, refusal_log);
+    refused(*listener, ctx, max_connections, refusal_log);
     return;
   }
-  asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), listener, ctx),
+  asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), *listener, ctx),
                  [](std::exception_ptr e) {
                    if (!e) return;
                    try {
@@ -56,16 +60,17 @@ void accepted(tcp::socket socket, const session::ListenerRuntime& listener,
                  });
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const session::ListenerRuntime& listener,
-                                  session::WorkerContext& ctx, uint64_t max_connections,
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, uint32_t id, session::WorkerContext& ctx,
                                   session::LogThrottle& refusal_log) {
   return base::accept_loop(
       acceptor,
-      [&listener, &ctx, max_connections, &refusal_log](tcp::socket socket) {
-        accepted(std::move(socket), listener, ctx, max_connections, refusal_log);
+      [id, &ctx, &refusal_log](tcp::socket socket) {
+        accepted(std::move(socket), id, ctx, refusal_log);
       },
-      [&listener](const boost::system::error_code& ec) {
-        log_warning("accept on " + listener.config->name + ": " + ec.message());
+      [id, &ctx](const boost::system::error_code& ec) {
+        const session::ListenerRuntime* l = ctx.current->shared->listener(id);
+        log_warning("accept on " + (l ? l->config->name : std::string("a removed listener")) + ": " +
+                    ec.message());
       });
 }
 
@@ -81,65 +86,84 @@ constexpr int kWorkerConcurrencyHint =
 
 }  // namespace
 
-Worker::Worker(unsigned index, std::shared_ptr<const config::GatewayConfig> config,
-               affinity::BackendSet& backends, affinity::AffinityStore& store,
-               session::AccessLog& log, session::GatewayStats& stats, const affinity::Clock& clock,
-               std::atomic<int64_t>& process_connections)
+Worker::Worker(unsigned index, std::shared_ptr<const session::Generation> generation,
+               affinity::AffinityStore& store, session::GatewayStats& stats,
+               const affinity::Clock& clock, std::atomic<int64_t>& process_connections)
     : index_(index),
       io_(std::make_unique<asio::io_context>(kWorkerConcurrencyHint)),
-      ctx_(std::make_unique<session::WorkerContext>(*io_, std::move(config), log, stats, clock,
-                                                    process_connections)),
-      sweeper_(std::make_unique<asio::steady_timer>(*io_)),
-      max_connections_(ctx_->config->limits.max_connections) {
+      ctx_(std::make_unique<session::WorkerContext>(*io_, stats, clock, process_connections)),
+      store_(store),
+      sweeper_(std::make_unique<asio::steady_timer>(*io_)) {
   ctx_->warn = [](std::string_view line) { log_warning(line); };
-  for (const auto& b : backends.backends()) {
-    session::BackendRuntime rt;
-    rt.backend = b.get();
-    // Seeded per worker: random choices differ between workers but are
-    // reproducible for a given worker.
-    rt.balancer = b->make_balancer(0x9e3779b97f4a7c15ULL * (index + 1));
-    for (unsigned i = 0; i < index % std::max<size_t>(1, b->servers().size()); ++i)
-      rt.balancer->select({});
-    rt.resolver = std::make_unique<affinity::AffinityResolver>(*b, *rt.balancer, &store);
-    rt.pool = std::make_unique<session::UpstreamPool>(b->servers().size(), b->config().pool);
-    for (affinity::Server* s : b->servers())
-      rt.endpoints.push_back(session::to_asio_endpoint(s->endpoint()));
-    const auto& bc = b->config();
-    if (bc.balance == config::BalanceAlgorithm::kSource) {
-      rt.hash_source = session::HashSource::kSource;
-    } else if (bc.balance == config::BalanceAlgorithm::kHash) {
-      rt.hash_source = bc.hash.source;  // parsed at load
-      rt.hash_name = bc.hash.name;
-    }
-    ctx_->backends.push_back(std::move(rt));
-  }
+  // Built here, on the main thread, before the worker's thread exists.
+  ctx_->current = session::WorkerGeneration::build(std::move(generation), index_, &store_, nullptr);
 }
 
 Worker::~Worker() {
   stop_and_join();
-  for (auto& b : ctx_->backends) b.pool->close_all();
+  if (ctx_->current)
+    for (auto& b : ctx_->current->backends) b.pool->close_all();
   acceptors_.clear();
   sweeper_.reset();
   ctx_->deadlines.close();
+  // Connections' frames go with the io_context; the view after them.
   io_.reset();
   ctx_.reset();
 }
 
-void Worker::add_acceptor(tcp::acceptor acceptor, const session::ListenerRuntime& listener,
-                          session::LogThrottle& refusal_log) {
-  listening_fds_.emplace_back(&listener, acceptor.native_handle());
-  acceptors_.push_back({std::move(acceptor), &listener, &refusal_log});
+void Worker::add_acceptor(NewAcceptor a) {
+  listening_fds_.emplace_back(a.key, a.fd);
+  listening_ids_.push_back(a.id);
+  acceptors_.push_back(std::make_unique<Acceptor>(
+      Acceptor{tcp::acceptor(*io_, a.protocol, a.fd), a.id, a.refusal_log}));
+}
+
+void Worker::spawn_accept(size_t i) {
+  Acceptor& a = *acceptors_[i];
+  asio::co_spawn(*io_, accept_loop(a.acceptor, a.listener, *ctx_, *a.refusal_log), asio::detached);
 }
 
 void Worker::start() {
-  for (auto& a : acceptors_)
-    asio::co_spawn(*io_,
-                   accept_loop(a.acceptor, *a.listener, *ctx_, max_connections_, *a.refusal_log),
-                   asio::detached);
+  for (size_t i = 0; i < acceptors_.size(); ++i) spawn_accept(i);
   sweep_pools();
   thread_ = std::thread([this] {
     base::t_worker_slot = index_ + 1;  // this worker's counter slot
     io_->run();
+  });
+}
+
+void Worker::adopt(std::shared_ptr<const session::Generation> generation,
+                   std::vector<NewAcceptor> added, std::function<void()> done) {
+  // The fds listed for an upgrade follow at once (main thread).
+  for (size_t i = 0; i < listening_ids_.size();) {
+    if (!generation->listener(listening_ids_[i])) {
+      listening_ids_.erase(listening_ids_.begin() + static_cast<ptrdiff_t>(i));
+      listening_fds_.erase(listening_fds_.begin() + static_cast<ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  for (const auto& a : added) {
+    listening_fds_.emplace_back(a.key, a.fd);
+    listening_ids_.push_back(a.id);
+  }
+  asio::post(*io_, [this, generation = std::move(generation), added = std::move(added),
+                    done = std::move(done)]() mutable {
+    ctx_->current = session::WorkerGeneration::build(std::move(generation), index_, &store_,
+                                                     ctx_->current.get());
+    boost::system::error_code ignored;
+    for (auto& a : acceptors_)
+      if (a->acceptor.is_open() && !ctx_->current->shared->listener(a->listener)) a->acceptor.close(ignored);
+    if (!ctx_->stopping) {
+      for (auto& a : added) {
+        acceptors_.push_back(std::make_unique<Acceptor>(
+            Acceptor{tcp::acceptor(*io_, a.protocol, a.fd), a.id, a.refusal_log}));
+        spawn_accept(acceptors_.size() - 1);
+      }
+    } else {
+      for (auto& a : added) ::close(a.fd);
+    }
+    done();
   });
 }
 
@@ -148,7 +172,7 @@ void Worker::sweep_pools() {
   sweeper_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
-    for (auto& b : ctx_->backends) b.pool->sweep(now);
+    for (auto& b : ctx_->current->backends) b.pool->sweep(now);
     // Blocks a burst left in this worker's cache and a quiet second did not
     // use go back to the heap (and, through MemoryTrim, to the kernel).
     base::BlockCache::trim();
@@ -159,9 +183,9 @@ void Worker::sweep_pools() {
 void Worker::begin_stop() {
   asio::post(*io_, [this] {
     boost::system::error_code ignored;
-    for (auto& a : acceptors_) a.acceptor.close(ignored);
+    for (auto& a : acceptors_) a->acceptor.close(ignored);
     ctx_->begin_stop();
-    for (auto& b : ctx_->backends) b.pool->close_all();
+    for (auto& b : ctx_->current->backends) b.pool->close_all();
   });
 }
 

@@ -15,8 +15,9 @@
 namespace sag::session {
 
 struct ClientConnection : ConnectionHandle {
-  ClientConnection(WorkerContext& w, const ListenerRuntime& l, boost::asio::ip::tcp::socket& s)
-      : worker(w), listener(l), lowest(s), deadline(w.deadlines) {
+  ClientConnection(WorkerContext& w, std::shared_ptr<const WorkerGeneration> g,
+                   const ListenerRuntime& l, boost::asio::ip::tcp::socket& s)
+      : worker(w), gen(std::move(g)), listener(&l), lowest(s), deadline(w.deadlines) {
     socket = &s;
     worker.add(this);
   }
@@ -24,8 +25,23 @@ struct ClientConnection : ConnectionHandle {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
+  // Between requests: moves to the worker's current generation (a reload
+  // happened) unless that one no longer has this connection's listener (the
+  // connection then finishes on its own, as on a graceful stop). True when
+  // it moved.
+  bool refresh() {
+    if (gen == worker.current) return false;
+    const ListenerRuntime* l = worker.current->shared->listener(listener->id);
+    if (!l) return false;
+    gen = worker.current;
+    listener = l;
+    return true;
+  }
+
   WorkerContext& worker;
-  const ListenerRuntime& listener;
+  // The generation new requests of this connection use, and its listener.
+  std::shared_ptr<const WorkerGeneration> gen;
+  const ListenerRuntime* listener;
   boost::asio::ip::tcp::socket& lowest;  // the TCP socket under any TLS
   Deadline deadline;
   ClientAddress client;

@@ -30,18 +30,18 @@ void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
     std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
   }
   conn.client.port = remote.port();
-  conn.client.listener_port = conn.listener.port;
+  conn.client.listener_port = conn.listener->port;
   conn.accepted = std::chrono::steady_clock::now();
   conn.accepted_wall = std::chrono::system_clock::now();
 }
 
 awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   // timeouts.http_request covers the handshake and the first request head.
-  conn.deadline.arm(conn.accepted + conn.worker.config->timeouts.http_request, &conn.lowest);
+  conn.deadline.arm(conn.accepted + conn.gen->config->timeouts.http_request, &conn.lowest);
   // Not idle: a graceful stop lets the handshake and the first request
   // finish (bounded by that deadline), as for a plain connection.
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
-  conn.worker.stats.tls_handshake(conn.listener.index, !ec);
+  conn.worker.stats.tls_handshake(conn.listener->id, !ec);
   if (ec) co_return;
   if (tls::negotiated_alpn(stream.native_handle()) == "h2") {
     co_await serve_http2(stream, conn);
@@ -85,8 +85,8 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
       worker.process_connections.fetch_sub(1, std::memory_order_relaxed);
       worker.stats.connection_closed(listener);
     }
-  } release{worker, listener.index};
-  worker.stats.connection_opened(listener.index);
+  } release{worker, listener.id};
+  worker.stats.connection_opened(listener.id);
 
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
@@ -94,8 +94,11 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
   if (ec) co_return;
 
   if (listener.tls) {
-    TlsStream stream(std::move(socket), listener.tls->asio_context());
-    ClientConnection conn(worker, listener, stream.next_layer());
+    // Held for the connection's life: a reload may retire the generation
+    // (and its context) while this connection still runs on it.
+    const std::shared_ptr<tls::ServerTlsContext> tls = listener.tls;
+    TlsStream stream(std::move(socket), tls->asio_context());
+    ClientConnection conn(worker, worker.current, listener, stream.next_layer());
     describe_client(conn, remote);
     conn.client.tls = true;
     co_await handshake_and_serve(stream, conn);
@@ -105,7 +108,7 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     // the response; the client closes at once on our close_notify.
     co_await linger(conn);
   } else {
-    ClientConnection conn(worker, listener, socket);
+    ClientConnection conn(worker, worker.current, listener, socket);
     describe_client(conn, remote);
     co_await serve_http1(socket, conn);
     if (conn.linger) co_await linger(conn);

@@ -11,7 +11,8 @@
 
 namespace sag::session {
 
-// `listener` and `worker` outlive the coroutine. The caller has already
+// Serves a connection accepted on `listener` of the worker's current
+// generation. `worker` outlives the coroutine. The caller has already
 // counted the connection in worker.process_connections; this releases it.
 boost::asio::awaitable<void> run_client_connection(boost::asio::ip::tcp::socket socket,
                                                    const ListenerRuntime& listener,

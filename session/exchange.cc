@@ -15,21 +15,21 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   x.logged = true;
   WorkerContext& w = conn.worker;
   const auto now = Exchange::Clock::now();
-  const BackendRuntime* br =
-      x.backend_index == GatewayStats::kNoBackend ? nullptr : &w.backends[x.backend_index];
+  const BackendRuntime* br = x.backend;
   if (br && x.persist) br->backend->persistence_counters().count(*x.persist);
   const bool persistent = x.persist == affinity::PersistOutcome::kCookieHit ||
                           x.persist == affinity::PersistOutcome::kLearnHit ||
                           x.persist == affinity::PersistOutcome::kSourceHit;
-  w.stats.request_done(x.backend_index, x.answered_by, x.status,
+  w.stats.request_done(br ? br->backend->id() : GatewayStats::kNoBackend, x.answered_by, x.status,
                        std::chrono::duration_cast<std::chrono::microseconds>(now - x.start),
                        persistent);
-  if (!w.access_log.enabled()) return;
+  AccessLog& log = *(x.gen ? x.gen : conn.gen)->access_log;
+  if (!log.enabled()) return;
   AccessRecord r;
   r.client_ip = conn.client_ip;
   r.client_port = conn.client.port;
   r.start = x.start_wall;
-  r.listener = conn.listener.config->name;
+  r.listener = conn.listener->config->name;
   r.backend = br ? std::string_view(br->backend->name()) : std::string_view("-");
   r.server = x.server.empty() ? std::string_view("-") : x.server;
   r.tq = x.head_done == Exchange::Clock::time_point{} ? -1 : ms_since(x.start, x.head_done);
@@ -45,7 +45,7 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   r.path = x.path;
   r.protocol = x.protocol;
   r.termination = to_string(x.termination);
-  w.access_log.write(r);
+  log.write(r);
 }
 
 }  // namespace sag::session

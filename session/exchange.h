@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,8 @@
 namespace sag::session {
 
 struct ClientConnection;
+struct BackendRuntime;
+struct WorkerGeneration;
 
 struct Exchange {
   using Clock = std::chrono::steady_clock;
@@ -31,7 +34,10 @@ struct Exchange {
   // metrics count the answer as the gateway's (server="-").
   std::string_view blamed;
   affinity::Server* answered_by = nullptr;  // null when the gateway answered
-  size_t backend_index = GatewayStats::kNoBackend;  // set once routed
+  // Set once routed: the backend's runtime in `gen`, which the exchange
+  // holds so that both outlive it whatever a reload does meanwhile.
+  const BackendRuntime* backend = nullptr;
+  std::shared_ptr<const WorkerGeneration> gen;
   std::optional<affinity::PersistOutcome> persist;  // the final decision, once made
   uint32_t retries = 0;
   Termination termination = Termination::kOk;

@@ -89,12 +89,15 @@ void DurationHistogram::record(std::chrono::microseconds d) {
 // --------------------------------------------------------------- GatewayStats
 
 GatewayStats::GatewayStats(const config::GatewayConfig& config)
-    : listener_count_(config.listeners.size()), backend_count_(config.backends.size()) {
+    : listener_count_(config.listeners.size() + kSpareListeners),
+      backend_count_(config.backends.size() + kSpareBackends) {
   for (size_t i = 0; i < shards_.size(); ++i) {
     Tables& t = shards_[i];
     t.listeners = std::vector<ListenerStats>(listener_count_);
     for (const auto& b : config.backends)
-      t.backends.push_back(std::make_unique<BackendStats>(b.servers.size()));
+      t.backends.push_back(std::make_unique<BackendStats>(b.servers.size() + kSpareServers));
+    for (size_t k = 0; k < kSpareBackends; ++k)
+      t.backends.push_back(std::make_unique<BackendStats>(2 * kSpareServers));
     t.backends.push_back(std::make_unique<BackendStats>(0));  // kNoBackend
   }
 }

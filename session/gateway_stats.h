@@ -3,9 +3,12 @@
 //
 // One GatewayStats is created per process from the config, before the
 // workers, and passed by reference to every worker and to the AdminServer.
-// It is sized once: listeners by their position in config.listeners,
-// backends by their position in config.backends (= BackendSet order),
-// servers by Server::index(). Out-of-range indexes are ignored, never UB.
+// It is sized once, at start: listeners by ListenerRuntime::id, backends by
+// Backend::id(), servers by Server::index() (ids stable across reloads),
+// with room for a few listeners, backends and servers that reloads add.
+// Out-of-range ids are ignored, never UB: what a reload adds past that room
+// has only the counters kept on Server and Backend themselves until the next
+// restart or upgrade.
 //
 // Threads:
 //  - worker threads call the mutators (request_done, retry, connection_*,
@@ -100,6 +103,10 @@ class GatewayStats {
   // Request not attributed to a backend (bad request head, no route,
   // redirect listener): reported with backend="-".
   static constexpr size_t kNoBackend = static_cast<size_t>(-1);
+  // Room for what reloads add (see above).
+  static constexpr size_t kSpareListeners = 8;
+  static constexpr size_t kSpareBackends = 4;
+  static constexpr size_t kSpareServers = 8;
 
   explicit GatewayStats(const config::GatewayConfig& config);
   GatewayStats(const GatewayStats&) = delete;
@@ -141,9 +148,23 @@ class GatewayStats {
   // -------------------------------------------------------- affinity store
   void affinity_store_error() { store_errors_.fetch_add(1, std::memory_order_relaxed); }
 
+  // ------------------------------------------------- reloads (main thread)
+  // A SIGHUP reload ended; `at`: when (a success's time is exported).
+  void reload_done(bool ok, std::chrono::system_clock::time_point at) {
+    (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+    if (ok) last_reload_ok_ns_.store(at.time_since_epoch() / std::chrono::nanoseconds(1), std::memory_order_relaxed);
+  }
+  uint64_t reloads(bool ok) const {
+    return (ok ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);
+  }
+  // Unix seconds of the last successful reload; the start until the first.
+  double last_reload_success_seconds() const {
+    return static_cast<double>(last_reload_ok_ns_.load(std::memory_order_relaxed)) / 1e9;
+  }
+
   // ------------------------------------------------------ admin thread: reads
   size_t listener_count() const { return listener_count_; }
-  size_t backend_count() const { return backend_count_; }  // without kNoBackend
+  size_t backend_count() const { return backend_count_; }  // ids below this (kNoBackend apart)
   int64_t connections_active(size_t listener) const;
   uint64_t connections_refused(size_t listener) const;
   uint64_t tls_handshakes(size_t listener, bool ok) const;
@@ -202,6 +223,10 @@ class GatewayStats {
   size_t backend_count_;
   base::Sharded<Tables> shards_;
   std::atomic<uint64_t> store_errors_{0};
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_failed_{0};
+  std::atomic<int64_t> last_reload_ok_ns_{
+      std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1)};
 };
 
 }  // namespace sag::session

@@ -11,6 +11,11 @@ namespace sag::session {
 UpstreamPool::UpstreamPool(size_t server_count, const config::PoolConfig& config)
     : config_(config), idle_(server_count) {}
 
+void UpstreamPool::reconfigure(size_t server_count, const config::PoolConfig& config) {
+  config_ = config;
+  if (idle_.size() < server_count) idle_.resize(server_count);
+}
+
 bool UpstreamPool::still_open(Socket& s) {
   // An idle HTTP/1.1 server connection must have nothing to read: EOF means
   // the server closed it, data means it is out of step. Only "would block"

@@ -41,6 +41,10 @@ class UpstreamPool {
   void sweep(Clock::time_point now);
   void close_all();
   size_t idle_count() const;
+  // A reload: room for `server_count` server ids and the backend's new pool
+  // settings (idle connections over the new max_idle_per_server go at their
+  // next give_back or sweep).
+  void reconfigure(size_t server_count, const config::PoolConfig& config);
 
  private:
   struct Idle {
@@ -49,7 +53,7 @@ class UpstreamPool {
   };
   static bool still_open(Socket& s);
 
-  const config::PoolConfig config_;
+  config::PoolConfig config_;
   std::vector<std::vector<Idle>> idle_;  // per server, oldest first
 };
 

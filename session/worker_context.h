@@ -1,6 +1,7 @@
-// What a worker thread owns and every connection on it shares: the config
-// snapshot, per-backend balancers, resolvers and server pools, the list of
-// live connections (for graceful stop), and recycled body buffers.
+// What a worker thread owns and every connection on it shares: its view of
+// the current config generation (per-backend balancers, resolvers and server
+// pools), the list of live connections (for graceful stop), and recycled
+// body buffers.
 // Everything here is confined to the worker's thread unless marked shared.
 #pragma once
 
@@ -13,45 +14,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "affinity/affinity_resolver.h"
-#include "affinity/model/backend.h"
 #include "affinity/clock.h"
-#include "config/gateway_config.h"
-#include "session/access_log.h"
 #include "session/deadline.h"
 #include "session/gateway_stats.h"
+#include "session/generation.h"
 #include "session/log_throttle.h"
-#include "session/router.h"
-#include "session/upstream_pool.h"
-
-namespace sag::tls {
-class ServerTlsContext;
-}
 
 namespace sag::session {
-
-// Where a hashing balancer's key comes from (hash_key), decided at config
-// load.
-using HashSource = config::HashSource;
-
-struct BackendRuntime {
-  affinity::Backend* backend = nullptr;  // shared, owned by the BackendSet
-  std::unique_ptr<affinity::Balancer> balancer;
-  std::unique_ptr<affinity::AffinityResolver> resolver;
-  std::unique_ptr<UpstreamPool> pool;
-  std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // by server index
-  HashSource hash_source = HashSource::kNone;
-  std::string hash_name;  // header or cookie name for kHeader / kCookie
-};
-
-// Per listener, shared read-only by all workers.
-struct ListenerRuntime {
-  const config::ListenerConfig* config = nullptr;
-  std::shared_ptr<tls::ServerTlsContext> tls;  // null for plain HTTP
-  std::unique_ptr<Router> router;              // null for redirect-only listeners
-  uint16_t port = 0;                           // the bound port
-  size_t index = 0;                            // position in config.listeners (stats)
-};
 
 // Intrusive list node for a live client connection.
 struct ConnectionHandle {
@@ -91,16 +60,14 @@ class BufferPool {
 };
 
 struct WorkerContext {
-  WorkerContext(boost::asio::io_context& io, std::shared_ptr<const config::GatewayConfig> cfg,
-                AccessLog& log, GatewayStats& st, const affinity::Clock& clk,
+  WorkerContext(boost::asio::io_context& io, GatewayStats& st, const affinity::Clock& clk,
                 std::atomic<int64_t>& conns)
-      : io(io), config(std::move(cfg)), access_log(log), stats(st), clock(clk),
-        process_connections(conns), deadlines(io.get_executor()) {}
+      : io(io), stats(st), clock(clk), process_connections(conns), deadlines(io.get_executor()) {}
 
   boost::asio::io_context& io;
-  std::shared_ptr<const config::GatewayConfig> config;
-  std::vector<BackendRuntime> backends;  // parallel to the BackendSet
-  AccessLog& access_log;                 // shared, thread-safe
+  // New connections and requests take this one; replaced (on this thread)
+  // by a reload.
+  std::shared_ptr<const WorkerGeneration> current;
   GatewayStats& stats;                   // shared, atomics
   const affinity::Clock& clock;          // shared
   std::atomic<int64_t>& process_connections;  // shared: all workers' client connections

@@ -11,8 +11,11 @@ namespace sag::affinity {
 std::shared_ptr<const MaglevTable> MaglevBalancer::build_table(std::span<Server* const> servers,
                                                                bool backups) {
   std::vector<MaglevTable::Entry> entries;
-  for (Server* s : servers)
-    if (s->backup() == backups) entries.push_back({s->name(), s->weight(), s->index()});
+  // Entries name servers by position in `servers` (the balancer's span),
+  // not by id: ids of a reloaded backend have gaps.
+  for (size_t i = 0; i < servers.size(); ++i)
+    if (servers[i]->backup() == backups)
+      entries.push_back({servers[i]->name(), servers[i]->weight(), static_cast<uint32_t>(i)});
   return std::make_shared<const MaglevTable>(entries);
 }
 
@@ -35,9 +38,9 @@ Server* MaglevBalancer::select(const SelectContext& ctx) {
   return pick(*backups_, ctx, true);
 }
 
-bool MaglevBalancer::keeps_key(const MaglevTable& table, const Server& s,
+bool MaglevBalancer::keeps_key(const MaglevTable& table, uint32_t position, const Server& s,
                                const SelectContext& ctx) const {
-  const uint64_t table_weight = table.weight_of(s.index());
+  const uint64_t table_weight = table.weight_of(position);
   const uint64_t eff = s.effective_weight(ctx.now, slow_start_);
   if (eff >= table_weight) return true;
   const uint64_t r = mix64(ctx.hash ^ 0x6a09e667f3bcc909ULL) & 0xffff;
@@ -61,7 +64,7 @@ Server* MaglevBalancer::pick(const MaglevTable& table, const SelectContext& ctx,
     ++distinct;
     if (id >= servers_.size()) continue;
     const Server& s = *servers_[id];
-    if (WeightedSampler::eligible(s, ctx, backups) && keeps_key(table, s, ctx))
+    if (WeightedSampler::eligible(s, ctx, backups) && keeps_key(table, id, s, ctx))
       return servers_[id];
   }
   // Bounded probing found nothing (most of the tier down): the first

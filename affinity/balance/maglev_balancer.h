@@ -47,7 +47,9 @@ class MaglevBalancer final : public Balancer {
 
  private:
   Server* pick(const MaglevTable& table, const SelectContext& ctx, bool backups) const;
-  bool keeps_key(const MaglevTable& table, const Server& s, const SelectContext& ctx) const;
+  // `position`: the server's place in servers_ (its id in the table).
+  bool keeps_key(const MaglevTable& table, uint32_t position, const Server& s,
+                 const SelectContext& ctx) const;
 
   std::span<Server* const> servers_;
   std::shared_ptr<const MaglevTable> primaries_;

@@ -21,7 +21,7 @@ class MaglevTable {
   struct Entry {
     std::string_view name;  // identity: decides the permutation
     uint32_t weight;        // 0 counts as 1 (kept in the table, never usable)
-    uint32_t id;            // what lookups return (the server's index)
+    uint32_t id;            // what lookups return (the server's position in its balancer)
   };
 
   explicit MaglevTable(std::span<const Entry> entries);

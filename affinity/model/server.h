@@ -2,6 +2,13 @@
 // every worker reads (health, admin state, weight) and the counters the admin
 // listener reads. All mutable state is atomic; a Server is shared by all
 // workers and outlives every request that points at it (owned by Backend).
+//
+// Across config generations (SIGHUP reload, docs/behaviour.md#reload) a
+// server is the same server when its backend and server names are: the new
+// generation's Server keeps the old one's index() and shares its State, so
+// health, admin state, slow-start ramp, ejection and counters carry over,
+// and requests still in flight on the old generation write the same
+// counters.
 // What every request writes (active/total requests, responses by status,
 // the response-time average) is kept per worker (base::Sharded) and summed
 // when read, so workers never write the same cache line.
@@ -11,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,21 +31,37 @@ namespace sag::affinity {
 
 class Server {
  public:
-  Server(uint32_t index, const config::ServerConfig& config, std::string cookie_id);
+  // The live part, shared by the Server objects of one server in successive
+  // generations.
+  struct State;
+  // `index`: the server's id in its backend, stable across generations
+  // (Backend assigns it by name). `carried`: the state of the same server in
+  // the previous generation; null for a new server.
+  Server(uint32_t index, const config::ServerConfig& config, std::string cookie_id,
+         std::shared_ptr<State> carried = nullptr);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  uint32_t index() const { return index_; }  // position in Backend::servers()
+  // The server's id in its backend (ServerId: store entries, pools, stats),
+  // stable across reloads; not its position in Backend::servers().
+  uint32_t index() const { return index_; }
+  const std::shared_ptr<State>& state() const { return state_; }
+  // The weight the config gave (the admin API may have set another).
+  uint32_t config_weight() const { return config_weight_; }
+  // A reload removed the server: it takes no request from any generation
+  // (its pinned sessions are redispatched). Final.
+  void retire() { s_.retired.store(true, std::memory_order_relaxed); }
+  bool retired() const { return s_.retired.load(std::memory_order_relaxed); }
   const std::string& name() const { return name_; }
   const config::Endpoint& endpoint() const { return endpoint_; }
   bool backup() const { return backup_; }
   // The opaque id the sticky cookie carries; stable across replicas.
   const std::string& cookie_id() const { return cookie_id_; }
 
-  uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
-  void set_weight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
-  AdminState admin_state() const { return admin_.load(std::memory_order_relaxed); }
-  void set_admin_state(AdminState s) { admin_.store(s, std::memory_order_relaxed); }
+  uint32_t weight() const { return s_.weight.load(std::memory_order_relaxed); }
+  void set_weight(uint32_t w) { s_.weight.store(w, std::memory_order_relaxed); }
+  AdminState admin_state() const { return s_.admin.load(std::memory_order_relaxed); }
+  void set_admin_state(AdminState s) { s_.admin.store(s, std::memory_order_relaxed); }
   // An operator's change, made through the admin API here or on another
   // replica: sets whichever of `state` and `weight` is given; leaving maint
   // restarts the slow-start ramp at `now`, as coming back up does. Returns
@@ -46,7 +70,7 @@ class Server {
   // at once may interleave field by field.
   std::string apply_admin(std::optional<AdminState> state, std::optional<uint32_t> weight,
                           std::chrono::steady_clock::time_point now);
-  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  bool healthy() const { return s_.healthy.load(std::memory_order_relaxed); }
   // A down -> up transition starts the slow-start ramp at `now`. Servers up
   // from the start never ramp (as HAProxy: slow start applies only to a
   // server that was seen down). Single writer per server expected (the
@@ -58,11 +82,11 @@ class Server {
   // When the server last came up (the epoch when it was up from the start).
   std::chrono::steady_clock::time_point up_since() const {
     return std::chrono::steady_clock::time_point(
-        std::chrono::nanoseconds(up_since_ns_.load(std::memory_order_relaxed)));
+        std::chrono::nanoseconds(s_.up_since_ns.load(std::memory_order_relaxed)));
   }
   // Restart the ramp explicitly (e.g. the admin API taking it out of maint).
   void set_up_since(std::chrono::steady_clock::time_point t) {
-    up_since_ns_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+    s_.up_since_ns.store(t.time_since_epoch().count(), std::memory_order_relaxed);
   }
   // weight() ramped by slow start: from max(1, weight/10) at up_since to the
   // full weight at up_since + slow_start, linearly. Full weight when
@@ -85,28 +109,28 @@ class Server {
   // server out without waiting for active checks. The forwarding path
   // reports outcomes; the health checker (one per process) ends ejections.
   // record_failure() returns the consecutive failure count including this one.
-  uint32_t record_failure() { return consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  uint32_t record_failure() { return s_.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1; }
   void record_success() {
-    if (consecutive_failures_.load(std::memory_order_relaxed) != 0)
-      consecutive_failures_.store(0, std::memory_order_relaxed);
+    if (s_.consecutive_failures.load(std::memory_order_relaxed) != 0)
+      s_.consecutive_failures.store(0, std::memory_order_relaxed);
   }
-  uint32_t consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
+  uint32_t consecutive_failures() const { return s_.consecutive_failures.load(std::memory_order_relaxed); }
   // Takes the server out at `now`; true when this call ejected it (it was in).
   bool eject(std::chrono::steady_clock::time_point now) {
-    ejected_at_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    return !ejected_.exchange(true, std::memory_order_relaxed);
+    s_.ejected_at_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    return !s_.ejected.exchange(true, std::memory_order_relaxed);
   }
   void end_ejection() {
-    consecutive_failures_.store(0, std::memory_order_relaxed);
-    ejected_.store(false, std::memory_order_relaxed);
+    s_.consecutive_failures.store(0, std::memory_order_relaxed);
+    s_.ejected.store(false, std::memory_order_relaxed);
   }
-  bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
+  bool ejected() const { return s_.ejected.load(std::memory_order_relaxed); }
   std::chrono::steady_clock::time_point ejected_at() const {
     return std::chrono::steady_clock::time_point(
-        std::chrono::nanoseconds(ejected_at_ns_.load(std::memory_order_relaxed)));
+        std::chrono::nanoseconds(s_.ejected_at_ns.load(std::memory_order_relaxed)));
   }
   // Up as far as traffic is concerned: healthy and not ejected.
-  bool up() const { return healthy() && !ejected(); }
+  bool up() const { return healthy() && !ejected() && !retired(); }
 
   // May take sessions that are not pinned yet (docs/behaviour.md#persistence: up, ready, weight > 0).
   bool usable_for_new() const {
@@ -117,36 +141,24 @@ class Server {
 
   // Responses by exact status (100..599) for metrics; other codes count as 0.
   void count_response(unsigned status) {
-    base::bump(traffic_.local().responses[status >= 100 && status < 600 ? status - 100 : 0]);
+    base::bump(s_.traffic.local().responses[status >= 100 && status < 600 ? status - 100 : 0]);
   }
   uint64_t responses(unsigned status) const;
 
   // Request accounting; called by the forwarding path on every request, a
   // request finishing on the thread that started it.
   void request_started() {
-    Traffic& t = traffic_.local();
+    Traffic& t = s_.traffic.local();
     t.active.fetch_add(1, std::memory_order_relaxed);
     base::bump(t.total);
   }
-  void request_finished() { traffic_.local().active.fetch_sub(1, std::memory_order_relaxed); }
+  void request_finished() { s_.traffic.local().active.fetch_sub(1, std::memory_order_relaxed); }
   // Summed over the workers: leastconn reads it per balancing decision
   // (workers + 1 loads).
   uint64_t active_requests() const;
   uint64_t total_requests() const;
 
- private:
-  const uint32_t index_;
-  const std::string name_;
-  const config::Endpoint endpoint_;
-  const bool backup_;
-  const std::string cookie_id_;
-  std::atomic<uint32_t> weight_;
-  std::atomic<AdminState> admin_{AdminState::kReady};
-  std::atomic<bool> healthy_{true};
-  std::atomic<int64_t> up_since_ns_{0};  // steady_clock ns; 0 = up from the start
-  std::atomic<uint32_t> consecutive_failures_{0};
-  std::atomic<bool> ejected_{false};
-  std::atomic<int64_t> ejected_at_ns_{0};
+ public:
   // EWMA in 1/16 us (fixed point, so small times keep precision); 0 = none,
   // any real average is stored as at least 1.
   static constexpr int kEwmaShift = 4;
@@ -157,7 +169,28 @@ class Server {
     std::atomic<uint64_t> rt_ewma{0};
     std::array<std::atomic<uint64_t>, 500> responses{};  // index status - 100
   };
-  base::Sharded<Traffic> traffic_;
+  struct State {
+    explicit State(uint32_t w) : weight(w) {}
+    std::atomic<uint32_t> weight;
+    std::atomic<AdminState> admin{AdminState::kReady};
+    std::atomic<bool> healthy{true};
+    std::atomic<int64_t> up_since_ns{0};  // steady_clock ns; 0 = up from the start
+    std::atomic<uint32_t> consecutive_failures{0};
+    std::atomic<bool> ejected{false};
+    std::atomic<int64_t> ejected_at_ns{0};
+    std::atomic<bool> retired{false};
+    base::Sharded<Traffic> traffic;
+  };
+
+ private:
+  const uint32_t index_;
+  const std::string name_;
+  const config::Endpoint endpoint_;
+  const bool backup_;
+  const std::string cookie_id_;
+  const uint32_t config_weight_;
+  const std::shared_ptr<State> state_;
+  State& s_;  // *state_
 };
 
 }  // namespace sag::affinity

@@ -5,6 +5,8 @@
 
 #include "affinity/store/redis_store_core.h"
 
+#include <boost/asio/post.hpp>
+
 namespace sag::affinity {
 using namespace std::chrono_literals;
 
@@ -61,6 +63,12 @@ void RedisAffinityStore::erase(std::string_view key) {
   core_->sealer.seal(key, op.key);
   core_->local.erase(op.key);
   core_->enqueue(std::move(op));
+}
+
+void RedisAffinityStore::update_servers(std::vector<BackendServers> servers) {
+  boost::asio::post(core_->client.io(), [core = core_, s = std::move(servers)]() mutable {
+    core->set_servers(std::move(s));
+  });
 }
 
 bool RedisAffinityStore::warm_up(std::chrono::milliseconds limit) {

@@ -157,6 +157,9 @@ class RedisAffinityStore final : public AffinityStore {
   // has loaded what Redis holds, or `limit` passed (Redis down or slow: the
   // store keeps trying in the background). True when the load completed.
   bool warm_up(std::chrono::milliseconds limit);
+  // A reload: server names by id (BackendSet::server_names()) from now on.
+  // Thread-safe (applied on the client's thread).
+  void update_servers(std::vector<BackendServers> servers);
   // Blocks until the changes made so far are written (or given up, Redis
   // down), at most `limit`. True when nothing is left to write.
   bool flush(std::chrono::milliseconds limit);

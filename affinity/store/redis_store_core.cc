@@ -73,15 +73,21 @@ RedisAffinityStore::Core::Core(redis::RedisClient& c, std::vector<BackendServers
       marker(opt.key_prefix + "replica:" + origin),
       marker_px(std::to_string(std::max<int64_t>(60000, 5 * opt.check_every.count()))),
       tick_timer(c.io()) {
-  for (auto& b : servers) {
-    Names& n = backends[b.backend];
-    for (size_t i = 0; i < b.servers.size(); ++i) n.ids.emplace(b.servers[i], static_cast<ServerId>(i));
-    n.names = std::move(b.servers);
-  }
+  set_servers(std::move(servers));
   // Never rehashed while it holds at most `capacity` entries, so refill
   // can walk it bucket by bucket across callbacks.
   index.max_load_factor(1.0f);
   index.reserve(static_cast<size_t>(std::min<uint64_t>(opt.capacity, uint64_t{1} << 26)));
+}
+
+void RedisAffinityStore::Core::set_servers(std::vector<BackendServers> servers) {
+  backends.clear();
+  for (auto& b : servers) {
+    Names& n = backends[b.backend];
+    for (size_t i = 0; i < b.servers.size(); ++i)
+      if (!b.servers[i].empty()) n.ids.emplace(b.servers[i], static_cast<ServerId>(i));
+    n.names = std::move(b.servers);
+  }
 }
 
 void RedisAffinityStore::Core::start() {

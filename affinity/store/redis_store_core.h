@@ -71,6 +71,8 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   Core(redis::RedisClient& c, std::vector<BackendServers> servers, Options o, const Clock& clk,
        std::function<void()> err);
   void start();
+  // Client thread (or before start()): server names by id from now on.
+  void set_servers(std::vector<BackendServers> servers);
   void log(bool error, const std::string& line) const;
   void count_error();
   const Names* names_for(std::string_view key) const;

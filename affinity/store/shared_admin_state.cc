@@ -45,7 +45,7 @@ SharedAdminState::SharedAdminState(redis::RedisClient& redis, BackendSet& backen
       e->server = s;
       e->key = options_.key_prefix + "admin:" + b->name() + ":" + s->name();
       e->announce = b->name() + "\n" + s->name();
-      by_server_.emplace(s, e.get());
+      by_server_.emplace(s->state().get(), e.get());
       entries_.push_back(std::move(e));
     }
   }
@@ -76,8 +76,8 @@ void SharedAdminState::log(bool error, const std::string& line) const {
 
 void SharedAdminState::server_changed(const Backend& backend, const Server& server, AdminState state,
                                       uint32_t weight) {
-  auto it = by_server_.find(&server);
-  if (it == by_server_.end() || it->second->backend != &backend) return;
+  auto it = by_server_.find(server.state().get());
+  if (it == by_server_.end() || it->second->backend->name() != backend.name()) return;
   Entry* e = it->second;
   const Write w{state, weight};
   // The sequence first: a read reply handled after this is not applied.

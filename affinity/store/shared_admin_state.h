@@ -57,7 +57,9 @@ class SharedAdminState {
   };
 
   // Registers with `redis` (call before redis.start(); see Lifetime). The
-  // RedisClient and BackendSet must outlive this object.
+  // RedisClient and BackendSet must outlive this object (the gateway keeps
+  // its first generation's set for the process's life: a reload's kept
+  // servers share their state with it).
   SharedAdminState(redis::RedisClient& redis, BackendSet& backends, Options options, LogSink log);
   ~SharedAdminState();
   SharedAdminState(const SharedAdminState&) = delete;
@@ -105,7 +107,10 @@ class SharedAdminState {
   const Options options_;
   LogSink log_;
   std::vector<std::unique_ptr<Entry>> entries_;
-  std::unordered_map<const Server*, Entry*> by_server_;  // read-only after construction
+  // By Server::State: a server kept by a reload is found through its new
+  // generation's Server too. Servers a reload adds are not shared until the
+  // next restart or upgrade. Read-only after construction.
+  std::unordered_map<const void*, Entry*> by_server_;
 
   // Client thread only.
   boost::asio::steady_timer poll_timer_;

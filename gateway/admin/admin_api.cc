@@ -56,7 +56,7 @@ AdminResponse AdminApi::get_server(std::string_view backend_name,
   const affinity::Server* server = backends_.backends()[bi]->find_server(server_name);
   if (!server) return unknown_server(backend_name, server_name);
   std::string body;
-  append_server_json(body, bi, *server);
+  append_server_json(body, backends_.backends()[bi]->id(), *server);
   body += '\n';
   return json_body(std::move(body));
 }
@@ -83,7 +83,7 @@ AdminResponse AdminApi::put_server(std::string_view backend_name, std::string_vi
     if (on_change_) on_change_(backend, *server, state, weight);
   }
   std::string out;
-  append_server_json(out, bi, *server);
+  append_server_json(out, backend.id(), *server);
   out += '\n';
   return json_body(std::move(out));
 }
@@ -148,7 +148,7 @@ std::string AdminApi::backends_json() const {
     const auto servers = b.servers();
     for (size_t si = 0; si < servers.size(); ++si) {
       if (si) out += ", ";
-      append_server_json(out, bi, *servers[si]);
+      append_server_json(out, b.id(), *servers[si]);
     }
     out += "]}";
   }

@@ -48,33 +48,59 @@ std::string_view admin_password(const config::GatewayConfig& c) {
 
 }  // namespace
 
+AdminHandler::View::View(std::shared_ptr<const config::GatewayConfig> c, affinity::BackendSet& b,
+                         const session::GatewayStats& stats, const Hooks& hooks,
+                         std::vector<uint32_t> ids, std::shared_ptr<const void> k)
+    : config(std::move(c)),
+      backends(b),
+      auth(admin_user(*config), admin_password(*config)),
+      api(b, stats, hooks.last_check, hooks.on_change),
+      listener_ids(std::move(ids)),
+      keep(std::move(k)) {}
+
 AdminHandler::AdminHandler(std::shared_ptr<const config::GatewayConfig> config,
                            affinity::BackendSet& backends, const session::GatewayStats& stats,
                            Hooks hooks)
-    : config_(std::move(config)),
-      backends_(backends),
-      stats_(stats),
-      last_check_(hooks.last_check),
-      auth_(admin_user(*config_), admin_password(*config_)),
-      api_(backends, stats, std::move(hooks.last_check), std::move(hooks.on_change)) {}
+    : stats_(stats),
+      hooks_(std::move(hooks)),
+      view_(std::make_shared<const View>(std::move(config), backends, stats_, hooks_,
+                                         std::vector<uint32_t>{}, nullptr)) {}
 
-std::string AdminHandler::metrics() const {
-  return admin::prometheus_metrics(*config_, backends_, stats_);
+void AdminHandler::update(std::shared_ptr<const config::GatewayConfig> config,
+                          affinity::BackendSet& backends, std::vector<uint32_t> listener_ids,
+                          std::shared_ptr<const void> keep) {
+  auto next = std::make_shared<const View>(std::move(config), backends, stats_, hooks_,
+                                           std::move(listener_ids), std::move(keep));
+  std::lock_guard lock(view_mu_);
+  view_.swap(next);
+  // The previous view goes with `next`, after the lock is released.
 }
 
-std::string AdminHandler::backends_json() const { return api_.backends_json(); }
+std::shared_ptr<const AdminHandler::View> AdminHandler::view() const {
+  std::lock_guard lock(view_mu_);
+  return view_;
+}
+
+std::string AdminHandler::metrics() const {
+  const auto v = view();
+  return admin::prometheus_metrics(*v->config, v->backends, stats_, v->listener_ids);
+}
+
+std::string AdminHandler::backends_json() const { return view()->api.backends_json(); }
 
 std::string AdminHandler::stats_page() const {
-  return admin::render_stats_page(*config_, backends_, stats_, last_check_);
+  const auto v = view();
+  return admin::render_stats_page(*v->config, v->backends, stats_, hooks_.last_check, v->listener_ids);
 }
 
 AdminResponse AdminHandler::handle(const AdminRequest& req) const {
-  AdminResponse r = route(req);
+  const auto v = view();
+  AdminResponse r = route(*v, req);
   r.head = req.method == "HEAD";
   return r;
 }
 
-AdminResponse AdminHandler::route(const AdminRequest& req) const {
+AdminResponse AdminHandler::route(const View& v, const AdminRequest& req) const {
   const std::string_view path = req.target.substr(0, req.target.find_first_of("?#"));
   const bool get = req.method == "GET" || req.method == "HEAD";
 
@@ -87,7 +113,7 @@ AdminResponse AdminHandler::route(const AdminRequest& req) const {
     }
     return ok(admin::kTextType, "ok\n");
   }
-  if (!auth_.authorized(req.authorization)) {
+  if (!v.auth.authorized(req.authorization)) {
     AdminResponse r = admin::error_response(401, "authentication required");
     r.challenge = true;
     return r;
@@ -104,11 +130,11 @@ AdminResponse AdminHandler::route(const AdminRequest& req) const {
     if (!get) return method_not_allowed("GET, HEAD");
     return ok(admin::kJsonType, backends_json());
   }
-  if (auto r = route_server(path, req)) return std::move(*r);
+  if (auto r = route_server(v, path, req)) return std::move(*r);
   return admin::error_response(404, "not found");
 }
 
-std::optional<AdminResponse> AdminHandler::route_server(std::string_view path,
+std::optional<AdminResponse> AdminHandler::route_server(const View& v, std::string_view path,
                                                         const AdminRequest& req) const {
   static constexpr std::string_view kPrefix = "/api/backends/";
   static constexpr std::string_view kServers = "/servers/";
@@ -123,9 +149,9 @@ std::optional<AdminResponse> AdminHandler::route_server(std::string_view path,
   const auto s = percent_decode(s_raw);
   if (!b || !s || b->empty() || s->empty() || s_raw.find('/') != std::string_view::npos)
     return std::nullopt;
-  if (req.method == "PUT") return api_.put_server(*b, *s, req.body);
+  if (req.method == "PUT") return v.api.put_server(*b, *s, req.body);
   if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD, PUT");
-  return api_.get_server(*b, *s);
+  return v.api.get_server(*b, *s);
 }
 
 }  // namespace sag::gateway

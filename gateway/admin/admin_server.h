@@ -18,9 +18,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "affinity/model/backend.h"
 #include "config/gateway_config.h"
@@ -45,9 +47,17 @@ class AdminHandler {
   };
 
   // `config->admin` gives the credentials (auth when both user and password
-  // are non-empty). The BackendSet and stats must outlive the handler.
+  // are non-empty). The BackendSet and stats must outlive the handler (the
+  // BackendSet: or the next update()).
   AdminHandler(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
                const session::GatewayStats& stats, Hooks hooks);
+
+  // A reload: requests from now on see `config` (credentials included) and
+  // `backends`; `listener_ids` are the stats ids of config->listeners;
+  // `keep` is held as long as they are in use (what owns the BackendSet).
+  // Thread-safe; requests under way finish with what they started with.
+  void update(std::shared_ptr<const config::GatewayConfig> config, affinity::BackendSet& backends,
+              std::vector<uint32_t> listener_ids, std::shared_ptr<const void> keep);
 
   AdminResponse handle(const AdminRequest& request) const;
 
@@ -61,17 +71,28 @@ class AdminHandler {
   void set_draining(bool d) { draining_.store(d, std::memory_order_relaxed); }
 
  private:
-  AdminResponse route(const AdminRequest& request) const;
-  // /api/backends/{backend}/servers/{server}; nullopt for another path.
-  std::optional<AdminResponse> route_server(std::string_view path,
+
+  // What one config generation gives the handler.
+  struct View {
+    View(std::shared_ptr<const config::GatewayConfig> c, affinity::BackendSet& b,
+         const session::GatewayStats& stats, const Hooks& hooks, std::vector<uint32_t> ids,
+         std::shared_ptr<const void> k);
+    std::shared_ptr<const config::GatewayConfig> config;
+    affinity::BackendSet& backends;
+    admin::BasicAuth auth;
+    admin::AdminApi api;
+    std::vector<uint32_t> listener_ids;
+    std::shared_ptr<const void> keep;
+  };
+  std::shared_ptr<const View> view() const;
+  AdminResponse route(const View& v, const AdminRequest& request) const;
+  std::optional<AdminResponse> route_server(const View& v, std::string_view path,
                                             const AdminRequest& request) const;
 
-  std::shared_ptr<const config::GatewayConfig> config_;
-  affinity::BackendSet& backends_;
   const session::GatewayStats& stats_;
-  admin::LastCheck last_check_;
-  admin::BasicAuth auth_;
-  admin::AdminApi api_;
+  const Hooks hooks_;
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const View> view_;  // under view_mu_
   std::atomic<bool> draining_{false};
 };
 

@@ -59,8 +59,9 @@ void metric_line(std::string& out, std::string_view name, std::initializer_list<
 class MetricsWriter {
  public:
   MetricsWriter(std::string& out, const config::GatewayConfig& config,
-                const affinity::BackendSet& backends, const session::GatewayStats& stats)
-      : out_(out), cfg_(config), all_(backends.backends()), stats_(stats) {}
+                const affinity::BackendSet& backends, const session::GatewayStats& stats,
+                std::span<const uint32_t> listener_ids)
+      : out_(out), cfg_(config), all_(backends.backends()), stats_(stats), listener_ids_(listener_ids) {}
 
   void requests_total();
   void request_durations();
@@ -68,6 +69,7 @@ class MetricsWriter {
   void connections();
   void persistence();
   void retries_and_store_errors();
+  void reloads();
 
  private:
   std::string_view code_text(unsigned status) {
@@ -75,11 +77,14 @@ class MetricsWriter {
     return std::string_view(code_, 3);
   }
   void histogram(std::string_view backend, const session::DurationHistogram& h, bool skip_empty);
+  // The stats id of config listener `li`.
+  size_t lid(size_t li) const { return li < listener_ids_.size() ? listener_ids_[li] : li; }
 
   std::string& out_;
   const config::GatewayConfig& cfg_;
   std::span<const std::unique_ptr<affinity::Backend>> all_;
   const session::GatewayStats& stats_;
+  std::span<const uint32_t> listener_ids_;
   char code_[4];
 };
 
@@ -95,7 +100,7 @@ void MetricsWriter::requests_total() {
           metric_line(out_, "gateway_requests_total",
                       {{"backend", b.name()}, {"server", s->name()}, {"code", code_text(st)}}, n);
     for (unsigned st = 100; st < 600; ++st)
-      if (const uint64_t n = stats_.gateway_responses(bi, st))
+      if (const uint64_t n = stats_.gateway_responses(b.id(), st))
         metric_line(out_, "gateway_requests_total",
                     {{"backend", b.name()}, {"server", "-"}, {"code", code_text(st)}}, n);
   }
@@ -131,7 +136,7 @@ void MetricsWriter::request_durations() {
                 "Time from the request's first byte (or the connection's accept) to the end "
                 "of its response.");
   for (size_t bi = 0; bi < all_.size(); ++bi)
-    if (const auto h = stats_.duration(bi)) histogram(all_[bi]->name(), *h, false);
+    if (const auto h = stats_.duration(all_[bi]->id())) histogram(all_[bi]->name(), *h, false);
   if (const auto h = stats_.duration(session::GatewayStats::kNoBackend)) histogram("-", *h, true);
 }
 
@@ -147,7 +152,7 @@ void MetricsWriter::servers_up() {
 void MetricsWriter::connections() {
   metric_header(out_, "gateway_connections_active", "gauge", "Open client connections.");
   for (size_t li = 0; li < cfg_.listeners.size(); ++li) {
-    const int64_t n = stats_.connections_active(li);
+    const int64_t n = stats_.connections_active(lid(li));
     metric_line(out_, "gateway_connections_active", {{"listener", cfg_.listeners[li].name}},
                 n > 0 ? static_cast<uint64_t>(n) : 0);
   }
@@ -156,7 +161,7 @@ void MetricsWriter::connections() {
                 "Client connections closed at once because limits.max_connections was reached.");
   for (size_t li = 0; li < cfg_.listeners.size(); ++li)
     metric_line(out_, "gateway_connections_refused_total", {{"listener", cfg_.listeners[li].name}},
-                stats_.connections_refused(li));
+                stats_.connections_refused(lid(li)));
 
   metric_header(out_, "gateway_tls_handshakes_total", "counter",
                 "TLS handshakes on client connections, by result.");
@@ -164,10 +169,10 @@ void MetricsWriter::connections() {
     if (!cfg_.listeners[li].tls) continue;
     metric_line(out_, "gateway_tls_handshakes_total",
                 {{"listener", cfg_.listeners[li].name}, {"result", "ok"}},
-                stats_.tls_handshakes(li, true));
+                stats_.tls_handshakes(lid(li), true));
     metric_line(out_, "gateway_tls_handshakes_total",
                 {{"listener", cfg_.listeners[li].name}, {"result", "failed"}},
-                stats_.tls_handshakes(li, false));
+                stats_.tls_handshakes(lid(li), false));
   }
 }
 
@@ -192,11 +197,26 @@ void MetricsWriter::retries_and_store_errors() {
   metric_header(out_, "gateway_retries_total", "counter",
                 "Requests sent again to another server after a connection failure.");
   for (size_t bi = 0; bi < all_.size(); ++bi)
-    metric_line(out_, "gateway_retries_total", {{"backend", all_[bi]->name()}}, stats_.retries(bi));
+    metric_line(out_, "gateway_retries_total", {{"backend", all_[bi]->name()}}, stats_.retries(all_[bi]->id()));
 
   metric_header(out_, "gateway_affinity_store_errors_total", "counter",
                 "Affinity store operations that failed (e.g. Redis unreachable).");
   metric_line(out_, "gateway_affinity_store_errors_total", {}, stats_.affinity_store_errors());
+}
+
+void MetricsWriter::reloads() {
+  metric_header(out_, "gateway_config_reloads_total", "counter",
+                "Configuration reloads (SIGHUP), by result; a failed one changed nothing.");
+  metric_line(out_, "gateway_config_reloads_total", {{"result", "success"}}, stats_.reloads(true));
+  metric_line(out_, "gateway_config_reloads_total", {{"result", "failure"}}, stats_.reloads(false));
+  metric_header(out_, "gateway_config_last_reload_success_timestamp_seconds", "gauge",
+                "When the configuration in use was loaded (Unix seconds): the last successful "
+                "reload, or the start.");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", stats_.last_reload_success_seconds());
+  out_ += "gateway_config_last_reload_success_timestamp_seconds ";
+  out_ += buf;
+  out_ += '\n';
 }
 
 }  // namespace
@@ -212,16 +232,18 @@ void append_label_value(std::string& out, std::string_view s) {
 
 std::string prometheus_metrics(const config::GatewayConfig& config,
                                const affinity::BackendSet& backends,
-                               const session::GatewayStats& stats) {
+                               const session::GatewayStats& stats,
+                               std::span<const uint32_t> listener_ids) {
   std::string out;
   out.reserve(8192);
-  MetricsWriter w(out, config, backends, stats);
+  MetricsWriter w(out, config, backends, stats, listener_ids);
   w.requests_total();
   w.request_durations();
   w.servers_up();
   w.connections();
   w.persistence();
   w.retries_and_store_errors();
+  w.reloads();
   return out;
 }
 

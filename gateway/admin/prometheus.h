@@ -3,6 +3,8 @@
 // gateway gave itself carry server="-".
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -12,9 +14,12 @@
 
 namespace sag::gateway::admin {
 
+// `listener_ids`: the stats id of each of config.listeners (empty: their
+// positions).
 std::string prometheus_metrics(const config::GatewayConfig& config,
                                const affinity::BackendSet& backends,
-                               const session::GatewayStats& stats);
+                               const session::GatewayStats& stats,
+                               std::span<const uint32_t> listener_ids = {});
 
 // Appends s escaped for a Prometheus label value (\\, \", \n).
 void append_label_value(std::string& out, std::string_view s);

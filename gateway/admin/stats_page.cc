@@ -42,13 +42,13 @@ std::string format_ms(double us) {
 }
 
 void append_listeners(std::string& out, const config::GatewayConfig& cfg,
-                      const session::GatewayStats& stats) {
+                      const session::GatewayStats& stats, std::span<const uint32_t> ids) {
   for (size_t li = 0; li < cfg.listeners.size(); ++li) {
     if (li) out += " &middot; ";
     out += "listener <b>";
     append_html(out, cfg.listeners[li].name);
     out += "</b>: ";
-    append_i64(out, std::max<int64_t>(0, stats.connections_active(li)));
+    append_i64(out, std::max<int64_t>(0, stats.connections_active(li < ids.size() ? ids[li] : li)));
     out += " connections";
   }
   out += " &middot; affinity store errors: ";
@@ -145,13 +145,13 @@ void append_html(std::string& out, std::string_view s) {
 
 std::string render_stats_page(const config::GatewayConfig& config,
                               const affinity::BackendSet& backends,
-                              const session::GatewayStats& stats, const LastCheck& last_check) {
+                              const session::GatewayStats& stats, const LastCheck& last_check,
+                              std::span<const uint32_t> listener_ids) {
   std::string out;
   out.reserve(8192);
   out += kHead;
-  append_listeners(out, config, stats);
-  const auto all = backends.backends();
-  for (size_t bi = 0; bi < all.size(); ++bi) append_backend(out, bi, *all[bi], stats, last_check);
+  append_listeners(out, config, stats, listener_ids);
+  for (const auto& b : backends.backends()) append_backend(out, b->id(), *b, stats, last_check);
   out += kFoot;
   return out;
 }

@@ -3,6 +3,8 @@
 // answers.
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,9 +15,11 @@
 
 namespace sag::gateway::admin {
 
+// `listener_ids`: as for prometheus_metrics.
 std::string render_stats_page(const config::GatewayConfig& config,
                               const affinity::BackendSet& backends,
-                              const session::GatewayStats& stats, const LastCheck& last_check);
+                              const session::GatewayStats& stats, const LastCheck& last_check,
+                              std::span<const uint32_t> listener_ids = {});
 
 // Appends s escaped for HTML text and attribute values (& < > " ').
 void append_html(std::string& out, std::string_view s);

@@ -25,7 +25,7 @@ constexpr size_t kMaxExcluded = 16;
 
 // Counts a failure of `server` on real traffic and ejects it once the
 // backend's passive threshold is reached; the health checker ends it.
-void passive_failure(BackendRuntime& br, affinity::Server& server) {
+void passive_failure(const BackendRuntime& br, affinity::Server& server) {
   const auto& passive = br.backend->config().passive;
   const uint32_t failures = server.record_failure();
   if (passive && failures >= passive->consecutive_failures) server.eject(Clock::now());
@@ -66,8 +66,7 @@ struct Forwarder::Pending {
   Request& req;
   ClientPort& port;
   Exchange& x;
-  BackendRuntime& br;
-  int backend_index;
+  const BackendRuntime& br;
   const affinity::StickyCookie* sticky;
   const affinity::AffinityRequest& input;  // persistence inputs (excluded set per attempt)
   ServerConnection& up;
@@ -77,6 +76,24 @@ struct Forwarder::Pending {
   ServerGuard guard{};
   affinity::AffinityDecision decision{};
 };
+
+affinity::Server* ConnectionPin::in(const affinity::Backend& b) const {
+  if (backend != b.id()) return nullptr;
+  affinity::Server* s = b.server(server);
+  return s && s->state().get() == state ? s : nullptr;
+}
+
+bool ConnectionPin::is(const affinity::Backend& b, const affinity::Server& s) const {
+  return backend == b.id() && server == s.index() && state == s.state().get();
+}
+
+void ConnectionPin::set(const affinity::Backend& b, const affinity::Server& s) {
+  if (is(b, s)) return;
+  issued.reset();
+  backend = b.id();
+  server = s.index();
+  state = s.state().get();
+}
 
 Forwarder::Forwarder(ClientConnection& conn, ConnectionPin& pin, Deadline& deadline)
     : conn_(conn), pin_(pin), deadline_(deadline) {}
@@ -104,7 +121,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     co_return false;
   }
   const std::string_view host = req[http::field::host];
-  const ListenerRuntime& l = conn_.listener;
+  const ListenerRuntime& l = *conn_.listener;
   if (l.config->redirect_https) {
     if (redirect_location(host, *l.config->redirect_https, x.path, location_)) {
       co_await port.answer(GatewayError::kRedirect, {}, location_);
@@ -118,14 +135,18 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
     co_await port.answer(GatewayError::kNoRoute);
     co_return false;
   }
-  BackendRuntime& br = w.backends[static_cast<size_t>(backend_index)];
+  // The exchange holds the generation: the runtime it routes with stays
+  // whatever a reload does until the exchange is logged.
+  x.gen = conn_.gen;
+  const WorkerGeneration& g = *x.gen;
+  const BackendRuntime& br = g.backends[static_cast<size_t>(backend_index)];
   const auto& persistence = br.backend->config().persistence;
-  x.backend_index = static_cast<size_t>(backend_index);
+  x.backend = &br;
 
   // Persistence inputs, read before the request is rewritten for the server.
   const affinity::StickyCookie* sticky = br.backend->cookie();
   const auto cookies = persistence_.read_request(req, sticky, persistence);
-  const config::IpAddress origin = original_client(req, w.config->forwarded, conn_.client);
+  const config::IpAddress origin = original_client(req, g.config->forwarded, conn_.client);
   affinity::AffinityRequest input;
   input.cookie = cookies.cookie;
   input.learn = cookies.learn;
@@ -133,13 +154,13 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   input.hash = persistence_.request_hash(br.hash_source, br.hash_name, req, origin);
 
   const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
-  prepare_upstream_request(req, websocket, w.config->forwarded, conn_.client, host);
+  prepare_upstream_request(req, websocket, g.config->forwarded, conn_.client, host);
 
   // Held through a pointer so this frame stays small enough for Asio to
   // recycle (base::make_pooled).
   auto up = base::make_pooled<Http1ServerConnection>(w, br, deadline_);
   BufferPool::Lease lease(w.buffers);
-  Pending p{req, port, x, br, backend_index, sticky, input, *up, lease.get(), websocket};
+  Pending p{req, port, x, br, sticky, input, *up, lease.get(), websocket};
   p.stage = Stage::kReaching;
   if (!co_await reach_server(p)) co_return false;
   p.stage = Stage::kRelaying;
@@ -165,7 +186,7 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
     // Read at every attempt, not once: while this request waited, another
     // stream of the connection may have moved the pin (its server failed),
     // and a retry must follow it rather than balance afresh.
-    input.connection_pin = pin_.backend == p.backend_index ? pin_.server : nullptr;
+    input.connection_pin = pin_.in(*p.br.backend);
     input.now = w.clock.unix_seconds();
     input.steady_now = w.clock.steady_now();
     input.excluded = {excluded, n_excluded};
@@ -184,9 +205,7 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
     // follow it even while this request is still in flight, whatever the
     // persistence mode (with learn only, the server's cookie arrives with
     // the first response, after its pipelined followers left).
-    if (pin_.server != p.decision.server || pin_.backend != p.backend_index) pin_.issued.reset();
-    pin_.server = p.decision.server;
-    pin_.backend = p.backend_index;
+    pin_.set(*p.br.backend, *p.decision.server);
 
     affinity::Server& server = *p.decision.server;
     x.server = server.name();
@@ -240,7 +259,7 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
       co_return false;
     }
     ++x.retries;  // replays are logged and counted too, though not charged
-    w.stats.retry(x.backend_index);
+    w.stats.retry(p.br.backend->id());
   }
 }
 
@@ -334,7 +353,7 @@ awaitable<bool> Forwarder::respond(Pending& p) {
 
 int64_t Forwarder::cookie_issued(const Pending& p) {
   const int64_t now = conn_.worker.clock.unix_seconds();
-  const bool pinned_here = pin_.server == p.decision.server && pin_.backend == p.backend_index &&
+  const bool pinned_here = pin_.is(*p.br.backend, *p.decision.server) &&
                            p.decision.outcome == affinity::PersistOutcome::kNew;
   if (!pinned_here) return now;
   const int64_t refresh = p.sticky->refresh_after_seconds();

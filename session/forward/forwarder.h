@@ -9,6 +9,7 @@
 // (HTTP/1.1: per connection, reused; HTTP/2: per stream).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -23,6 +24,7 @@
 #include "session/forward/server_connection.h"
 
 namespace sag::affinity {
+class Backend;
 class Server;
 }
 
@@ -37,9 +39,21 @@ class Deadline;
 // They also get the same cookie: issued once with the same dates, and issued
 // anew only once those would need refreshing.
 struct ConnectionPin {
-  affinity::Server* server = nullptr;
-  int backend = -1;
+  // By ids, which outlive a reload (a Server* may not): the backend's id,
+  // the server's id and its State (to tell a later server given the same id
+  // apart; compared, never dereferenced).
+  static constexpr uint32_t kNone = UINT32_MAX;
+  uint32_t backend = kNone;
+  uint32_t server = 0;
+  const void* state = nullptr;
   std::optional<int64_t> issued;  // Unix seconds the pinned cookie was issued at
+
+  // The pinned server as `b` (of whichever generation) has it; null when
+  // the pin is elsewhere or its server is gone.
+  affinity::Server* in(const affinity::Backend& b) const;
+  bool is(const affinity::Backend& b, const affinity::Server& s) const;
+  // Pins `s`; the cookie's issue date is kept only when the pin stays.
+  void set(const affinity::Backend& b, const affinity::Server& s);
 };
 
 class Forwarder {

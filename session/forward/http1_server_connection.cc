@@ -34,7 +34,7 @@ bool invalid_http(const beast::error_code& ec) {
 
 }  // namespace
 
-Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, BackendRuntime& backend,
+Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, const BackendRuntime& backend,
                                              Deadline& deadline)
     : worker_(worker),
       backend_(backend),

@@ -24,7 +24,7 @@ class Http1ServerConnection final : public ServerConnection {
  public:
   // `deadline` bounds every wait (its watch() must be running); all
   // references outlive the connection.
-  Http1ServerConnection(WorkerContext& worker, BackendRuntime& backend, Deadline& deadline);
+  Http1ServerConnection(WorkerContext& worker, const BackendRuntime& backend, Deadline& deadline);
   ~Http1ServerConnection() override;
   Http1ServerConnection(const Http1ServerConnection&) = delete;
   Http1ServerConnection& operator=(const Http1ServerConnection&) = delete;
@@ -62,7 +62,7 @@ class Http1ServerConnection final : public ServerConnection {
   }
 
   WorkerContext& worker_;
-  BackendRuntime& backend_;
+  const BackendRuntime& backend_;
   Deadline& deadline_;
   boost::asio::ip::tcp::socket socket_;
   BufferPool::Lease lease_;

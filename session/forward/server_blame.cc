@@ -4,6 +4,7 @@
 
 #include "affinity/model/server.h"
 #include "session/exchange.h"
+#include "session/generation.h"
 #include "session/worker_context.h"
 
 namespace sag::session {
@@ -14,7 +15,7 @@ void blame_server(WorkerContext& w, Exchange& x, const affinity::Server& server,
   uint64_t suppressed = 0;
   if (!w.warn || !w.server_warnings.allow(std::chrono::steady_clock::now(), &suppressed)) return;
   std::string line = "server ";
-  line += x.backend_index < w.backends.size() ? w.backends[x.backend_index].backend->name() : "-";
+  line += x.backend ? std::string_view(x.backend->backend->name()) : std::string_view("-");
   line += '/';
   line += server.name();
   line += ": ";

@@ -88,17 +88,22 @@ template <class Stream>
 class Http1Session {
  public:
   Http1Session(Stream& stream, ClientConnection& conn)
-      : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
+      : stream_(stream), conn_(conn), w_(conn.worker), cfg_(conn.gen->config),
         forwarder_(conn, pin_, conn.deadline) {
-    limits_.max_header_bytes = cfg_.limits.max_header_bytes;
-    limits_.max_request_line = cfg_.limits.max_request_line;
-    limits_.max_headers = cfg_.limits.max_headers;
+    set_limits();
   }
 
   awaitable<void> run() {
     bool first = true;
     for (;;) {
+      // A reload's generation is taken between requests: for the wait for
+      // the next request (its timeouts, limits) and again once it arrived.
+      take_generation();
+      // Its listener is gone (a reload removed it): it ends here, between
+      // requests, as on a graceful stop.
+      if (conn_.gen != w_.current) co_return;
       if (!co_await read_head(first)) co_return;
+      take_generation();
       first = false;
       if (!co_await serve_request()) co_return;
       if (w_.stopping) co_return;
@@ -126,7 +131,7 @@ class Http1Session {
       continue_checked_ = true;
       if (send_continue) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+        s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
         auto [ec, n] = co_await asio::async_write(s_.stream_, asio::buffer(kContinue), kTuple);
         if (ec) co_return BodyRead{false};
       }
@@ -140,7 +145,7 @@ class Http1Session {
       } else {
         // Straight into the caller's buffer, never past the body's end:
         // what follows it is the next request.
-        s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+        s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
         auto [ec, n] = co_await s_.stream_.async_read_some(asio::buffer(buf, want), kTuple);
         if (ec) {
           if (s_.conn_.deadline.fired()) co_await s_.answer(GatewayError::kBodyTimeout);
@@ -166,7 +171,7 @@ class Http1Session {
           }
           if (step.produced > 0 || d.done()) co_return BodyRead{true, step.produced, d.done()};
         }
-        s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+        s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
         auto [ec, n] = co_await s_.stream_.async_read_some(s_.in_.prepare(cap), kTuple);
         if (ec) {
           if (s_.conn_.deadline.fired()) co_await s_.answer(GatewayError::kBodyTimeout);
@@ -206,7 +211,7 @@ class Http1Session {
           if (!ec && wn < hn + n) {
             beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
             rest.consume(wn);
-            s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+            s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
             auto [aec, an] = co_await asio::async_write(s_.stream_, rest, kTuple);
             ec = aec;
             wn += an;
@@ -218,7 +223,7 @@ class Http1Session {
       res_ = &res;
       rs_.emplace(res);
       if (!last && n == 0) {
-        s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+        s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
         auto [ec, wn] = co_await http::async_write_header(s_.stream_, *rs_, kTuple);
         s_.x_.bytes += wn;
         co_return !ec;
@@ -232,7 +237,7 @@ class Http1Session {
       body.data = n ? const_cast<char*>(data) : nullptr;
       body.size = n;
       body.more = !last;
-      s_.conn_.deadline.arm_after(s_.cfg_.timeouts.client, &s_.conn_.lowest);
+      s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
       auto [ec, wn] = co_await http::async_write(s_.stream_, *rs_, kTuple);
       s_.x_.bytes += wn;
       if (ec == http::error::need_buffer) ec = {};
@@ -265,10 +270,21 @@ class Http1Session {
     std::optional<http::response_serializer<http::buffer_body, Fields>> rs_;
   };
 
+  void set_limits() {
+    limits_.max_header_bytes = cfg_->limits.max_header_bytes;
+    limits_.max_request_line = cfg_->limits.max_request_line;
+    limits_.max_headers = cfg_->limits.max_headers;
+  }
+  void take_generation() {
+    if (!conn_.refresh()) return;
+    cfg_ = conn_.gen->config;
+    set_limits();
+  }
+
   // Reads until a complete, valid request head is buffered. False: close
   // (an error was answered, the client left, or the idle timeout passed).
   awaitable<bool> read_head(bool first) {
-    const auto& t = cfg_.timeouts;
+    const auto& t = cfg_->timeouts;
     bool got_byte = false;
     x_.reset();
     if (first) {
@@ -358,8 +374,8 @@ class Http1Session {
 
   // Handles the request whose head is buffered. True: read the next one.
   awaitable<bool> serve_request() {
-    if (scan_.has_content_length && cfg_.limits.max_body > 0 &&
-        scan_.content_length > cfg_.limits.max_body) {
+    if (scan_.has_content_length && cfg_->limits.max_body > 0 &&
+        scan_.content_length > cfg_->limits.max_body) {
       raw_request_line(view(), x_.method, x_.path);
       co_await answer(GatewayError::kBodyTooLarge);
       co_return false;
@@ -396,8 +412,8 @@ class Http1Session {
     if (scan_.chunked) {
       req.chunked(true);
       ChunkedDecoder::Limits dl;
-      dl.max_trailers = cfg_.limits.max_header_bytes;
-      dl.max_body = cfg_.limits.max_body;
+      dl.max_trailers = cfg_->limits.max_header_bytes;
+      dl.max_body = cfg_->limits.max_body;
       chunked_.emplace(dl);
     }
     const uint64_t body_left = scan_.chunked || !scan_.has_content_length ? 0 : scan_.content_length;
@@ -418,7 +434,7 @@ class Http1Session {
       body.size = 0;
       body.more = false;
       http::response_serializer<http::buffer_body, Fields> rs{res};
-      conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
+      conn_.deadline.arm_after(cfg_->timeouts.client, &conn_.lowest);
       auto [ec, n] = co_await http::async_write_header(stream_, rs, kTuple);
       sent += n;
       if (ec) co_return sent;
@@ -495,7 +511,7 @@ class Http1Session {
     };
     auto watch_idle = [&]() -> awaitable<void> {
       while (!done) {
-        const auto at = last_activity + cfg_.timeouts.client;
+        const auto at = last_activity + cfg_->timeouts.client;
         if (Clock::now() >= at) break;
         idle.expires_at(at);
         co_await idle.async_wait(kTuple);
@@ -524,7 +540,7 @@ class Http1Session {
     answer_ += "Connection: close\r\n\r\n";
     answer_ += reason;
     answer_ += '\n';
-    conn_.deadline.arm_after(cfg_.timeouts.client, &conn_.lowest);
+    conn_.deadline.arm_after(cfg_->timeouts.client, &conn_.lowest);
     conn_.linger = true;
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(answer_), kTuple);
     x_.answered(e, n);
@@ -536,7 +552,8 @@ class Http1Session {
   Stream& stream_;
   ClientConnection& conn_;
   WorkerContext& w_;
-  const config::GatewayConfig& cfg_;
+  // The connection's generation's config (ClientConnection::refresh).
+  const config::GatewayConfig* cfg_;
   ConnectionPin pin_;
   Forwarder forwarder_;
   HeadLimits limits_;

@@ -51,7 +51,7 @@ template <class Stream>
 class Http2Session {
  public:
   Http2Session(Stream& stream, ClientConnection& conn)
-      : stream_(stream), conn_(conn), w_(conn.worker), cfg_(*conn.worker.config),
+      : stream_(stream), conn_(conn), w_(conn.worker), held_(conn.gen), cfg_(*held_->config),
         ex_(stream.get_executor()), pool_(ex_, w_.deadlines, conn_, pin_), write_signal_(ex_),
         all_done_(ex_) {}
 
@@ -395,6 +395,10 @@ class Http2Session {
   Stream& stream_;
   ClientConnection& conn_;
   WorkerContext& w_;
+  // The connection's settings (limits, timeouts) are those of the generation
+  // it started on; each new stream routes with the current one
+  // (ClientConnection::refresh before it is forwarded).
+  const std::shared_ptr<const WorkerGeneration> held_;
   const config::GatewayConfig& cfg_;
   asio::any_io_executor ex_;
   nghttp2_session* ng_ = nullptr;
@@ -550,6 +554,7 @@ awaitable<void> Http2Session<Stream>::run_stream(PooledStream& st) {
       if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
         co_await port.answer(refusal->error, refusal->detail, {});
       } else {
+        conn_.refresh();
         co_await st.forwarder.forward(st.req, port, st.x);
       }
     } catch (const std::exception&) {

@@ -125,28 +125,31 @@ struct Shared {
       std::fprintf(stderr, "h2_fuzz: kStreamLimit differs from the config\n");
       std::abort();
     }
-    backends = std::make_unique<sag::affinity::BackendSet>(*config);
+    auto g = std::make_shared<sag::session::Generation>();
+    g->number = 1;
+    g->config = config;
+    g->backends = std::make_unique<sag::affinity::BackendSet>(*config);
     store = std::make_unique<sag::affinity::MemoryAffinityStore>(config->affinity_store.capacity);
     std::string error;
-    log = sag::session::AccessLog::open(config->access_log, error);
-    if (!log) {
+    g->access_log = sag::session::AccessLog::open(config->access_log, error);
+    if (!g->access_log) {
       std::fprintf(stderr, "access log: %s\n", error.c_str());
       std::abort();
     }
     stats = std::make_unique<sag::session::GatewayStats>(*config);
-    listener.config = &config->listeners[0];
-    listener.router = std::make_unique<sag::session::Router>(config->listeners[0], *config);
-    listener.index = 0;
+    g->listeners.resize(1);
+    g->listeners[0].config = &config->listeners[0];
+    g->listeners[0].router = std::make_unique<sag::session::Router>(config->listeners[0], *config);
+    g->listeners[0].id = 0;
+    gen = std::move(g);
   }
 
   std::shared_ptr<const sag::config::GatewayConfig> config;
-  std::unique_ptr<sag::affinity::BackendSet> backends;
+  std::shared_ptr<const sag::session::Generation> gen;
   std::unique_ptr<sag::affinity::MemoryAffinityStore> store;
-  std::unique_ptr<sag::session::AccessLog> log;
   std::unique_ptr<sag::session::GatewayStats> stats;
   sag::affinity::SystemClock clock;
   std::atomic<int64_t> connections{0};
-  sag::session::ListenerRuntime listener;
 };
 
 Shared& shared() {
@@ -207,22 +210,16 @@ std::string_view canned(Reply r) {
 // io_context goes last, after every socket and timer on it.
 struct Run {
   explicit Run(Shared& sh)
-      : ctx(io, sh.config, *sh.log, *sh.stats, sh.clock, sh.connections),
+      : ctx(io, *sh.stats, sh.clock, sh.connections),
         backend_acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
         client(io),
         server(io) {
-    // As gateway/worker.cc builds a worker's view of each backend; the
-    // server's endpoint is the harness's own server.
-    for (const auto& b : sh.backends->backends()) {
-      sag::session::BackendRuntime rt;
-      rt.backend = b.get();
-      rt.balancer = b->make_balancer(0x9e3779b97f4a7c15ULL);
-      rt.resolver = std::make_unique<sag::affinity::AffinityResolver>(*b, *rt.balancer, sh.store.get());
-      rt.pool = std::make_unique<sag::session::UpstreamPool>(b->servers().size(), b->config().pool);
-      for (size_t i = 0; i < b->servers().size(); ++i)
-        rt.endpoints.push_back(backend_acceptor.local_endpoint());
-      ctx.backends.push_back(std::move(rt));
-    }
+    // The worker's view, as gateway/worker.cc builds it; every server's
+    // endpoint is the harness's own server.
+    auto wg = sag::session::WorkerGeneration::build(sh.gen, 0, sh.store.get(), nullptr);
+    for (auto& rt : wg->backends)
+      for (auto& ep : rt.endpoints) ep = backend_acceptor.local_endpoint();
+    ctx.current = std::move(wg);
   }
 
   asio::io_context io{1};
@@ -278,7 +275,7 @@ awaitable<void> backend_accept(Run& run) {
 // As run_client_connection does for a plain listener, with HTTP/2 after
 // prior knowledge instead of HTTP/1.1.
 awaitable<void> serve(Run& run, ClientConnection& conn) {
-  conn.deadline.arm(conn.accepted + conn.worker.config->timeouts.http_request, &conn.lowest);
+  conn.deadline.arm(conn.accepted + conn.gen->config->timeouts.http_request, &conn.lowest);
   co_await sag::session::serve_http2(run.server, conn);
   // A half-close, so that the client still reads a GOAWAY; the socket is
   // reset at the end of the run.
@@ -293,7 +290,7 @@ void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
   const auto b = remote.address().to_v4().to_bytes();
   std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
   conn.client.port = remote.port();
-  conn.client.listener_port = conn.listener.port;
+  conn.client.listener_port = conn.listener->port;
   conn.accepted = Clock::now();
   conn.accepted_wall = std::chrono::system_clock::now();
 }
@@ -499,7 +496,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (e) fail("exception in the harness's acceptor");
     });
     {
-      ClientConnection conn(run.ctx, sh.listener, run.server);
+      ClientConnection conn(run.ctx, run.ctx.current, sh.gen->listeners[0], run.server);
       describe_client(conn, remote);
       asio::co_spawn(run.io, serve(run, conn), [&run](std::exception_ptr e) {
         run.session_done = true;
@@ -541,7 +538,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // As Worker::begin_stop: idle connections' reads are cancelled,
         // busy ones end after their responses.
         run.ctx.begin_stop();
-        for (auto& b : run.ctx.backends) b.pool->close_all();
+        for (auto& b : run.ctx.current->backends) b.pool->close_all();
         client.pump({pieces.begin() + stop_at, pieces.end()}, session_done);
       }
 
@@ -593,7 +590,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (tcp::socket* s : std::vector<tcp::socket*>(run.backend_conns.begin(), run.backend_conns.end()))
       close_now(*s);
     run.backend_acceptor.close(ec);
-    for (auto& b : run.ctx.backends) b.pool->close_all();
+    for (auto& b : run.ctx.current->backends) b.pool->close_all();
     run.io.run_for(kMaxEnd);
     if (!run.io.stopped()) fail("work left on the io_context after the session ended");
   }

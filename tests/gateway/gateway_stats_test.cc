@@ -89,8 +89,9 @@ TEST(GatewayStatsTest, CountsWhereTheyBelong) {
   GatewayStats st(cfg);
   auto* s1 = backends.find("app")->find_server("s1");
   auto* s2 = backends.find("app")->find_server("s2");
-  EXPECT_EQ(st.listener_count(), 2u);
-  EXPECT_EQ(st.backend_count(), 1u);
+  // With room for what reloads add.
+  EXPECT_EQ(st.listener_count(), 2u + GatewayStats::kSpareListeners);
+  EXPECT_EQ(st.backend_count(), 1u + GatewayStats::kSpareBackends);
 
   st.request_done(0, s1, 200, 3ms, true);
   st.request_done(0, s1, 200, 3ms);
@@ -134,22 +135,38 @@ TEST(GatewayStatsTest, CountsWhereTheyBelong) {
 TEST(GatewayStatsTest, BadIndexesAreIgnored) {
   const auto cfg = make_config();
   GatewayStats st(cfg);
-  st.request_done(7, nullptr, 200, 1ms);
+  // Past the room kept for reloads.
+  st.request_done(100, nullptr, 200, 1ms);
   st.request_done(0, nullptr, 99, 1ms);
   st.request_done(0, nullptr, 600, 1ms);
-  st.retry(7);
-  st.connection_opened(9);
-  st.connection_closed(9);
-  st.tls_handshake(9, true);
-  st.connection_refused(9);
-  EXPECT_EQ(st.connections_refused(9), 0u);
-  EXPECT_EQ(st.retries(7), 0u);
-  EXPECT_EQ(st.connections_active(9), 0);
-  EXPECT_EQ(st.tls_handshakes(9, true), 0u);
-  EXPECT_FALSE(st.duration(7));
-  EXPECT_FALSE(st.server_latency(0, 5));
-  EXPECT_EQ(st.persistent_requests(0, 5), 0u);
+  st.retry(100);
+  st.connection_opened(100);
+  st.connection_closed(100);
+  st.tls_handshake(100, true);
+  st.connection_refused(100);
+  EXPECT_EQ(st.connections_refused(100), 0u);
+  EXPECT_EQ(st.retries(100), 0u);
+  EXPECT_EQ(st.connections_active(100), 0);
+  EXPECT_EQ(st.tls_handshakes(100, true), 0u);
+  EXPECT_FALSE(st.duration(100));
+  EXPECT_FALSE(st.server_latency(0, 100));
+  EXPECT_EQ(st.persistent_requests(0, 100), 0u);
   EXPECT_EQ(st.gateway_responses(0, 99), 0u);
+}
+
+// Ids a reload adds (a listener, a backend, a server) count within the room
+// kept at start.
+TEST(GatewayStatsTest, IdsAReloadAddsCountWithinTheRoomKept) {
+  const auto cfg = make_config();
+  GatewayStats st(cfg);
+  const size_t new_listener = cfg.listeners.size();
+  const size_t new_backend = cfg.backends.size();
+  st.connection_refused(new_listener);
+  st.retry(new_backend);
+  EXPECT_EQ(st.connections_refused(new_listener), 1u);
+  EXPECT_EQ(st.retries(new_backend), 1u);
+  EXPECT_TRUE(st.server_latency(0, cfg.backends[0].servers.size()));
+  EXPECT_TRUE(st.server_latency(new_backend, 0));
 }
 
 // Workers write their own slots (base::Sharded); a worker past the slot

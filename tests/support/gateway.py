@@ -361,13 +361,19 @@ class Gateway(ChildProcess):
             self.start()
 
     # ------------------------------------------------------------ config file
-    def _render(self):
+    def _render(self, keep_ports=None):
+        """keep_ports: {name: port} that listeners (and admin) of the same
+        name keep (a reload's new file); others get free ports."""
+        keep_ports = keep_ports or {}
         self.ports = {}
         if isinstance(self.config, dict):
             cfg = json.loads(json.dumps(self.config))   # deep copy
             for l in cfg.get("listeners", []):
                 b = l.get("bind")
-                if b is None or b.endswith(":0"):
+                if (b is None or b.endswith(":0")) and l["name"] in keep_ports:
+                    l["bind"] = "127.0.0.1:%d" % keep_ports[l["name"]]
+                    self.ports[l["name"]] = keep_ports[l["name"]]
+                elif b is None or b.endswith(":0"):
                     port = free_port()
                     l["bind"] = "127.0.0.1:%d" % port
                     self.ports[l["name"]] = port
@@ -376,7 +382,10 @@ class Gateway(ChildProcess):
             adm = cfg.get("admin")
             if isinstance(adm, dict):
                 b = adm.get("bind")
-                if b is None or b.endswith(":0"):
+                if (b is None or b.endswith(":0")) and "admin" in keep_ports:
+                    adm["bind"] = "127.0.0.1:%d" % keep_ports["admin"]
+                    self.ports["admin"] = keep_ports["admin"]
+                elif b is None or b.endswith(":0"):
                     port = free_port()
                     adm["bind"] = "127.0.0.1:%d" % port
                     self.ports["admin"] = port
@@ -454,6 +463,28 @@ class Gateway(ChildProcess):
 
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)
+
+    def write_config(self, config):
+        """Replaces the config file for the next SIGHUP: listeners (and the
+        admin listener) keep their ports by name; new ones get free ports."""
+        self.config = config
+        self._render(keep_ports=dict(self.ports))
+
+    RELOAD_DONE = ("SIGHUP: configuration reloaded", "SIGHUP: reload refused")
+
+    def reload_and_wait(self, timeout=10.0):
+        """SIGHUP, then waits for the reload's outcome line; returns it."""
+        def outcomes():
+            return [l for l in self.stderr().splitlines() if any(m in l for m in self.RELOAD_DONE)]
+        before = len(outcomes())
+        self.reload()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = outcomes()
+            if len(got) > before:
+                return got[before]
+            time.sleep(0.02)
+        raise GatewayError("no reload outcome within %.0fs\nstderr:\n%s" % (timeout, self.stderr()))
 
     def _stopped(self):
         self._close_files()

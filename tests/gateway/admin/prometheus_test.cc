@@ -148,7 +148,20 @@ TEST(MetricsTest, ExactText) {
       "Redis unreachable).\n"
       "# TYPE gateway_affinity_store_errors_total counter\n"
       "gateway_affinity_store_errors_total 1\n";
-  const std::string got = f.handler.metrics();
+  std::string got = f.handler.metrics();
+  // The reload families end the text; their timestamp is the start's.
+  const size_t reloads = got.find("# HELP gateway_config_reloads_total");
+  ASSERT_NE(reloads, std::string::npos);
+  const std::string tail = got.substr(reloads);
+  got.resize(reloads);
+  EXPECT_NE(tail.find("gateway_config_reloads_total{result=\"success\"} 0\n"
+                      "gateway_config_reloads_total{result=\"failure\"} 0\n"),
+            std::string::npos)
+      << tail;
+  EXPECT_NE(tail.find("# TYPE gateway_config_last_reload_success_timestamp_seconds gauge\n"
+                      "gateway_config_last_reload_success_timestamp_seconds 1"),
+            std::string::npos)
+      << tail;
   // Line by line first, for a readable failure.
   const auto e = lines(expected), g = lines(got);
   for (size_t i = 0; i < std::min(e.size(), g.size()); ++i) ASSERT_EQ(g[i], e[i]) << "line " << i;
