@@ -1,7 +1,8 @@
 """systemd's notify protocol (docs/behaviour.md#signals): a fake NOTIFY_SOCKET
 (a datagram socket of the test's own) sees READY=1 once the gateway serves,
 MAINPID= and READY=1 from the process that took over by SIGUSR2 (and no
-STOPPING=1 from the old one), and STOPPING=1 on SIGTERM."""
+STOPPING=1 from the old one), RELOADING=1 then READY=1 around a SIGHUP
+reload, and STOPPING=1 on SIGTERM."""
 
 import os
 import signal
@@ -69,6 +70,23 @@ class NotifyTest(GatewayTestCase):
         stopping = self.messages("STOPPING=1")[-1]
         self.assertIn("SIGTERM", stopping["STATUS"])
         self.assertEqual(gw.wait(10), 0)
+
+    def test_reload_sends_reloading_then_ready(self):
+        cfg = basic_config([self.s1], tls=False)
+        gw = self.gateway(cfg, env={"NOTIFY_SOCKET": self.path})
+        self.messages("READY=1")
+        gw.reload()
+        got = self.messages("READY=1")
+        self.assertEqual(got[0].get("RELOADING"), "1", got)
+        self.assertTrue(got[0].get("MONOTONIC_USEC", "").isdigit(), got)
+        self.assertIn("generation 2", got[-1]["STATUS"])
+        # A refused reload ends with READY=1 too (the old configuration serves).
+        with open(gw.config_path, "a") as f:
+            f.write("no_such_key: 1\n")
+        gw.reload()
+        got = self.messages("READY=1")
+        self.assertEqual(got[0].get("RELOADING"), "1", got)
+        self.assertIn("reload refused", got[-1]["STATUS"])
 
     def test_upgrade_sends_mainpid_from_the_new_process(self):
         gw = self.gateway(basic_config([self.s1], tls=False), env={"NOTIFY_SOCKET": self.path},

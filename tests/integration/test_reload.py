@@ -275,6 +275,21 @@ class ReloadTest(GatewayTestCase):
         with self.assertRaises(OSError):
             socket.create_connection((LOCAL, old_port), timeout=2).close()
 
+    def test_the_access_log_is_reopened_so_logrotate_works(self):
+        s = self.servers(*NAMES)
+        d = tempfile.mkdtemp(prefix="sag-log-")
+        log = os.path.join(d, "access.log")
+        cfg = self.config(s, tls=False, access_log={"path": log})
+        gw = self.gateway(cfg)
+        self.assertStatus(self.fresh_get(gw, "http", "/one"), 200, gw)
+        self.assertTrue(wait_until(lambda: os.path.exists(log) and "/one" in open(log).read()))
+        os.rename(log, log + ".1")  # logrotate's move
+        self.reload(gw, cfg)
+        self.assertStatus(self.fresh_get(gw, "http", "/two"), 200, gw)
+        self.assertTrue(wait_until(lambda: os.path.exists(log) and "/two" in open(log).read()),
+                        "the reload reopens the log at its path")
+        self.assertNotIn("/two", open(log + ".1").read())
+
     # -------------------------------------------------------------------- load
     def test_ten_reloads_under_mixed_load_fail_nothing(self):
         s = self.servers(*NAMES)
@@ -330,9 +345,12 @@ class ReloadTest(GatewayTestCase):
         threads = [threading.Thread(target=f) for f in (keepalive, keepalive, fresh_tls, h2)]
         for t in threads:
             t.start()
+        # SAG_RELOADS: more reloads, faster, for the figure in the issue note.
+        reloads = int(os.environ.get("SAG_RELOADS", "10"))
+        pause = 8.0 / reloads
         try:
-            for i in range(10):
-                time.sleep(0.8)
+            for i in range(reloads):
+                time.sleep(pause)
                 self.reload(gw, b if i % 2 == 0 else a)
         finally:
             stop.set()
@@ -340,7 +358,10 @@ class ReloadTest(GatewayTestCase):
                 t.join(20)
         self.assertEqual(failures, [], gw.describe())
         self.assertGreater(min(counts.values()), 10, counts)
-        self.assertEqual(value(self.metrics(gw), "gateway_config_reloads_total", result="success"), 10)
+        self.assertEqual(value(self.metrics(gw), "gateway_config_reloads_total", result="success"),
+                         reloads)
+        sys.stderr.write("\n%d reloads under load: %r requests, %d failed\n"
+                         % (reloads, counts, len(failures)))
 
 
 if __name__ == "__main__":
