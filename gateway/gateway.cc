@@ -407,12 +407,17 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   auto ticket_keys = std::make_shared<tls::TicketKeys>(kTicketRotation);
   const GenerationBuilder builder(ticket_keys);
   std::vector<std::string> errors;
-  const std::shared_ptr<session::Generation> gen = builder.build(config, nullptr, errors);
+  std::shared_ptr<session::Generation> gen = builder.build(config, nullptr, errors);
   if (!gen) {
     for (const auto& e : errors) log_error(e);
     return 1;
   }
-  affinity::BackendSet& backends = *gen->backends;
+  // The first generation's servers, for the life of the process: the
+  // health checker's first entries, the shared admin state and the admin
+  // listener's first view refer to them (later generations' servers share
+  // their State). The generation itself goes once a reload replaced it.
+  const std::shared_ptr<affinity::BackendSet> first_backends = gen->backends;
+  affinity::BackendSet& backends = *first_backends;
   // Active health checks run on a thread of their own.
   HealthChecker health(backends, std::random_device{}());
   health.start();
@@ -457,7 +462,7 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   parts.entries = &entries;
   parts.stats = &stats;
   parts.refusal_logs = &refusal_logs;
-  Reloader reloader(std::move(loader), builder, gen, parts);
+  Reloader reloader(std::move(loader), builder, std::move(gen), parts);
   if (serving) serve_signals(main_io, signals, workers, connections, start_upgrade, reloader);
 
   // A short grace period lets force-closed connections unwind on their own.

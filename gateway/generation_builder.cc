@@ -76,7 +76,7 @@ std::shared_ptr<session::Generation> GenerationBuilder::build(
   gen->access_log = session::AccessLog::open(config->access_log, log_error);
   if (!gen->access_log) errors.push_back("access_log: " + log_error);
   if (errors.size() != errors_before) return nullptr;
-  gen->backends = std::make_unique<affinity::BackendSet>(*config, previous ? previous->backends.get() : nullptr);
+  gen->backends = std::make_shared<affinity::BackendSet>(*config, previous ? previous->backends.get() : nullptr);
   return gen;
 }
 

@@ -18,6 +18,7 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 struct HealthChecker::Entry {
+  std::shared_ptr<const affinity::BackendSet> keep;  // what `server` and `backend` belong to
   affinity::Server* server = nullptr;
   const config::BackendConfig* backend = nullptr;
   std::string label;  // "backend/server" for the log
@@ -71,13 +72,14 @@ unsigned parse_status(std::string_view line) {
 }  // namespace
 
 std::vector<std::unique_ptr<HealthChecker::Entry>> HealthChecker::make_entries(
-    const affinity::BackendSet& backends) {
+    const affinity::BackendSet& backends, const std::shared_ptr<const affinity::BackendSet>& keep) {
   std::vector<std::unique_ptr<Entry>> out;
   for (const auto& b : backends.backends()) {
     const auto& bc = b->config();
     const bool checked = bc.health_check.type != config::HealthCheckType::kNone;
     for (affinity::Server* s : b->servers()) {
       auto e = std::make_unique<Entry>();
+      e->keep = keep;
       e->server = s;
       e->backend = &bc;
       e->label = bc.name + "/" + s->name();
@@ -97,7 +99,7 @@ std::vector<std::unique_ptr<HealthChecker::Entry>> HealthChecker::make_entries(
 
 HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed) : rng_(seed) {
   const auto now = Clock::now();
-  entries_ = make_entries(backends);
+  entries_ = make_entries(backends, nullptr);
   for (auto& e : entries_) {
     any_checked_ |= e->checked;
     any_passive_ |= e->backend->passive.has_value();
@@ -111,8 +113,8 @@ HealthChecker::HealthChecker(const affinity::BackendSet& backends, uint64_t seed
   }
 }
 
-void HealthChecker::update(const affinity::BackendSet& backends) {
-  auto next = make_entries(backends);
+void HealthChecker::update(std::shared_ptr<const affinity::BackendSet> backends) {
+  auto next = make_entries(*backends, backends);
   {
     std::lock_guard lock(run_mu_);
     if (stopped_) return;

@@ -75,10 +75,10 @@ class HealthChecker {
   bool checked(const affinity::Server& server) const;
 
   // A reload: checks `backends` from now on (the checker's own thread
-  // applies the change; checks of the previous set stop at their next step).
-  // `backends` must outlive the checker or the next update(). Call from one
-  // thread (the gateway's main thread), after start().
-  void update(const affinity::BackendSet& backends);
+  // applies the change; checks of the previous set stop at their next step,
+  // each holding the set it checks until then). Call from one thread (the
+  // gateway's main thread), after start().
+  void update(std::shared_ptr<const affinity::BackendSet> backends);
 
  private:
   struct Entry;
@@ -97,7 +97,9 @@ class HealthChecker {
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
 
   // The entries of `backends`, without their checker-thread state.
-  static std::vector<std::unique_ptr<Entry>> make_entries(const affinity::BackendSet& backends);
+  // `keep`: held by each entry (null: the set outlives the checker).
+  static std::vector<std::unique_ptr<Entry>> make_entries(
+      const affinity::BackendSet& backends, const std::shared_ptr<const affinity::BackendSet>& keep);
   // On the checker thread: `next` replaces entries_ (update()).
   void swap_in(std::vector<std::unique_ptr<Entry>> next);
   void spawn(Entry& e);

@@ -30,7 +30,7 @@ Reloader::Reloader(Loader loader, const GenerationBuilder& builder,
                    std::shared_ptr<const session::Generation> first, Parts parts)
     : loader_(std::move(loader)),
       builder_(builder),
-      first_(first),
+      first_backends_(first->backends),
       current_(std::move(first)),
       parts_(parts) {}
 
@@ -56,7 +56,7 @@ bool Reloader::reload() {
 
   // Committed from here on: nothing below can fail.
   next->backends->commit(current_->backends.get());
-  parts_.health->update(*next->backends);
+  parts_.health->update(next->backends);
   if (parts_.redis_store) parts_.redis_store->update_servers(next->backends->server_names());
   parts_.entries->set_backends(*next->backends);
   if (parts_.admin) {
@@ -174,7 +174,7 @@ void Reloader::switch_workers(const std::shared_ptr<const session::Generation>& 
 }
 
 void Reloader::prune() {
-  std::erase_if(retired_, [this](const auto& g) { return g != first_ && g.use_count() == 1; });
+  std::erase_if(retired_, [](const auto& g) { return g.use_count() == 1; });
 }
 
 namespace {

@@ -65,8 +65,8 @@ class Reloader {
   // The generation new connections take.
   const std::shared_ptr<const session::Generation>& current() const { return current_; }
   // Drops the generations nothing uses any more (their TLS contexts, their
-  // access log's thread), so that never happens on a worker. Call now and
-  // then; the first generation stays (the shared admin state refers to it).
+  // access log's thread and file), so that never happens on a worker. Call
+  // now and then.
   void prune();
 
  private:
@@ -89,7 +89,8 @@ class Reloader {
 
   Loader loader_;
   const GenerationBuilder& builder_;
-  std::shared_ptr<const session::Generation> first_;
+  // The shared admin state refers to the first generation's servers.
+  std::shared_ptr<affinity::BackendSet> first_backends_;
   std::shared_ptr<const session::Generation> current_;
   std::vector<std::shared_ptr<const session::Generation>> retired_;
   Parts parts_;

@@ -44,7 +44,9 @@ struct ListenerRuntime {
 struct Generation {
   uint64_t number = 0;  // 1 at start, +1 per successful reload
   std::shared_ptr<const config::GatewayConfig> config;
-  std::unique_ptr<affinity::BackendSet> backends;
+  // Shared: the shared admin state keeps the first generation's set (its
+  // servers share their State with the same servers of later generations).
+  std::shared_ptr<affinity::BackendSet> backends;
   std::vector<ListenerRuntime> listeners;  // config->listeners order
   std::shared_ptr<AccessLog> access_log;
 

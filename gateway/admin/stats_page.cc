@@ -16,17 +16,30 @@ constexpr std::string_view kHead =
     "th{background:#eee}td.l{text-align:left}tr.down td{background:#fdd}"
     "tr.drain td{background:#ffd}tr.maint td{background:#e4e4e4}"
     "tr.gw td{color:#555;font-style:italic}small{color:#666}"
+    // Long tables (tens of servers) keep their column names in view.
+    "th{position:sticky;top:0}p.sum{margin:.2em 0}"
+    ".sw{display:inline-block;width:1em;border:1px solid #bbb}"
     "</style></head><body>\n<h1>sag statistics</h1>\n<p>";
 
 constexpr std::string_view kTableHead =
-    ")</small></h2>\n<table>\n<tr><th>server</th><th>address</th><th>state</th>"
+    "\n<table>\n<tr><th>server</th><th>address</th><th>state</th>"
     "<th>health</th><th>weight</th><th>active</th><th>requests</th><th>2xx</th>"
     "<th>3xx</th><th>4xx</th><th>5xx</th><th>pinned</th><th>p50</th><th>p99</th>"
     "<th>last check</th></tr>\n";
 
 constexpr std::string_view kFoot =
-    "<p><small>pinned: requests served because of persistence (cookie, learn or source). "
-    "p50/p99: whole request time. Refreshes every 5 s. "
+    "<p><small><b>Rows</b>: white: ready and up; "
+    "<span class=\"sw\" style=\"background:#fdd\">&nbsp;</span> down (failed its health "
+    "checks, or ejected after failures on real traffic): takes no request, its sessions move; "
+    "<span class=\"sw\" style=\"background:#ffd\">&nbsp;</span> drain: keeps its sessions, "
+    "takes no new ones; "
+    "<span class=\"sw\" style=\"background:#e4e4e4\">&nbsp;</span> maint: takes nothing, "
+    "its sessions move; <i>gateway</i>: answers the gateway gave itself (502, 503, 504).<br>"
+    "<b>Columns</b>: state: set by an operator (ready, drain, maint); health: from checks; "
+    "weight: share of new sessions; active: requests in flight; requests, 2xx-5xx: since "
+    "start; pinned: requests served because of persistence (cookie, learn or source); "
+    "p50/p99: whole request time; last check: the last health check's result.<br>"
+    "Refreshes every 5 s. "
     "<a href=\"/metrics\">metrics</a> &middot; <a href=\"/api/backends\">JSON</a>"
     "</small></p>\n</body></html>\n";
 
@@ -108,6 +121,30 @@ void append_gateway_row(std::string& out, size_t bi, const session::GatewayStats
   out += "<td></td><td></td><td></td><td></td></tr>\n</table>\n";
 }
 
+// Above the table, so that a backend of tens of servers reads at a glance:
+// ")</small></h2>\n<p class=sum>30 servers: 28 up, 2 down; 1 drain, 0 maint"
+// (the table head closes the heading's parenthesis first).
+void append_summary(std::string& out, const affinity::Backend& b) {
+  size_t up = 0, drain = 0, maint = 0;
+  for (const affinity::Server* s : b.servers()) {
+    up += s->up();
+    drain += s->admin_state() == affinity::AdminState::kDrain;
+    maint += s->admin_state() == affinity::AdminState::kMaint;
+  }
+  const size_t n = b.servers().size();
+  out += ")</small></h2>\n<p class=\"sum\">";
+  append_u64(out, n);
+  out += n == 1 ? " server: " : " servers: ";
+  append_u64(out, up);
+  out += " up, ";
+  append_u64(out, n - up);
+  out += " down; ";
+  append_u64(out, drain);
+  out += " drain, ";
+  append_u64(out, maint);
+  out += " maint</p>";
+}
+
 void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
                     const session::GatewayStats& stats, const LastCheck& last_check) {
   const auto& pc = b.persistence_counters();
@@ -123,6 +160,7 @@ void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
   append_u64(out, pc.total(affinity::PersistenceCounters::kRedispatch));
   out += "; retries ";
   append_u64(out, stats.retries(bi));
+  append_summary(out, b);
   out += kTableHead;
   for (const affinity::Server* s : b.servers()) append_server_row(out, bi, *s, stats, last_check);
   append_gateway_row(out, bi, stats);

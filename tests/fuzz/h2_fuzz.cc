@@ -128,7 +128,7 @@ struct Shared {
     auto g = std::make_shared<sag::session::Generation>();
     g->number = 1;
     g->config = config;
-    g->backends = std::make_unique<sag::affinity::BackendSet>(*config);
+    g->backends = std::make_shared<sag::affinity::BackendSet>(*config);
     store = std::make_unique<sag::affinity::MemoryAffinityStore>(config->affinity_store.capacity);
     std::string error;
     g->access_log = sag::session::AccessLog::open(config->access_log, error);
