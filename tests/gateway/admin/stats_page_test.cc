@@ -47,5 +47,53 @@ TEST(StatsPageTest, OneRowPerServerEscaped) {
   EXPECT_NE(page.find("</td><td>1.0"), std::string::npos) << page;
 }
 
+// A backend of 30 servers (issue 15): one row each, a summary line that
+// counts the states, the legend, and a page that stays small.
+TEST(StatsPageTest, ThirtyServersReadAtAGlance) {
+  auto cfg = std::make_shared<config::GatewayConfig>();
+  config::BackendConfig b;
+  b.name = "big";
+  for (int i = 0; i < 30; ++i) {
+    config::ServerConfig sc;
+    sc.name = "srv" + std::to_string(i);
+    sc.address = "10.0.0." + std::to_string(i + 1) + ":8080";
+    sc.endpoint = *config::Endpoint::parse(sc.address);
+    b.servers.push_back(sc);
+  }
+  cfg->backends = {b};
+  affinity::BackendSet backends(*cfg);
+  session::GatewayStats stats(*cfg);
+  AdminHandler handler(cfg, backends, stats, {});
+  auto* big = backends.find("big");
+  big->find_server("srv3")->set_healthy(false);
+  big->find_server("srv7")->set_healthy(false);
+  big->find_server("srv10")->set_admin_state(affinity::AdminState::kDrain);
+  big->find_server("srv11")->set_admin_state(affinity::AdminState::kMaint);
+  for (int i = 0; i < 30; ++i) stats.request_done(0, big->servers()[i], 200, 2ms);
+
+  const std::string page = handler.stats_page();
+  auto count = [&](std::string_view needle) {
+    size_t n = 0;
+    for (size_t p = 0; (p = page.find(needle, p)) != std::string::npos; ++p) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<td class=\"l\">srv"), 30u);
+  EXPECT_EQ(count("<tr class=\"down\">"), 2u);
+  EXPECT_EQ(count("<tr class=\"drain\">"), 1u);
+  EXPECT_EQ(count("<tr class=\"maint\">"), 1u);
+  EXPECT_NE(page.find("<p class=\"sum\">30 servers: 28 up, 2 down; 1 drain, 1 maint</p>"),
+            std::string::npos)
+      << page.substr(0, 2000);
+  // Rows in file order.
+  EXPECT_LT(page.find(">srv2<"), page.find(">srv20<"));
+  EXPECT_LT(page.find(">srv9<"), page.find(">srv10<"));
+  // The legend explains the colours and the columns; the head stays in view.
+  EXPECT_NE(page.find("<b>Rows</b>"), std::string::npos);
+  EXPECT_NE(page.find("drain: keeps its sessions"), std::string::npos);
+  EXPECT_NE(page.find("<b>Columns</b>"), std::string::npos);
+  EXPECT_NE(page.find("position:sticky"), std::string::npos);
+  EXPECT_LT(page.size(), 32u * 1024u);
+}
+
 }  // namespace
 }  // namespace sag::gateway
