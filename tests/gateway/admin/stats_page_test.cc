@@ -14,6 +14,12 @@ namespace {
 using namespace std::chrono_literals;
 using admin_test::Fixture;
 
+size_t occurrences(const std::string& text, std::string_view needle) {
+  size_t n = 0;
+  for (size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
+  return n;
+}
+
 TEST(HtmlTest, Escapes) {
   std::string out;
   admin::append_html(out, "<a href=\"x\">'&'</a>");
@@ -31,11 +37,7 @@ TEST(StatsPageTest, OneRowPerServerEscaped) {
   EXPECT_NE(page.find("<meta http-equiv=\"refresh\" content=\"5\">"), std::string::npos);
   EXPECT_EQ(page.find("<b>timeout</b>"), std::string::npos);
   EXPECT_NE(page.find("&lt;b&gt;timeout&lt;/b&gt;"), std::string::npos);
-  auto count = [&](std::string_view needle) {
-    size_t n = 0;
-    for (size_t p = 0; (p = page.find(needle, p)) != std::string::npos; ++p) ++n;
-    return n;
-  };
+  auto count = [&](std::string_view needle) { return occurrences(page, needle); };
   EXPECT_EQ(count("<tr class=\"ready\"><td class=\"l\">s1</td>"), 1u);
   EXPECT_EQ(count("<tr class=\"ready\"><td class=\"l\">s2</td>"), 1u);
   EXPECT_EQ(count("<tr class=\"ready\"><td class=\"l\">a1</td>"), 1u);
@@ -72,11 +74,7 @@ TEST(StatsPageTest, ThirtyServersReadAtAGlance) {
   for (int i = 0; i < 30; ++i) stats.request_done(0, big->servers()[i], 200, 2ms);
 
   const std::string page = handler.stats_page();
-  auto count = [&](std::string_view needle) {
-    size_t n = 0;
-    for (size_t p = 0; (p = page.find(needle, p)) != std::string::npos; ++p) ++n;
-    return n;
-  };
+  auto count = [&](std::string_view needle) { return occurrences(page, needle); };
   EXPECT_EQ(count("<td class=\"l\">srv"), 30u);
   EXPECT_EQ(count("<tr class=\"down\">"), 2u);
   EXPECT_EQ(count("<tr class=\"drain\">"), 1u);
