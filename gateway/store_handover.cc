@@ -15,6 +15,24 @@ int64_t StoreHandover::unix_ms() {
       .count();
 }
 
+void StoreHandover::restore_admin(const std::vector<StateFile::AdminCarry>& saved,
+                                  const std::string& from) {
+  size_t restored = 0;
+  for (const auto& c : saved) {
+    const affinity::Backend* b = backends_->find(c.backend);
+    affinity::Server* s = b ? b->find_server(c.server) : nullptr;
+    if (!s) continue;
+    const bool weight = c.admin.config_weight == s->config_weight() && c.admin.weight != s->weight();
+    if (c.admin.state == s->admin_state() && !weight) continue;
+    s->set_admin_state(c.admin.state);
+    if (weight) s->set_weight(c.admin.weight);
+    log_info(from + ": server " + c.backend + "/" + c.server + " " + affinity::to_string(c.admin.state) +
+             ", weight " + std::to_string(s->weight()) + " (as the admin API left it)");
+    ++restored;
+  }
+  (void)restored;
+}
+
 void StoreHandover::load(const std::string& path) {
   if (path.empty() || !store_) return;
   StateFile::Contents got;
@@ -23,6 +41,7 @@ void StoreHandover::load(const std::string& path) {
     log_warning("state file " + path + ": " + error + "; starting with an empty affinity store");
     return;
   }
+  restore_admin(got.admin, "state file " + path);
   store_->adopt(got.key, got.entries, clock_.steady_now());
   log_info("state file " + path + ": " + std::to_string(got.entries.size()) + " of " +
            std::to_string(got.saved) + " affinity entries loaded (" + std::to_string(got.expired) +
@@ -51,13 +70,14 @@ void StoreHandover::take_key(UpgradeHandover& handover) {
   if (store_) store_->adopt(key, {}, clock_.steady_now());
 }
 
-void StoreHandover::merge(const std::string& image, const StateFile::Layout& layout) {
+void StoreHandover::merge(const std::string& image, const StateFile::Layout& layout, bool admin) {
   StateFile::Contents got;
   std::string error;
   if (!StateFile::decode(image, layout, unix_ms(), got, error)) {
     log_warning("upgrade: affinity entries from the old process: " + error);
     return;
   }
+  if (admin) restore_admin(got.admin, "upgrade");
   const size_t added = store_->merge(got.entries, clock_.steady_now());
   log_info("upgrade: " + std::to_string(added) + " of " + std::to_string(got.saved) +
            " affinity entries from the old process taken over (" +
@@ -70,7 +90,10 @@ void StoreHandover::take_entries(UpgradeHandover& handover) {
     log_warning("upgrade: no affinity entries from the old process");
     return;
   }
-  if (store_) merge(image, backends_->server_names());
+  // The old process's admin state, before the first request (its later
+  // entries, after this process serves, come without: the admin API here
+  // may have changed it since).
+  if (store_) merge(image, backends_->server_names(), true);
 }
 
 void StoreHandover::take_rest(UpgradeHandover& handover) {
@@ -78,7 +101,7 @@ void StoreHandover::take_rest(UpgradeHandover& handover) {
   log_info("upgrade: serving; the old process stops and hands over the rest of its affinity entries");
   if (!store_) return;
   handover.receive([this, layout = backends_->server_names()](const std::string& image) {
-    merge(image, layout);
+    merge(image, layout, false);
   });
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "affinity/clock.h"
 #include "affinity/model/backend.h"
@@ -48,7 +49,11 @@ class StoreHandover {
 
  private:
   static int64_t unix_ms();
-  void merge(const std::string& image, const affinity::StateFile::Layout& layout);
+  // `admin`: the image's admin state applies too (the first image only).
+  void merge(const std::string& image, const affinity::StateFile::Layout& layout, bool admin);
+  // Servers' admin state as a state file or the old process left it; `from`
+  // names the source in the log.
+  void restore_admin(const std::vector<affinity::StateFile::AdminCarry>& saved, const std::string& from);
 
   affinity::MemoryAffinityStore* store_;
   const affinity::BackendSet* backends_;

@@ -144,8 +144,12 @@ Backend* BackendSet::find(std::string_view name) const {
 std::vector<ServerNames> BackendSet::server_names() const {
   std::vector<ServerNames> out;
   for (const auto& b : backends_) {
-    ServerNames names{b->name(), std::vector<std::string>(b->id_count())};
-    for (const Server* s : b->servers()) names.servers[s->index()] = s->name();
+    ServerNames names{b->name(), std::vector<std::string>(b->id_count()),
+                      std::vector<ServerNames::Admin>(b->id_count())};
+    for (const Server* s : b->servers()) {
+      names.servers[s->index()] = s->name();
+      names.admin[s->index()] = {s->admin_state(), s->weight(), s->config_weight()};
+    }
     out.push_back(std::move(names));
   }
   return out;

@@ -85,8 +85,21 @@ class Backend {
 // one process (Redis, state files, upgrades), where a ServerId means
 // nothing. An id no server has now has an empty name.
 struct ServerNames {
+  // What an operator set through the admin API, by ServerId as `servers`
+  // (state files and upgrades carry it; empty: not known).
+  struct Admin {
+    AdminState state = AdminState::kReady;
+    uint32_t weight = 0;         // the server's weight
+    uint32_t config_weight = 0;  // the weight the config gave it
+  };
+
+  ServerNames() = default;
+  ServerNames(std::string b, std::vector<std::string> s, std::vector<Admin> a = {})
+      : backend(std::move(b)), servers(std::move(s)), admin(std::move(a)) {}
+
   std::string backend;
   std::vector<std::string> servers;
+  std::vector<Admin> admin;
 };
 
 // Every backend of one config.

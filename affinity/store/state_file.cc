@@ -17,7 +17,8 @@ namespace sag::affinity {
 
 namespace {
 
-constexpr std::string_view kMagic = "SAGSTAT1";
+constexpr std::string_view kMagic = "SAGSTAT2";
+constexpr std::string_view kMagicV1 = "SAGSTAT1";  // without admin records
 constexpr size_t kEntryBytes = 32;
 constexpr size_t kSumBytes = 16;
 // The checksum detects damage, it authenticates nothing (the file is the
@@ -88,7 +89,8 @@ class Remap {
       std::vector<int64_t>& to = map_[tag];
       for (const auto& server : b.servers) {
         int64_t index = -1;
-        if (it != current.end()) {
+        // (An empty name: an id no server had; entries naming it are gone.)
+        if (it != current.end() && !server.empty()) {
           const auto& names = it->second->servers;
           for (size_t i = 0; i < names.size(); ++i)
             if (names[i] == server) index = static_cast<int64_t>(i);
@@ -135,6 +137,14 @@ std::string StateFile::encode(const MemoryAffinityStore::HashKey& key,
     put_name(o, b.backend);
     put_u32(o, static_cast<uint32_t>(b.servers.size()));
     for (const auto& s : b.servers) put_name(o, s);
+    for (size_t i = 0; i < b.servers.size(); ++i) {
+      const bool known = i < b.admin.size() && !b.servers[i].empty();
+      const ServerNames::Admin a = known ? b.admin[i] : ServerNames::Admin{};
+      o.push_back(known ? 1 : 0);
+      o.push_back(static_cast<char>(a.state));
+      put_u32(o, a.weight);
+      put_u32(o, a.config_weight);
+    }
   }
   put_u64(o, entries.size());
   for (const auto& e : entries) {
@@ -152,8 +162,9 @@ std::string StateFile::encode(const MemoryAffinityStore::HashKey& key,
 bool StateFile::decode(std::string_view bytes, const Layout& layout, int64_t wall_ms, Contents& out,
                        std::string& error) {
   out = Contents{};
-  if (bytes.size() < kMagic.size() + kSumBytes || bytes.substr(0, kMagic.size()) != kMagic) {
-    error = "not a state file (no SAGSTAT1 header)";
+  const bool v1 = bytes.substr(0, kMagicV1.size()) == kMagicV1;
+  if (bytes.size() < kMagic.size() + kSumBytes || (bytes.substr(0, kMagic.size()) != kMagic && !v1)) {
+    error = "not a state file (no SAGSTAT2 header)";
     return false;
   }
   const std::string_view body = bytes.substr(0, bytes.size() - kSumBytes);
@@ -172,6 +183,16 @@ bool StateFile::decode(std::string_view bytes, const Layout& layout, int64_t wal
     b.backend = r.name();
     const uint64_t nservers = r.u(4);
     for (uint64_t k = 0; r.ok() && k < nservers; ++k) b.servers.emplace_back(r.name());
+    for (uint64_t k = 0; !v1 && r.ok() && k < nservers; ++k) {
+      const bool known = r.u(1) == 1;
+      const uint64_t state = r.u(1);
+      ServerNames::Admin a;
+      a.weight = static_cast<uint32_t>(r.u(4));
+      a.config_weight = static_cast<uint32_t>(r.u(4));
+      if (!known || state > static_cast<uint64_t>(AdminState::kMaint)) continue;
+      a.state = static_cast<AdminState>(state);
+      out.admin.push_back({b.backend, b.servers[k], a});
+    }
     saved.push_back(std::move(b));
   }
   const uint64_t nentries = r.u(8);
@@ -186,6 +207,13 @@ bool StateFile::decode(std::string_view bytes, const Layout& layout, int64_t wal
                           : wall_ms > saved_ms ? std::min<int64_t>(wall_ms - saved_ms, 100 * kYearMs)
                                                : 0;
   const int64_t gone_ns = gone_ms * 1000000;
+  // Admin records of servers the current layout has.
+  std::erase_if(out.admin, [&layout](const AdminCarry& c) {
+    for (const auto& b : layout)
+      if (b.backend == c.backend)
+        return std::find(b.servers.begin(), b.servers.end(), c.server) == b.servers.end();
+    return true;
+  });
   const Remap remap(saved, layout);
   out.saved = nentries;
   out.entries.reserve(nentries);

@@ -17,11 +17,17 @@
 //   find its entry again): it is written with mode 0600, to a temporary
 //   file beside it that is synced and then renamed over it, so a crash
 //   mid-write leaves the previous file whole.
-// - Format: little-endian, "SAGSTAT1", the save time (Unix ms), the key, the
-//   backends (name, server names), the entries (32 bytes each), and a
-//   SipHash-2-4-128 of everything before it. A file that is short, long,
-//   unknown or whose checksum fails is refused whole (corrupt); nothing of
-//   it is used.
+// - Admin state: each server's state (ready, drain, maint) and weight as
+//   the admin API left them, so a server drained before a restart or an
+//   upgrade is still drained after it. A weight is restored only where the
+//   config still gives the server the weight it gave at the save (a changed
+//   file wins).
+// - Format: little-endian, "SAGSTAT2", the save time (Unix ms), the key, the
+//   backends (name, server names, then per server: known u8, state u8,
+//   weight u32, configured weight u32), the entries (32 bytes each), and a
+//   SipHash-2-4-128 of everything before it. "SAGSTAT1" (no admin records)
+//   is read too. A file that is short, long, unknown or whose checksum fails
+//   is refused whole (corrupt); nothing of it is used.
 //
 // Thread: any; the store must not be in use while it is adopted.
 #pragma once
@@ -41,8 +47,15 @@ class StateFile {
   using Backend = ServerNames;
   using Layout = std::vector<ServerNames>;
 
+  // A server's admin state as saved, for a server the current layout has.
+  struct AdminCarry {
+    std::string backend, server;
+    ServerNames::Admin admin;
+  };
+
   struct Contents {
     MemoryAffinityStore::HashKey key;
+    std::vector<AdminCarry> admin;
     std::vector<MemoryAffinityStore::SavedEntry> entries;  // mapped to the current layout
     size_t saved = 0;          // entries in the file
     size_t expired = 0;        // expired since the save

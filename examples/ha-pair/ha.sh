@@ -192,11 +192,18 @@ up() {
     # gw1 first: with equal standing the higher priority wins.
     [ "$g" = gw1 ] && sleep 1
   done
-  for _ in $(seq 100); do
-    holder >/dev/null && break
+  # Up once one gateway holds the address and it answers through it (a
+  # loaded machine may take a few seconds: the sag checks must pass first).
+  local serving=""
+  for _ in $(seq 300); do
+    if holder >/dev/null &&
+       in_ns client curl -s -m 1 -o /dev/null "http://$vip/healthz-of-the-pair" 2>/dev/null; then
+      serving=1
+      break
+    fi
     sleep 0.1
   done
-  holder >/dev/null || { echo "ha.sh: no gateway took $vip" >&2; exit 1; }
+  [ -n "$serving" ] || { echo "ha.sh: no gateway serves $vip after 30 s" >&2; status >&2; exit 1; }
   cat <<TRY
 The HA pair is up ($P, state in $dir). The floating address is $vip.
 

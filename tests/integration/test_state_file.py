@@ -13,6 +13,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
+from admin import Admin  # noqa: E402
 from gateway import Gateway, run_gateway  # noqa: E402
 from harness import GatewayTestCase, basic_config, count_servers, get_from, main  # noqa: E402
 
@@ -103,6 +104,27 @@ class StateFileTest(GatewayTestCase):
             self.assertIn(landed, ("s1", "s3"))
             again = self.fresh_get(gw, "http", "/", headers=[("Cookie", "JSESSIONID=" + v)])
             self.assertEqual(again.header("x-server"), landed, "session %s" % v)
+
+    def test_admin_state_survives_a_restart(self):
+        s = self.servers(*NAMES)
+        path = self.state_path()
+        cfg = self.config(s, path)
+        cfg["admin"] = {"bind": "127.0.0.1:0"}
+        gw = self.gateway(cfg)
+        admin = Admin(gw)
+        r = admin.put("/api/backends/app/servers/s2", {"state": "drain"})
+        self.assertEqual(r.status, 200, r.text)
+        r = admin.put("/api/backends/app/servers/s3", {"weight": 5})
+        self.assertEqual(r.status, 200, r.text)
+        admin.conn.close()
+        self.stop(gw)
+        gw.start()
+        self.assertIn("server app/s2 drain, weight 100 (as the admin API left it)", gw.stderr())
+        admin = Admin(gw)
+        self.addCleanup(admin.conn.close)
+        self.assertEqual(admin.json("/api/backends/app/servers/s2")["state"], "drain")
+        self.assertEqual(admin.json("/api/backends/app/servers/s3")["weight"], 5)
+        self.assertEqual(admin.json("/api/backends/app/servers/s1")["state"], "ready")
 
     def test_corrupt_file_starts_empty_and_serves(self):
         s = self.servers(*NAMES)

@@ -16,6 +16,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
+from admin import Admin  # noqa: E402
 from harness import LOCAL, GatewayTestCase, Http11Client, basic_config, main  # noqa: E402
 
 NAMES = ("s1", "s2", "s3")
@@ -164,6 +165,11 @@ class UpgradeTest(GatewayTestCase):
         gw = self.start_gateway()
         old_pid = gw.proc.pid
         owners = self.learn(gw)
+        # Admin state set before the upgrade is the new process's too (a
+        # drained server keeps its sessions).
+        a = Admin(gw)
+        self.assertEqual(a.put("/api/backends/app/servers/s2", {"state": "drain"}).status, 200)
+        a.conn.close()
         load = Load(gw.port("http"), owners)
         load.start()
         time.sleep(0.5)
@@ -193,10 +199,14 @@ class UpgradeTest(GatewayTestCase):
             c = Http11Client(LOCAL, gw.port("http"))
             self.assertEqual(c.get("/", [("Cookie", "JSESSIONID=" + v)]).header("x-server"), owner, v)
             c.close()
-        # The admin listener came along.
+        # The admin listener came along, and the admin state with it.
         c = Http11Client(LOCAL, gw.port("admin"))
         self.assertEqual(c.get("/healthz").status, 200)
         c.close()
+        a = Admin(gw)
+        self.addCleanup(a.conn.close)
+        self.assertEqual(a.json("/api/backends/app/servers/s2")["state"], "drain")
+        self.assertIn("upgrade: server app/s2 drain", log)
 
     def test_a_new_process_that_fails_leaves_the_old_one_serving(self):
         gw = self.start_gateway()

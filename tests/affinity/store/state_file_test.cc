@@ -154,7 +154,7 @@ TEST(StateFile, EveryDamagedByteOrLengthIsRefusedWhole) {
     EXPECT_FALSE(StateFile::decode(good.substr(0, n), kLayout, kWall, got, error)) << "length " << n;
   EXPECT_FALSE(StateFile::decode(good + "x", kLayout, kWall, got, error));
   EXPECT_FALSE(StateFile::decode("", kLayout, kWall, got, error));
-  EXPECT_EQ(error, "not a state file (no SAGSTAT1 header)");
+  EXPECT_EQ(error, "not a state file (no SAGSTAT2 header)");
 }
 
 class StateFileOnDisk : public ::testing::Test {
@@ -224,6 +224,49 @@ TEST(StateFile, AdoptingMoreThanTheCapacityKeepsItsBound) {
   MemoryAffinityStore b(1000, 1);
   ASSERT_TRUE(b.adopt(a.hash_key(), a.live_entries(at_s(0)), at_s(0)));
   EXPECT_EQ(b.size(), 1000u);
+}
+
+// Admin state (drain, maint, a weight the admin API set) travels with the
+// file; a weight comes back only where the config still gives the server
+// the weight it gave at the save.
+TEST(StateFile, AdminStateTravelsByServerName) {
+  StateFile::Layout saved = kLayout;
+  saved[0].admin = {{AdminState::kDrain, 100, 100}, {AdminState::kReady, 7, 100},
+                    {AdminState::kMaint, 100, 100}};
+  MemoryAffinityStore a(16);
+  const std::string bytes = StateFile::encode(a.hash_key(), {}, saved, kWall);
+  // Now s3 is gone and the servers are in another order.
+  const StateFile::Layout now = {{"app", {"s2", "s1"}}, {"api", {"a1", "a2"}}};
+  StateFile::Contents got;
+  std::string error;
+  ASSERT_TRUE(StateFile::decode(bytes, now, kWall, got, error)) << error;
+  std::map<std::string, ServerNames::Admin> by;
+  for (const auto& c : got.admin) {
+    EXPECT_EQ(c.backend, "app");  // api had no admin records
+    by[c.server] = c.admin;
+  }
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_EQ(by["s1"].state, AdminState::kDrain);
+  EXPECT_EQ(by["s2"].state, AdminState::kReady);
+  EXPECT_EQ(by["s2"].weight, 7u);
+  EXPECT_EQ(by["s2"].config_weight, 100u);
+}
+
+TEST(StateFile, AVersionOneFileIsReadWithoutAdminState) {
+  // SAGSTAT1: as SAGSTAT2 without the per-server records.
+  MemoryAffinityStore a(16);
+  const StateFile::Layout layout = {{"app", {"s1"}}};
+  std::string v2 = StateFile::encode(a.hash_key(), {}, layout, kWall);
+  std::string body = v2.substr(0, v2.size() - 16);
+  body.replace(0, 8, "SAGSTAT1");
+  // app's one record: 10 bytes after the server's name.
+  const size_t rec = body.find("s1", 8 + 8 + 16) + 2;  // after the magic, time and key
+  body.erase(rec, 10);
+  const std::string v1 = body + StateFile::checksum(body);
+  StateFile::Contents got;
+  std::string error;
+  ASSERT_TRUE(StateFile::decode(v1, layout, kWall, got, error)) << error;
+  EXPECT_TRUE(got.admin.empty());
 }
 
 }  // namespace
