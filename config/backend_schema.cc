@@ -102,11 +102,32 @@ void read_passive(YamlReader& r, BackendConfig& b) {
   b.passive = pc;
 }
 
-void read_server_timeouts(YamlReader& r, BackendConfig& b) {
+void read_server_timeouts(SchemaContext& ctx, YamlReader& r, BackendConfig& b) {
   YamlReader t = r.child("timeouts", "'timeouts' of " + r.what());
   if (!t.ok()) return;
+  const bool tcp = b.mode == ProxyMode::kTcp;
   t.read_positive("connect", b.connect_timeout);
   t.read_positive("server", b.server_timeout);
+  t.read_positive("idle", b.idle_timeout);
+  if (tcp && t.has("server"))
+    ctx.error(t.at("server"), "'server': a tcp backend has no responses to wait for; use 'idle' " + t.in());
+  if (!tcp && t.has("idle"))
+    ctx.error(t.at("idle"), "'idle': only for a tcp backend (an http backend uses 'server') " + t.in());
+}
+
+// What SPEC §2 allows a tcp backend: balance roundrobin, leastconn, source
+// or random; persistence `source` alone; no HTTP checks; no pool.
+void check_tcp_backend(SchemaContext& ctx, YamlReader& r, const BackendConfig& b) {
+  using B = BalanceAlgorithm;
+  if (b.balance == B::kLeastTime || b.balance == B::kHash)
+    ctx.error(r.at("balance"), "'balance: " + std::string(to_string(b.balance)) +
+                                   "' needs HTTP; a tcp backend takes roundrobin, leastconn, source or random");
+  if (r.has("hash_key")) ctx.error(r.at("hash_key"), "'hash_key': not for a tcp backend " + r.in());
+  if (b.persistence.cookie || b.persistence.learn)
+    ctx.error(r.at("persistence"), "'persistence': a tcp backend takes 'source' only (cookies need HTTP) " + r.in());
+  if (b.health_check.type == HealthCheckType::kHttp)
+    ctx.error(r.at("health_check"), "'health_check': 'type: http' is for http backends; use tcp or none " + r.in());
+  if (r.has("pool")) ctx.error(r.at("pool"), "'pool': a tcp backend pools no connections " + r.in());
 }
 
 void read_pool(YamlReader& r, PoolConfig& pool) {
@@ -128,16 +149,22 @@ void read_backend(SchemaContext& ctx, const YAML::Node& n, size_t index, Gateway
     b.name = *name;
     r.rename("backend " + quote(*name));
   }
+  r.read_enum("mode", b.mode, {{"http", ProxyMode::kHttp}, {"tcp", ProxyMode::kTcp}});
   read_balance(ctx, r, b);
   read_servers(ctx, r, b);
   if (r.has("health_check")) read_health_check(ctx, r, b.health_check);
   if (r.has("passive")) read_passive(r, b);
   r.read("slow_start", b.slow_start);
-  if (r.has("persistence")) b.persistence = read_persistence(ctx, r);
+  if (r.has("persistence")) {
+    b.persistence = read_persistence(ctx, r);
+  } else if (b.mode == ProxyMode::kTcp) {
+    b.persistence.cookie.reset();  // absent: none (the cookie default is HTTP's)
+  }
   r.read("redispatch", b.redispatch);
   r.read_uint("retries", b.retries, 0, 10);
-  if (r.has("timeouts")) read_server_timeouts(r, b);
+  if (r.has("timeouts")) read_server_timeouts(ctx, r, b);
   if (r.has("pool")) read_pool(r, b.pool);
+  if (b.mode == ProxyMode::kTcp) check_tcp_backend(ctx, r, b);
   cfg.backends.push_back(std::move(b));
 }
 

@@ -54,7 +54,14 @@ void CrossChecks::bind(const Endpoint& ep, const std::string& owner, Pos at) {
 void CrossChecks::finish(const GatewayConfig& cfg) {
   const std::string defined = backends_.list();
   for (const BackendRef& ref : backend_refs_) {
-    if (cfg.find_backend(ref.name)) continue;
+    if (const BackendConfig* b = cfg.find_backend(ref.name)) {
+      if (b->mode != ref.mode)
+        log_.error(ref.at, "'backend': " + quote(ref.name) + " is a" +
+                               (b->mode == ProxyMode::kTcp ? " tcp" : "n http") + " backend; a" +
+                               (ref.mode == ProxyMode::kTcp ? " tcp listener needs a tcp backend"
+                                                            : "n http listener needs an http backend"));
+      continue;
+    }
     log_.error(ref.at, "'backend': no backend named " + quote(ref.name) +
                            (defined.empty() ? std::string() : " (defined: " + defined + ")"));
   }

@@ -37,18 +37,23 @@ class CrossChecks {
 
   void listener_name(const std::string& name, Pos at) { listeners_.add(log_, name, at, "listener"); }
   void backend_name(const std::string& name, Pos at) { backends_.add(log_, name, at, "backend"); }
-  // A listener's or route's `backend`; checked by finish().
-  void backend_ref(const std::string& name, Pos at) { backend_refs_.push_back({name, at}); }
+  // A listener's or route's `backend`, from a listener of `mode`; checked
+  // by finish() (the backend must exist and have the same mode).
+  void backend_ref(const std::string& name, Pos at, ProxyMode mode) {
+    backend_refs_.push_back({name, at, mode});
+  }
   // A listening address; reports one that overlaps an earlier one.
   void bind(const Endpoint& ep, const std::string& owner, Pos at);
 
-  // Reports every backend reference that names no backend of `cfg`.
+  // Reports every backend reference that names no backend of `cfg`, or one
+  // of the other mode.
   void finish(const GatewayConfig& cfg);
 
  private:
   struct BackendRef {
     std::string name;
     Pos at;
+    ProxyMode mode;
   };
   struct BindUse {
     Endpoint endpoint;

@@ -26,6 +26,9 @@ enum class SecureFlag { kAuto, kOn, kOff };
 enum class SameSite { kLax, kStrict, kNone };
 enum class HealthCheckType { kHttp, kTcp, kNone };
 enum class StoreType { kMemory, kRedis };
+// What a listener speaks and a backend's servers get (SPEC §8): HTTP, or
+// bytes relayed both ways.
+enum class ProxyMode { kHttp, kTcp };
 enum class LogFormat { kText, kJson };
 
 const char* to_string(BalanceAlgorithm a);
@@ -102,6 +105,7 @@ struct PoolConfig {
 
 struct BackendConfig {
   std::string name;
+  ProxyMode mode = ProxyMode::kHttp;
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
   std::string hash_key;  // as written: "header:NAME", "cookie:NAME", "path", "source"
   HashKey hash;          // parsed from hash_key; kNone when absent
@@ -114,6 +118,8 @@ struct BackendConfig {
   uint32_t retries = 2;
   Duration connect_timeout{2000};
   Duration server_timeout{30000};
+  // tcp: no byte either way for this long closes the connection.
+  Duration idle_timeout{30 * 60 * 1000};
   PoolConfig pool;
 };
 
@@ -142,6 +148,7 @@ struct ListenerConfig {
   std::string name;
   std::string bind;  // as written
   Endpoint endpoint;
+  ProxyMode mode = ProxyMode::kHttp;
   std::optional<TlsConfig> tls;
   std::string backend;               // the default backend (may be empty with routes)
   std::vector<RouteConfig> routes;   // checked in order, then `backend`

@@ -31,7 +31,7 @@ bool read_routes(SchemaContext& ctx, YamlReader& r, ListenerConfig& l) {
                                           quote(route.path_prefix));
     if (auto b = rr.required("backend")) {
       route.backend = *b;
-      ctx.checks().backend_ref(*b, rr.at("backend"));
+      ctx.checks().backend_ref(*b, rr.at("backend"), l.mode);
     }
     l.routes.push_back(std::move(route));
   }
@@ -139,18 +139,28 @@ void read_listener(SchemaContext& ctx, const YAML::Node& n, size_t index, Gatewa
       ctx.error(r.at("bind"), "'bind': bad address " + quote(*bind) + " (use e.g. 0.0.0.0:8443 or [::]:8443)");
     }
   }
+  r.read_enum("mode", l.mode, {{"http", ProxyMode::kHttp}, {"tcp", ProxyMode::kTcp}});
+  const bool tcp = l.mode == ProxyMode::kTcp;
   if (r.has("tls")) l.tls = read_tls(ctx, r);
+  if (tcp && r.has("tls"))
+    ctx.error(r.at("tls"), "'tls' on a tcp listener is not accepted yet (docs/configuration.md#not-accepted-yet)");
 
   const bool has_backend = r.has("backend");
   if (has_backend) {
     if (auto b = r.required("backend")) {
       l.backend = *b;
-      ctx.checks().backend_ref(*b, r.at("backend"));
+      ctx.checks().backend_ref(*b, r.at("backend"), l.mode);
     }
   }
   const bool has_routes = read_routes(ctx, r, l);
+  if (tcp && has_routes)
+    ctx.error(r.at("routes"), "'routes': a tcp listener has one 'backend' (routes need HTTP)");
+  if (tcp && r.has("redirect_https"))
+    ctx.error(r.at("redirect_https"), "'redirect_https': a tcp listener relays bytes, it can't redirect");
+  else if (tcp && !has_backend)
+    ctx.error(r.pos(), r.what() + " needs 'backend' (a tcp backend)");
 
-  if (r.has("redirect_https")) {
+  if (!tcp && r.has("redirect_https")) {
     uint16_t port = 0;
     if (r.read_uint("redirect_https", port, 1, 65535)) l.redirect_https = port;
     if (r.has("tls"))
@@ -158,7 +168,7 @@ void read_listener(SchemaContext& ctx, const YAML::Node& n, size_t index, Gatewa
     else if (has_backend || has_routes)
       ctx.error(r.at("redirect_https"),
                 "'redirect_https': a redirecting listener proxies nothing; remove 'backend'/'routes' or 'redirect_https'");
-  } else if (!has_backend && !has_routes) {
+  } else if (!tcp && !has_backend && !has_routes) {
     ctx.error(r.pos(), r.what() + " has nothing to do: give it 'backend', 'routes' or 'redirect_https'");
   }
   cfg.listeners.push_back(std::move(l));

@@ -13,6 +13,7 @@
 #include "gateway/log.h"
 #include "session/asio_endpoint.h"
 #include "session/client_session.h"
+#include "session/tcp/tcp_relay.h"
 
 namespace sag::gateway {
 namespace asio = boost::asio;
@@ -49,7 +50,10 @@ void accepted(tcp::socket socket, uint32_t id, session::WorkerContext& ctx,
     refused(*listener, ctx, max_connections, refusal_log);
     return;
   }
-  asio::co_spawn(ctx.io, session::run_client_connection(std::move(socket), *listener, ctx),
+  const bool tcp = listener->config->mode == config::ProxyMode::kTcp;
+  asio::co_spawn(ctx.io,
+                 tcp ? session::run_tcp_connection(std::move(socket), *listener, ctx)
+                     : session::run_client_connection(std::move(socket), *listener, ctx),
                  [](std::exception_ptr e) {
                    if (!e) return;
                    try {

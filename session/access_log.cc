@@ -129,9 +129,9 @@ void AccessLog::write(const AccessRecord& record) {
   thread_local std::string line;
   line.clear();
   if (format_ == config::LogFormat::kJson) {
-    format_json(record, line);
+    record.tcp ? format_tcp_json(record, line) : format_json(record, line);
   } else {
-    format_text(record, line);
+    record.tcp ? format_tcp_text(record, line) : format_text(record, line);
   }
   line += '\n';
   const auto len = static_cast<uint32_t>(line.size());
@@ -306,6 +306,65 @@ void AccessLog::format_json(const AccessRecord& r, std::string& out) {
   out += ",\"termination\":";
   append_json_string(out, r.termination);
   out += '}';
+}
+
+// CLIENT:PORT [DATE] LISTENER BACKEND/SERVER Tw/Tc/Tt BYTES_IN BYTES_OUT PERSIST TERMINATION "TCP"
+void AccessLog::format_tcp_text(const AccessRecord& r, std::string& out) {
+  out += r.client_ip;
+  out += ':';
+  append_num(out, r.client_port);
+  append_date(out, r.start, DateStyle::kText);
+  out += r.listener;
+  out += ' ';
+  out += r.backend.empty() ? "-" : r.backend;
+  out += '/';
+  out += r.server.empty() ? "-" : r.server;
+  out += ' ';
+  append_num(out, r.tw);
+  out += '/';
+  append_num(out, r.tc);
+  out += '/';
+  append_num(out, r.tt);
+  out += ' ';
+  append_num(out, r.bytes_in);
+  out += ' ';
+  append_num(out, r.bytes);
+  out += ' ';
+  out += r.persist.empty() ? "-" : r.persist;
+  out += ' ';
+  out += r.termination;
+  out += " \"TCP\"";
+}
+
+void AccessLog::format_tcp_json(const AccessRecord& r, std::string& out) {
+  out += "{\"time\":\"";
+  append_date(out, r.start, DateStyle::kJson);
+  out += "\",\"client_ip\":";
+  append_json_string(out, r.client_ip);
+  out += ",\"client_port\":";
+  append_num(out, r.client_port);
+  out += ",\"listener\":";
+  append_json_string(out, r.listener);
+  out += ",\"backend\":";
+  append_json_string(out, r.backend.empty() ? "-" : r.backend);
+  out += ",\"server\":";
+  append_json_string(out, r.server.empty() ? "-" : r.server);
+  const std::pair<const char*, int64_t> times[] = {{"tw", r.tw}, {"tc", r.tc}, {"tt", r.tt}};
+  for (const auto& [k, v] : times) {
+    out += ",\"";
+    out += k;
+    out += "\":";
+    append_num(out, v);
+  }
+  out += ",\"bytes_in\":";
+  append_num(out, r.bytes_in);
+  out += ",\"bytes_out\":";
+  append_num(out, r.bytes);
+  out += ",\"persist\":";
+  append_json_string(out, r.persist.empty() ? "-" : r.persist);
+  out += ",\"termination\":";
+  append_json_string(out, r.termination);
+  out += ",\"protocol\":\"TCP\"}";
 }
 
 }  // namespace sag::session

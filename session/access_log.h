@@ -42,6 +42,10 @@ struct AccessRecord {
   std::string_view path;
   std::string_view protocol;  // "HTTP/1.1"
   std::string_view termination = "ok";  // how it ended (session/gateway_error.h)
+  // A TCP connection (SPEC §6): Tw/Tc/Tt, `bytes_in` from the client and
+  // `bytes` to it, no status, request or retries.
+  bool tcp = false;
+  uint64_t bytes_in = 0;
 };
 
 class AccessLog {
@@ -60,6 +64,8 @@ class AccessLog {
   // Formats into `out` (appends); exposed for tests.
   static void format_text(const AccessRecord& r, std::string& out);
   static void format_json(const AccessRecord& r, std::string& out);
+  static void format_tcp_text(const AccessRecord& r, std::string& out);
+  static void format_tcp_json(const AccessRecord& r, std::string& out);
 
  private:
   // One worker's lines not yet written: each as [8-byte completion time,

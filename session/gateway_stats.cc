@@ -187,4 +187,17 @@ uint64_t GatewayStats::persistent_requests(size_t backend, size_t server) const 
   });
 }
 
+uint64_t GatewayStats::tcp_connections(size_t backend, size_t server) const {
+  return sum_backend(backend, [server](const BackendStats& b) -> uint64_t {
+    return server < b.servers.size() ? b.servers[server].tcp_connections.load(std::memory_order_relaxed)
+                                     : 0;
+  });
+}
+
+uint64_t GatewayStats::tcp_bytes(size_t backend, bool in) const {
+  return sum_backend(backend, [in](const BackendStats& b) {
+    return (in ? b.tcp_in : b.tcp_out).load(std::memory_order_relaxed);
+  });
+}
+
 }  // namespace sag::session

@@ -121,6 +121,15 @@ class GatewayStats {
   // or source hit): counted as the server's "pinned" requests.
   void request_done(size_t backend, affinity::Server* server, unsigned status,
                     std::chrono::microseconds duration, bool persistent = false);
+  // A TCP connection (SPEC §8) ended: `server` (an id) is the one it reached,
+  // `in` the bytes from the client, `out` those to it.
+  void tcp_done(size_t backend, size_t server, uint64_t in, uint64_t out) {
+    BackendStats* b = backend_at(shards_.local(), backend);
+    if (!b) return;
+    base::bump(b->tcp_in, in);
+    base::bump(b->tcp_out, out);
+    if (server < b->servers.size()) base::bump(b->servers[server].tcp_connections);
+  }
   // Once per retry (an attempt on another server after a connection failure).
   void retry(size_t backend) {
     if (BackendStats* b = backend_at(shards_.local(), backend)) base::bump(b->retries);
@@ -175,6 +184,9 @@ class GatewayStats {
   std::optional<DurationHistogram> duration(size_t backend) const;
   std::optional<LatencyHistogram> server_latency(size_t backend, size_t server) const;
   uint64_t persistent_requests(size_t backend, size_t server) const;
+  uint64_t tcp_connections(size_t backend, size_t server) const;
+  // Bytes of a tcp backend's connections: from clients (`in`) or to them.
+  uint64_t tcp_bytes(size_t backend, bool in) const;
   uint64_t affinity_store_errors() const { return store_errors_.load(std::memory_order_relaxed); }
 
  private:
@@ -187,11 +199,14 @@ class GatewayStats {
   struct ServerStats {
     LatencyHistogram latency;
     std::atomic<uint64_t> persistent{0};
+    std::atomic<uint64_t> tcp_connections{0};
   };
   struct BackendStats {
     explicit BackendStats(size_t servers) : servers(servers) {}
     std::array<std::atomic<uint64_t>, 500> gateway_responses{};  // status - 100
     std::atomic<uint64_t> retries{0};
+    std::atomic<uint64_t> tcp_in{0};
+    std::atomic<uint64_t> tcp_out{0};
     DurationHistogram duration;
     std::vector<ServerStats> servers;
   };

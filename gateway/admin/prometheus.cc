@@ -70,6 +70,7 @@ class MetricsWriter {
   void persistence();
   void retries_and_store_errors();
   void reloads();
+  void tcp();
 
  private:
   std::string_view code_text(unsigned status) {
@@ -204,6 +205,29 @@ void MetricsWriter::retries_and_store_errors() {
   metric_line(out_, "gateway_affinity_store_errors_total", {}, stats_.affinity_store_errors());
 }
 
+void MetricsWriter::tcp() {
+  bool any = false;
+  for (const auto& b : all_) any |= b->config().mode == config::ProxyMode::kTcp;
+  if (!any) return;
+  metric_header(out_, "gateway_tcp_connections_total", "counter",
+                "TCP connections relayed, by backend and the server they reached (counted when they end).");
+  for (const auto& b : all_) {
+    if (b->config().mode != config::ProxyMode::kTcp) continue;
+    for (const affinity::Server* s : b->servers())
+      metric_line(out_, "gateway_tcp_connections_total", {{"backend", b->name()}, {"server", s->name()}},
+                  stats_.tcp_connections(b->id(), s->index()));
+  }
+  metric_header(out_, "gateway_tcp_bytes_total", "counter",
+                "Bytes relayed on TCP connections: in from clients, out to them (counted when they end).");
+  for (const auto& b : all_) {
+    if (b->config().mode != config::ProxyMode::kTcp) continue;
+    metric_line(out_, "gateway_tcp_bytes_total", {{"backend", b->name()}, {"direction", "in"}},
+                stats_.tcp_bytes(b->id(), true));
+    metric_line(out_, "gateway_tcp_bytes_total", {{"backend", b->name()}, {"direction", "out"}},
+                stats_.tcp_bytes(b->id(), false));
+  }
+}
+
 void MetricsWriter::reloads() {
   metric_header(out_, "gateway_config_reloads_total", "counter",
                 "Configuration reloads (SIGHUP), by result; a failed one changed nothing.");
@@ -243,6 +267,7 @@ std::string prometheus_metrics(const config::GatewayConfig& config,
   w.connections();
   w.persistence();
   w.retries_and_store_errors();
+  w.tcp();
   w.reloads();
   return out;
 }

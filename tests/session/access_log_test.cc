@@ -207,6 +207,36 @@ TEST(AccessLogText, SpecExample) {
             "cookie-hit 0 \"GET /x HTTP/1.1\" ok");
 }
 
+// TCP mode (SPEC §6): Tw/Tc/Tt, bytes in and out, persist, termination.
+TEST(AccessLogText, TcpConnection) {
+  AccessRecord r = record();
+  r.tcp = true;
+  r.listener = "redis";
+  r.backend = "pool";
+  r.server = "r2";
+  r.tw = 0;
+  r.tc = 1;
+  r.tt = 5000;
+  r.bytes_in = 120;
+  r.bytes = 4096;
+  r.persist = "source-hit";
+  r.termination = "client-close";
+  std::string out;
+  AccessLog::format_tcp_text(r, out);
+  EXPECT_EQ(out, "127.0.0.1:5000 [21/Nov/2026:10:15:30.123] redis pool/r2 0/1/5000 120 4096 "
+                 "source-hit client-close \"TCP\"");
+  out.clear();
+  AccessLog::format_tcp_json(r, out);
+  const auto m = parse_json(out);
+  EXPECT_EQ(m.at("bytes_in"), "120");
+  EXPECT_EQ(m.at("bytes_out"), "4096");
+  EXPECT_EQ(m.at("termination"), "client-close");
+  EXPECT_EQ(m.at("protocol"), "TCP");
+  EXPECT_EQ(m.at("server"), "r2");
+  EXPECT_EQ(m.at("tt"), "5000");
+  EXPECT_EQ(m.count("status"), 0u);
+}
+
 TEST(AccessLogText, Appends) {
   std::string out = "before|";
   AccessLog::format_text(record(), out);

@@ -1,0 +1,254 @@
+#include "session/tcp/tcp_relay.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
+
+#include "affinity/balance/stable_hash.h"
+#include "affinity/model/server.h"
+#include "config/base/asio_prelude.h"
+#include "session/client_connection.h"
+
+namespace sag::session {
+namespace asio = boost::asio;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+using base::kTuple;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Who ended the relay first (SPEC §6's TERMINATION words).
+enum class End : uint8_t { kNone, kClient, kServer, kIdle, kConnectFailed, kShutdown };
+
+const char* word(End e) {
+  switch (e) {
+    case End::kNone:
+    case End::kClient: return "client-close";
+    case End::kServer: return "server-close";
+    case End::kIdle: return "idle";
+    case End::kConnectFailed: return "connect-failed";
+    case End::kShutdown: return "shutdown";
+  }
+  return "client-close";
+}
+
+int64_t ms(Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+void fill_client(ClientConnection& conn, const tcp::endpoint& remote) {
+  auto addr = remote.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  conn.client_ip = addr.to_string();
+  conn.client.ip_text = conn.client_ip;
+  conn.client.ip.v6 = addr.is_v6();
+  if (addr.is_v6()) {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  } else {
+    auto b = addr.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  }
+  conn.client.port = remote.port();
+  conn.client.listener_port = conn.listener->port;
+  conn.accepted = Clock::now();
+  conn.accepted_wall = std::chrono::system_clock::now();
+}
+
+// One relay: both sockets, what moved, how it ended.
+struct Relay {
+  Relay(ClientConnection& c, tcp::socket& up, Deadline& idle, Clock::duration idle_for)
+      : conn(c), server(up), idle(idle), idle_for(idle_for) {}
+  ClientConnection& conn;
+  tcp::socket& server;
+  Deadline& idle;
+  Clock::duration idle_for;
+  uint64_t in = 0;   // from the client
+  uint64_t out = 0;  // to the client
+  End end = End::kNone;
+  bool client_done = false;  // the client half-closed: only the server's side waits
+
+  // The idle deadline cancels the socket a direction still waits on.
+  void touch() { idle.arm_after(idle_for, client_done ? &server : &conn.lowest); }
+
+  void ended(End e) {
+    if (end == End::kNone) end = e;
+  }
+  // Both sides go: the other direction's wait ends at once.
+  void close_both() {
+    boost::system::error_code ignored;
+    conn.lowest.shutdown(tcp::socket::shutdown_both, ignored);
+    conn.lowest.cancel(ignored);
+    server.shutdown(tcp::socket::shutdown_both, ignored);
+    server.cancel(ignored);
+  }
+};
+
+// Bytes from `from` to `to` until `from` ends. EOF passes the half-close on
+// (true); an error, the idle deadline or a stop closes both sides (false).
+// No buffer is held while waiting: one is leased per read.
+awaitable<bool> pump(Relay& r, tcp::socket& from, tcp::socket& to, bool from_client) {
+  WorkerContext& w = r.conn.worker;
+  const End side = from_client ? End::kClient : End::kServer;
+  for (;;) {
+    auto [wec] = co_await from.async_wait(tcp::socket::wait_read, kTuple);
+    if (wec) {
+      r.ended(r.idle.fired() ? End::kIdle : w.stopping ? End::kShutdown : side);
+      r.close_both();
+      co_return false;
+    }
+    BufferPool::Lease lease(w.buffers);
+    boost::system::error_code ec;
+    const size_t n = from.read_some(asio::buffer(lease.get(), BufferPool::kSize), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec == asio::error::eof) {
+      boost::system::error_code ignored;
+      to.shutdown(tcp::socket::shutdown_send, ignored);
+      r.ended(side);
+      if (from_client) {
+        r.client_done = true;
+        r.touch();
+      }
+      co_return true;
+    }
+    if (ec) {
+      r.ended(side);
+      r.close_both();
+      co_return false;
+    }
+    (from_client ? r.in : r.out) += n;
+    r.touch();
+    auto [xec, xn] = co_await asio::async_write(to, asio::buffer(lease.get(), n), kTuple);
+    if (xec) {
+      // The receiving side is gone: it ended the connection.
+      r.ended(r.idle.fired() ? End::kIdle : w.stopping ? End::kShutdown : from_client ? End::kServer : End::kClient);
+      r.close_both();
+      co_return false;
+    }
+  }
+}
+
+struct Choice {
+  affinity::Server* server = nullptr;
+  std::optional<affinity::PersistOutcome> persist;
+  uint32_t retries = 0;
+  End failed = End::kNone;
+};
+
+// The server for this connection, connected: a source entry, the balancer,
+// another server after a connect failure (within `retries`).
+awaitable<Choice> connect(ClientConnection& conn, const BackendRuntime& br, tcp::socket& up,
+                          Deadline& dl) {
+  WorkerContext& w = conn.worker;
+  const auto& bc = br.backend->config();
+  affinity::AffinityRequest input;
+  input.source = bc.persistence.source ? &conn.client.ip : nullptr;
+  if (br.hash_source == HashSource::kSource)
+    input.hash = affinity::stable_hash64(std::string_view(
+        reinterpret_cast<const char*>(conn.client.ip.bytes.data()), conn.client.ip.v6 ? 16 : 4));
+  uint32_t excluded[8];
+  size_t n_excluded = 0;
+  Choice c;
+  for (;;) {
+    input.now = w.clock.unix_seconds();
+    input.steady_now = w.clock.steady_now();
+    input.excluded = {excluded, n_excluded};
+    const affinity::AffinityDecision d = br.resolver->resolve(input);
+    if (bc.persistence.source) c.persist = d.outcome;
+    if (!d.server) {
+      c.failed = End::kConnectFailed;
+      co_return c;
+    }
+    const tcp::endpoint& ep = br.endpoints[d.server->index()];
+    boost::system::error_code ignored;
+    up.open(ep.protocol(), ignored);
+    dl.arm_after(bc.connect_timeout, &up);
+    auto [ec] = co_await up.async_connect(ep, kTuple);
+    dl.disarm();
+    if (!ec) {
+      up.set_option(tcp::no_delay(true), ignored);
+      c.server = d.server;
+      co_return c;
+    }
+    up.close(ignored);
+    if (w.stopping || c.retries >= bc.retries || n_excluded == std::size(excluded)) {
+      c.failed = w.stopping ? End::kShutdown : End::kConnectFailed;
+      co_return c;
+    }
+    excluded[n_excluded++] = d.server->index();
+    ++c.retries;
+  }
+}
+
+void log_connection(ClientConnection& conn, const BackendRuntime* br, const Choice& c, const Relay* r,
+                    End end, int64_t tc) {
+  AccessLog& log = *conn.gen->access_log;
+  if (!log.enabled()) return;
+  AccessRecord rec;
+  rec.tcp = true;
+  rec.client_ip = conn.client_ip;
+  rec.client_port = conn.client.port;
+  rec.start = conn.accepted_wall;
+  rec.listener = conn.listener->config->name;
+  rec.backend = br ? std::string_view(br->backend->name()) : std::string_view("-");
+  rec.server = c.server ? std::string_view(c.server->name()) : std::string_view("-");
+  rec.tw = 0;
+  rec.tc = tc;
+  rec.tt = ms(Clock::now() - conn.accepted);
+  rec.bytes_in = r ? r->in : 0;
+  rec.bytes = r ? r->out : 0;
+  rec.persist = c.persist ? affinity::to_string(*c.persist) : "-";
+  rec.termination = word(end);
+  log.write(rec);
+}
+
+}  // namespace
+
+awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& listener,
+                                   WorkerContext& worker) {
+  using namespace asio::experimental::awaitable_operators;
+  struct Release {
+    WorkerContext& worker;
+    size_t listener;
+    ~Release() {
+      worker.process_connections.fetch_sub(1, std::memory_order_relaxed);
+      worker.stats.connection_closed(listener);
+    }
+  } release{worker, listener.id};
+  worker.stats.connection_opened(listener.id);
+
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  ClientConnection conn(worker, worker.current, listener, socket);
+  fill_client(conn, remote);
+  // Held for the connection's life, whatever a reload does meanwhile.
+  const std::shared_ptr<const WorkerGeneration> gen = conn.gen;
+  const int bi = listener.router ? listener.router->select("", "/") : -1;
+  const BackendRuntime* br = bi < 0 ? nullptr : &gen->backends[static_cast<size_t>(bi)];
+  if (!br) co_return;
+
+  tcp::socket up(worker.io);
+  Deadline dl(worker.deadlines);
+  const auto connect_start = Clock::now();
+  const Choice c = co_await connect(conn, *br, up, dl);
+  if (!c.server) {
+    log_connection(conn, br, c, nullptr, c.failed, -1);
+    co_return;
+  }
+  const int64_t tc = ms(Clock::now() - connect_start);
+  c.server->request_started();
+  socket.non_blocking(true, ec);
+  up.non_blocking(true, ec);
+  Relay r(conn, up, dl, br->backend->config().idle_timeout);
+  r.touch();
+  co_await (pump(r, socket, up, true) && pump(r, up, socket, false));
+  dl.disarm();
+  c.server->request_finished();
+  worker.stats.tcp_done(br->backend->id(), c.server->index(), r.in, r.out);
+  boost::system::error_code ignored;
+  up.close(ignored);
+  log_connection(conn, br, c, &r, r.end, tc);
+}
+
+}  // namespace sag::session

@@ -1,0 +1,270 @@
+"""TCP mode (SPEC §8): a `mode: tcp` listener relays bytes to a server of its
+tcp backend, sticky on the client address. Real redis-server processes on
+free ports for the Redis traffic; small TCP servers of the test's own that
+say their name first (the server speaks first, as Redis-like protocols may)
+and then echo, for stickiness, weights, half-close and byte counts."""
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from admin import Admin, parse_metrics, value  # noqa: E402
+from harness import LOCAL, GatewayTestCase, main, wait_until  # noqa: E402
+from redis import RedisServer  # noqa: E402
+
+CLIENTS = ["127.0.0.%d" % i for i in range(2, 10)]
+
+
+class NamedEcho:
+    """A TCP server that sends "NAME\\n" on accept, then echoes until EOF,
+    then closes. `connections` counts accepted connections."""
+
+    def __init__(self, name):
+        self.name = name
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOCAL, 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(256)
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while self.running:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.sendall(self.name.encode() + b"\n")
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.running = False
+        try:
+            # Wakes the thread blocked in accept(): a close alone would leave
+            # the kernel socket listening until accept() returns.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def restart(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOCAL, self.port))
+        self.sock.listen(256)
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+
+def tcp_config(servers, balance="roundrobin", source=True, idle=None, retries=2, log=None,
+               admin=False):
+    backend = {"name": "pool", "mode": "tcp", "balance": balance,
+               "servers": [{"name": n, "address": "127.0.0.1:%d" % p, "weight": w}
+                           for n, p, w in servers],
+               "health_check": {"type": "none"}, "retries": retries}
+    if source:
+        backend["persistence"] = {"source": {"ttl": "30m"}}
+    if idle:
+        backend["timeouts"] = {"idle": idle}
+    cfg = {"workers": 2, "listeners": [{"name": "tcp", "bind": "127.0.0.1:0", "mode": "tcp",
+                                        "backend": "pool"}],
+           "backends": [backend]}
+    if log:
+        cfg["access_log"] = {"path": log}
+    if admin:
+        cfg["admin"] = {"bind": "127.0.0.1:0"}
+    return cfg
+
+
+def hello(port, source=None, timeout=5):
+    """Connects (from `source`), returns (socket, the server's name)."""
+    s = socket.create_connection((LOCAL, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
+    f = s.makefile("rb")
+    name = f.readline().decode().strip()
+    return s, name, f
+
+
+def log_has(path, text):
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return text in f.read()
+
+
+def name_from(port, source=None):
+    s, name, f = hello(port, source)
+    f.close()
+    s.close()
+    return name
+
+
+class TcpTest(GatewayTestCase):
+    def echoes(self, *names):
+        out = []
+        for n in names:
+            e = NamedEcho(n)
+            self.addCleanup(e.stop)
+            out.append(e)
+        return out
+
+    def test_redis_set_get_and_200_pipelined_commands(self):
+        r = RedisServer()
+        r.start()
+        self.addCleanup(r.close)
+        gw = self.gateway(tcp_config([("r1", r.port, 100)]))
+        port = str(gw.port("tcp"))
+        p = subprocess.run(["redis-cli", "-h", LOCAL, "-p", port, "SET", "k", "v1"],
+                           stdout=subprocess.PIPE, timeout=10)
+        self.assertEqual(p.stdout.strip(), b"OK")
+        p = subprocess.run(["redis-cli", "-h", LOCAL, "-p", port, "GET", "k"],
+                           stdout=subprocess.PIPE, timeout=10)
+        self.assertEqual(p.stdout.strip(), b"v1")
+        cmds = "".join("SET key%d value%d\nGET key%d\n" % (i, i, i) for i in range(100)).encode()
+        p = subprocess.run(["redis-cli", "-h", LOCAL, "-p", port, "--pipe"], input=cmds,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        self.assertIn(b"errors: 0, replies: 200", p.stdout)
+        self.assertEqual(r.command("GET", "key99"), "value99")
+
+    def test_8_mib_echoed_with_half_close_and_logged_with_exact_byte_counts(self):
+        e, = self.echoes("e1")
+        log = os.path.join(self.gateway_dir(), "access.log")
+        gw = self.gateway(tcp_config([("e1", e.port, 100)], log=log, admin=True))
+        payload = os.urandom(8 * 1024 * 1024)
+        s, name, f = hello(gw.port("tcp"))
+        self.assertEqual(name, "e1")
+        got = []
+
+        def read_all():
+            while True:
+                b = f.read1(1 << 20)
+                if not b:
+                    break
+                got.append(b)
+        t = threading.Thread(target=read_all)
+        t.start()
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)   # the half-close reaches the server, which still answers
+        t.join(30)
+        f.close()
+        s.close()
+        echoed = b"".join(got)
+        self.assertEqual(hashlib.sha256(echoed).hexdigest(), hashlib.sha256(payload).hexdigest())
+        self.assertTrue(wait_until(lambda: log_has(log, str(len(payload) + 3))))
+        with open(log) as lf:
+            line = [l for l in lf.read().splitlines() if str(len(payload)) in l][-1]
+        fields = line.split()
+        # CLIENT:PORT [DATE] LISTENER BACKEND/SERVER Tw/Tc/Tt BYTES_IN BYTES_OUT PERSIST TERMINATION "TCP"
+        self.assertEqual(fields[2:4], ["tcp", "pool/e1"], line)
+        self.assertRegex(fields[4], r"^0/\d+/\d+$", line)
+        self.assertEqual(int(fields[5]), len(payload), line)
+        self.assertEqual(int(fields[6]), len(payload) + 3, line)   # "e1\n" first
+        # (The harness's readiness probe made this address's entry already.)
+        self.assertIn(fields[7], ("new", "source-hit"), line)
+        self.assertEqual(fields[8:], ["client-close", '"TCP"'], line)
+        a = Admin(gw)
+        self.addCleanup(a.conn.close)
+        m = parse_metrics(a.get("/metrics").text)
+        # Besides this one, the harness's readiness probe connected (and
+        # got "e1\n" too).
+        n = value(m, "gateway_tcp_connections_total", backend="pool", server="e1")
+        self.assertGreaterEqual(n, 1)
+        self.assertEqual(value(m, "gateway_tcp_bytes_total", backend="pool", direction="in"), len(payload))
+        self.assertEqual(value(m, "gateway_tcp_bytes_total", backend="pool", direction="out"),
+                         len(payload) + 3 * n)
+        srv = a.json("/api/backends/pool/servers/e1")
+        self.assertEqual((srv["requests"], srv["active"]), (n, 0), srv)
+
+    def gateway_dir(self):
+        import tempfile
+        return tempfile.mkdtemp(prefix="sag-tcp-")
+
+    def test_each_client_address_sticks_to_one_server(self):
+        es = self.echoes("e1", "e2", "e3")
+        gw = self.gateway(tcp_config([(e.name, e.port, 100) for e in es]))
+        owners = {}
+        for ip in CLIENTS:
+            owners[ip] = name_from(gw.port("tcp"), ip)
+        self.assertEqual(len(set(owners.values())), 3, owners)
+        for _ in range(3):
+            for ip in CLIENTS:
+                self.assertEqual(name_from(gw.port("tcp"), ip), owners[ip], ip)
+
+    def test_weights_share_new_connections(self):
+        es = self.echoes("a", "b", "c")
+        gw = self.gateway(tcp_config([("a", es[0].port, 50), ("b", es[1].port, 35),
+                                      ("c", es[2].port, 15)], source=False))
+        counts = {"a": 0, "b": 0, "c": 0}
+        for _ in range(200):
+            counts[name_from(gw.port("tcp"))] += 1
+        self.assertAlmostEqual(counts["a"], 100, delta=8)
+        self.assertAlmostEqual(counts["b"], 70, delta=8)
+        self.assertAlmostEqual(counts["c"], 30, delta=8)
+
+    def test_a_dead_servers_clients_move_once_and_stay_after_it_returns(self):
+        es = self.echoes("e1", "e2", "e3")
+        gw = self.gateway(tcp_config([(e.name, e.port, 100) for e in es]))
+        owners = {ip: name_from(gw.port("tcp"), ip) for ip in CLIENTS}
+        victim = es[0] if "e1" in owners.values() else es[1]
+        victim.stop()
+        moved = {}
+        for ip, owner in owners.items():
+            now = name_from(gw.port("tcp"), ip)
+            if owner == victim.name:
+                self.assertNotEqual(now, victim.name)
+                moved[ip] = now
+            else:
+                self.assertEqual(now, owner, ip)
+        self.assertTrue(moved)
+        victim.restart()
+        for ip, now in moved.items():
+            self.assertEqual(name_from(gw.port("tcp"), ip), now, "the redispatch stays")
+
+    def test_idle_timeout_closes_a_quiet_connection(self):
+        e, = self.echoes("e1")
+        log = os.path.join(self.gateway_dir(), "access.log")
+        gw = self.gateway(tcp_config([("e1", e.port, 100)], idle="1s", log=log))
+        s, name, f = hello(gw.port("tcp"))
+        t0 = time.monotonic()
+        s.settimeout(5)
+        self.assertEqual(f.read1(100), b"", "closed by the gateway")
+        self.assertGreater(time.monotonic() - t0, 0.8)
+        f.close()
+        s.close()
+        self.assertTrue(wait_until(lambda: log_has(log, " idle ")))
+
+    def test_no_server_reachable_is_connect_failed(self):
+        e, = self.echoes("e1")
+        port = e.port
+        e.stop()
+        log = os.path.join(self.gateway_dir(), "access.log")
+        gw = self.gateway(tcp_config([("e1", port, 100)], log=log, retries=1))
+        s = socket.create_connection((LOCAL, gw.port("tcp")), timeout=5)
+        self.assertEqual(s.recv(10), b"")
+        s.close()
+        self.assertTrue(wait_until(lambda: log_has(log, "connect-failed")))
+
+
+if __name__ == "__main__":
+    main()
