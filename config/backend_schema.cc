@@ -72,7 +72,14 @@ void read_health_check(SchemaContext& ctx, YamlReader& parent, HealthCheckConfig
   YamlReader r = parent.child("health_check", "'health_check' of " + parent.what());
   if (!r.ok()) return;
   using H = HealthCheckType;
-  r.read_enum("type", hc.type, {{"http", H::kHttp}, {"tcp", H::kTcp}, {"none", H::kNone}});
+  r.read_enum("type", hc.type, {{"http", H::kHttp}, {"tcp", H::kTcp}, {"redis", H::kRedis}, {"none", H::kNone}});
+  r.read_enum("role", hc.role,
+              {{"any", config::RedisRole::kAny}, {"master", config::RedisRole::kMaster},
+               {"replica", config::RedisRole::kReplica}});
+  ctx.read_secret_line(r, hc.password_file, hc.password);
+  if (hc.type != H::kRedis)
+    for (const char* key : {"role", "password_file"})
+      if (r.has(key)) ctx.error(r.at(key), "'" + std::string(key) + "': only with 'type: redis' " + r.in());
   if (r.read("path", hc.path) && (hc.path.empty() || hc.path[0] != '/' || !visible_ascii(hc.path)))
     ctx.error(r.at("path"), "'path': must start with '/' and hold no spaces, got " + quote(hc.path));
   if (r.read("host", hc.host) && !visible_ascii(hc.host))
@@ -126,7 +133,7 @@ void check_tcp_backend(SchemaContext& ctx, YamlReader& r, const BackendConfig& b
   if (b.persistence.cookie || b.persistence.learn)
     ctx.error(r.at("persistence"), "'persistence': a tcp backend takes 'source' only (cookies need HTTP) " + r.in());
   if (b.health_check.type == HealthCheckType::kHttp)
-    ctx.error(r.at("health_check"), "'health_check': 'type: http' is for http backends; use tcp or none " + r.in());
+    ctx.error(r.at("health_check"), "'health_check': 'type: http' is for http backends; use tcp, redis or none " + r.in());
   if (r.has("pool")) ctx.error(r.at("pool"), "'pool': a tcp backend pools no connections " + r.in());
 }
 
@@ -164,7 +171,14 @@ void read_backend(SchemaContext& ctx, const YAML::Node& n, size_t index, Gateway
   r.read_uint("retries", b.retries, 0, 10);
   if (r.has("timeouts")) read_server_timeouts(ctx, r, b);
   if (r.has("pool")) read_pool(r, b.pool);
+  r.read_enum("proxy_protocol", b.proxy_protocol,
+              {{"none", ProxyProtocol::kNone}, {"v2", ProxyProtocol::kV2}});
+  if (b.mode != ProxyMode::kTcp && r.has("proxy_protocol"))
+    ctx.error(r.at("proxy_protocol"), "'proxy_protocol': only for a tcp backend (HTTP servers get "
+                                      "X-Forwarded-For) " + r.in());
   if (b.mode == ProxyMode::kTcp) check_tcp_backend(ctx, r, b);
+  if (b.mode != ProxyMode::kTcp && b.health_check.type == HealthCheckType::kRedis)
+    ctx.error(r.at("health_check"), "'health_check': 'type: redis' is for tcp backends " + r.in());
   cfg.backends.push_back(std::move(b));
 }
 

@@ -24,11 +24,15 @@ enum class BalanceAlgorithm { kRoundRobin, kLeastConn, kLeastTime, kSource, kHas
 enum class CookieMode { kInsert, kRewrite, kPrefix };
 enum class SecureFlag { kAuto, kOn, kOff };
 enum class SameSite { kLax, kStrict, kNone };
-enum class HealthCheckType { kHttp, kTcp, kNone };
+enum class HealthCheckType { kHttp, kTcp, kRedis, kNone };
+// health_check.type redis: the role a server must have to be up.
+enum class RedisRole { kAny, kMaster, kReplica };
 enum class StoreType { kMemory, kRedis };
 // What a listener speaks and a backend's servers get (SPEC §8): HTTP, or
 // bytes relayed both ways.
 enum class ProxyMode { kHttp, kTcp };
+// tcp backends: a PROXY protocol header to each server, or none.
+enum class ProxyProtocol { kNone, kV2 };
 enum class LogFormat { kText, kJson };
 
 const char* to_string(BalanceAlgorithm a);
@@ -57,6 +61,10 @@ struct HealthCheckConfig {
   Duration timeout{1000};
   uint32_t rise = 2;
   uint32_t fall = 3;
+  // type redis only.
+  RedisRole role = RedisRole::kAny;
+  std::string password_file;  // resolved
+  std::string password;       // its first line
 };
 
 struct PassiveConfig {
@@ -120,6 +128,7 @@ struct BackendConfig {
   Duration server_timeout{30000};
   // tcp: no byte either way for this long closes the connection.
   Duration idle_timeout{30 * 60 * 1000};
+  ProxyProtocol proxy_protocol = ProxyProtocol::kNone;  // tcp only
   PoolConfig pool;
 };
 

@@ -1,9 +1,12 @@
 #include "gateway/health_checker.h"
 #include "session/asio_endpoint.h"
+#include "session/tcp/proxy_header.h"
+#include "gateway/redis_check.h"
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -24,6 +27,7 @@ struct HealthChecker::Entry {
   std::string label;  // "backend/server" for the log
   tcp::endpoint endpoint;
   std::string request;  // http checks: the whole request, built once
+  std::optional<RedisCheck> redis;  // redis checks
   bool checked = false;
   bool counts_first = false;  // counted in first_pending_ (checked at start)
 
@@ -85,6 +89,8 @@ std::vector<std::unique_ptr<HealthChecker::Entry>> HealthChecker::make_entries(
       e->label = bc.name + "/" + s->name();
       e->endpoint = session::to_asio_endpoint(s->endpoint());
       e->checked = checked;
+      if (bc.health_check.type == config::HealthCheckType::kRedis)
+        e->redis.emplace(bc.health_check.password, bc.health_check.role);
       if (bc.health_check.type == config::HealthCheckType::kHttp) {
         const std::string& host =
             bc.health_check.host.empty() ? s->endpoint().to_string() : bc.health_check.host;
@@ -292,6 +298,18 @@ asio::awaitable<HealthChecker::Result> HealthChecker::probe(Entry& e, tcp::socke
   if (cec) co_return Result{false, describe(cec)};
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
+  // A server behind `proxy_protocol: v2` expects a header first: LOCAL,
+  // as for any connection of the proxy's own.
+  if (e.backend->proxy_protocol == config::ProxyProtocol::kV2) {
+    const std::string_view local = session::ProxyHeader::local();
+    auto [lec, ln] = co_await asio::async_write(socket, asio::buffer(local), base::kTuple);
+    if (lec) co_return Result{false, describe(lec)};
+  }
+  if (e.redis) {
+    // (Not `co_return co_await`: g++ 12 miscompiles it, docs/dependencies.md.)
+    Result r = co_await redis_probe(e, socket, started);
+    co_return r;
+  }
   if (e.request.empty()) co_return Result{true, "connected in " + ms_text(Clock::now() - started)};
 
   auto [wec, written] =
@@ -320,6 +338,33 @@ asio::awaitable<HealthChecker::Result> HealthChecker::probe(Entry& e, tcp::socke
     if (status >= hc.expect_status_min && status <= hc.expect_status_max)
       co_return Result{true, std::to_string(status) + took};
     co_return Result{false, "status " + std::to_string(status) + took};
+  }
+}
+
+asio::awaitable<HealthChecker::Result> HealthChecker::redis_probe(Entry& e, tcp::socket& socket,
+                                                                  Clock::time_point started) {
+  const std::string request = e.redis->request();
+  auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), base::kTuple);
+  if (wec) co_return Result{false, describe(wec)};
+  std::string got, why;
+  bool info = false;
+  char buf[4096];
+  for (;;) {
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), base::kTuple);
+    if (rec) co_return Result{false, describe(rec)};
+    got.append(buf, n);
+    if (got.size() > 256 * 1024) co_return Result{false, "reply too long"};
+    const auto v = info ? e.redis->judge_info(got, why) : e.redis->judge(got, why);
+    if (v == RedisCheck::Verdict::kNeedMore) continue;
+    if (v == RedisCheck::Verdict::kAskInfo) {
+      info = true;
+      got.clear();
+      auto [iec, in] = co_await asio::async_write(socket, asio::buffer(RedisCheck::info_request()),
+                                                  base::kTuple);
+      if (iec) co_return Result{false, describe(iec)};
+      continue;
+    }
+    co_return Result{v == RedisCheck::Verdict::kUp, why + " in " + ms_text(Clock::now() - started)};
   }
 }
 

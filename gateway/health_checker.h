@@ -91,6 +91,9 @@ class HealthChecker {
   boost::asio::awaitable<Result> check_once(Entry& e, std::chrono::steady_clock::time_point started);
   boost::asio::awaitable<Result> probe(Entry& e, boost::asio::ip::tcp::socket& socket,
                                        std::chrono::steady_clock::time_point started);
+  // type redis: PING (AUTH, ROLE, INFO replication), gateway/redis_check.h.
+  boost::asio::awaitable<Result> redis_probe(Entry& e, boost::asio::ip::tcp::socket& socket,
+                                             std::chrono::steady_clock::time_point started);
   void apply(Entry& e, const Result& r, std::chrono::steady_clock::time_point started,
              std::chrono::steady_clock::time_point now);
   void poll_ejections();

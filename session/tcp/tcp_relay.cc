@@ -7,6 +7,7 @@
 #include "affinity/model/server.h"
 #include "config/base/asio_prelude.h"
 #include "session/client_connection.h"
+#include "session/tcp/proxy_header.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -162,8 +163,19 @@ awaitable<Choice> connect(ClientConnection& conn, const BackendRuntime& br, tcp:
     boost::system::error_code ignored;
     up.open(ep.protocol(), ignored);
     dl.arm_after(bc.connect_timeout, &up);
-    auto [ec] = co_await up.async_connect(ep, kTuple);
+    auto [cec] = co_await up.async_connect(ep, kTuple);
     dl.disarm();
+    boost::system::error_code ec = cec;
+    if (!ec && bc.proxy_protocol == config::ProxyProtocol::kV2) {
+      // The client's address first (within the connect timeout).
+      ProxyHeader::Buffer header;
+      const size_t n = ProxyHeader::proxy(conn.lowest.remote_endpoint(ignored),
+                                          conn.lowest.local_endpoint(ignored), header);
+      dl.arm_after(bc.connect_timeout, &up);
+      auto [wec, wn] = co_await asio::async_write(up, asio::buffer(header.data(), n), kTuple);
+      dl.disarm();
+      ec = wec;
+    }
     if (!ec) {
       up.set_option(tcp::no_delay(true), ignored);
       c.server = d.server;

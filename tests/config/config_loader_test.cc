@@ -565,7 +565,7 @@ TEST_F(ConfigLoaderTest, EnumValues) {
                           "access_log: {format: xml}\n"),
               ElementsAre("t.yaml:7:14: 'balance': unknown value 'fastest' (use roundrobin, leastconn, least_time, "
                           "source, hash, random)",
-                          "t.yaml:8:26: 'type': unknown value 'udp' (use http, tcp, none)",
+                          "t.yaml:8:26: 'type': unknown value 'udp' (use http, tcp, redis, none)",
                           "t.yaml:9:24: 'type': unknown value 'etcd' (use memory, redis)",
                           "t.yaml:10:22: 'format': unknown value 'xml' (use text, json)"));
 }

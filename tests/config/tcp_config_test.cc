@@ -92,11 +92,34 @@ TEST(TcpConfigTest, HttpOnlyKeysAreRefusedOnATcpBackend) {
                           "t.yaml:9:15: 'hash_key': not for a tcp backend in backend 'redis'",
                           "t.yaml:10:18: 'persistence': a tcp backend takes 'source' only (cookies need HTTP) "
                           "in backend 'redis'",
-                          "t.yaml:11:19: 'health_check': 'type: http' is for http backends; use tcp or none in "
+                          "t.yaml:11:19: 'health_check': 'type: http' is for http backends; use tcp, redis or none in "
                           "backend 'redis'",
                           "t.yaml:12:11: 'pool': a tcp backend pools no connections in backend 'redis'",
                           "t.yaml:13:24: 'server': a tcp backend has no responses to wait for; use 'idle' in "
                           "'timeouts' of backend 'redis'"));
+}
+
+TEST(TcpConfigTest, ProxyProtocolIsForTcpBackends) {
+  auto r = load(std::string(kTcp) + "    proxy_protocol: v2\n");
+  ASSERT_THAT(errors_of(r), IsEmpty());
+  EXPECT_EQ(r.config->backends[0].proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_THAT(errors_of(load("listeners:\n"
+                             "  - {name: h, bind: \"127.0.0.1:8080\", backend: web}\n"
+                             "backends:\n"
+                             "  - name: web\n"
+                             "    servers: [{name: w1, address: \"127.0.0.1:9001\"}]\n"
+                             "    proxy_protocol: v2\n")),
+              ElementsAre("t.yaml:6:21: 'proxy_protocol': only for a tcp backend (HTTP servers get "
+                          "X-Forwarded-For) in backend 'web'"));
+}
+
+TEST(TcpConfigTest, RedisHealthCheck) {
+  auto r = load(std::string(kTcp) + "    health_check: {type: redis, role: master, interval: 1s}\n");
+  ASSERT_THAT(errors_of(r), IsEmpty());
+  EXPECT_EQ(r.config->backends[0].health_check.type, HealthCheckType::kRedis);
+  EXPECT_EQ(r.config->backends[0].health_check.role, RedisRole::kMaster);
+  EXPECT_THAT(tcp_errors("    health_check: {type: tcp, role: master}\n"),
+              ElementsAre("t.yaml:8:37: 'role': only with 'type: redis' in 'health_check' of backend 'redis'"));
 }
 
 TEST(TcpConfigTest, IdleIsRefusedOnAnHttpBackend) {

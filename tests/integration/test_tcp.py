@@ -77,6 +77,55 @@ class NamedEcho:
         threading.Thread(target=self._accept, daemon=True).start()
 
 
+class ProxyV2Server:
+    """Reads a PROXY v2 header first, answers "PROXY SRC_IP SRC_PORT DST_PORT\n"
+    (or "LOCAL\n"), then closes. `seen` lists the answers."""
+
+    def __init__(self):
+        self.seen = []
+        self.sock = socket.socket()
+        self.sock.bind((LOCAL, 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            f = c.makefile("rb")
+            head = f.read(16)
+            if len(head) < 16 or head[:12] != b"\r\n\r\n\x00\r\nQUIT\n":
+                return
+            body = f.read(int.from_bytes(head[14:16], "big"))
+            if head[12] == 0x20:
+                answer = "LOCAL"
+            elif head[13] == 0x11:
+                answer = "PROXY %s %d %d" % (socket.inet_ntoa(body[0:4]), int.from_bytes(body[8:10], "big"),
+                                             int.from_bytes(body[10:12], "big"))
+            else:
+                answer = "PROXY6"
+            self.seen.append(answer)
+            c.sendall(answer.encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
 def tcp_config(servers, balance="roundrobin", source=True, idle=None, retries=2, log=None,
                admin=False):
     backend = {"name": "pool", "mode": "tcp", "balance": balance,
@@ -146,6 +195,43 @@ class TcpTest(GatewayTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
         self.assertIn(b"errors: 0, replies: 200", p.stdout)
         self.assertEqual(r.command("GET", "key99"), "value99")
+
+    def test_new_connections_follow_the_master_when_master_and_replica_swap(self):
+        r1 = RedisServer(password="pw")
+        r1.start()
+        self.addCleanup(r1.close)
+        r2 = RedisServer(replicaof=r1, password="pw")
+        r2.start()
+        self.addCleanup(r2.close)
+        pw_file = os.path.join(self.gateway_dir(), "redis-password")
+        with open(pw_file, "w") as f:
+            f.write("pw\n")
+        cfg = tcp_config([("r1", r1.port, 100), ("r2", r2.port, 100)], source=False, admin=True)
+        cfg["backends"][0]["health_check"] = {"type": "redis", "role": "master", "password_file": pw_file,
+                                              "interval": "200ms", "timeout": "500ms", "rise": 1, "fall": 1}
+        gw = self.gateway(cfg)
+
+        def answering_port():
+            p = subprocess.run(["redis-cli", "-h", LOCAL, "-p", str(gw.port("tcp")), "-a", "pw",
+                                "--no-auth-warning", "CONFIG", "GET", "port"],
+                               stdout=subprocess.PIPE, timeout=10)
+            return int(p.stdout.split()[-1])
+
+        a = Admin(gw)
+        self.addCleanup(a.conn.close)
+        self.assertTrue(wait_until(lambda: a.json("/api/backends/pool/servers/r2")["health"] == "down"))
+        self.assertIn("role slave, want master", a.json("/api/backends/pool/servers/r2")["last_check"])
+        self.assertEqual({answering_port() for _ in range(6)}, {r1.port})
+        # The swap: r2 becomes the master, r1 its replica.
+        r2.command("REPLICAOF", "NO", "ONE")
+        r1.command("REPLICAOF", "127.0.0.1", str(r2.port))
+        t0 = time.monotonic()
+        self.assertTrue(wait_until(lambda: a.json("/api/backends/pool/servers/r1")["health"] == "down"
+                                   and a.json("/api/backends/pool/servers/r2")["health"] == "up",
+                                   timeout=5))
+        took = time.monotonic() - t0
+        self.assertLess(took, (1 + 1) * 0.2 + 0.5)  # (fall + 1) x interval, and a margin
+        self.assertEqual({answering_port() for _ in range(6)}, {r2.port})
 
     def test_8_mib_echoed_with_half_close_and_logged_with_exact_byte_counts(self):
         e, = self.echoes("e1")
@@ -240,6 +326,21 @@ class TcpTest(GatewayTestCase):
         victim.restart()
         for ip, now in moved.items():
             self.assertEqual(name_from(gw.port("tcp"), ip), now, "the redispatch stays")
+
+    def test_proxy_v2_tells_the_server_who_the_client_is(self):
+        p = ProxyV2Server()
+        self.addCleanup(p.stop)
+        cfg = tcp_config([("p1", p.port, 100)])
+        cfg["backends"][0]["proxy_protocol"] = "v2"
+        cfg["backends"][0]["health_check"] = {"type": "tcp", "interval": "200ms"}
+        gw = self.gateway(cfg)
+        s = socket.create_connection((LOCAL, gw.port("tcp")), timeout=5, source_address=("127.0.0.7", 0))
+        client_port = s.getsockname()[1]
+        answer = s.makefile("rb").readline().decode().strip()
+        s.close()
+        self.assertEqual(answer, "PROXY 127.0.0.7 %d %d" % (client_port, gw.port("tcp")))
+        # Health checks say LOCAL.
+        self.assertTrue(wait_until(lambda: "LOCAL" in p.seen), p.seen)
 
     def test_idle_timeout_closes_a_quiet_connection(self):
         e, = self.echoes("e1")
