@@ -173,6 +173,9 @@ void read_backend(SchemaContext& ctx, const YAML::Node& n, size_t index, Gateway
   if (r.has("pool")) read_pool(r, b.pool);
   r.read_enum("proxy_protocol", b.proxy_protocol,
               {{"none", ProxyProtocol::kNone}, {"v2", ProxyProtocol::kV2}});
+  r.read_enum("on_down", b.on_down, {{"keep", OnDown::kKeep}, {"close", OnDown::kClose}});
+  if (b.mode != ProxyMode::kTcp && r.has("on_down"))
+    ctx.error(r.at("on_down"), "'on_down': only for a tcp backend " + r.in());
   if (b.mode != ProxyMode::kTcp && r.has("proxy_protocol"))
     ctx.error(r.at("proxy_protocol"), "'proxy_protocol': only for a tcp backend (HTTP servers get "
                                       "X-Forwarded-For) " + r.in());

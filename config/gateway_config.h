@@ -33,6 +33,9 @@ enum class StoreType { kMemory, kRedis };
 enum class ProxyMode { kHttp, kTcp };
 // tcp backends: a PROXY protocol header to each server, or none.
 enum class ProxyProtocol { kNone, kV2 };
+// tcp backends: what happens to a server's open connections when it goes
+// down or into maint.
+enum class OnDown { kKeep, kClose };
 enum class LogFormat { kText, kJson };
 
 const char* to_string(BalanceAlgorithm a);
@@ -129,6 +132,7 @@ struct BackendConfig {
   // tcp: no byte either way for this long closes the connection.
   Duration idle_timeout{30 * 60 * 1000};
   ProxyProtocol proxy_protocol = ProxyProtocol::kNone;  // tcp only
+  OnDown on_down = OnDown::kKeep;                      // tcp only
   PoolConfig pool;
 };
 

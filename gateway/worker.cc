@@ -97,7 +97,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const session::Generation> genera
       io_(std::make_unique<asio::io_context>(kWorkerConcurrencyHint)),
       ctx_(std::make_unique<session::WorkerContext>(*io_, stats, clock, process_connections)),
       store_(store),
-      sweeper_(std::make_unique<asio::steady_timer>(*io_)) {
+      sweeper_(std::make_unique<asio::steady_timer>(*io_)),
+      watcher_(std::make_unique<asio::steady_timer>(*io_)) {
   ctx_->warn = [](std::string_view line) { log_warning(line); };
   // Built here, on the main thread, before the worker's thread exists.
   ctx_->current = session::WorkerGeneration::build(std::move(generation), index_, &store_, nullptr);
@@ -109,6 +110,7 @@ Worker::~Worker() {
     for (auto& b : ctx_->current->backends) b.pool->close_all();
   acceptors_.clear();
   sweeper_.reset();
+  watcher_.reset();
   ctx_->deadlines.close();
   // Connections' frames go with the io_context; the view after them.
   io_.reset();
@@ -130,6 +132,7 @@ void Worker::spawn_accept(size_t i) {
 void Worker::start() {
   for (size_t i = 0; i < acceptors_.size(); ++i) spawn_accept(i);
   sweep_pools();
+  watch_down_servers();
   thread_ = std::thread([this] {
     base::t_worker_slot = index_ + 1;  // this worker's counter slot
     io_->run();
@@ -168,6 +171,16 @@ void Worker::adopt(std::shared_ptr<const session::Generation> generation,
       for (auto& a : added) ::close(a.fd);
     }
     done();
+  });
+}
+
+void Worker::watch_down_servers() {
+  // Every 100 ms: `on_down: close` acts within that of a server going down.
+  watcher_->expires_after(std::chrono::milliseconds(100));
+  watcher_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (ctx_->watching()) ctx_->close_relays_of_down_servers();
+    watch_down_servers();
   });
 }
 

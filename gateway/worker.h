@@ -65,6 +65,7 @@ class Worker {
 
  private:
   void sweep_pools();
+  void watch_down_servers();
   void spawn_accept(size_t acceptor);
 
   // Torn down in a fixed order by ~Worker: sockets and timers before the
@@ -86,6 +87,7 @@ class Worker {
   affinity::AffinityStore& store_;
   std::shared_ptr<const session::Generation> first_;  // until start() builds the view
   std::unique_ptr<boost::asio::steady_timer> sweeper_;
+  std::unique_ptr<boost::asio::steady_timer> watcher_;  // on_down: close
   std::thread thread_;
 };
 

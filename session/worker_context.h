@@ -30,6 +30,16 @@ struct ConnectionHandle {
   bool idle = false;  // between requests: waiting for the first byte of the next one
 };
 
+// A TCP relay of a backend with `on_down: close`, watched so that it is
+// closed as soon as its server is down or in maint (SPEC §8).
+struct ServerDownWatch {
+  ServerDownWatch* prev = nullptr;
+  ServerDownWatch* next = nullptr;
+  const affinity::Server* watched = nullptr;
+  // Ends the relay (on the worker's thread); called once.
+  void (*close)(ServerDownWatch*) = nullptr;
+};
+
 // Fixed-size body relay buffers, recycled so that a connection holds one
 // only while a request is in flight.
 class BufferPool {
@@ -114,6 +124,21 @@ struct WorkerContext {
       }
     }
   }
+  void watch(ServerDownWatch* w) {
+    w->next = watches_;
+    if (watches_) watches_->prev = w;
+    watches_ = w;
+  }
+  void unwatch(ServerDownWatch* w) {
+    if (w->prev) w->prev->next = w->next; else if (watches_ == w) watches_ = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = nullptr;
+  }
+  bool watching() const { return watches_ != nullptr; }
+  // Closes the watched relays whose server is down or in maint. Defined in
+  // session/tcp/tcp_relay.cc.
+  void close_relays_of_down_servers();
+
   int64_t live_connections() const {
     int64_t n = 0;
     for (ConnectionHandle* h = head_; h; h = h->next) ++n;
@@ -122,6 +147,7 @@ struct WorkerContext {
 
  private:
   ConnectionHandle* head_ = nullptr;
+  ServerDownWatch* watches_ = nullptr;
 };
 
 }  // namespace sag::session

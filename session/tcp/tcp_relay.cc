@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // Who ended the relay first (SPEC §6's TERMINATION words).
-enum class End : uint8_t { kNone, kClient, kServer, kIdle, kConnectFailed, kShutdown };
+enum class End : uint8_t { kNone, kClient, kServer, kIdle, kConnectFailed, kShutdown, kServerDown };
 
 const char* word(End e) {
   switch (e) {
@@ -29,6 +29,7 @@ const char* word(End e) {
     case End::kIdle: return "idle";
     case End::kConnectFailed: return "connect-failed";
     case End::kShutdown: return "shutdown";
+    case End::kServerDown: return "server-down";
   }
   return "client-close";
 }
@@ -56,7 +57,7 @@ void fill_client(ClientConnection& conn, const tcp::endpoint& remote) {
 }
 
 // One relay: both sockets, what moved, how it ended.
-struct Relay {
+struct Relay : ServerDownWatch {
   Relay(ClientConnection& c, tcp::socket& up, Deadline& idle, Clock::duration idle_for)
       : conn(c), server(up), idle(idle), idle_for(idle_for) {}
   ClientConnection& conn;
@@ -215,6 +216,17 @@ void log_connection(ClientConnection& conn, const BackendRuntime* br, const Choi
 
 }  // namespace
 
+void WorkerContext::close_relays_of_down_servers() {
+  for (ServerDownWatch* w = watches_; w;) {
+    ServerDownWatch* next = w->next;
+    if (!w->watched->up() || w->watched->admin_state() == affinity::AdminState::kMaint) {
+      unwatch(w);
+      w->close(w);
+    }
+    w = next;
+  }
+}
+
 awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& listener,
                                    WorkerContext& worker) {
   using namespace asio::experimental::awaitable_operators;
@@ -253,8 +265,19 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
   socket.non_blocking(true, ec);
   up.non_blocking(true, ec);
   Relay r(conn, up, dl, br->backend->config().idle_timeout);
+  const bool watched = br->backend->config().on_down == config::OnDown::kClose;
+  if (watched) {
+    r.watched = c.server;
+    r.close = [](ServerDownWatch* w) {
+      auto& relay = static_cast<Relay&>(*w);
+      relay.ended(End::kServerDown);
+      relay.close_both();
+    };
+    worker.watch(&r);
+  }
   r.touch();
   co_await (pump(r, socket, up, true) && pump(r, up, socket, false));
+  if (watched) worker.unwatch(&r);
   dl.disarm();
   c.server->request_finished();
   worker.stats.tcp_done(br->backend->id(), c.server->index(), r.in, r.out);

@@ -122,6 +122,20 @@ TEST(TcpConfigTest, RedisHealthCheck) {
               ElementsAre("t.yaml:8:37: 'role': only with 'type: redis' in 'health_check' of backend 'redis'"));
 }
 
+TEST(TcpConfigTest, OnDownIsForTcpBackends) {
+  auto r = load(std::string(kTcp) + "    on_down: close\n");
+  ASSERT_THAT(errors_of(r), IsEmpty());
+  EXPECT_EQ(r.config->backends[0].on_down, OnDown::kClose);
+  EXPECT_EQ(load(kTcp).config->backends[0].on_down, OnDown::kKeep);
+  EXPECT_THAT(errors_of(load("listeners:\n"
+                             "  - {name: h, bind: \"127.0.0.1:8080\", backend: web}\n"
+                             "backends:\n"
+                             "  - name: web\n"
+                             "    servers: [{name: w1, address: \"127.0.0.1:9001\"}]\n"
+                             "    on_down: close\n")),
+              ElementsAre("t.yaml:6:14: 'on_down': only for a tcp backend in backend 'web'"));
+}
+
 TEST(TcpConfigTest, IdleIsRefusedOnAnHttpBackend) {
   EXPECT_THAT(errors_of(load("listeners:\n"
                              "  - {name: h, bind: \"127.0.0.1:8080\", backend: web}\n"

@@ -342,6 +342,54 @@ class TcpTest(GatewayTestCase):
         # Health checks say LOCAL.
         self.assertTrue(wait_until(lambda: "LOCAL" in p.seen), p.seen)
 
+    def test_on_down_close_cuts_a_down_or_maint_servers_connections(self):
+        es = self.echoes("e1", "e2")
+        log = os.path.join(self.gateway_dir(), "access.log")
+        cfg = tcp_config([(e.name, e.port, 100) for e in es], source=False, log=log, admin=True)
+        cfg["backends"][0]["on_down"] = "close"
+        cfg["backends"][0]["health_check"] = {"type": "tcp", "interval": "100ms", "fall": 1}
+        gw = self.gateway(cfg)
+        conns = {}
+        while len(conns) < 2:
+            s, name, f = hello(gw.port("tcp"))
+            if name in conns:
+                f.close()
+                s.close()
+                continue
+            conns[name] = (s, f)
+        # e1 goes down (its listener stops; the open connection stays up on its side).
+        es[0].stop()
+        s, f = conns["e1"]
+        s.settimeout(5)
+        t0 = time.monotonic()
+        self.assertEqual(f.read1(100), b"", "cut by the gateway")
+        self.assertLess(time.monotonic() - t0, 2)
+        # e2 put in maint through the admin API: cut too.
+        a = Admin(gw)
+        self.addCleanup(a.conn.close)
+        self.assertEqual(a.put("/api/backends/pool/servers/e2", {"state": "maint"}).status, 200)
+        s2, f2 = conns["e2"]
+        s2.settimeout(5)
+        self.assertEqual(f2.read1(100), b"")
+        for x in (f, s, f2, s2):
+            x.close()
+        self.assertTrue(wait_until(lambda: log_has(log, "server-down")))
+
+    def test_on_down_keep_leaves_them(self):
+        es = self.echoes("e1")
+        cfg = tcp_config([("e1", es[0].port, 100)], source=False, admin=True)
+        cfg["backends"][0]["health_check"] = {"type": "tcp", "interval": "100ms", "fall": 1}
+        gw = self.gateway(cfg)
+        s, name, f = hello(gw.port("tcp"))
+        es[0].stop()
+        a = Admin(gw)
+        self.addCleanup(a.conn.close)
+        self.assertTrue(wait_until(lambda: a.json("/api/backends/pool/servers/e1")["health"] == "down"))
+        s.sendall(b"still here\n")
+        self.assertEqual(f.readline(), b"still here\n")
+        f.close()
+        s.close()
+
     def test_idle_timeout_closes_a_quiet_connection(self):
         e, = self.echoes("e1")
         log = os.path.join(self.gateway_dir(), "access.log")
