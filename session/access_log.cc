@@ -234,7 +234,10 @@ void AccessLog::run() {
   }
 }
 
-void AccessLog::format_text(const AccessRecord& r, std::string& out) {
+namespace {
+
+// What every line starts with: "CLIENT:PORT [DATE] LISTENER BACKEND/SERVER ".
+void append_text_prefix(const AccessRecord& r, std::string& out) {
   out += r.client_ip;
   out += ':';
   append_num(out, r.client_port);
@@ -245,6 +248,36 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
   out += '/';
   out += r.server.empty() ? "-" : r.server;
   out += ' ';
+}
+
+// {"time", "client_ip", "client_port", "listener", "backend", "server" (the
+// object left open).
+void append_json_prefix(const AccessRecord& r, std::string& out) {
+  out += "{\"time\":\"";
+  append_date(out, r.start, DateStyle::kJson);
+  out += "\",\"client_ip\":";
+  append_json_string(out, r.client_ip);
+  out += ",\"client_port\":";
+  append_num(out, r.client_port);
+  out += ",\"listener\":";
+  append_json_string(out, r.listener);
+  out += ",\"backend\":";
+  append_json_string(out, r.backend.empty() ? "-" : r.backend);
+  out += ",\"server\":";
+  append_json_string(out, r.server.empty() ? "-" : r.server);
+}
+
+void append_json_number(std::string& out, const char* key, int64_t v) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  append_num(out, v);
+}
+
+}  // namespace
+
+void AccessLog::format_text(const AccessRecord& r, std::string& out) {
+  append_text_prefix(r, out);
   for (int64_t t : {r.tq, r.tw, r.tc, r.tr}) {
     append_num(out, t);
     out += '/';
@@ -269,26 +302,10 @@ void AccessLog::format_text(const AccessRecord& r, std::string& out) {
 }
 
 void AccessLog::format_json(const AccessRecord& r, std::string& out) {
-  out += "{\"time\":\"";
-  append_date(out, r.start, DateStyle::kJson);
-  out += "\",\"client_ip\":";
-  append_json_string(out, r.client_ip);
-  out += ",\"client_port\":";
-  append_num(out, r.client_port);
-  out += ",\"listener\":";
-  append_json_string(out, r.listener);
-  out += ",\"backend\":";
-  append_json_string(out, r.backend.empty() ? "-" : r.backend);
-  out += ",\"server\":";
-  append_json_string(out, r.server.empty() ? "-" : r.server);
+  append_json_prefix(r, out);
   const std::pair<const char*, int64_t> times[] = {
       {"tq", r.tq}, {"tw", r.tw}, {"tc", r.tc}, {"tr", r.tr}, {"tt", r.tt}};
-  for (const auto& [k, v] : times) {
-    out += ",\"";
-    out += k;
-    out += "\":";
-    append_num(out, v);
-  }
+  for (const auto& [k, v] : times) append_json_number(out, k, v);
   out += ",\"status\":";
   append_num(out, r.status);
   out += ",\"bytes\":";
@@ -310,16 +327,7 @@ void AccessLog::format_json(const AccessRecord& r, std::string& out) {
 
 // CLIENT:PORT [DATE] LISTENER BACKEND/SERVER Tw/Tc/Tt BYTES_IN BYTES_OUT PERSIST TERMINATION "TCP"
 void AccessLog::format_tcp_text(const AccessRecord& r, std::string& out) {
-  out += r.client_ip;
-  out += ':';
-  append_num(out, r.client_port);
-  append_date(out, r.start, DateStyle::kText);
-  out += r.listener;
-  out += ' ';
-  out += r.backend.empty() ? "-" : r.backend;
-  out += '/';
-  out += r.server.empty() ? "-" : r.server;
-  out += ' ';
+  append_text_prefix(r, out);
   append_num(out, r.tw);
   out += '/';
   append_num(out, r.tc);
@@ -337,25 +345,9 @@ void AccessLog::format_tcp_text(const AccessRecord& r, std::string& out) {
 }
 
 void AccessLog::format_tcp_json(const AccessRecord& r, std::string& out) {
-  out += "{\"time\":\"";
-  append_date(out, r.start, DateStyle::kJson);
-  out += "\",\"client_ip\":";
-  append_json_string(out, r.client_ip);
-  out += ",\"client_port\":";
-  append_num(out, r.client_port);
-  out += ",\"listener\":";
-  append_json_string(out, r.listener);
-  out += ",\"backend\":";
-  append_json_string(out, r.backend.empty() ? "-" : r.backend);
-  out += ",\"server\":";
-  append_json_string(out, r.server.empty() ? "-" : r.server);
+  append_json_prefix(r, out);
   const std::pair<const char*, int64_t> times[] = {{"tw", r.tw}, {"tc", r.tc}, {"tt", r.tt}};
-  for (const auto& [k, v] : times) {
-    out += ",\"";
-    out += k;
-    out += "\":";
-    append_num(out, v);
-  }
+  for (const auto& [k, v] : times) append_json_number(out, k, v);
   out += ",\"bytes_in\":";
   append_num(out, r.bytes_in);
   out += ",\"bytes_out\":";

@@ -25,6 +25,10 @@ struct ClientConnection : ConnectionHandle {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
+  // Fills `client`, `client_ip` and the accept times from the peer's
+  // address (an IPv4-mapped IPv6 address as IPv4). Defined in client_session.cc.
+  void describe(const boost::asio::ip::tcp::endpoint& remote);
+
   // Between requests: moves to the worker's current generation (a reload
   // happened) unless that one no longer has this connection's listener (the
   // connection then finishes on its own, as on a graceful stop). True when

@@ -15,26 +15,6 @@ namespace {
 
 using base::kTuple;
 
-void describe_client(ClientConnection& conn, const tcp::endpoint& remote) {
-  auto addr = remote.address();
-  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-  conn.client_ip = addr.to_string();
-  conn.client.ip_text = conn.client_ip;
-  conn.client.ip.v6 = addr.is_v6();
-  if (addr.is_v6()) {
-    auto b = addr.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
-  } else {
-    auto b = addr.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
-  }
-  conn.client.port = remote.port();
-  conn.client.listener_port = conn.listener->port;
-  conn.accepted = std::chrono::steady_clock::now();
-  conn.accepted_wall = std::chrono::system_clock::now();
-}
-
 awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
   // timeouts.http_request covers the handshake and the first request head.
   conn.deadline.arm(conn.accepted + conn.gen->config->timeouts.http_request, &conn.lowest);
@@ -76,6 +56,27 @@ awaitable<void> linger(ClientConnection& conn) {
 
 }  // namespace
 
+void ClientConnection::describe(const tcp::endpoint& remote) {
+  ClientConnection& conn = *this;
+  auto addr = remote.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  conn.client_ip = addr.to_string();
+  conn.client.ip_text = conn.client_ip;
+  conn.client.ip.v6 = addr.is_v6();
+  if (addr.is_v6()) {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  } else {
+    auto b = addr.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
+  }
+  conn.client.port = remote.port();
+  conn.client.listener_port = conn.listener->port;
+  conn.accepted = std::chrono::steady_clock::now();
+  conn.accepted_wall = std::chrono::system_clock::now();
+}
+
 awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime& listener,
                                       WorkerContext& worker) {
   struct Release {
@@ -99,7 +100,7 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     const std::shared_ptr<tls::ServerTlsContext> tls = listener.tls;
     TlsStream stream(std::move(socket), tls->asio_context());
     ClientConnection conn(worker, worker.current, listener, stream.next_layer());
-    describe_client(conn, remote);
+    conn.describe(remote);
     conn.client.tls = true;
     co_await handshake_and_serve(stream, conn);
     co_await close_tls(stream, conn);
@@ -109,7 +110,7 @@ awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime&
     co_await linger(conn);
   } else {
     ClientConnection conn(worker, worker.current, listener, socket);
-    describe_client(conn, remote);
+    conn.describe(remote);
     co_await serve_http1(socket, conn);
     if (conn.linger) co_await linger(conn);
   }

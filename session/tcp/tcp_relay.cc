@@ -36,26 +36,6 @@ const char* word(End e) {
 
 int64_t ms(Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
-void fill_client(ClientConnection& conn, const tcp::endpoint& remote) {
-  auto addr = remote.address();
-  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-  conn.client_ip = addr.to_string();
-  conn.client.ip_text = conn.client_ip;
-  conn.client.ip.v6 = addr.is_v6();
-  if (addr.is_v6()) {
-    auto b = addr.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
-  } else {
-    auto b = addr.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), conn.client.ip.bytes.begin());
-  }
-  conn.client.port = remote.port();
-  conn.client.listener_port = conn.listener->port;
-  conn.accepted = Clock::now();
-  conn.accepted_wall = std::chrono::system_clock::now();
-}
-
 // One relay: both sockets, what moved, how it ended.
 struct Relay : ServerDownWatch {
   Relay(ClientConnection& c, tcp::socket& up, Deadline& idle, Clock::duration idle_for)
@@ -245,7 +225,7 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
   const tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) co_return;
   ClientConnection conn(worker, worker.current, listener, socket);
-  fill_client(conn, remote);
+  conn.describe(remote);
   // Held for the connection's life, whatever a reload does meanwhile.
   const std::shared_ptr<const WorkerGeneration> gen = conn.gen;
   const int bi = listener.router ? listener.router->select("", "/") : -1;
