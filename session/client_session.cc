@@ -79,15 +79,7 @@ void ClientConnection::describe(const tcp::endpoint& remote) {
 
 awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime& listener,
                                       WorkerContext& worker) {
-  struct Release {
-    WorkerContext& worker;
-    size_t listener;
-    ~Release() {
-      worker.process_connections.fetch_sub(1, std::memory_order_relaxed);
-      worker.stats.connection_closed(listener);
-    }
-  } release{worker, listener.id};
-  worker.stats.connection_opened(listener.id);
+  const ConnectionCount counted(worker, listener.id);
 
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);

@@ -150,4 +150,24 @@ struct WorkerContext {
   ServerDownWatch* watches_ = nullptr;
 };
 
+// A client connection's place in the counts, for its coroutine's life: the
+// listener's open connections, and the process's (which the accept loop
+// took before the connection was served) given back at the end.
+class ConnectionCount {
+ public:
+  ConnectionCount(WorkerContext& w, uint32_t listener) : worker_(w), listener_(listener) {
+    worker_.stats.connection_opened(listener_);
+  }
+  ~ConnectionCount() {
+    worker_.process_connections.fetch_sub(1, std::memory_order_relaxed);
+    worker_.stats.connection_closed(listener_);
+  }
+  ConnectionCount(const ConnectionCount&) = delete;
+  ConnectionCount& operator=(const ConnectionCount&) = delete;
+
+ private:
+  WorkerContext& worker_;
+  uint32_t listener_;
+};
+
 }  // namespace sag::session

@@ -210,15 +210,7 @@ void WorkerContext::close_relays_of_down_servers() {
 awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& listener,
                                    WorkerContext& worker) {
   using namespace asio::experimental::awaitable_operators;
-  struct Release {
-    WorkerContext& worker;
-    size_t listener;
-    ~Release() {
-      worker.process_connections.fetch_sub(1, std::memory_order_relaxed);
-      worker.stats.connection_closed(listener);
-    }
-  } release{worker, listener.id};
-  worker.stats.connection_opened(listener.id);
+  const ConnectionCount counted(worker, listener.id);
 
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
