@@ -145,12 +145,44 @@ void append_summary(std::string& out, const affinity::Backend& b) {
   out += " maint</p>";
 }
 
+constexpr std::string_view kTcpTableHead =
+    "\n<table>\n<tr><th>server</th><th>address</th><th>state</th><th>health</th><th>weight</th>"
+    "<th>open</th><th>connections</th><th>last check</th></tr>\n";
+
+// A tcp backend's server: connections instead of requests and statuses.
+void append_tcp_server_row(std::string& out, size_t bi, const affinity::Server& s,
+                           const session::GatewayStats& stats, const LastCheck& last_check) {
+  const bool up = s.up();
+  const char* state = affinity::to_string(s.admin_state());
+  out += "<tr class=\"";
+  out += !up ? "down" : s.admin_state() == affinity::AdminState::kReady ? "ready" : state;
+  out += "\"><td class=\"l\">";
+  append_html(out, s.name());
+  out += "</td><td class=\"l\">";
+  append_html(out, s.endpoint().to_string());
+  out += "</td><td class=\"l\">";
+  out += state;
+  out += "</td><td class=\"l\">";
+  out += up ? "up" : "down";
+  out += "</td><td>";
+  append_u64(out, s.weight());
+  out += "</td><td>";
+  append_u64(out, s.active_requests());
+  out += "</td><td>";
+  append_u64(out, stats.tcp_connections(bi, s.index()));
+  out += "</td><td class=\"l\">";
+  append_html(out, last_check_text(last_check, s));
+  out += "</td></tr>\n";
+}
+
 void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
                     const session::GatewayStats& stats, const LastCheck& last_check) {
   const auto& pc = b.persistence_counters();
+  const bool tcp = b.config().mode == config::ProxyMode::kTcp;
   out += "<h2>backend ";
   append_html(out, b.name());
   out += " <small>(";
+  if (tcp) out += "tcp, ";
   out += config::to_string(b.config().balance);
   out += "; persistence hit ";
   append_u64(out, pc.total(affinity::PersistenceCounters::kHit));
@@ -160,6 +192,17 @@ void append_backend(std::string& out, size_t bi, const affinity::Backend& b,
   append_u64(out, pc.total(affinity::PersistenceCounters::kRedispatch));
   out += "; retries ";
   append_u64(out, stats.retries(bi));
+  if (tcp) {
+    out += "; bytes in ";
+    append_u64(out, stats.tcp_bytes(bi, true));
+    out += ", out ";
+    append_u64(out, stats.tcp_bytes(bi, false));
+    append_summary(out, b);
+    out += kTcpTableHead;
+    for (const affinity::Server* s : b.servers()) append_tcp_server_row(out, bi, *s, stats, last_check);
+    out += "</table>\n";
+    return;
+  }
   append_summary(out, b);
   out += kTableHead;
   for (const affinity::Server* s : b.servers()) append_server_row(out, bi, *s, stats, last_check);

@@ -228,6 +228,7 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
   Deadline dl(worker.deadlines);
   const auto connect_start = Clock::now();
   const Choice c = co_await connect(conn, *br, up, dl);
+  if (c.persist) br->backend->persistence_counters().count(*c.persist);
   if (!c.server) {
     log_connection(conn, br, c, nullptr, c.failed, -1);
     co_return;

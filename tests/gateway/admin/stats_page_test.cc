@@ -93,5 +93,31 @@ TEST(StatsPageTest, ThirtyServersReadAtAGlance) {
   EXPECT_LT(page.size(), 32u * 1024u);
 }
 
+// A tcp backend: connections instead of requests and statuses, bytes in
+// the heading.
+TEST(StatsPageTest, TcpBackendShowsConnections) {
+  auto cfg = std::make_shared<config::GatewayConfig>();
+  config::BackendConfig b;
+  b.name = "redis";
+  b.mode = config::ProxyMode::kTcp;
+  config::ServerConfig sc;
+  sc.name = "r1";
+  sc.address = "127.0.0.1:6379";
+  sc.endpoint = *config::Endpoint::parse(sc.address);
+  b.servers = {sc};
+  cfg->backends = {b};
+  affinity::BackendSet backends(*cfg);
+  session::GatewayStats stats(*cfg);
+  AdminHandler handler(cfg, backends, stats, {});
+  stats.tcp_done(0, 0, 120, 4096);
+  stats.tcp_done(0, 0, 5, 7);
+  const std::string page = handler.stats_page();
+  EXPECT_NE(page.find("<h2>backend redis <small>(tcp, roundrobin;"), std::string::npos) << page;
+  EXPECT_NE(page.find("bytes in 125, out 4103"), std::string::npos);
+  EXPECT_NE(page.find("<th>open</th><th>connections</th>"), std::string::npos);
+  EXPECT_EQ(page.find("<th>2xx</th>"), std::string::npos);
+  EXPECT_NE(page.find("<td>0</td><td>2</td>"), std::string::npos) << "open 0, 2 connections";
+}
+
 }  // namespace
 }  // namespace sag::gateway
