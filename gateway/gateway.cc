@@ -454,15 +454,10 @@ int Gateway::run(std::shared_ptr<const config::GatewayConfig> config, std::vecto
   const UpgradeFn start_upgrade = [&](StopFn stop) {
     begin_upgrade(*config, upgrade, workers, admin.get(), stores.memory_store, entries, std::move(stop));
   };
-  Reloader::Parts parts;
-  parts.workers = &workers;
-  parts.health = &health;
-  parts.admin = admin.get();
-  parts.redis_store = stores.redis_store;
-  parts.entries = &entries;
-  parts.stats = &stats;
-  parts.refusal_logs = &refusal_logs;
-  Reloader reloader(std::move(loader), builder, std::move(gen), parts);
+  Reloader reloader(std::move(loader), builder, std::move(gen),
+                    {.workers = &workers, .health = &health, .admin = admin.get(),
+                     .redis_store = stores.redis_store, .entries = &entries, .stats = &stats,
+                     .refusal_logs = &refusal_logs});
   if (serving) serve_signals(main_io, signals, workers, connections, start_upgrade, reloader);
 
   // A short grace period lets force-closed connections unwind on their own.

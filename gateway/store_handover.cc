@@ -17,7 +17,6 @@ int64_t StoreHandover::unix_ms() {
 
 void StoreHandover::restore_admin(const std::vector<StateFile::AdminCarry>& saved,
                                   const std::string& from) {
-  size_t restored = 0;
   for (const auto& c : saved) {
     const affinity::Backend* b = backends_->find(c.backend);
     affinity::Server* s = b ? b->find_server(c.server) : nullptr;
@@ -28,9 +27,7 @@ void StoreHandover::restore_admin(const std::vector<StateFile::AdminCarry>& save
     if (weight) s->set_weight(c.admin.weight);
     log_info(from + ": server " + c.backend + "/" + c.server + " " + affinity::to_string(c.admin.state) +
              ", weight " + std::to_string(s->weight()) + " (as the admin API left it)");
-    ++restored;
   }
-  (void)restored;
 }
 
 void StoreHandover::load(const std::string& path) {

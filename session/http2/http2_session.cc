@@ -35,18 +35,16 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// g++ 12 miscompiles `co_return co_await f();` in these coroutines (the
-// awaiting frame is resumed after it was freed): results are stored in a
-// local first.
+// g++ 12 miscompiles `co_return co_await f();` (the awaiting frame resumes
+// after it was freed): results go to a local first.
 using base::kTuple;
 constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kWriteBatch = 64 * 1024;
-constexpr size_t kPooledWhenIdle = 4;  // stream objects an idle connection keeps
+constexpr size_t kPooledWhenIdle = 4;         // stream objects an idle connection keeps
 constexpr std::chrono::seconds kTrimAfter{1};  // idle this long: keep only those
 
-// Over TLS in production; over a plain socket for the fuzz target and tests
-// (serve_http2(PlainStream&, ...)). The stream type is a template parameter,
-// as for Http1Session, so the data path makes no virtual calls.
+// Over TLS, or a plain socket for the fuzz target and tests; the stream type
+// is a template parameter (as for Http1Session): no virtual calls.
 template <class Stream>
 class Http2Session {
  public:
@@ -395,9 +393,8 @@ class Http2Session {
   Stream& stream_;
   ClientConnection& conn_;
   WorkerContext& w_;
-  // The connection's settings (limits, timeouts) are those of the generation
-  // it started on; each new stream routes with the current one
-  // (ClientConnection::refresh before it is forwarded).
+  // Limits and timeouts: the generation the connection started on (streams
+  // route with the current one, ClientConnection::refresh).
   const std::shared_ptr<const WorkerGeneration> held_;
   const config::GatewayConfig& cfg_;
   asio::any_io_executor ex_;
@@ -512,9 +509,8 @@ class Http2Session<Stream>::Port final : public ClientPort {
   bool gone() const { return s_.dead_ || st_.reset_sent || (st_.closed && !st_.eof_sent); }
 
   // Submits the head in st_.head (nghttp2 points into it until the HEADERS
-  // frame went out or the stream closed) with the first
-  // body bytes, and waits until nghttp2 has taken them (or, without data,
-  // until the head went out).
+  // frame went out or the stream closed) with the first body bytes, and
+  // waits until nghttp2 took them (or, without data, the head went out).
   awaitable<bool> submit(bool no_data, const char* data, size_t n, bool last) {
     st_.submitted = true;
     st_.out = no_data ? nullptr : data;
