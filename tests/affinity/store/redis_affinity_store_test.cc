@@ -164,6 +164,9 @@ TEST_F(RedisStoreTest, UnknownServersAndBackendsAreIgnored) {
   Replica b(server_, {{"app", {"s1", "s2"}}});  // no s3, no backend "other"
   ASSERT_TRUE(a.client.wait_connected(10s));
   ASSERT_TRUE(b.client.wait_connected(10s));
+  // b's start-up scan done first: a key it read there and heard announced
+  // too would be counted twice.
+  ASSERT_TRUE(b.store.warm_up(10s));
   a.store.put(learn_key("k3"), 2, Duration(60000), a.now());          // s3
   a.store.put(learn_key("kx", "other"), 0, Duration(60000), a.now());  // other/x
   a.store.put(learn_key("k1"), 0, Duration(60000), a.now());          // s1: the marker
