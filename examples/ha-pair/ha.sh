@@ -115,10 +115,12 @@ global_defs {
   enable_script_security
 }
 # sag's own health: the address leaves a host whose sag stops answering.
+# A dead sag refuses at once, so failover stays at fall x interval; the 2 s
+# allowance only keeps a busy machine's slow answer from counting as down.
 vrrp_script chk_sag {
-  script "/usr/bin/curl -sf -m 1 -o /dev/null http://127.0.0.1:9901/healthz"
+  script "/usr/bin/curl -sf -m 2 -o /dev/null http://127.0.0.1:9901/healthz"
   interval 1
-  timeout 1
+  timeout 3
   fall 2
   rise 2
 }
@@ -228,6 +230,15 @@ holder() {
   return 1
 }
 
+# The tail of every log of the pair, for a test that failed.
+logs() {
+  for f in "$dir"/*.log; do
+    [ -f "$f" ] || continue
+    echo "== $(basename "$f")"
+    tail -n "${LOG_LINES:-25}" "$f"
+  done
+}
+
 redis_master() {
   in_ns client redis-cli -h "$net.31" -p 26379 --raw SENTINEL get-master-addr-by-name sag 2>/dev/null |
     head -1
@@ -274,6 +285,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   holder) holder ;;
+  logs) logs ;;
   kill-sag) stop_pid "$2-sag" KILL ;;
   start-sag) start_sag "$2" ;;
   kill-redis-master)
@@ -283,7 +295,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: $0 up | down | status | holder | kill-sag GW | start-sag GW | kill-redis-master" >&2
+    echo "usage: $0 up | down | status | holder | logs | kill-sag GW | start-sag GW | kill-redis-master" >&2
     exit 2
     ;;
 esac

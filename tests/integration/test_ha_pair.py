@@ -59,7 +59,7 @@ class HaPairTest(unittest.TestCase):
         self.addCleanup(self.ha, "down")
         p = self.ha("up", check=False)
         if p.returncode != 0:
-            self.fail("ha.sh up failed:\n" + p.stdout)
+            self.fail(self.with_logs("ha.sh up failed:\n" + p.stdout))
         self.vip = "10.%d.0.100" % self.net
 
     def ha(self, *args, check=True):
@@ -71,10 +71,38 @@ class HaPairTest(unittest.TestCase):
         p.stdout = out
         return p
 
+    def with_logs(self, msg):
+        """msg with the pair's own account: who holds the address, what
+        keepalived and sag logged."""
+        try:
+            return "%s\n-- ha.sh status and logs:\n%s%s" % (
+                msg, self.ha("status", check=False).stdout, self.ha("logs", check=False).stdout)
+        except Exception as e:  # noqa: BLE001 - the failure itself matters more
+            return "%s\n(no logs: %s)" % (msg, e)
+
+    def holder(self):
+        """The gateway holding the address; waits up to 15 s, as a client would
+        while VRRP settles on a busy machine."""
+        deadline = time.time() + 15
+        while True:
+            p = self.ha("holder", check=False)
+            if p.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        if p.returncode != 0:
+            self.fail("nobody holds the floating address")
+        return p.stdout.strip()
+
     def in_client(self, *args, **kw):
         return ["ip", "netns", "exec", self.prefix + "-client"] + list(args)
 
     def test_failover_loses_no_session(self):
+        try:
+            self.failover_scenario()
+        except self.failureException as e:
+            raise self.failureException(self.with_logs(str(e))) from None
+
+    def failover_scenario(self):
         out = os.path.join(self.dir, "requests.jsonl")
         stop = os.path.join(self.dir, "stop")
         load = subprocess.Popen(self.in_client("/usr/bin/python3", CLIENTS, "load",
@@ -84,7 +112,7 @@ class HaPairTest(unittest.TestCase):
         phases = {}
         try:
             time.sleep(3)
-            active = self.ha("holder").stdout.strip()
+            active = self.holder()
             standby = "gw2" if active == "gw1" else "gw1"
             # Learned sessions are in Redis: the standby routes them before
             # any failover.
