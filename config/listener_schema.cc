@@ -79,16 +79,24 @@ void read_certificate_files(SchemaContext& ctx, YamlReader& r, const YAML::Node&
   }
 }
 
-void read_alpn(SchemaContext& ctx, YamlReader& r, TlsConfig& t) {
+// `tcp`: the relay speaks no HTTP, so any protocol name may be offered
+// (e.g. "redis"), and none is offered unless listed (SPEC §8).
+void read_alpn(SchemaContext& ctx, YamlReader& r, TlsConfig& t, bool tcp) {
   auto alpn = r.list("alpn");
+  if (tcp) t.alpn.clear();
   if (!alpn) return;
   t.alpn.clear();
-  if (alpn->empty()) ctx.error(r.at("alpn"), "'alpn': give at least one protocol (h2, http/1.1)");
+  if (alpn->empty())
+    ctx.error(r.at("alpn"), tcp ? "'alpn': give at least one protocol, or leave 'alpn' out to offer none"
+                                : "'alpn': give at least one protocol (h2, http/1.1)");
   for (const auto& item : *alpn) {
     const std::string p = item.IsScalar() ? item.Scalar() : std::string();
-    if (p != "h2" && p != "http/1.1")
-      ctx.error(pos_of(item), "'alpn': unknown protocol " + (item.IsScalar() ? quote(p) : std::string(kind_of(item))) +
-                                  " (use h2, http/1.1)");
+    const bool token = !p.empty() && p.size() <= 255 &&
+                       std::all_of(p.begin(), p.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (tcp ? !token : p != "h2" && p != "http/1.1")
+      ctx.error(pos_of(item), "'alpn': " + (tcp ? std::string("bad protocol name ") : std::string("unknown protocol ")) +
+                                  (item.IsScalar() ? quote(p) : std::string(kind_of(item))) +
+                                  (tcp ? " (1 to 255 visible ASCII characters)" : " (use h2, http/1.1)"));
     else if (std::find(t.alpn.begin(), t.alpn.end(), p) != t.alpn.end())
       ctx.error(pos_of(item), "'alpn': " + quote(p) + " is listed twice");
     else
@@ -96,7 +104,7 @@ void read_alpn(SchemaContext& ctx, YamlReader& r, TlsConfig& t) {
   }
 }
 
-std::optional<TlsConfig> read_tls(SchemaContext& ctx, YamlReader& parent) {
+std::optional<TlsConfig> read_tls(SchemaContext& ctx, YamlReader& parent, bool tcp) {
   YamlReader r = parent.child("tls", "'tls' of " + parent.what());
   TlsConfig t;
   if (!r.ok()) return t;  // still a TLS listener, so no misleading follow-up errors
@@ -112,7 +120,7 @@ std::optional<TlsConfig> read_tls(SchemaContext& ctx, YamlReader& parent) {
     ctx.error(r.at("certificates"),
               "'certificates': expected a directory or a list of {cert, key}, got " + std::string(kind_of(*certs)));
   }
-  read_alpn(ctx, r, t);
+  read_alpn(ctx, r, t, tcp);
   r.read_enum("min_version", t.min_version, {{"TLSv1.2", 0x0303}, {"TLSv1.3", 0x0304}});
   r.read("session_tickets", t.session_tickets);
   return t;
@@ -141,9 +149,7 @@ void read_listener(SchemaContext& ctx, const YAML::Node& n, size_t index, Gatewa
   }
   r.read_enum("mode", l.mode, {{"http", ProxyMode::kHttp}, {"tcp", ProxyMode::kTcp}});
   const bool tcp = l.mode == ProxyMode::kTcp;
-  if (r.has("tls")) l.tls = read_tls(ctx, r);
-  if (tcp && r.has("tls"))
-    ctx.error(r.at("tls"), "'tls' on a tcp listener is not accepted yet (docs/configuration.md#not-accepted-yet)");
+  if (r.has("tls")) l.tls = read_tls(ctx, r, tcp);
 
   const bool has_backend = r.has("backend");
   if (has_backend) {

@@ -66,7 +66,9 @@ std::shared_ptr<session::Generation> GenerationBuilder::build(
     rt.port = lc.endpoint.port;
     if (lc.tls) {
       std::vector<std::string> tls_errors;
-      rt.tls = tls::ServerTlsContext::create(*lc.tls, supported_alpn(), tls_errors, ticket_keys_);
+      // A tcp listener offers exactly what it lists (possibly nothing).
+      const auto& offerable = lc.mode == config::ProxyMode::kTcp ? lc.tls->alpn : supported_alpn();
+      rt.tls = tls::ServerTlsContext::create(*lc.tls, offerable, tls_errors, ticket_keys_);
       for (auto& e : tls_errors) errors.push_back("listener '" + lc.name + "': " + e);
     }
     if (!lc.redirect_https) rt.router = std::make_unique<session::Router>(lc, *config);

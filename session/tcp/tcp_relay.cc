@@ -1,6 +1,7 @@
 #include "session/tcp/tcp_relay.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include "affinity/balance/stable_hash.h"
@@ -8,6 +9,8 @@
 #include "config/base/asio_prelude.h"
 #include "session/client_connection.h"
 #include "session/tcp/proxy_header.h"
+#include "tls/server_tls_context.h"
+#include "tls/tls_socket_stream.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -65,14 +68,49 @@ struct Relay : ServerDownWatch {
   }
 };
 
+// A side of the relay as the pump sees it: the server's socket, or the
+// client's (plain, or the TLS stream on it). Readiness waits and reads that
+// never block, so no buffer is held while a side is quiet.
+struct SocketSide {
+  static constexpr bool kTls = false;
+  tcp::socket& s;
+  tcp::socket& socket() { return s; }
+  tcp::socket& stream() { return s; }
+  template <class Token>
+  auto wait(Token&& token) {
+    return s.async_wait(tcp::socket::wait_read, std::forward<Token>(token));
+  }
+  size_t read_now(void* p, size_t n, boost::system::error_code& ec) { return s.read_some(asio::buffer(p, n), ec); }
+  static bool eof(const boost::system::error_code& ec) { return ec == asio::error::eof; }
+};
+
+struct TlsSide {
+  static constexpr bool kTls = true;
+  tls::TlsSocketStream& s;
+  tcp::socket& socket() { return s.next_layer(); }
+  tls::TlsSocketStream& stream() { return s; }
+  template <class Token>
+  auto wait(Token&& token) {
+    return s.async_wait_readable(std::forward<Token>(token));
+  }
+  size_t read_now(void* p, size_t n, boost::system::error_code& ec) { return s.read_some_now(p, n, ec); }
+  // The client's close_notify, or a TCP FIN without one (still a half-close
+  // here: the bytes before it were whole records).
+  static bool eof(const boost::system::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+  }
+};
+
 // Bytes from `from` to `to` until `from` ends. EOF passes the half-close on
-// (true); an error, the idle deadline or a stop closes both sides (false).
-// No buffer is held while waiting: one is leased per read.
-awaitable<bool> pump(Relay& r, tcp::socket& from, tcp::socket& to, bool from_client) {
+// (true: toward a TLS client, close_notify then FIN); an error, the idle
+// deadline or a stop closes both sides (false). No buffer is held while
+// waiting: one is leased per read.
+template <class From, class To>
+awaitable<bool> pump(Relay& r, From from, To to, bool from_client) {
   WorkerContext& w = r.conn.worker;
   const End side = from_client ? End::kClient : End::kServer;
   for (;;) {
-    auto [wec] = co_await from.async_wait(tcp::socket::wait_read, kTuple);
+    auto [wec] = co_await from.wait(kTuple);
     if (wec) {
       r.ended(r.idle.fired() ? End::kIdle : w.stopping ? End::kShutdown : side);
       r.close_both();
@@ -80,12 +118,19 @@ awaitable<bool> pump(Relay& r, tcp::socket& from, tcp::socket& to, bool from_cli
     }
     BufferPool::Lease lease(w.buffers);
     boost::system::error_code ec;
-    const size_t n = from.read_some(asio::buffer(lease.get(), BufferPool::kSize), ec);
+    const size_t n = from.read_now(lease.get(), BufferPool::kSize, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec == asio::error::eof) {
-      boost::system::error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
+    if (From::eof(ec)) {
       r.ended(side);
+      if constexpr (To::kTls) {
+        auto [sec] = co_await to.stream().async_shutdown(kTuple);
+        if (sec) {
+          r.close_both();
+          co_return false;
+        }
+      }
+      boost::system::error_code ignored;
+      to.socket().shutdown(tcp::socket::shutdown_send, ignored);
       if (from_client) {
         r.client_done = true;
         r.touch();
@@ -99,7 +144,7 @@ awaitable<bool> pump(Relay& r, tcp::socket& from, tcp::socket& to, bool from_cli
     }
     (from_client ? r.in : r.out) += n;
     r.touch();
-    auto [xec, xn] = co_await asio::async_write(to, asio::buffer(lease.get(), n), kTuple);
+    auto [xec, xn] = co_await asio::async_write(to.stream(), asio::buffer(lease.get(), n), kTuple);
     if (xec) {
       // The receiving side is gone: it ended the connection.
       r.ended(r.idle.fired() ? End::kIdle : w.stopping ? End::kShutdown : from_client ? End::kServer : End::kClient);
@@ -207,19 +252,17 @@ void WorkerContext::close_relays_of_down_servers() {
   }
 }
 
-awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& listener,
-                                   WorkerContext& worker) {
-  using namespace asio::experimental::awaitable_operators;
-  const ConnectionCount counted(worker, listener.id);
+namespace {
 
-  boost::system::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  const tcp::endpoint remote = socket.remote_endpoint(ec);
-  if (ec) co_return;
-  ClientConnection conn(worker, worker.current, listener, socket);
-  conn.describe(remote);
+// From the connect to the last byte: the connection is accepted (and, with
+// TLS, its handshake done); `client` is its side of the relay.
+template <class ClientSide>
+awaitable<void> relay(ClientConnection& conn, ClientSide client) {
+  using namespace asio::experimental::awaitable_operators;
+  WorkerContext& worker = conn.worker;
   // Held for the connection's life, whatever a reload does meanwhile.
   const std::shared_ptr<const WorkerGeneration> gen = conn.gen;
+  const ListenerRuntime& listener = *conn.listener;
   const int bi = listener.router ? listener.router->select("", "/") : -1;
   const BackendRuntime* br = bi < 0 ? nullptr : &gen->backends[static_cast<size_t>(bi)];
   if (!br) co_return;
@@ -235,7 +278,8 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
   }
   const int64_t tc = ms(Clock::now() - connect_start);
   c.server->request_started();
-  socket.non_blocking(true, ec);
+  boost::system::error_code ec;
+  client.socket().non_blocking(true, ec);
   up.non_blocking(true, ec);
   Relay r(conn, up, dl, br->backend->config().idle_timeout);
   const bool watched = br->backend->config().on_down == config::OnDown::kClose;
@@ -249,7 +293,7 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
     worker.watch(&r);
   }
   r.touch();
-  co_await (pump(r, socket, up, true) && pump(r, up, socket, false));
+  co_await (pump(r, client, SocketSide{up}, true) && pump(r, SocketSide{up}, client, false));
   if (watched) worker.unwatch(&r);
   dl.disarm();
   c.server->request_finished();
@@ -257,6 +301,41 @@ awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& li
   boost::system::error_code ignored;
   up.close(ignored);
   log_connection(conn, br, c, &r, r.end, tc);
+}
+
+}  // namespace
+
+awaitable<void> run_tcp_connection(tcp::socket socket, const ListenerRuntime& listener,
+                                   WorkerContext& worker) {
+  const ConnectionCount counted(worker, listener.id);
+
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  if (!listener.tls) {
+    ClientConnection conn(worker, worker.current, listener, socket);
+    conn.describe(remote);
+    co_await relay(conn, SocketSide{socket});
+    co_return;
+  }
+  // TLS ends here (SPEC §8); the context is held for the connection's life,
+  // as a reload may retire it meanwhile.
+  const std::shared_ptr<tls::ServerTlsContext> tls = listener.tls;
+  tls::TlsSocketStream stream(std::move(socket), tls->asio_context());
+  ClientConnection conn(worker, worker.current, listener, stream.next_layer());
+  conn.describe(remote);
+  conn.client.tls = true;
+  // No server is chosen for a client that can't finish a handshake within
+  // timeouts.client (docs/behaviour.md#tcp-mode).
+  {
+    Deadline hs(worker.deadlines);
+    hs.arm_after(conn.gen->config->timeouts.client, &conn.lowest);
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    worker.stats.tls_handshake(listener.id, !hec);
+    if (hec) co_return;
+  }
+  co_await relay(conn, TlsSide{stream});
 }
 
 }  // namespace sag::session

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -160,6 +161,46 @@ TEST(TcpConfigTest, ATcpListenerHasOneBackendAndNoHttpFeatures) {
                              "    servers: [{name: r1, address: \"127.0.0.1:6379\"}]\n")),
               ElementsAre("t.yaml:5:13: 'routes': a tcp listener has one 'backend' (routes need HTTP)",
                           "t.yaml:6:21: 'redirect_https': a tcp listener relays bytes, it can't redirect"));
+}
+
+// TLS ends on a tcp listener (SPEC §8); ALPN is offered only as listed, and
+// any protocol name may be (the relay speaks none of them).
+TEST(TcpConfigTest, TlsOnATcpListenerOffersOnlyTheListedAlpn) {
+  const auto dir = std::filesystem::temp_directory_path() / "sag-tcp-config-test-certs";
+  std::filesystem::create_directories(dir);
+  const std::string certs = dir.string();
+  auto with_tls = [&](std::string_view mode, std::string_view alpn) {
+    return load(std::string("listeners:\n"
+                            "  - name: r\n"
+                            "    bind: \"127.0.0.1:6380\"\n"
+                            "    mode: ") + std::string(mode) + "\n"
+                "    backend: redis\n"
+                "    tls: {certificates: " + certs + std::string(alpn) + "}\n"
+                "backends:\n"
+                "  - name: redis\n"
+                "    mode: " + std::string(mode) + "\n"
+                "    servers: [{name: r1, address: \"127.0.0.1:6379\"}]\n");
+  };
+  auto none = with_tls("tcp", "");
+  ASSERT_THAT(errors_of(none), IsEmpty());
+  ASSERT_TRUE(none.config->listeners[0].tls);
+  EXPECT_THAT(none.config->listeners[0].tls->alpn, IsEmpty());
+
+  auto listed = with_tls("tcp", ", alpn: [redis, x-db/1]");
+  ASSERT_THAT(errors_of(listed), IsEmpty());
+  EXPECT_THAT(listed.config->listeners[0].tls->alpn, ElementsAre("redis", "x-db/1"));
+
+  auto http = with_tls("http", "");
+  ASSERT_THAT(errors_of(http), IsEmpty());
+  EXPECT_THAT(http.config->listeners[0].tls->alpn, ElementsAre("h2", "http/1.1"));
+
+  const auto col = std::to_string(std::string_view("    tls: {certificates: , alpn: [").size() + certs.size() + 1);
+  EXPECT_THAT(errors_of(with_tls("http", ", alpn: [redis]")),
+              ElementsAre("t.yaml:6:" + col + ": 'alpn': unknown protocol 'redis' (use h2, http/1.1)"));
+  EXPECT_THAT(errors_of(with_tls("tcp", ", alpn: [\"a b\", redis, redis]")),
+              ElementsAre("t.yaml:6:" + col + ": 'alpn': bad protocol name 'a b' (1 to 255 visible ASCII characters)",
+                          "t.yaml:6:" + std::to_string(std::stoi(col) + 14) + ": 'alpn': 'redis' is listed twice"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@ and then echo, for stickiness, weights, half-close and byte counts."""
 import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from admin import Admin, parse_metrics, value  # noqa: E402
+from gateway import make_cert  # noqa: E402
 from harness import LOCAL, GatewayTestCase, main, wait_until  # noqa: E402
 from redis import RedisServer  # noqa: E402
 
@@ -75,6 +77,63 @@ class NamedEcho:
         self.sock.listen(256)
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
+
+
+class TlsClient:
+    """A TLS client over a memory BIO, so it can half-close: send its
+    close_notify and FIN, then go on reading until the gateway's."""
+
+    def __init__(self, port, alpn=None, timeout=10):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        self.sock = socket.create_connection((LOCAL, port), timeout=timeout)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=False)
+        self._io(self.tls.do_handshake)
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _io(self, op, *args):
+        while True:
+            try:
+                r = op(*args)
+                self._flush()
+                return r
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.sock.recv(65536)
+                if not data:
+                    self.incoming.write_eof()
+                else:
+                    self.incoming.write(data)
+
+    def send(self, data):
+        for i in range(0, len(data), 16384):
+            self._io(self.tls.write, data[i:i + 16384])
+
+    def recv(self):
+        """Some bytes, or b"" after the gateway's close_notify."""
+        try:
+            return self._io(self.tls.read, 65536)
+        except ssl.SSLZeroReturnError:
+            return b""
+
+    def half_close(self):
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass   # our close_notify is out; the gateway's comes later
+        self._flush()
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.sock.close()
 
 
 class ProxyV2Server:
@@ -413,6 +472,67 @@ class TcpTest(GatewayTestCase):
         self.assertEqual(s.recv(10), b"")
         s.close()
         self.assertTrue(wait_until(lambda: log_has(log, "connect-failed")))
+
+    def tls_config(self, e, alpn=None, log=None):
+        cfg = tcp_config([("e1", e.port, 100)], log=log)
+        cfg["listeners"][0]["tls"] = {"certificates": make_cert()}
+        if alpn:
+            cfg["listeners"][0]["tls"]["alpn"] = alpn
+        return cfg
+
+    def test_tls_terminated_tcp_with_half_close_both_ways(self):
+        e, = self.echoes("e1")
+        log = os.path.join(self.gateway_dir(), "access.log")
+        gw = self.gateway(self.tls_config(e, log=log))
+        c = TlsClient(gw.port("tcp"), alpn=["redis"])
+        self.addCleanup(c.close)
+        self.assertIsNone(c.tls.selected_alpn_protocol(), "no ALPN unless tls.alpn is set")
+        payload = os.urandom(3 * 1024 * 1024 + 7)
+        got, have = [], 0
+        # Lockstep (an SSL object is one thread's): each 64 KiB sent is read
+        # back before the next, so no buffer on the way fills up.
+        last = len(payload) - len(payload) % 65536
+        for i in range(0, last, 65536):
+            c.send(payload[i:i + 65536])
+            while have < 3 + i + 65536:
+                b = c.recv()
+                self.assertTrue(b, "the echo ended early")
+                got.append(b)
+                have += len(b)
+        c.send(payload[last:])
+        c.half_close()    # close_notify and FIN: the server still answers...
+        while True:       # ...and its FIN comes back as the gateway's close_notify
+            b = c.recv()
+            if not b:
+                break
+            got.append(b)
+        echoed = b"".join(got)
+        self.assertEqual(echoed[:3], b"e1\n")
+        self.assertEqual(hashlib.sha256(echoed[3:]).hexdigest(), hashlib.sha256(payload).hexdigest())
+        self.assertTrue(wait_until(lambda: log_has(log, " %d %d " % (len(payload), len(payload) + 3))))
+
+    def test_tls_alpn_offers_what_tls_alpn_lists(self):
+        e, = self.echoes("e1")
+        gw = self.gateway(self.tls_config(e, alpn=["redis", "x-other"]))
+        c = TlsClient(gw.port("tcp"), alpn=["x-other", "redis"])
+        self.addCleanup(c.close)
+        self.assertEqual(c.tls.selected_alpn_protocol(), "redis", "the server's preference")
+        self.assertEqual(c.recv(), b"e1\n")
+        c.send(b"ping")
+        self.assertEqual(c.recv(), b"ping")
+
+    def test_tls_handshake_that_never_comes_ends_within_timeouts_client(self):
+        e, = self.echoes("e1")
+        cfg = self.tls_config(e)
+        cfg["timeouts"] = {"client": "1s"}
+        gw = self.gateway(cfg)
+        before = e.connections
+        s = socket.create_connection((LOCAL, gw.port("tcp")), timeout=5)
+        t0 = time.monotonic()
+        self.assertEqual(s.recv(10), b"")
+        self.assertLess(time.monotonic() - t0, 4)
+        s.close()
+        self.assertEqual(e.connections, before, "no server was connected for it")
 
 
 if __name__ == "__main__":
