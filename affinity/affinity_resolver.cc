@@ -156,11 +156,27 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
   d.set_cookie = cookie != nullptr && d.server != nullptr;
   if (d.server && store_) {
     // The choice is written back so the session stays on it (docs/behaviour.md#persistence).
+    if (persistence.source && request.source) {
+      const AffinityKey& k = source_key(*request.source);
+      const ServerId ours = d.server->index();
+      if (moved) {
+        store_->put(k, ours, persistence.source->ttl, request.steady_now);
+      } else {
+        // Claimed, not put: a connection from the same address that chose
+        // meanwhile on another worker keeps its choice, and this one joins
+        // it (SPEC §8: parallel first connections get one server).
+        const ServerId won = store_->claim(k, ours, persistence.source->ttl, request.steady_now);
+        Server* other = won == ours ? nullptr : backend_.server(won);
+        if (other && other->usable_for_pinned() && !is_excluded(request.excluded, won)) {
+          d.server = other;
+          d.outcome = PersistOutcome::kSourceHit;
+        } else if (won != ours) {
+          store_->put(k, ours, persistence.source->ttl, request.steady_now);
+        }
+      }
+    }
     if (rewrite_learn)
       store_->put(key('L', *request.learn), d.server->index(), persistence.learn->ttl,
-                  request.steady_now);
-    if (persistence.source && request.source)
-      store_->put(source_key(*request.source), d.server->index(), persistence.source->ttl,
                   request.steady_now);
   }
   return d;

@@ -33,6 +33,12 @@ class AffinityStore {
   // Inserts or replaces the entry (a new or changed pin); it expires at
   // now + ttl (ttl <= 0: never, only capacity evicts it).
   virtual void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) = 0;
+  // put() unless a live entry exists: returns the server the entry names
+  // afterwards (`server` when it was filed, else the existing one, left as
+  // it is). Atomic within the process, so parallel first connections from
+  // one address agree (SPEC §8); a store shared by replicas settles a race
+  // between replicas as it can (see its own contract).
+  virtual ServerId claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) = 0;
   // A hit on an entry that named `server`: its expiry moves to now + ttl if
   // it still names `server` (a change made meanwhile is kept, never
   // undone); nothing happens when it is absent or expired. Implementations

@@ -334,8 +334,18 @@ void MemoryAffinityStore::put(std::string_view key, ServerId server, Duration tt
   put_fingerprint(fp, server, backend_tag(key), expiry_ns(now_ns, ttl), now_ns);
 }
 
+ServerId MemoryAffinityStore::claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
+  const Fingerprint fp = fingerprint(key);
+  if (shard_for(fp).capacity == 0) return server;
+  const int64_t now_ns = to_ns(now);
+  ServerId existing = server;
+  put_fingerprint(fp, server, backend_tag(key), expiry_ns(now_ns, ttl), now_ns, true, &existing);
+  return existing;
+}
+
 bool MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag,
-                                          int64_t expires, int64_t now_ns, bool only_if_absent) {
+                                          int64_t expires, int64_t now_ns, bool only_if_absent,
+                                          ServerId* existing) {
   Shard& sh = shard_for(fp);
   const size_t h = sh.home(fp.lo);
   sh.prefetch(h);
@@ -345,7 +355,11 @@ bool MemoryAffinityStore::put_fingerprint(const Fingerprint& fp, ServerId server
   const size_t i = sh.probe(fp, h);
   if (i != kNone) {
     Slot& s = sh.slots[i];
-    if (only_if_absent && !expired(s.expires_ns, now_ns)) return false;
+    if (only_if_absent && !expired(s.expires_ns, now_ns)) {
+      if (existing) *existing = s.server;
+      if ((s.meta & kCountMask) != kUsed) s.meta = kOccupied | kUsed;
+      return false;
+    }
     s.server = server;
     s.expires_ns = expires;
     s.meta = kOccupied | kUsed;

@@ -97,6 +97,7 @@ class MemoryAffinityStore final : public AffinityStore {
 
   std::optional<ServerId> find(std::string_view key, TimePoint now) override;
   void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
+  ServerId claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
   // One fingerprint and one shard lock, as find(); always extends (writing
   // the expiry costs no more than deciding to skip it).
   void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
@@ -155,10 +156,10 @@ class MemoryAffinityStore final : public AffinityStore {
     return test_fingerprint_ ? test_fingerprint_(key) : siphash128(key, hash_key_);
   }
   Shard& shard_for(const Fingerprint& fp) const;
-  // Files the entry; with only_if_absent, leaves an existing one as it is
-  // (false then).
+  // Files the entry; with only_if_absent, leaves a live one as it is
+  // (false then, and *existing names its server when given).
   bool put_fingerprint(const Fingerprint& fp, ServerId server, uint16_t tag, int64_t expires,
-                       int64_t now_ns, bool only_if_absent = false);
+                       int64_t now_ns, bool only_if_absent = false, ServerId* existing = nullptr);
 
   HashKey hash_key_;
   FingerprintFn test_fingerprint_ = nullptr;

@@ -42,6 +42,19 @@ void RedisAffinityStore::put(std::string_view key, ServerId server, Duration ttl
   core_->enqueue(std::move(op));
 }
 
+ServerId RedisAffinityStore::claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
+  Core::Op op;
+  core_->sealer.seal(key, op.key);
+  const ServerId won = core_->local.claim(op.key, server, ttl, now);
+  if (won != server) return won;  // known here already: nothing to write
+  op.kind = Core::Op::Kind::kClaim;
+  op.server = server;
+  op.ttl = ttl;
+  op.now = now;
+  core_->enqueue(std::move(op));
+  return server;
+}
+
 void RedisAffinityStore::refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) {
   // Decided here, from the local entry's expiry: a hit within the slack
   // costs what a memory store's refresh does (no copy, no queue, no post).

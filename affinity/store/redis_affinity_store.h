@@ -150,6 +150,11 @@ class RedisAffinityStore final : public AffinityStore {
 
   std::optional<ServerId> find(std::string_view key, TimePoint now) override;
   void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
+  // Local first (atomic within the process), then written with SET NX
+  // semantics: when another replica's entry got to Redis first, this
+  // replica adopts it within one round trip (later connections follow it;
+  // the one that claimed keeps the server it already has).
+  ServerId claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
   void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override;
   void erase(std::string_view key) override;
 

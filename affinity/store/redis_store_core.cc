@@ -1,4 +1,5 @@
 #include "affinity/store/redis_store_core.h"
+#include "affinity/store/redis_store_scripts.h"
 
 #include <unistd.h>
 
@@ -12,37 +13,9 @@
 
 namespace sag::affinity {
 namespace asio = boost::asio;
+using namespace redis_scripts;  // NOLINT(google-build-using-namespace): the scripts are this file's
 
 namespace {
-
-// The replica's marker: whether it was still there, and set again.
-// KEYS[1] marker; ARGV: PX.
-constexpr const char* kMarkScript =
-    "local had = redis.call('EXISTS', KEYS[1]) "
-    "redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) return had";
-
-// Set (a change: unconditionally) and announce, atomically, so that
-// announcements come in the order Redis applied the writes.
-// KEYS[1] key; ARGV: server name, PX (0 = no expiry), channel, message.
-constexpr const char* kSetScript =
-    "if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) "
-    "else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end "
-    "redis.call('PUBLISH', ARGV[3], ARGV[4]) return 1";
-// A TTL refresh: only while the key still names the same server (or is
-// gone), so it never undoes a change another replica made meanwhile.
-constexpr const char* kRefreshScript =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v and v ~= ARGV[1] then return 0 end "
-    "if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) "
-    "else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end "
-    "redis.call('PUBLISH', ARGV[3], ARGV[4]) return 1";
-// KEYS[1] key; ARGV: channel, message.
-constexpr const char* kDeleteScript =
-    "redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1";
-// Value and PTTL of each key, flattened (a missing value is nil).
-constexpr const char* kLoadScript =
-    "local out = {} for i, k in ipairs(KEYS) do "
-    "out[2 * i - 1] = redis.call('GET', k) out[2 * i] = redis.call('PTTL', k) end return out";
 
 // How far past the expiry Redis has a re-put one must be before it is
 // written (refresh_slack(), as docs/behaviour.md#persistence refreshes cookie dates).
@@ -201,8 +174,14 @@ void RedisAffinityStore::Core::apply_local(Op& op) {
   if (op.server >= n->names.size()) return;
   // Applied again here: an announcement from another replica may have
   // landed between the worker's put and this, and the write below makes
-  // this one the latest in Redis, so it must be the local one too.
-  local.put(op.key, op.server, op.ttl, op.now);
+  // this one the latest in Redis, so it must be the local one too. A claim
+  // such an announcement beat is dropped: the key has its owner.
+  const bool claim = op.kind == Op::Kind::kClaim;
+  if (claim) {
+    if (local.claim(op.key, op.server, op.ttl, op.now) != op.server) return;
+  } else {
+    local.put(op.key, op.server, op.ttl, op.now);
+  }
   const int64_t exp = expiry_ns(to_ns(op.now), op.ttl);
   Entry& e = upsert(op.key, inserted);
   const bool change = inserted || e.deleted || e.server != op.server;
@@ -210,7 +189,10 @@ void RedisAffinityStore::Core::apply_local(Op& op) {
   e.expires = exp;
   e.deleted = false;
   e.seq = ++seq;
-  if (change) e.change = true;
+  if (change) {
+    e.change = true;
+    e.claim = claim;
+  }
   if (change || e.written == 0 || (e.written != kNoExpiry && exp - e.written >= refresh_slack_ns(op.ttl)))
     mark_dirty(op.key, e, true);
 }
@@ -270,6 +252,8 @@ void RedisAffinityStore::Core::send_write(std::unordered_map<std::string, Entry>
   const bool change = e.change;
   e.change = false;
   const bool deleted = e.deleted;
+  const bool claim = change && e.claim;
+  e.claim = false;
   const std::string rkey = RedisKeyCodec::encode(opt.key_prefix, key);
   std::vector<std::string> argv;
   if (deleted) {
@@ -286,16 +270,17 @@ void RedisAffinityStore::Core::send_write(std::unordered_map<std::string, Entry>
     const std::string& name = n->names[e.server];
     const std::string px =
         e.expires == kNoExpiry ? "0" : std::to_string(std::max<int64_t>(1, (e.expires - now + 999999) / 1000000));
-    argv = {"EVAL", change ? kSetScript : kRefreshScript, "1", rkey, name, px, channel,
+    argv = {"EVAL", claim ? kClaimScript : change ? kSetScript : kRefreshScript, "1", rkey, name, px, channel,
             RedisReplicationMessage::format(change ? RedisReplicationMessage::kChange : RedisReplicationMessage::kRefresh,
                                             origin, px, rkey, name)};
     e.written = e.expires;
   }
   if (change) ++unechoed[key];
   ++inflight;
-  client.command(std::move(argv), [self = shared_from_this(), key, change, deleted](
+  client.command(std::move(argv), [self = shared_from_this(), key, change, deleted, claim](
                                       boost::system::error_code ec, const redis::RedisReply& reply) {
     self->on_written(key, change, deleted, ec, reply);
+    if (claim && !ec && reply.type == redis::RedisReply::Type::kArray) self->on_claim_lost(key, reply);
   });
 }
 
@@ -321,6 +306,33 @@ void RedisAffinityStore::Core::on_written(const std::string& key, bool change, b
     }
   }
   pump();
+}
+
+void RedisAffinityStore::Core::on_claim_lost(const std::string& key, const redis::RedisReply& reply) {
+  forget_echo(key);  // nothing was announced
+  if (reply.elements.size() != 2 || reply.elements[0].type != redis::RedisReply::Type::kString ||
+      reply.elements[1].type != redis::RedisReply::Type::kInteger)
+    return;
+  const Names* n = names_for(key);
+  const std::optional<ServerId> id = n ? n->find(reply.elements[0].str) : std::nullopt;
+  if (!id) {
+    ignored.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto it = index.find(key);
+  if (unechoed.count(key) || (it != index.end() && it->second.dirty && it->second.change)) return;
+  const int64_t pttl = reply.elements[1].integer;  // -1: no expiry
+  if (pttl == 0 || pttl < -1) return;              // gone meanwhile
+  const TimePoint now = clock.steady_now();
+  local.put(key, *id, Duration(pttl < 0 ? 0 : pttl), now);
+  bool inserted = false;
+  Entry& e = upsert(key, inserted);
+  e.server = *id;
+  e.expires = expiry_ns(to_ns(now), Duration(pttl < 0 ? 0 : pttl));
+  e.written = e.expires;
+  e.deleted = false;
+  e.seq = ++seq;
+  applied.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RedisAffinityStore::Core::forget_echo(const std::string& key) {

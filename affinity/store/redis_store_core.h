@@ -39,6 +39,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   struct Op {
     enum class Kind : uint8_t {
       kPut,      // a new or changed entry (or the same again): put()
+      kClaim,    // a new entry unless Redis has one: claim()
       kRefresh,  // a hit whose TTL extension is due: refresh()
       kErase,
     };
@@ -58,6 +59,7 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
     bool dirty = false;    // a write is queued in `pending`
     bool change = false;   // ... and it changes the server (not a refresh)
     bool deleted = false;  // tombstone: the queued write deletes
+    bool claim = false;    // the queued change is a claim (only if Redis has none)
   };
   struct Names {
     std::vector<std::string> names;
@@ -104,6 +106,9 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   void send_write(std::unordered_map<std::string, Entry>::iterator it);
   void on_written(const std::string& key, bool change, bool deleted, boost::system::error_code ec,
                   const redis::RedisReply& reply);
+  // A claim Redis refused: `reply` is the winner's {name, PTTL}, taken into
+  // the local copy unless a newer change of ours is on its way.
+  void on_claim_lost(const std::string& key, const redis::RedisReply& reply);
   void forget_echo(const std::string& key);
 
   // Another replica's announcement (redis_replication_message.h).

@@ -152,6 +152,10 @@ class CountingStore final : public AffinityStore {
     ++puts;
     inner_.put(key, server, ttl, now);
   }
+  ServerId claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    ++puts;
+    return inner_.claim(key, server, ttl, now);
+  }
   void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
     ++refreshes;
     inner_.refresh(key, server, ttl, now);
@@ -164,6 +168,52 @@ class CountingStore final : public AffinityStore {
  private:
   MemoryAffinityStore inner_{1000, 1};
 };
+
+// The race of parallel first connections: another worker files the
+// address's entry between this resolve's find (a miss) and its write. The
+// write is a claim, so this one joins the other's server instead of
+// replacing its entry (SPEC §8).
+class LateFindStore final : public AffinityStore {
+ public:
+  std::optional<ServerId> find(std::string_view, TimePoint) override { return std::nullopt; }
+  void put(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    inner.put(key, server, ttl, now);
+  }
+  ServerId claim(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    return inner.claim(key, server, ttl, now);
+  }
+  void refresh(std::string_view key, ServerId server, Duration ttl, TimePoint now) override {
+    inner.refresh(key, server, ttl, now);
+  }
+  void erase(std::string_view key) override { inner.erase(key); }
+
+  MemoryAffinityStore inner{1000, 1};
+};
+
+TEST_F(ResolverOrderTest, AFirstConnectionThatLostTheRaceJoinsTheWinnersServer) {
+  LateFindStore late;
+  resolver_ = std::make_unique<AffinityResolver>(*backend_, *balancer_, &late);
+  const auto first = resolve(std::nullopt, std::nullopt, "192.0.2.7");
+  ASSERT_NE(first.server, nullptr);
+  EXPECT_EQ(first.outcome, PersistOutcome::kNew);
+  // Round robin picks other servers too; the claim finds the first's each
+  // time (an outcome `new` is a pick that happened to be the same server).
+  int joined = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto racing = resolve(std::nullopt, std::nullopt, "192.0.2.7");
+    EXPECT_EQ(racing.server, first.server);
+    if (racing.outcome == PersistOutcome::kSourceHit) ++joined;
+    else EXPECT_EQ(racing.outcome, PersistOutcome::kNew);
+  }
+  EXPECT_GE(joined, 2);
+  // The winner's server can't take it (excluded after a connect failure):
+  // this connection's choice replaces the entry (a redispatch's write).
+  const uint32_t failed[] = {first.server->index()};
+  const auto moved = resolve(std::nullopt, std::nullopt, "192.0.2.7", failed);
+  ASSERT_NE(moved.server, nullptr);
+  EXPECT_NE(moved.server, first.server);
+  EXPECT_EQ(resolve(std::nullopt, std::nullopt, "192.0.2.7").server, moved.server);
+}
 
 TEST_F(ResolverOrderTest, HitsRefreshTheEntryAndChangesPutIt) {
   CountingStore counting;

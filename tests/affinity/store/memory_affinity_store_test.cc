@@ -159,6 +159,36 @@ TEST(MemoryStore, TtlExpiryWithInjectedTime) {
   EXPECT_EQ(st.find("forever", at_ms(int64_t{1} << 40)), 3u);
 }
 
+// claim(): files the entry only when no live one exists, and says which
+// server the entry names afterwards; from many threads at once, every
+// caller learns the one server that got there first.
+TEST(MemoryStore, ClaimFilesOnlyTheFirstAndEveryoneLearnsIt) {
+  MemoryAffinityStore st(100);
+  EXPECT_EQ(st.claim("k", 1, 10s, at_ms(0)), 1u);
+  EXPECT_EQ(st.claim("k", 2, 10s, at_ms(1)), 1u);  // left as it is
+  EXPECT_EQ(st.find("k", at_ms(2)), 1u);
+  EXPECT_EQ(st.find("k", at_ms(9999)), 1u);        // and its TTL too
+  EXPECT_EQ(st.claim("k", 2, 10s, at_ms(10000)), 2u);  // expired: replaced
+  EXPECT_EQ(st.find("k", at_ms(10001)), 2u);
+  EXPECT_EQ(st.size(), 1u);
+
+  MemoryAffinityStore shared(100000, 8);
+  constexpr int kKeys = 2000, kThreads = 4;
+  std::vector<std::vector<ServerId>> seen(kThreads, std::vector<ServerId>(kKeys));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kKeys; ++i)
+        seen[t][i] = shared.claim("src" + std::to_string(i), static_cast<ServerId>(t), kLong, at_ms(0));
+    });
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < kKeys; ++i) {
+    const auto stored = shared.find("src" + std::to_string(i), at_ms(1));
+    ASSERT_TRUE(stored);
+    for (int t = 0; t < kThreads; ++t) ASSERT_EQ(seen[t][i], *stored) << "key " << i << " thread " << t;
+  }
+}
+
 // refresh(): extends the entry only while it names the server, never
 // brings back an absent or expired one, never shortens it.
 TEST(MemoryStore, RefreshExtendsOnlyAnEntryNamingTheServer) {

@@ -423,6 +423,61 @@ TEST_F(RedisStoreTest, ConcurrentChangesConverge) {
   }, 5s));
 }
 
+// Parallel first connections on two replicas: both claim each source key
+// for another server at once. Redis keeps the first claim it applied; the
+// replica that lost adopts it, so both end up naming the same server, the
+// one in Redis, and the winner's entry is never overwritten.
+TEST_F(RedisStoreTest, ClaimsOnTwoReplicasSettleOnTheFirstRedisApplied) {
+  Replica a(server_, kAbc);
+  Replica b(server_, kAbc);
+  ASSERT_TRUE(a.client.wait_connected(10s));
+  ASSERT_TRUE(b.client.wait_connected(10s));
+  constexpr int kKeys = 300;
+  auto key = [](int i) { return source_key(10, 1, static_cast<uint8_t>(i / 256), static_cast<uint8_t>(i % 256)); };
+  std::vector<ServerId> from_a(kKeys), from_b(kKeys);
+  std::thread ta([&] {
+    for (int i = 0; i < kKeys; ++i) from_a[i] = a.store.claim(key(i), 0, Duration(60000), a.now());
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < kKeys; ++i) from_b[i] = b.store.claim(key(i), 1, Duration(60000), b.now());
+  });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a.store.flush(10s));
+  ASSERT_TRUE(b.store.flush(10s));
+  const char* names[] = {"s1", "s2", "s3"};
+  EXPECT_TRUE(eventually([&] {
+    for (int i = 0; i < kKeys; ++i) {
+      auto x = a.find(key(i)), y = b.find(key(i));
+      if (!x || x != y || redis_get(key(i)) != names[*x]) return false;
+    }
+    return true;
+  }, 5s));
+  // A claim answered from the local copy names what it already held: a
+  // replica that heard the other's entry first answered with it at once.
+  for (int i = 0; i < kKeys; ++i) {
+    EXPECT_TRUE(from_a[i] == 0 || from_a[i] == 1);
+    EXPECT_TRUE(from_b[i] == 0 || from_b[i] == 1);
+  }
+  // Later claims agree everywhere.
+  for (int i = 0; i < kKeys; ++i) {
+    const ServerId owner = *a.find(key(i));
+    EXPECT_EQ(a.store.claim(key(i), 2, Duration(60000), a.now()), owner);
+    EXPECT_EQ(b.store.claim(key(i), 2, Duration(60000), b.now()), owner);
+  }
+  EXPECT_GT(b.store.stats().written + a.store.stats().written, 0u);
+
+  // Redis has an entry this replica never heard of (its announcement lost):
+  // the claim leaves Redis as it is and the replica takes Redis's server.
+  const std::string unheard = source_key(10, 2, 0, 1);
+  cli({"SET", rkey(unheard), "s3", "PX", "60000"});
+  EXPECT_EQ(a.store.claim(unheard, 0, Duration(60000), a.now()), 0u);  // the local answer, for now
+  ASSERT_TRUE(a.store.flush(5s));
+  EXPECT_EQ(redis_get(unheard), "s3");
+  EXPECT_TRUE(eventually([&] { return a.find(unheard) == std::optional<ServerId>(2); }, 5s));
+  EXPECT_GT(redis_pttl(unheard), 50000);
+}
+
 // Nothing of a learned id or a client address reaches Redis: not its keys,
 // not the values, not the announcements; replicas with the same secret
 // share the entries, a replica with another secret sees none of them.
