@@ -204,6 +204,18 @@ class TcpStoreTest(GatewayTestCase):
         # Ready again, it takes new addresses.
         self.assertIn(victim, set(self.owners(gw, OTHERS).values()))
 
+    def test_drain_keeps_pinned_clients_and_takes_no_new_ones(self):
+        gw = self.gateway(self.config(admin=True))
+        admin = Admin(gw)
+        self.addCleanup(admin.close)
+        before = self.owners(gw, CLIENTS)
+        self.assertSpread(before)
+        victim = before[CLIENTS[0]]
+        r = admin.put("/api/backends/pool/servers/" + victim, {"state": "drain"})
+        self.assertEqual(r.status, 200, r.text)
+        self.assertOwners(gw, before, CLIENTS[::-1], "a pinned client left the draining server")
+        self.assertNotIn(victim, set(self.owners(gw, OTHERS).values()), "a draining server took a new address")
+
     # ------------------------------------------------------- 3: state file
     def test_state_file_keeps_tcp_source_entries_across_a_restart(self):
         path = os.path.join(self.tmp, "affinity.state")
