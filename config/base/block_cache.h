@@ -23,7 +23,12 @@ class BlockCache;
 namespace block_cache_detail {
 
 inline constexpr size_t kMinBlock = 64;
-inline constexpr size_t kClasses = 7;
+// Classes: every multiple of 64 bytes up to 1 KiB (coroutine frames and
+// operation states, which an idle connection holds: a power-of-two class
+// would waste a quarter of them on average), then 2 and 4 KiB.
+inline constexpr size_t kFineLimit = 1024;
+inline constexpr size_t kFineClasses = kFineLimit / kMinBlock;  // 16
+inline constexpr size_t kClasses = kFineClasses + 2;
 
 // A thread's free lists. Trivially constructible and destructible and
 // constant-initialized, so the inline fast paths below are a plain
@@ -43,15 +48,20 @@ struct ThreadBlocks {
 extern constinit thread_local ThreadBlocks t_blocks;
 
 constexpr size_t class_of(size_t bytes) {
-  return bytes <= kMinBlock ? 0 : static_cast<size_t>(std::bit_width((bytes - 1) / kMinBlock));
+  return bytes <= kMinBlock    ? 0
+         : bytes <= kFineLimit ? (bytes - 1) / kMinBlock
+         : bytes <= 2048       ? kFineClasses
+                               : kFineClasses + 1;
 }
-constexpr size_t class_size(size_t c) { return kMinBlock << c; }
+constexpr size_t class_size(size_t c) {
+  return c < kFineClasses ? kMinBlock * (c + 1) : c == kFineClasses ? 2048 : 4096;
+}
 
 }  // namespace block_cache_detail
 
 class BlockCache {
  public:
-  // Blocks of 64, 128, ... 4096 bytes are cached (4096: a connection's
+  // Blocks of 64, 128, 192, ... 1024, 2048 and 4096 bytes are cached (4096: a connection's
   // request-head read buffer, taken only while a request arrives); larger
   // ones are plain operator new/delete.
   static constexpr size_t kMinBlock = block_cache_detail::kMinBlock;
