@@ -12,6 +12,8 @@
 #   bench/instructions.sh s1 s3           # some
 #   SAG_INSTR_SHORT=200 SAG_INSTR_LONG=1200 bench/instructions.sh s4
 #   SAG_INSTR_S3="16 32" bench/instructions.sh s3   # the harness's S3 concurrency
+#   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3   # keeps the long run's
+#       callgrind file there (callgrind_annotate --inclusive=yes FILE: the profile)
 #   SAG_INSTR_CACHE=1 bench/instructions.sh s3      # + simulated L1 misses per
 #       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
 #       misses), where instructions alone don't explain the CPU time
@@ -108,6 +110,10 @@ fi
 for s in "${scenarios[@]}"; do
   a=$(cd "$work" && run_once "$s" "$short")
   b=$(cd "$work" && run_once "$s" "$long")
+  if [ -n "${SAG_INSTR_KEEP:-}" ]; then
+    mkdir -p "$SAG_INSTR_KEEP"
+    cp "$work/callgrind.$s.$long" "$SAG_INSTR_KEEP/"
+  fi
   if [ "$cache" = 1 ]; then
     printf '%-5s %s\n' "$s" "$(per_request "$a" "$b" $((long - short)))"
   else
