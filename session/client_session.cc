@@ -15,21 +15,6 @@ namespace {
 
 using base::kTuple;
 
-awaitable<void> handshake_and_serve(TlsStream& stream, ClientConnection& conn) {
-  // timeouts.http_request covers the handshake and the first request head.
-  conn.deadline.arm(conn.accepted + conn.gen->config->timeouts.http_request, &conn.lowest);
-  // Not idle: a graceful stop lets the handshake and the first request
-  // finish (bounded by that deadline), as for a plain connection.
-  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
-  conn.worker.stats.tls_handshake(conn.listener->id, !ec);
-  if (ec) co_return;
-  if (tls::negotiated_alpn(stream.native_handle()) == "h2") {
-    co_await serve_http2(stream, conn);
-  } else {
-    co_await serve_http1(stream, conn);
-  }
-}
-
 // Sends close_notify (bounded): without it OpenSSL drops the session and
 // the client can't resume it. It does not wait for the client's: the
 // lingering close that follows does (see run_client_connection).
@@ -77,35 +62,70 @@ void ClientConnection::describe(const tcp::endpoint& remote) {
   conn.accepted_wall = std::chrono::system_clock::now();
 }
 
+namespace {
+
+// The two kinds of connection in coroutines of their own: a frame holds the
+// locals of every branch, and an idle connection keeps this one for life.
+awaitable<void> run_tls_connection(tcp::socket socket, const tcp::endpoint remote,
+                                   const ListenerRuntime& listener, WorkerContext& worker) {
+  const ConnectionCount counted(worker, listener.id);
+  // Held for the connection's life: a reload may retire the generation
+  // (and its context) while this connection still runs on it.
+  const std::shared_ptr<tls::ServerTlsContext> tls = listener.tls;
+  TlsStream stream(std::move(socket), tls->asio_context());
+  ClientConnection conn(worker, worker.current, listener, stream.next_layer());
+  conn.describe(remote);
+  conn.client.tls = true;
+  // timeouts.http_request covers the handshake and the first request head.
+  conn.deadline.arm(conn.accepted + conn.gen->config->timeouts.http_request, &conn.lowest);
+  // Not idle: a graceful stop lets the handshake and the first request
+  // finish (bounded by that deadline), as for a plain connection.
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+  conn.worker.stats.tls_handshake(conn.listener->id, !ec);
+  // ALPN picks the session; both run in this frame's callee, and no frame
+  // of their own is kept between the handshake and them.
+  if (!ec) {
+    if (tls::negotiated_alpn(stream.native_handle()) == "h2") {
+      co_await serve_http2(stream, conn);
+    } else {
+      co_await serve_http1(stream, conn);
+    }
+  }
+  co_await close_tls(stream, conn);
+  // Always lingers: a close with the client's close_notify (or anything
+  // else) still unread would be a reset, which can destroy the end of
+  // the response; the client closes at once on our close_notify.
+  co_await linger(conn);
+}
+
+awaitable<void> run_plain_connection(tcp::socket socket, const tcp::endpoint remote,
+                                     const ListenerRuntime& listener, WorkerContext& worker) {
+  const ConnectionCount counted(worker, listener.id);
+  ClientConnection conn(worker, worker.current, listener, socket);
+  conn.describe(remote);
+  co_await serve_http1(socket, conn);
+  if (conn.linger) co_await linger(conn);
+}
+
+// A connection gone before it was served: counted, and its close is the
+// end of it.
+awaitable<void> closed_at_once(const ListenerRuntime& listener, WorkerContext& worker) {
+  const ConnectionCount counted(worker, listener.id);
+  co_return;
+}
+
+}  // namespace
+
+// Not a coroutine itself: the coroutine that serves is the connection's
+// outermost frame.
 awaitable<void> run_client_connection(tcp::socket socket, const ListenerRuntime& listener,
                                       WorkerContext& worker) {
-  const ConnectionCount counted(worker, listener.id);
-
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  const tcp::endpoint remote = socket.remote_endpoint(ec);
-  if (ec) co_return;
-
-  if (listener.tls) {
-    // Held for the connection's life: a reload may retire the generation
-    // (and its context) while this connection still runs on it.
-    const std::shared_ptr<tls::ServerTlsContext> tls = listener.tls;
-    TlsStream stream(std::move(socket), tls->asio_context());
-    ClientConnection conn(worker, worker.current, listener, stream.next_layer());
-    conn.describe(remote);
-    conn.client.tls = true;
-    co_await handshake_and_serve(stream, conn);
-    co_await close_tls(stream, conn);
-    // Always lingers: a close with the client's close_notify (or anything
-    // else) still unread would be a reset, which can destroy the end of
-    // the response; the client closes at once on our close_notify.
-    co_await linger(conn);
-  } else {
-    ClientConnection conn(worker, worker.current, listener, socket);
-    conn.describe(remote);
-    co_await serve_http1(socket, conn);
-    if (conn.linger) co_await linger(conn);
-  }
+  tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) return closed_at_once(listener, worker);
+  if (listener.tls) return run_tls_connection(std::move(socket), remote, listener, worker);
+  return run_plain_connection(std::move(socket), remote, listener, worker);
 }
 
 }  // namespace sag::session

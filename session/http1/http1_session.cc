@@ -93,20 +93,24 @@ class Http1Session {
     set_limits();
   }
 
-  awaitable<void> run() {
+  // The connection's requests, one after another. The session lives in
+  // this coroutine's frame (no second frame for a run() of its own: an idle
+  // connection keeps every frame it waits in).
+  static awaitable<void> serve(Stream& stream, ClientConnection& conn) {
+    Http1Session s(stream, conn);
     bool first = true;
     for (;;) {
       // A reload's generation is taken between requests: for the wait for
       // the next request (its timeouts, limits) and again once it arrived.
-      take_generation();
+      s.take_generation();
       // Its listener is gone (a reload removed it): it ends here, between
       // requests, as on a graceful stop.
-      if (conn_.gen != w_.current) co_return;
-      if (!co_await read_head(first)) co_return;
-      take_generation();
+      if (conn.gen != s.w_.current) co_return;
+      if (!co_await s.read_head(first)) co_return;
+      s.take_generation();
       first = false;
-      if (!co_await serve_request()) co_return;
-      if (w_.stopping) co_return;
+      if (!co_await s.serve_request()) co_return;
+      if (s.w_.stopping) co_return;
     }
   }
 
@@ -570,13 +574,11 @@ class Http1Session {
 }  // namespace
 
 awaitable<void> serve_http1(PlainStream& stream, ClientConnection& conn) {
-  Http1Session<PlainStream> session(stream, conn);
-  co_await session.run();
+  return Http1Session<PlainStream>::serve(stream, conn);
 }
 
 awaitable<void> serve_http1(TlsStream& stream, ClientConnection& conn) {
-  Http1Session<TlsStream> session(stream, conn);
-  co_await session.run();
+  return Http1Session<TlsStream>::serve(stream, conn);
 }
 
 }  // namespace sag::session
