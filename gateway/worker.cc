@@ -193,6 +193,7 @@ void Worker::sweep_pools() {
     // Blocks a burst left in this worker's cache and a quiet second did not
     // use go back to the heap (and, through MemoryTrim, to the kernel).
     base::BlockCache::trim();
+    ctx_->buffers.trim();
     sweep_pools();
   });
 }

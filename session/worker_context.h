@@ -5,6 +5,7 @@
 // Everything here is confined to the worker's thread unless marked shared.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -61,14 +62,27 @@ class BufferPool {
     if (free_.empty()) return std::make_unique_for_overwrite<char[]>(kSize);
     auto b = std::move(free_.back());
     free_.pop_back();
+    if (free_.size() < low_) low_ = free_.size();
     return b;
   }
   void give_back(std::unique_ptr<char[]> b) {
-    if (free_.size() < 256) free_.push_back(std::move(b));
+    if (free_.size() < kMaxFree) free_.push_back(std::move(b));
   }
+  // Frees the buffers no take() reached since the last trim (the bottom of
+  // the free list, below its low-water mark), so a burst does not keep its
+  // peak for good. Call about once a second; returns the buffers freed.
+  size_t trim() {
+    const size_t unused = std::min(low_, free_.size());
+    free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(unused));
+    low_ = free_.size();
+    return unused;
+  }
+  size_t free_count() const { return free_.size(); }
 
  private:
-  std::vector<std::unique_ptr<char[]>> free_;
+  static constexpr size_t kMaxFree = 256;
+  std::vector<std::unique_ptr<char[]>> free_;  // most recently given back last
+  size_t low_ = 0;                             // least free_.size() since the last trim
 };
 
 struct WorkerContext {
