@@ -66,6 +66,19 @@ class RedisStoreTest : public testing::RedisTest {
     const RedisReply r = cli({"PTTL", rkey(key)});
     return r.type == RedisReply::Type::kInteger ? r.integer : -3;
   }
+  // Both replicas flushed, then (within 5 s) naming the same server for
+  // every key, the one Redis holds.
+  bool replicas_agree_with_redis(Replica& a, Replica& b, const std::vector<std::string>& keys) {
+    if (!a.store.flush(10s) || !b.store.flush(10s)) return false;
+    static const char* const kNames[] = {"s1", "s2", "s3"};
+    return eventually([&] {
+      for (const auto& k : keys) {
+        auto x = a.find(k), y = b.find(k);
+        if (!x || x != y || redis_get(k) != kNames[*x]) return false;
+      }
+      return true;
+    }, 5s);
+  }
 };
 
 TEST(RedisStoreKeys, EncodingIsPrintableUnambiguousAndReversible) {
@@ -410,17 +423,9 @@ TEST_F(RedisStoreTest, ConcurrentChangesConverge) {
     ta.join();
     tb.join();
   }
-  ASSERT_TRUE(a.store.flush(10s));
-  ASSERT_TRUE(b.store.flush(10s));
-  const char* names[] = {"s1", "s2", "s3"};
-  EXPECT_TRUE(eventually([&] {
-    for (int i = 0; i < kKeys; ++i) {
-      const std::string k = learn_key("c" + std::to_string(i));
-      auto x = a.find(k), y = b.find(k);
-      if (!x || x != y || redis_get(k) != names[*x]) return false;
-    }
-    return true;
-  }, 5s));
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) keys.push_back(learn_key("c" + std::to_string(i)));
+  EXPECT_TRUE(replicas_agree_with_redis(a, b, keys));
 }
 
 // Parallel first connections on two replicas: both claim each source key
@@ -443,16 +448,9 @@ TEST_F(RedisStoreTest, ClaimsOnTwoReplicasSettleOnTheFirstRedisApplied) {
   });
   ta.join();
   tb.join();
-  ASSERT_TRUE(a.store.flush(10s));
-  ASSERT_TRUE(b.store.flush(10s));
-  const char* names[] = {"s1", "s2", "s3"};
-  EXPECT_TRUE(eventually([&] {
-    for (int i = 0; i < kKeys; ++i) {
-      auto x = a.find(key(i)), y = b.find(key(i));
-      if (!x || x != y || redis_get(key(i)) != names[*x]) return false;
-    }
-    return true;
-  }, 5s));
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) keys.push_back(key(i));
+  EXPECT_TRUE(replicas_agree_with_redis(a, b, keys));
   // A claim answered from the local copy names what it already held: a
   // replica that heard the other's entry first answered with it at once.
   for (int i = 0; i < kKeys; ++i) {
