@@ -154,32 +154,36 @@ AffinityDecision AffinityResolver::resolve(const AffinityRequest& request) {
   }
   if (moved) d.outcome = PersistOutcome::kRedispatch;
   d.set_cookie = cookie != nullptr && d.server != nullptr;
-  if (d.server && store_) {
-    // The choice is written back so the session stays on it (docs/behaviour.md#persistence).
-    if (persistence.source && request.source) {
-      const AffinityKey& k = source_key(*request.source);
-      const ServerId ours = d.server->index();
-      if (moved) {
+  if (d.server && store_) write_back(request, d, moved, rewrite_learn);
+  return d;
+}
+
+// The balancer's choice written back so the session stays on it
+// (docs/behaviour.md#persistence). A new source entry is claimed, not put:
+// a connection from the same address that chose meanwhile on another
+// worker keeps its choice, and this one joins it (SPEC §8: parallel first
+// connections get one server).
+void AffinityResolver::write_back(const AffinityRequest& request, AffinityDecision& d, bool moved,
+                                  bool rewrite_learn) {
+  const auto& persistence = backend_.config().persistence;
+  if (persistence.source && request.source) {
+    const AffinityKey& k = source_key(*request.source);
+    const ServerId ours = d.server->index();
+    if (moved) {
+      store_->put(k, ours, persistence.source->ttl, request.steady_now);
+    } else {
+      const ServerId won = store_->claim(k, ours, persistence.source->ttl, request.steady_now);
+      Server* other = won == ours ? nullptr : backend_.server(won);
+      if (other && other->usable_for_pinned() && !is_excluded(request.excluded, won)) {
+        d.server = other;
+        d.outcome = PersistOutcome::kSourceHit;
+      } else if (won != ours) {
         store_->put(k, ours, persistence.source->ttl, request.steady_now);
-      } else {
-        // Claimed, not put: a connection from the same address that chose
-        // meanwhile on another worker keeps its choice, and this one joins
-        // it (SPEC §8: parallel first connections get one server).
-        const ServerId won = store_->claim(k, ours, persistence.source->ttl, request.steady_now);
-        Server* other = won == ours ? nullptr : backend_.server(won);
-        if (other && other->usable_for_pinned() && !is_excluded(request.excluded, won)) {
-          d.server = other;
-          d.outcome = PersistOutcome::kSourceHit;
-        } else if (won != ours) {
-          store_->put(k, ours, persistence.source->ttl, request.steady_now);
-        }
       }
     }
-    if (rewrite_learn)
-      store_->put(key('L', *request.learn), d.server->index(), persistence.learn->ttl,
-                  request.steady_now);
   }
-  return d;
+  if (rewrite_learn)
+    store_->put(key('L', *request.learn), d.server->index(), persistence.learn->ttl, request.steady_now);
 }
 
 }  // namespace sag::affinity

@@ -71,6 +71,9 @@ class AffinityResolver {
   // A stored entry's server when it exists and may serve the request.
   enum class Entry { kAbsent, kUsable, kUnusable };
   Entry lookup(const AffinityKey& key, const AffinityRequest& request, Server*& server);
+  // Writes a balanced decision back to the store (and may move it to the
+  // server a concurrent first connection claimed).
+  void write_back(const AffinityRequest& request, AffinityDecision& d, bool moved, bool rewrite_learn);
 
   const Backend& backend_;
   Balancer& balancer_;
