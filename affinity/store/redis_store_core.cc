@@ -310,29 +310,34 @@ void RedisAffinityStore::Core::on_written(const std::string& key, bool change, b
 
 void RedisAffinityStore::Core::on_claim_lost(const std::string& key, const redis::RedisReply& reply) {
   forget_echo(key);  // nothing was announced
-  if (reply.elements.size() != 2 || reply.elements[0].type != redis::RedisReply::Type::kString ||
-      reply.elements[1].type != redis::RedisReply::Type::kInteger)
-    return;
+  const auto& r = reply.elements;
+  using Type = redis::RedisReply::Type;
+  if (r.size() != 2 || r[0].type != Type::kString || r[1].type != Type::kInteger) return;
   const Names* n = names_for(key);
-  const std::optional<ServerId> id = n ? n->find(reply.elements[0].str) : std::nullopt;
-  if (!id) {
-    ignored.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  const std::optional<ServerId> id = n ? n->find(r[0].str) : std::nullopt;
+  if (!id) return void(ignored.fetch_add(1, std::memory_order_relaxed));
+  const int64_t pttl = r[1].integer;  // -1: no expiry; 0 or below: gone meanwhile
+  if (own_change_pending(key) || pttl == 0 || pttl < -1) return;
+  applied.fetch_add(1, std::memory_order_relaxed);
+  take_from_redis(key, *id, Duration(pttl < 0 ? 0 : pttl));
+}
+
+bool RedisAffinityStore::Core::own_change_pending(const std::string& key) const {
+  if (unechoed.count(key)) return true;
   auto it = index.find(key);
-  if (unechoed.count(key) || (it != index.end() && it->second.dirty && it->second.change)) return;
-  const int64_t pttl = reply.elements[1].integer;  // -1: no expiry
-  if (pttl == 0 || pttl < -1) return;              // gone meanwhile
+  return it != index.end() && it->second.dirty && it->second.change;
+}
+
+void RedisAffinityStore::Core::take_from_redis(const std::string& key, ServerId id, Duration ttl) {
   const TimePoint now = clock.steady_now();
-  local.put(key, *id, Duration(pttl < 0 ? 0 : pttl), now);
+  local.put(key, id, ttl, now);
   bool inserted = false;
   Entry& e = upsert(key, inserted);
-  e.server = *id;
-  e.expires = expiry_ns(to_ns(now), Duration(pttl < 0 ? 0 : pttl));
+  e.server = id;
+  e.expires = expiry_ns(to_ns(now), ttl);
   e.written = e.expires;
   e.deleted = false;
   e.seq = ++seq;
-  applied.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RedisAffinityStore::Core::forget_echo(const std::string& key) {
@@ -366,26 +371,14 @@ void RedisAffinityStore::Core::on_message(std::string_view payload) {
   }
   // Our own change of this key is on its way and Redis ordered it after
   // this one: it wins everywhere, so this one is skipped here.
-  if (unechoed.count(*key)) return;
-  auto it = index.find(*key);
-  if (it != index.end() && it->second.dirty && it->second.change) return;
+  if (own_change_pending(*key)) return;
   applied.fetch_add(1, std::memory_order_relaxed);
   if (op == RedisReplicationMessage::kDelete) {
     local.erase(*key);
-    if (it != index.end()) index.erase(it);
+    index.erase(*key);
     return;
   }
-  const std::optional<int64_t> px = RedisReplicationMessage::parse_px(m->px);
-  if (!px) return;
-  const TimePoint now = clock.steady_now();
-  local.put(*key, *id, Duration(*px), now);
-  bool inserted = false;
-  Entry& e = upsert(*key, inserted);
-  e.server = *id;
-  e.expires = expiry_ns(to_ns(now), Duration(*px));
-  e.written = e.expires;
-  e.deleted = false;
-  e.seq = ++seq;
+  if (const auto px = RedisReplicationMessage::parse_px(m->px)) take_from_redis(*key, *id, Duration(*px));
 }
 
 void RedisAffinityStore::Core::on_state(bool now_up) {

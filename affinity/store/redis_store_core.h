@@ -109,6 +109,12 @@ struct RedisAffinityStore::Core : std::enable_shared_from_this<Core> {
   // A claim Redis refused: `reply` is the winner's {name, PTTL}, taken into
   // the local copy unless a newer change of ours is on its way.
   void on_claim_lost(const std::string& key, const redis::RedisReply& reply);
+  // A change of `key` made here is queued or not yet announced back: it
+  // wins over what Redis or another replica says of the key meanwhile.
+  bool own_change_pending(const std::string& key) const;
+  // Redis's entry for `key` (another replica's) into the local copy, as
+  // written there: it expires `ttl` from now (0: never).
+  void take_from_redis(const std::string& key, ServerId id, Duration ttl);
   void forget_echo(const std::string& key);
 
   // Another replica's announcement (redis_replication_message.h).
