@@ -1,6 +1,7 @@
 // ConfigLoader: defaults, the full docs/configuration.md example, and every error kind with
 // its exact FILE:LINE:COL, so a moved position or a lost error shows up.
 #include "config/config_loader.h"
+#include "tests/config/load_errors.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,11 +18,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-std::vector<std::string> errors_of(const LoadResult& r) {
-  std::vector<std::string> out;
-  for (const auto& e : r.errors) out.push_back(e.to_string());
-  return out;
-}
+using testing::errors_of;
 
 std::vector<std::string> warnings_of(const LoadResult& r) {
   std::vector<std::string> out;

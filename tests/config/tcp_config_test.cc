@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "tests/config/load_errors.h"
 
 namespace sag::config {
 namespace {
@@ -15,11 +16,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-std::vector<std::string> errors_of(const LoadResult& r) {
-  std::vector<std::string> out;
-  for (const auto& e : r.errors) out.push_back(e.to_string());
-  return out;
-}
+using testing::errors_of;
 
 LoadResult load(std::string_view yaml) { return ConfigLoader::load_string(yaml, "t.yaml", "/nonexistent"); }
 
