@@ -260,11 +260,11 @@ template <class ClientSide>
 awaitable<void> relay(ClientConnection& conn, ClientSide client) {
   using namespace asio::experimental::awaitable_operators;
   WorkerContext& worker = conn.worker;
-  // Held for the connection's life, whatever a reload does meanwhile.
-  const std::shared_ptr<const WorkerGeneration> gen = conn.gen;
+  // conn.gen holds the generation for the connection's life (a relay never
+  // takes a reload's newer one), so `br` stays valid.
   const ListenerRuntime& listener = *conn.listener;
   const int bi = listener.router ? listener.router->select("", "/") : -1;
-  const BackendRuntime* br = bi < 0 ? nullptr : &gen->backends[static_cast<size_t>(bi)];
+  const BackendRuntime* br = bi < 0 ? nullptr : &conn.gen->backends[static_cast<size_t>(bi)];
   if (!br) co_return;
 
   tcp::socket up(worker.io);

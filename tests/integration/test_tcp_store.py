@@ -12,8 +12,12 @@ bound to 127.0.0.2..9 (and 127.0.1.2..9).
   the others stay put, the moved ones stay on their new server, also once
   the old one is ready again.
 - Connections from one address that arrive together, before any entry
-  exists, all get one server (the entry is claimed, not overwritten), with
-  two workers accepting them.
+  exists, all get one server, with two workers accepting them (end to end
+  only: through real sockets the race window is too short to hit, so this
+  passes with a plain put too; the claim itself is proven by
+  MemoryStore.ClaimFilesOnlyTheFirstAndEveryoneLearnsIt,
+  ResolverOrderTest.AFirstConnectionThatLostTheRaceJoinsTheWinnersServer and
+  RedisStoreTest.ClaimsOnTwoReplicasSettleOnTheFirstRedisApplied).
 - `affinity_store.state_file` keeps the memory store's TCP source entries
   across SIGTERM and a new process; a gateway without it, asked in the same
   order, disagrees.
