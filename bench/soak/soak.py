@@ -524,6 +524,20 @@ class Run:
         st.bump("failed_idempotent", what)
         return False
 
+    def new_session_server(self, results, t0, t1):
+        """The server a new session's concurrent streams were pinned to.
+        The gateway pins whichever stream it resolved first, not the first
+        sent; when that server fails mid-batch, the streams retried move
+        elsewhere (allowed: their server was down). So when the streams
+        answered from several servers, the one that went down in the batch
+        is the session's; otherwise the first answer's (and any other is a
+        move while its server was up)."""
+        servers = [res.server for _, _, res in results if res.server]
+        for name in dict.fromkeys(servers):
+            if len(set(servers)) > 1 and self.was_down(name, t0, t1):
+                return name
+        return servers[0] if servers else None
+
     def session_update(self, kind, sess, res, cookie_backend, exp, rid):
         st = self.stats
         got = res.server
@@ -954,6 +968,7 @@ class Run:
                 t_send = reqs[0][4]
                 client.responses([r[0] for r in reqs], timeout=CLIENT_TIMEOUT + 5)
                 t_end = time.monotonic()
+                results = []
                 for sid, method, rid, check, _ in reqs:
                     st = client.streams[sid]
                     res = Result()
@@ -973,11 +988,13 @@ class Run:
                         res.body = check(res.server, st.headers, bytes(st.body))
                     else:
                         res.body = "status %d: %r" % (st.status, bytes(st.body[:120]))
-                    if exp is None and res.server:
-                        exp = res.server    # a new session's streams all go where the first went
-                    self.judge(kind, method, rid, sess, res, cookie_backend=True, expected=exp)
+                    results.append((method, rid, res))
                     st.body = None
                 client.streams.clear()
+                if exp is None:
+                    exp = self.new_session_server(results, t_send, t_end)
+                for method, rid, res in results:
+                    self.judge(kind, method, rid, sess, res, cookie_backend=True, expected=exp)
                 self.pause(rnd)
         finally:
             if client is not None:
