@@ -14,6 +14,10 @@
 #   SAG_INSTR_S3="16 32" bench/instructions.sh s3   # the harness's S3 concurrency
 #   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3   # keeps the long run's
 #       callgrind file there (callgrind_annotate --inclusive=yes FILE: the profile)
+#   SAG_INSTR_BACKEND=nginx bench/instructions.sh s3   # the peer harness's
+#       backend instead of the demo one: a static nginx answer (Date, Server,
+#       X-Backend, X-Seen-XFF; no per-request Set-Cookie) and X-Forwarded-For
+#       on, so the profile has the harness's header shapes
 #   SAG_INSTR_CACHE=1 bench/instructions.sh s3      # + simulated L1 misses per
 #       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
 #       misses), where instructions alone don't explain the CPU time
@@ -39,7 +43,42 @@ source "$root/bench/common.sh"
 bench_work sag-instr
 make_cert "$work/certs"
 backend_port=$(free_port)
-"$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind 127.0.0.1 >/dev/null 2>&1 &
+forwarded=""
+if [ "${SAG_INSTR_BACKEND:-demo}" = nginx ]; then
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "needs nginx" >&2; exit 2; }
+  mkdir -p "$work/nginx/tmp"
+  cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server_tokens off;
+  default_type text/plain;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  uwsgi_temp_path $work/nginx/tmp;
+  scgi_temp_path $work/nginx/tmp;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$backend_port;
+    location / {
+      add_header X-Backend b1;
+      add_header X-Seen-XFF "\$http_x_forwarded_for";
+      return 200 "$(head -c 64 /dev/zero | tr '\0' x)
+";
+    }
+  }
+}
+EOF
+  PATH=$PATH:/usr/sbin nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
+  forwarded="forwarded: {x_forwarded_for: true}"
+else
+  "$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind 127.0.0.1 >/dev/null 2>&1 &
+fi
 pids+=($!)
 
 # Instructions the gateway ran for `n` requests of scenario $1.
@@ -62,6 +101,7 @@ backends:
     health_check: {type: none}
     persistence: {cookie: {name: SRV, mode: insert}}
 access_log: {path: /dev/null}
+$forwarded
 EOF
   out=$work/callgrind.$scenario.$n
   valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \

@@ -5,14 +5,22 @@
 # the kernel's syscall tracepoints for the proxy's process over 4 seconds.
 #   bench/syscalls.sh          # plain
 #   bench/syscalls.sh tls      # HTTPS/1.1
+#   bench/syscalls.sh h2       # HTTP/2 over TLS (S3's shape: h2load, 16
+#                              # connections x 32 streams), sag against nghttpx
+# Each proxy's user and system CPU per request (from /proc) is printed too:
+# system calls are where the kernel's share of the harness's µs/request goes.
 # Needs the Release build, haproxy, wrk, perf (with tracepoint access: root
 # or kernel.perf_event_paranoid <= -1), taskset.
 set -euo pipefail
+mode=${1:-plain}
+case $mode in plain | tls | h2) ;; *) echo "usage: $0 [plain|tls|h2]" >&2; exit 2 ;; esac
 tls=false
-[ "${1:-}" = tls ] && tls=true
+[ "$mode" != plain ] && tls=true
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/build/bin
-for tool in haproxy wrk perf taskset; do
+tools="haproxy wrk perf taskset"
+[ "$mode" = h2 ] && tools="nghttpx h2load perf taskset"
+for tool in $tools; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "needs $tool" >&2; exit 2; }
 done
 [ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
@@ -28,7 +36,9 @@ sag_tls=""
 hap_tls=""
 if $tls; then
   scheme=https
-  sag_tls=', tls: {certificates: certs/, alpn: [http/1.1]}'
+  alpn=http/1.1
+  [ "$mode" = h2 ] && alpn=h2
+  sag_tls=", tls: {certificates: certs/, alpn: [$alpn]}"
   hap_tls=" ssl crt $work/haproxy.pem alpn http/1.1"
 fi
 backend_port=$(free_port)
@@ -74,26 +84,52 @@ for e in recvfrom sendto sendmsg recvmsg readv writev read write epoll_wait epol
   events="$events${events:+,}syscalls:sys_enter_$e"
 done
 
-for who in sag haproxy; do
-  if [ "$who" = sag ]; then
-    (cd "$work" && exec taskset -c 0 "$bin/gateway" --config gw.yaml >/dev/null 2>&1) &
-    port=$sag_port
+peers="sag haproxy"
+[ "$mode" = h2 ] && peers="sag nghttpx"
+# Load for $1 seconds on the proxy at $2; prints the requests completed.
+load() {
+  if [ "$mode" = h2 ]; then
+    taskset -c 1 h2load -c16 -m32 -D "$1" "https://127.0.0.1:$2/" | awk '/^requests:/ {print $8}'
   else
-    taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
-    port=$hap_port
+    taskset -c 1 wrk -t1 -c64 -d"$1"s "$scheme://127.0.0.1:$2/" | awk '/requests in/ {print $1}'
   fi
+}
+# utime + stime of process $1 in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+
+for who in $peers; do
+  case $who in
+    sag)
+      (cd "$work" && exec taskset -c 0 "$bin/gateway" --config gw.yaml >/dev/null 2>&1) &
+      port=$sag_port ;;
+    haproxy)
+      taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
+      port=$hap_port ;;
+    nghttpx)
+      taskset -c 0 nghttpx --single-process --workers=1 --no-ocsp --no-via \
+        --frontend="127.0.0.1,$hap_port" --backend="127.0.0.1,$backend_port;;proto=http/1.1" \
+        --add-x-forwarded-for --errorlog-file=/dev/null --accesslog-file=/dev/null \
+        "$work/certs/site.key" "$work/certs/site.crt" >/dev/null 2>&1 &
+      port=$hap_port ;;
+  esac
   proxy=$!
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-  taskset -c 1 wrk -t1 -c16 -d1s "$scheme://127.0.0.1:$port/" >/dev/null  # warm-up
+  load 1 "$port" >/dev/null  # warm-up
   perf stat -e "$events" -p "$proxy" -o "$work/perf.$who" &
   counter=$!
   sleep 0.2
-  requests=$(taskset -c 1 wrk -t1 -c64 -d4s "$scheme://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
+  read -r u0 s0 < <(cpu_ticks "$proxy")
+  requests=$(load 4 "$port")
+  read -r u1 s1 < <(cpu_ticks "$proxy")
   kill -INT "$counter"
   wait "$counter" || true
   kill "$proxy"
   wait "$proxy" 2>/dev/null || true
-  echo "== $who: $requests requests; system calls per request"
+  hz=$(getconf CLK_TCK)
+  awk -v who="$who" -v n="$requests" -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v hz="$hz" 'BEGIN {
+      printf "== %s: %d requests; CPU µs per request: user %.2f, system %.2f\n", who, n,
+        u * 1e6 / hz / n, s * 1e6 / hz / n }'
+  echo "   system calls per request"
   awk -v n="$requests" '/syscalls:sys_enter_/ {
       gsub(",", "", $1); if ($1 + 0 > 0) { sub("syscalls:sys_enter_", "", $2); t += $1; printf "  %-16s %.2f\n", $2, $1 / n } }
     END { printf "  %-16s %.2f\n", "total", t / n }' "$work/perf.$who"
