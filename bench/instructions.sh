@@ -14,10 +14,10 @@
 #   SAG_INSTR_S3="16 32" bench/instructions.sh s3   # the harness's S3 concurrency
 #   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3   # keeps the long run's
 #       callgrind file there (callgrind_annotate --inclusive=yes FILE: the profile)
-#   SAG_INSTR_BACKEND=nginx bench/instructions.sh s3   # the peer harness's
-#       backend instead of the demo one: a static nginx answer (Date, Server,
-#       X-Backend, X-Seen-XFF; no per-request Set-Cookie) and X-Forwarded-For
-#       on, so the profile has the harness's header shapes
+#   SAG_INSTR_AS=harness bench/instructions.sh s3   # as the peer harness
+#       runs sag: its static nginx answer instead of the demo backend (Date,
+#       Server, X-Backend, X-Seen-XFF; no per-request Set-Cookie),
+#       X-Forwarded-For on, a pool of 1,024 idle connections, no access log
 #   SAG_INSTR_CACHE=1 bench/instructions.sh s3      # + simulated L1 misses per
 #       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
 #       misses), where instructions alone don't explain the CPU time
@@ -43,8 +43,9 @@ source "$root/bench/common.sh"
 bench_work sag-instr
 make_cert "$work/certs"
 backend_port=$(free_port)
-forwarded=""
-if [ "${SAG_INSTR_BACKEND:-demo}" = nginx ]; then
+extra="access_log: {path: /dev/null}"
+pool=""
+if [ "${SAG_INSTR_AS:-}" = harness ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "needs nginx" >&2; exit 2; }
   mkdir -p "$work/nginx/tmp"
   cat >"$work/nginx/nginx.conf" <<EOF
@@ -75,7 +76,8 @@ http {
 }
 EOF
   PATH=$PATH:/usr/sbin nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
-  forwarded="forwarded: {x_forwarded_for: true}"
+  extra=$'forwarded: {x_forwarded_for: true}\naccess_log: {path: ""}'
+  pool="    pool: {max_idle_per_server: 1024, idle_timeout: 120s}"
 else
   "$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind 127.0.0.1 >/dev/null 2>&1 &
 fi
@@ -100,8 +102,8 @@ backends:
     servers: [{name: s1, address: "127.0.0.1:$backend_port"}]
     health_check: {type: none}
     persistence: {cookie: {name: SRV, mode: insert}}
-access_log: {path: /dev/null}
-$forwarded
+$pool
+$extra
 EOF
   out=$work/callgrind.$scenario.$n
   valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \

@@ -63,23 +63,23 @@ struct Seen {
 void strip_hop_by_hop(Fields& fields) {
   // One pass over the fields by their enum (a lookup per name would cost a
   // tree search with case-insensitive compares each, on every message).
-  bool has_connection = false;
-  for (const auto& f : fields)
-    if (f.name() == http::field::connection) {
-      has_connection = true;
-      break;
-    }
-  if (has_connection) {
-    // Fields named by Connection go first; copy the tokens since erasing
-    // invalidates the views.
-    std::string listed = joined(fields, http::field::connection);
-    std::string_view rest = listed;
-    for (std::string_view token; base::next_token(rest, token);)
-      if (!protected_from_connection(token)) fields.erase(token);
-  }
+  // Erasing only marks a field dead: every other field's name and value stay
+  // where they are and iterators stay valid (header_fields.h), so the
+  // Connection values are read in place while the fields they name go.
   for (auto it = fields.begin(); it != fields.end();) {
     switch (it->name()) {
-      case http::field::connection:
+      case http::field::connection: {
+        std::string_view rest = it->value();
+        for (std::string_view token; base::next_token(rest, token);) {
+          // keep-alive names a field this pass drops anyway (the usual
+          // "Connection: keep-alive" costs no search).
+          if (boost::beast::iequals(token, "keep-alive") || protected_from_connection(token))
+            continue;
+          fields.erase(token);
+        }
+        it = fields.erase(it);
+        break;
+      }
       case http::field::keep_alive:
       case http::field::proxy_connection:
       case http::field::te:

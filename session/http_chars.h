@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -32,35 +33,90 @@ inline bool is_tchar(unsigned char c) { return chars_detail::kTchar[c]; }
 // no other control byte, no DEL.
 inline bool is_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
-// Whether every byte of `s` is a value byte. Eight bytes at a time: a word
-// with no byte below 0x20 and none equal to 0x7f passes at once; a word
-// that has one (a tab, usually) is checked byte by byte.
+namespace chars_detail {
+
+inline constexpr uint64_t kOnes = 0x0101010101010101ull;
+inline constexpr uint64_t kHigh = 0x8080808080808080ull;
+
+// The word tricks below number lanes from the low byte.
+static_assert(std::endian::native == std::endian::little);
+
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// High bit of each byte set where the byte is below 0x20 or equals 0x7f.
+inline uint64_t not_value_lanes(uint64_t w) {
+  const uint64_t below = (w - kOnes * 0x20) & ~w;
+  const uint64_t del = ((w ^ (kOnes * 0x7f)) - kOnes) & ~(w ^ (kOnes * 0x7f));
+  return (below | del) & kHigh;
+}
+
+// High bit of each byte set where the byte is zero. Exact at the lowest
+// set lane (a borrow only marks lanes above a true zero).
+inline uint64_t zero_lanes(uint64_t w) { return (w - kOnes) & ~w & kHigh; }
+
+// Whether all eight bytes are letters, digits or '-' (the bytes of nearly
+// every field name). Each byte is below 0x80, so adding a per-lane
+// constant up to 0x80 never carries into the next lane: x + (0x80 - lo)
+// has its high bit set exactly when x >= lo, x + (0x7f - hi) when x > hi.
+inline bool all_name_bytes(uint64_t w) {
+  if ((w & kHigh) != 0) return false;
+  auto in = [w](unsigned lo, unsigned hi) {
+    return (w + kOnes * (0x80 - lo)) & ~(w + kOnes * (0x7f - hi));
+  };
+  return ((in('0', '9') | in('A', 'Z') | in('a', 'z') | in('-', '-')) & kHigh) == kHigh;
+}
+
+}  // namespace chars_detail
+
+// Whether every byte of `s` is a value byte. Eight bytes at a time (the
+// last word overlapping the one before): a word with no byte below 0x20 and
+// none equal to 0x7f passes at once; one that has one (a tab, usually) is
+// checked byte by byte.
 inline bool all_value_bytes(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHigh = 0x8080808080808080ull;
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    // A byte < 0x20 (high bit clear) or == 0x7f sets its high bit here.
-    const uint64_t below = (w - kOnes * 0x20) & ~w;
-    const uint64_t del = ((w ^ (kOnes * 0x7f)) - kOnes) & ~(w ^ (kOnes * 0x7f));
-    if (((below | del) & kHigh) != 0) {
+  using namespace chars_detail;
+  const size_t n = s.size();
+  if (n < 8) {
+    for (char c : s)
+      if (!is_value_byte(static_cast<unsigned char>(c))) return false;
+    return true;
+  }
+  for (size_t i = 0;; i += 8) {
+    if (i + 8 > n) i = n - 8;  // the tail, as a word overlapping the last
+    if (not_value_lanes(load8(s.data() + i)) != 0) {
       for (size_t j = i; j < i + 8; ++j)
         if (!is_value_byte(static_cast<unsigned char>(s[j]))) return false;
     }
+    if (i + 8 == n) return true;
   }
-  for (; i < s.size(); ++i)
-    if (!is_value_byte(static_cast<unsigned char>(s[i]))) return false;
-  return true;
 }
 
 // Length of the token at the start of `s` (0 when it starts with a
-// non-token byte).
+// non-token byte). Words of letters, digits and '-' pass eight bytes at a
+// time; the rest byte by byte.
 inline size_t token_length(std::string_view s) {
   size_t i = 0;
+  while (i + 8 <= s.size() && chars_detail::all_name_bytes(chars_detail::load8(s.data() + i)))
+    i += 8;
   while (i < s.size() && is_tchar(static_cast<unsigned char>(s[i]))) ++i;
   return i;
+}
+
+// Index of the first CR or LF in `s`, or s.size(): eight bytes at a time.
+inline size_t find_cr_or_lf(std::string_view s) {
+  using namespace chars_detail;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    const uint64_t w = load8(s.data() + i);
+    const uint64_t hit = zero_lanes(w ^ (kOnes * '\r')) | zero_lanes(w ^ (kOnes * '\n'));
+    if (hit != 0) return i + static_cast<size_t>(__builtin_ctzll(hit)) / 8;
+  }
+  for (; i < s.size(); ++i)
+    if (s[i] == '\r' || s[i] == '\n') return i;
+  return s.size();
 }
 
 }  // namespace sag::session

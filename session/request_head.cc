@@ -24,18 +24,15 @@ HeadScan error(unsigned status, const char* reason) {
 // in CRLF). Returns npos when the line is not complete yet; sets `bad` on a
 // bare LF or a CR not followed by LF.
 size_t line_end(std::string_view d, size_t pos, bool& bad) {
-  for (size_t i = pos; i < d.size(); ++i) {
-    if (d[i] == '\n') {
-      bad = true;  // LF without CR
-      return i;
-    }
-    if (d[i] == '\r') {
-      if (i + 1 >= d.size()) return std::string_view::npos;
-      if (d[i + 1] != '\n') bad = true;
-      return i;
-    }
+  const size_t i = pos + find_cr_or_lf(d.substr(pos));
+  if (i == d.size()) return std::string_view::npos;
+  if (d[i] == '\n') {
+    bad = true;  // LF without CR
+    return i;
   }
-  return std::string_view::npos;
+  if (i + 1 >= d.size()) return std::string_view::npos;
+  if (d[i + 1] != '\n') bad = true;
+  return i;
 }
 
 // The helpers below return std::optional<HeadScan>: nullopt to go on

@@ -167,11 +167,13 @@ bool shared_cacheable(const ResponseHeader& res, http::verb method) {
       default: break;
     }
   }
-  using base::has_token;
-  if (has_token(cc, "no-store") || has_token(cc, "private")) return false;
-  if (has_token(cc, "no-cache")) return false;  // already revalidated every time
-  if (has_token(cc, "public") || has_token(cc, "max-age") || has_token(cc, "s-maxage"))
-    return true;
+  if (has_cc) {
+    using base::has_token;
+    if (has_token(cc, "no-store") || has_token(cc, "private")) return false;
+    if (has_token(cc, "no-cache")) return false;  // already revalidated every time
+    if (has_token(cc, "public") || has_token(cc, "max-age") || has_token(cc, "s-maxage"))
+      return true;
+  }
   if (has_expires) return true;
   // Heuristic freshness applies to these codes when a validator exists.
   switch (res.result_int()) {

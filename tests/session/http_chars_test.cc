@@ -1,5 +1,6 @@
-// HTTP character classes (session/http_chars.h): the word-at-a-time value
-// check agrees with the byte-by-byte definition at every length and offset.
+// HTTP character classes (session/http_chars.h): the word-at-a-time checks
+// (values, token names, CR/LF search) agree with their byte-by-byte
+// definitions at every length and offset.
 #include "session/http_chars.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,18 @@ bool slow_all_value_bytes(std::string_view s) {
   for (unsigned char c : s)
     if (!is_value_byte(c)) return false;
   return true;
+}
+
+size_t slow_token_length(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && is_tchar(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+size_t slow_find_cr_or_lf(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '\r' || s[i] == '\n') return i;
+  return s.size();
 }
 
 TEST(HttpCharsTest, EveryByteClassIsAsRfc9110Says) {
@@ -40,6 +53,25 @@ TEST(HttpCharsTest, EveryByteClassIsAsRfc9110Says) {
   EXPECT_EQ(token_length(" x"), 0u);
 }
 
+// Every byte value in every lane of a long name: the token length stops
+// exactly at the first non-token byte, and the CR/LF search finds exactly
+// the first CR or LF (bytes that differ from them by one bit, or sit next
+// to them in the alphabet, included).
+TEST(HttpCharsTest, TokenLengthAndLineBreakSearchAtEveryLane) {
+  for (int c = 0; c < 256; ++c) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string s = "X-Forwarded-Proto-Extra-";
+      s[at] = static_cast<char>(c);
+      const size_t want = is_tchar(static_cast<unsigned char>(c)) ? s.size() : at;
+      EXPECT_EQ(token_length(s), want) << c << " at " << at;
+      EXPECT_EQ(find_cr_or_lf(s), c == '\r' || c == '\n' ? at : s.size()) << c << " at " << at;
+    }
+  }
+  EXPECT_EQ(find_cr_or_lf("Host: a\r\n"), 7u);
+  EXPECT_EQ(find_cr_or_lf("a\nb\rc"), 1u);
+  EXPECT_EQ(find_cr_or_lf(""), 0u);
+}
+
 TEST(HttpCharsTest, WordCheckMatchesByteCheckOnRandomStrings) {
   std::mt19937 rng(7);
   // Mostly printable bytes with tabs, obs-text and rare bad bytes, so both
@@ -52,6 +84,16 @@ TEST(HttpCharsTest, WordCheckMatchesByteCheckOnRandomStrings) {
       ch = pick < 97 ? alphabet[rng() % 15] : alphabet[15 + rng() % 4];
     }
     EXPECT_EQ(all_value_bytes(s), slow_all_value_bytes(s)) << ::testing::PrintToString(s);
+    EXPECT_EQ(token_length(s), slow_token_length(s)) << ::testing::PrintToString(s);
+    EXPECT_EQ(find_cr_or_lf(s), slow_find_cr_or_lf(s)) << ::testing::PrintToString(s);
+  }
+  // Names: mostly name bytes, with every other token byte and separators.
+  const std::string name_alphabet = "azAZ09-mM5!#$%&'*+.^_`|~:; \t\r\n@[{\x7f\x80";
+  for (int round = 0; round < 20000; ++round) {
+    std::string s(rng() % 40, 'a');
+    for (auto& ch : s) ch = name_alphabet[rng() % (rng() % 4 == 0 ? name_alphabet.size() : 9)];
+    EXPECT_EQ(token_length(s), slow_token_length(s)) << ::testing::PrintToString(s);
+    EXPECT_EQ(find_cr_or_lf(s), slow_find_cr_or_lf(s)) << ::testing::PrintToString(s);
   }
 }
 
