@@ -1,9 +1,10 @@
 // Character classes of HTTP/1.1 syntax (RFC 9110 §5.6.2, §5.5), shared by
 // the request-head scan, the response reader and the chunked decoder so
-// all refuse the same bytes. Table lookups and a word-at-a-time value check:
+// all refuse the same bytes. Table lookups and word-at-a-time checks:
 // every head byte of every exchange goes through these.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -58,18 +59,6 @@ inline uint64_t not_value_lanes(uint64_t w) {
 // set lane (a borrow only marks lanes above a true zero).
 inline uint64_t zero_lanes(uint64_t w) { return (w - kOnes) & ~w & kHigh; }
 
-// Whether all eight bytes are letters, digits or '-' (the bytes of nearly
-// every field name). Each byte is below 0x80, so adding a per-lane
-// constant up to 0x80 never carries into the next lane: x + (0x80 - lo)
-// has its high bit set exactly when x >= lo, x + (0x7f - hi) when x > hi.
-inline bool all_name_bytes(uint64_t w) {
-  if ((w & kHigh) != 0) return false;
-  auto in = [w](unsigned lo, unsigned hi) {
-    return (w + kOnes * (0x80 - lo)) & ~(w + kOnes * (0x7f - hi));
-  };
-  return ((in('0', '9') | in('A', 'Z') | in('a', 'z') | in('-', '-')) & kHigh) == kHigh;
-}
-
 }  // namespace chars_detail
 
 // Whether every byte of `s` is a value byte. Eight bytes at a time (the
@@ -95,14 +84,20 @@ inline bool all_value_bytes(std::string_view s) {
 }
 
 // Length of the token at the start of `s` (0 when it starts with a
-// non-token byte). Words of letters, digits and '-' pass eight bytes at a
-// time; the rest byte by byte.
+// non-token byte).
 inline size_t token_length(std::string_view s) {
   size_t i = 0;
-  while (i + 8 <= s.size() && chars_detail::all_name_bytes(chars_detail::load8(s.data() + i)))
-    i += 8;
   while (i < s.size() && is_tchar(static_cast<unsigned char>(s[i]))) ++i;
   return i;
+}
+
+// The same for a field line that the caller knows is followed by its CR
+// (in memory, right after `line`): the CR is no token byte, so the scan
+// needs no bounds check.
+inline size_t token_length_before_cr(std::string_view line) {
+  size_t i = 0;
+  while (is_tchar(static_cast<unsigned char>(line.data()[i]))) ++i;
+  return std::min(i, line.size());
 }
 
 // Index of the first CR or LF in `s`, or s.size(): eight bytes at a time.

@@ -100,12 +100,12 @@ struct FramingFields {
   int chunked_count = 0;
 };
 
-// Splits a field line into name and value (trimmed): the name a non-empty
-// token right before ':', the value only value bytes. Returns nullptr when
-// good, else the reason for a 400.
+// Splits a field line (its CR follows it in memory) into name and value
+// (trimmed): the name a non-empty token right before ':', the value only
+// value bytes. Returns nullptr when good, else the reason for a 400.
 const char* split_field(std::string_view field, std::string_view& name,
                         std::string_view& value) {
-  const size_t colon = token_length(field);
+  const size_t colon = token_length_before_cr(field);
   if (colon == 0 || colon >= field.size() || field[colon] != ':')
     return "malformed header field";
   name = field.substr(0, colon);

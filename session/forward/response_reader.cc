@@ -127,18 +127,19 @@ void note_connection(std::string_view value, HeadFacts& f) {
   }
 }
 
-// One field line (without CRLF) of `in`: checked, filed, and noted when it
-// is about framing or the connection. A line written as it is stored
-// ("Name: value", one space, no trailing blanks) is filed where it lies in
-// the input (HeaderFields::append_stored; the caller adopts the input once
-// the head is complete); others are stored anew.
+// One field line of `in` (without its CRLF, which follows it in memory):
+// checked, filed, and noted when it is about framing or the connection. A
+// line written as it is stored ("Name: value", one space, no trailing
+// blanks) is filed where it lies in the input (HeaderFields::append_stored;
+// the caller adopts the input once the head is complete); others are
+// stored anew.
 bool parse_field(std::string_view line, Response& res, HeadFacts& f,
                  boost::system::error_code& ec) {
   if (line[0] == ' ' || line[0] == '\t') {
     ec = http::error::bad_obs_fold;
     return false;
   }
-  const size_t colon = token_length(line);
+  const size_t colon = token_length_before_cr(line);
   if (colon == 0 || colon >= line.size() || line[colon] != ':') {
     ec = http::error::bad_field;
     return false;
