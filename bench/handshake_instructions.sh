@@ -39,42 +39,24 @@ run_once() {
   port=$(free_port)
   out=$work/callgrind.$who.$seconds
   if [ "$who" = sag ]; then
-    cat >"$work/gw.yaml" <<EOF
+    {
+      cat <<EOF
 workers: 1
 listeners:
   - name: tls
     bind: "127.0.0.1:$port"
     tls: {certificates: certs/, alpn: [h2, http/1.1]}
     backend: app
-backends:
-  - name: app
-    servers: [{name: s1, address: "127.0.0.1:$backend_port"}]
-    health_check: {type: none}
-    persistence: {cookie: {name: SRV, mode: insert}}
-    pool: {max_idle_per_server: 1024, idle_timeout: 120s}
 forwarded: {x_forwarded_for: true}
 access_log: {path: ""}
 EOF
+      sag_backend_yaml "$backend_port" "    pool: {max_idle_per_server: 1024, idle_timeout: 120s}"
+    } >"$work/gw.yaml"
     (cd "$work" && exec valgrind --tool=callgrind --callgrind-out-file="$out" "$bin/gateway" \
       --config gw.yaml >/dev/null 2>"$work/valgrind.log") &
   else
-    cat >"$work/haproxy.cfg" <<EOF
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
-  option forwardfor
-frontend f
-  bind 127.0.0.1:$port ssl crt $work/haproxy.pem alpn h2,http/1.1
-  default_backend b
-backend b
-  cookie SRV insert indirect nocache
-  server s1 127.0.0.1:$backend_port cookie s1
-EOF
+    haproxy_bench_cfg "$work/haproxy.cfg" "127.0.0.1:$port ssl crt $work/haproxy.pem alpn h2,http/1.1" \
+      "$backend_port"
     valgrind --tool=callgrind --callgrind-out-file="$out" "$haproxy" -f "$work/haproxy.cfg" -db \
       >/dev/null 2>"$work/valgrind.log" &
   fi

@@ -89,7 +89,8 @@ run_once() {
   http_port=$(free_port)
   https_port=$(free_port)
   cfg=$work/gw.yaml
-  cat >"$cfg" <<EOF
+  {
+    cat <<EOF
 workers: 1
 listeners:
   - {name: http, bind: "127.0.0.1:$http_port", backend: app}
@@ -97,14 +98,10 @@ listeners:
     bind: "127.0.0.1:$https_port"
     tls: {certificates: certs/, alpn: [h2, http/1.1]}
     backend: app
-backends:
-  - name: app
-    servers: [{name: s1, address: "127.0.0.1:$backend_port"}]
-    health_check: {type: none}
-    persistence: {cookie: {name: SRV, mode: insert}}
-$pool
 $extra
 EOF
+    sag_backend_yaml "$backend_port" "$pool"
+  } >"$cfg"
   out=$work/callgrind.$scenario.$n
   valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
     >/dev/null 2>"$work/valgrind.log" &

@@ -47,36 +47,17 @@ taskset -c 1 "$bin/gateway-demo-backend" --name s1 --port "$backend_port" --bind
 pids+=($!)
 sag_port=$(free_port)
 hap_port=$(free_port)
-cat >"$work/gw.yaml" <<EOF
+{
+  cat <<EOF
 workers: 1
 listeners:
   - {name: front, bind: "127.0.0.1:$sag_port", backend: app$sag_tls}
-backends:
-  - name: app
-    servers: [{name: s1, address: "127.0.0.1:$backend_port"}]
-    health_check: {type: none}
-    persistence: {cookie: {name: SRV, mode: insert}}
-    pool: {max_idle_per_server: 1024, idle_timeout: 120s}
 forwarded: {x_forwarded_for: true}
 access_log: {path: ""}
 EOF
-cat >"$work/haproxy.cfg" <<EOF
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
-  option forwardfor
-frontend f
-  bind 127.0.0.1:$hap_port$hap_tls
-  default_backend b
-backend b
-  cookie SRV insert indirect nocache
-  server s1 127.0.0.1:$backend_port cookie s1
-EOF
+  sag_backend_yaml "$backend_port" "    pool: {max_idle_per_server: 1024, idle_timeout: 120s}"
+} >"$work/gw.yaml"
+haproxy_bench_cfg "$work/haproxy.cfg" "127.0.0.1:$hap_port$hap_tls" "$backend_port"
 
 events=""
 for e in recvfrom sendto sendmsg recvmsg readv writev read write epoll_wait epoll_ctl futex \
