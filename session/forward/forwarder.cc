@@ -278,6 +278,7 @@ awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server)
   // client need not see (replay, or a clean 502), and head and body leave
   // together.
   if (!p.up.prefetchable(BufferPool::kSize)) co_return Status::kOk;
+  if (p.up.prefetch_buffered(p.buf, BufferPool::kSize)) co_return Status::kOk;
   co_return co_await p.up.prefetch_body(p.buf, BufferPool::kSize);
 }
 

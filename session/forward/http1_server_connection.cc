@@ -177,9 +177,18 @@ bool Http1ServerConnection::prefetchable(size_t cap) const {
          *reader_.content_length() <= cap;
 }
 
+bool Http1ServerConnection::prefetch_buffered(char* buf, size_t cap) {
+  prefetched_ = 0;
+  if (in_.size() > 0 && !reader_.done()) {
+    // A body with a length (prefetchable()): decoding is a copy, it can't fail.
+    boost::system::error_code ec;
+    in_.consume(reader_.decode(input_view(), buf, cap, prefetched_, ec));
+  }
+  return reader_.done();
+}
+
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::prefetch_body(char* buf,
                                                                                size_t cap) {
-  prefetched_ = 0;
   while (!reader_.done()) {
     size_t got = 0;
     const Status s = co_await read_body(buf + prefetched_, cap - prefetched_, got);

@@ -35,6 +35,7 @@ class Http1ServerConnection final : public ServerConnection {
   awaitable<Status> send_request(Request& req, ClientPort& port, char* buf, size_t cap) override;
   awaitable<Status> read_response_head(boost::beast::http::verb method) override;
   bool prefetchable(size_t cap) const override;
+  bool prefetch_buffered(char* buf, size_t cap) override;
   awaitable<Status> prefetch_body(char* buf, size_t cap) override;
   size_t prefetched() const override { return prefetched_; }
   awaitable<Status> read_body(char* buf, size_t cap, size_t& got) override;

@@ -64,9 +64,13 @@ class ServerConnection {
   virtual awaitable<Status> read_response_head(boost::beast::http::verb method) = 0;
   // Whether the body is still to come and its declared length fits `cap`.
   virtual bool prefetchable(size_t cap) const = 0;
-  // For a prefetchable() body: reads all of it into buf[0, cap)
-  // (prefetched() bytes), so a server that dies mid-body is still a failure
-  // the client need not see.
+  // For a prefetchable() body, so a server that dies mid-body is still a
+  // failure the client need not see, in two steps: prefetch_buffered()
+  // moves the body bytes that came with the head into buf[0, cap) without
+  // waiting, and says whether that was all of it (the usual case: no
+  // coroutine for the rest); prefetch_body() then reads the rest after
+  // them. prefetched() counts the bytes in buf.
+  virtual bool prefetch_buffered(char* buf, size_t cap) = 0;
   virtual awaitable<Status> prefetch_body(char* buf, size_t cap) = 0;
   virtual size_t prefetched() const = 0;
   // Reads the next body bytes into buf[0, cap) (`got` may be 0 when only
