@@ -168,17 +168,23 @@ std::size_t receive_now(asio::ip::tcp::socket& s, asio::mutable_buffer b, error_
   }
 }
 
+bool receive_ready(asio::ip::tcp::socket& s, asio::mutable_buffer b, error_code& ec,
+                   std::size_t& n) noexcept {
+  n = 0;
+  if (!maybe_readable(s)) return false;
+  n = receive_now(s, b, ec);
+  return ec != asio::error::would_block;
+}
+
 asio::awaitable<std::tuple<error_code, std::size_t>> receive_some(asio::ip::tcp::socket& s,
                                                                   asio::mutable_buffer b) {
-  for (;;) {
-    if (maybe_readable(s)) {
-      error_code ec;
-      const std::size_t n = receive_now(s, b, ec);
-      if (ec != asio::error::would_block) co_return std::tuple{ec, n};
-    }
-    auto [ec] = co_await async_wait_ready(s, asio::ip::tcp::socket::wait_read, kTuple);
-    if (ec) co_return std::tuple{ec, std::size_t{0}};
+  error_code ec;
+  std::size_t n = 0;
+  while (!receive_ready(s, b, ec, n)) {
+    auto [wec] = co_await async_wait_ready(s, asio::ip::tcp::socket::wait_read, kTuple);
+    if (wec) co_return std::tuple{wec, std::size_t{0}};
   }
+  co_return std::tuple{ec, n};
 }
 
 }  // namespace sag::base

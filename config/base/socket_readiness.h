@@ -109,6 +109,13 @@ void note_write_blocked(boost::asio::ip::tcp::socket& s) noexcept;
 std::size_t receive_now(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b,
                         boost::system::error_code& ec) noexcept;
 
+// receive_now when the socket may be readable: true with its result (bytes,
+// EOF or an error) in `ec` and `n`; false, with no system call when the
+// socket is known empty, when a wait for readiness must come first. For a
+// coroutine's own read loop, which then needs no receive_some frame.
+bool receive_ready(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b,
+                   boost::system::error_code& ec, std::size_t& n) noexcept;
+
 // A read_some for coroutines that makes no system call while the socket is
 // known empty: waits for readiness first (no epoll_ctl), then receive_now.
 // Results as receive_now's, never would_block; cancelled as async_wait_ready.

@@ -327,7 +327,17 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     co_return false;
   }
 
-  const RelayResult r = co_await relay_response(p.up, p.port, framing, p.buf, BufferPool::kSize);
+  RelayResult r;
+  if (p.up.response_done()) {
+    // Read whole already (the usual short response): one send, without the
+    // relay loop's coroutine.
+    const size_t n = p.up.prefetched();
+    const bool sent = co_await p.port.send_head(res, framing, n ? p.buf : nullptr, n, true);
+    r.head_sent = true;
+    r.end = sent ? RelayEnd::kComplete : RelayEnd::kClientGone;
+  } else {
+    r = co_await relay_response(p.up, p.port, framing, p.buf, BufferPool::kSize);
+  }
   if (r.end == RelayEnd::kServerBroke) {
     // A server that breaks mid-response is a 502; a client that has the
     // head already sees its connection or stream cut.

@@ -160,9 +160,19 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_h
       if (in_.size() == in_.max_size())
         co_return fail("invalid response head", http::error::header_limit, true);
     }
-    // The answer is never there yet right after the request went out:
-    // receive_some waits first, with no system call (socket_readiness.h).
-    auto [ec, n] = co_await base::receive_some(socket_, in_.prepare(in_.max_size() - in_.size()));
+    // The answer is never there yet right after the request went out: the
+    // wait comes first, with no system call (socket_readiness.h). The loop
+    // is receive_some's, without a frame of its own.
+    const auto space = in_.prepare(in_.max_size() - in_.size());
+    boost::system::error_code ec;
+    size_t n = 0;
+    while (!base::receive_ready(socket_, space, ec, n)) {
+      auto [wec] = co_await base::async_wait_ready(socket_, tcp::socket::wait_read, kTuple);
+      if (wec) {
+        ec = wec;
+        break;
+      }
+    }
     if (ec == asio::error::eof)
       ec = in_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
     if (ec) co_return fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
