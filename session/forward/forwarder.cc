@@ -264,7 +264,9 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
 }
 
 awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server) {
-  Status st = co_await p.up.send_request(p.req, p.port, p.buf, BufferPool::kSize);
+  Status st;
+  if (!p.up.send_request_now(p.req, p.port, p.buf, BufferPool::kSize, st))
+    st = co_await p.up.send_request(p.req, p.port, p.buf, BufferPool::kSize);
   if (st != Status::kOk || p.port.client_gone()) co_return st;
   const auto sent_at = Clock::now();
   st = co_await p.up.read_response_head(p.req.method());

@@ -1,5 +1,7 @@
 #include "session/forward/http1_server_connection.h"
 
+#include <utility>
+
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
@@ -61,6 +63,7 @@ void Http1ServerConnection::begin(uint32_t index) {
   reused_ = false;
   got_head_ = false;
   prefetched_ = 0;
+  head_sent_ = head_size_ = 0;
   failure_ = {};
   in_.clear();
   reader_ = ResponseReader{};
@@ -87,28 +90,51 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::connect(uint32_
   co_return Status::kOk;
 }
 
+bool Http1ServerConnection::send_request_now(Request& req, ClientPort& port, char* buf,
+                                             size_t cap, Status& st) {
+  head_sent_ = head_size_ = 0;
+  if (port.has_body() || req.chunked()) return false;
+  auto& body = req.body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = false;
+  // No body: the head written flat into the (still unused) body buffer,
+  // one write, no serializer.
+  const size_t n = write_head(req, buf, cap);
+  if (n == 0) return false;  // too large for buf: the serializer's
+  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+  boost::system::error_code ec;
+  const size_t wn = write_now(socket_, asio::buffer(buf, n), ec);
+  if (ec && ec != asio::error::would_block) {
+    st = fail("request not accepted", ec, false);
+    return true;
+  }
+  if (wn == n) {
+    st = Status::kOk;
+    return true;
+  }
+  head_sent_ = wn;
+  head_size_ = n;
+  return false;
+}
+
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     Request& req, ClientPort& port, char* buf, size_t cap) {
   const auto timeout = backend_.backend->config().server_timeout;
+  if (head_size_ == 0 && !port.has_body() && !req.chunked()) {
+    Status st;
+    if (send_request_now(req, port, buf, cap, st)) co_return st;
+  }
+  if (head_size_ != 0) {  // the rest of a head send_request_now() began
+    const size_t from = std::exchange(head_sent_, 0), to = std::exchange(head_size_, 0);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(buf + from, to - from), kTuple);
+    co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
+  }
   auto& body = req.body();
   body.data = nullptr;
   body.size = 0;
   body.more = port.has_body();
   deadline_.arm_after(timeout, &socket_);
-  if (!body.more && !req.chunked()) {
-    // No body: the head written flat into the (still unused) body buffer,
-    // one write, no serializer.
-    if (const size_t n = write_head(req, buf, cap)) {
-      boost::system::error_code ec;
-      const size_t wn = write_now(socket_, asio::buffer(buf, n), ec);
-      if (ec == asio::error::would_block) ec = {};
-      if (!ec && wn < n) {
-        auto [aec, an] = co_await asio::async_write(socket_, asio::buffer(buf + wn, n - wn), kTuple);
-        ec = aec;
-      }
-      co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
-    }
-  }
   http::request_serializer<http::buffer_body, Fields> sr{req};
   if (!body.more) {
     auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);

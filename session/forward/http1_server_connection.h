@@ -33,6 +33,8 @@ class Http1ServerConnection final : public ServerConnection {
   awaitable<Status> connect(uint32_t index) override;
   bool reused() const override { return reused_; }
   awaitable<Status> send_request(Request& req, ClientPort& port, char* buf, size_t cap) override;
+  bool send_request_now(Request& req, ClientPort& port, char* buf, size_t cap,
+                        Status& st) override;
   awaitable<Status> read_response_head(boost::beast::http::verb method) override;
   bool prefetchable(size_t cap) const override;
   bool prefetch_buffered(char* buf, size_t cap) override;
@@ -73,6 +75,10 @@ class Http1ServerConnection final : public ServerConnection {
   Failure failure_;
   uint32_t index_ = 0;
   size_t prefetched_ = 0;
+  // A head send_request_now() wrote only part of: buf[head_sent_, head_size_)
+  // is still to go (both 0 otherwise).
+  size_t head_sent_ = 0;
+  size_t head_size_ = 0;
   bool reused_ = false;
   bool got_head_ = false;
 };

@@ -59,6 +59,12 @@ class ServerConnection {
   // buf[0, cap) (a head whose body bytes are at hand leaves with them).
   virtual awaitable<Status> send_request(Request& req, ClientPort& port, char* buf,
                                          size_t cap) = 0;
+  // The common case of send_request() without a coroutine: a request with
+  // no body whose head the socket takes whole at once. True with the
+  // outcome in `st`; false when send_request() must run (it then finishes
+  // a head this call sent only part of).
+  virtual bool send_request_now(Request& req, ClientPort& port, char* buf, size_t cap,
+                                Status& st) = 0;
   // Reads the final response head: interim 1xx skipped, 101 kept. HEAD
   // responses are parsed without a body.
   virtual awaitable<Status> read_response_head(boost::beast::http::verb method) = 0;
