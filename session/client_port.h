@@ -55,6 +55,14 @@ class ClientPort {
   // `res` stays valid and unmoved until the exchange ends.
   virtual boost::asio::awaitable<bool> send_head(Response& res, const ResponseFraming& framing,
                                                  const char* data, size_t n, bool last) = 0;
+  // The common case of send_head() without a coroutine: a whole response
+  // (`last`) that the client's socket takes at once. True with the outcome
+  // in `sent`; false when send_head() must run, with the same arguments (it
+  // then finishes what this call began). By default there is no such case.
+  virtual bool send_head_now(Response& /*res*/, const ResponseFraming& /*framing*/,
+                             const char* /*data*/, size_t /*n*/, bool /*last*/, bool& /*sent*/) {
+    return false;
+  }
   virtual boost::asio::awaitable<bool> send_body(const char* data, size_t n, bool last) = 0;
   // The response can't be completed (the server broke after the head went
   // out): HTTP/1.1 closes the connection, HTTP/2 resets the stream.

@@ -334,7 +334,10 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     // Read whole already (the usual short response): one send, without the
     // relay loop's coroutine.
     const size_t n = p.up.prefetched();
-    const bool sent = co_await p.port.send_head(res, framing, n ? p.buf : nullptr, n, true);
+    const char* body = n ? p.buf : nullptr;
+    bool sent = false;
+    if (!p.port.send_head_now(res, framing, body, n, true, sent))
+      sent = co_await p.port.send_head(res, framing, body, n, true);
     r.head_sent = true;
     r.end = sent ? RelayEnd::kComplete : RelayEnd::kClientGone;
   } else {

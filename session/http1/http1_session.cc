@@ -185,45 +185,49 @@ class Http1Session {
       }
     }
 
+    bool send_head_now(Response& res, const ResponseFraming& framing, const char* data, size_t n,
+                       bool last, bool& sent) override {
+      if (!last || prepare_head(res, framing)) return false;  // chunked: the serializer's
+      // The whole response is here: head and body in one write, the head
+      // written flat (no serializer).
+      HeadBlock& head = head_.emplace();
+      head_size_ = write_head(res, head.data, HeadBlock::kSize);
+      if (head_size_ == 0) {
+        head_.reset();
+        return false;
+      }
+      const std::array<asio::const_buffer, 2> out{asio::buffer(head.data, head_size_),
+                                                  asio::buffer(data, n)};
+      boost::system::error_code ec;
+      head_sent_ = write_now(s_.stream_, out, ec);
+      s_.x_.bytes += head_sent_;
+      if (ec == asio::error::would_block) ec = {};
+      if (ec || head_sent_ == head_size_ + n) {
+        head_.reset();
+        sent = !ec;
+        return true;
+      }
+      return false;  // send_head() writes the rest
+    }
+
     awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
                               size_t n, bool last) override {
-      keep_alive_ = keep_alive_ && !s_.w_.stopping;
-      bool chunked = false;  // (the Forwarder removed the server's framing fields)
-      if (!framing.no_body) {
-        if (s_.http10_) {
-          // HTTP/1.0 has no chunked coding: a body without a length ends
-          // with the connection.
-          if (!framing.has_length) keep_alive_ = false;
-        } else if (framing.upstream_chunked || !framing.has_length) {
-          res.chunked(true);
-          chunked = true;
-        }
+      if (!head_) {
+        bool sent = false;
+        if (send_head_now(res, framing, data, n, last, sent)) co_return sent;
       }
-      res.version(11);
-      res.keep_alive(keep_alive_);
-      if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
-      if (last && !chunked) {
-        // The whole response is here: head and body in one write, the head
-        // written flat (no serializer).
-        HeadBlock head;
-        if (const size_t hn = write_head(res, head.data, HeadBlock::kSize)) {
-          const std::array<asio::const_buffer, 2> out{asio::buffer(head.data, hn),
-                                                      asio::buffer(data, n)};
-          boost::system::error_code ec;
-          size_t wn = write_now(s_.stream_, out, ec);
-          if (ec == asio::error::would_block) ec = {};
-          if (!ec && wn < hn + n) {
-            beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
-            rest.consume(wn);
-            s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
-            auto [aec, an] = co_await asio::async_write(s_.stream_, rest, kTuple);
-            ec = aec;
-            wn += an;
-          }
-          s_.x_.bytes += wn;
-          co_return !ec;
-        }
+      if (head_) {  // the rest of what send_head_now() began
+        const std::array<asio::const_buffer, 2> out{asio::buffer(head_->data, head_size_),
+                                                    asio::buffer(data, n)};
+        beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
+        rest.consume(head_sent_);
+        s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
+        auto [ec, wn] = co_await asio::async_write(s_.stream_, rest, kTuple);
+        s_.x_.bytes += wn;
+        head_.reset();
+        co_return !ec;
       }
+      prepare_head(res, framing);
       res_ = &res;
       rs_.emplace(res);
       if (!last && n == 0) {
@@ -266,12 +270,38 @@ class Http1Session {
     bool keep_alive() const { return keep_alive_; }
 
    private:
+    // The head's framing and connection fields for the client; returns
+    // whether the body goes chunked. May run twice for one head.
+    bool prepare_head(Response& res, const ResponseFraming& framing) {
+      keep_alive_ = keep_alive_ && !s_.w_.stopping;
+      bool chunked = false;  // (the Forwarder removed the server's framing fields)
+      if (!framing.no_body) {
+        if (s_.http10_) {
+          // HTTP/1.0 has no chunked coding: a body without a length ends
+          // with the connection.
+          if (!framing.has_length) keep_alive_ = false;
+        } else if (framing.upstream_chunked || !framing.has_length) {
+          res.chunked(true);
+          chunked = true;
+        }
+      }
+      res.version(11);
+      res.keep_alive(keep_alive_);
+      if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
+      return chunked;
+    }
+
     Http1Session& s_;
     uint64_t body_left_;
     bool keep_alive_;
     bool continue_checked_ = false;
     Response* res_ = nullptr;  // what rs_ serializes (it only gives const access)
     std::optional<http::response_serializer<http::buffer_body, Fields>> rs_;
+    // A flat head send_head_now() wrote head_sent_ bytes of (with the body
+    // after it); held only until send_head() wrote the rest.
+    std::optional<HeadBlock> head_;
+    size_t head_size_ = 0;
+    size_t head_sent_ = 0;
   };
 
   void set_limits() {

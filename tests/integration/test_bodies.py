@@ -138,6 +138,27 @@ class BodiesTest(GatewayTestCase):
                         self.assertEqual(r.body, download_bytes(size), "size %d" % size)
                     self.assertEqual(c.connections, 1)
 
+    def test_whole_responses_to_a_client_that_reads_late(self):
+        """Responses read whole from the server (they fit the relay buffer)
+        leave in one write that the client's socket may take only part of:
+        320 pipelined 15,000-byte answers (more than the 4 MiB a socket's send
+        buffer grows to) to a client with a small receive buffer that reads
+        nothing for half a second arrive whole and in order."""
+        n, size = 320, 15000
+        for listener in LISTENERS:
+            with self.subTest(listener=listener):
+                c = RawConnection(LOCAL, self.gw.port(listener), tls=(listener == "https"), rcvbuf=4096)
+                try:
+                    c.send(b"".join(b"GET /download?size=%d&i=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (size, i)
+                                    for i in range(n)))
+                    time.sleep(0.5)
+                    for i in range(n):
+                        r = c.read_response(timeout=10)
+                        self.assertStatus(r, 200, self.gw)
+                        self.assertEqual(r.body, download_bytes(size), "response %d" % i)
+                finally:
+                    c.close()
+
     def test_http10_client_never_gets_chunked_framing(self):
         # HTTP/1.0 has no chunked coding (RFC 9112 §7): a server's chunked
         # body reaches a 1.0 client delimited by the close (or a length).
