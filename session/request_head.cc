@@ -3,8 +3,10 @@
 #include "config/base/token_list.h"
 #include "session/http_chars.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
+#include <string>
 
 namespace sag::session {
 namespace {
@@ -235,6 +237,20 @@ HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
   FramingFields f;
   if (auto answer = scan_header_fields(d, pos, limits, r, f)) return *answer;
   return framing_verdict(r, f);
+}
+
+void raw_request_line(std::string_view data, std::string& method, std::string& path) {
+  size_t eol = data.find_first_of("\r\n");
+  std::string_view line = data.substr(0, std::min<size_t>(eol, 256));
+  size_t sp1 = line.find(' ');
+  method.assign(line.substr(0, sp1 == std::string_view::npos ? 0 : sp1));
+  if (sp1 == std::string_view::npos) {
+    path.clear();
+    return;
+  }
+  size_t sp2 = line.find(' ', sp1 + 1);
+  path.assign(line.substr(sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos
+                                                                   : sp2 - sp1 - 1));
 }
 
 }  // namespace sag::session

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sag::session {
@@ -40,5 +41,10 @@ HeadScan scan_request_head(std::string_view data, const HeadLimits& limits);
 // Number of leading CRLF / LF bytes (RFC 9112 §2.2 lets a server skip empty
 // lines before a request line, which some clients send after a POST body).
 size_t leading_empty_lines(std::string_view data);
+
+// The method and target of a request line recovered from raw bytes (for a
+// request refused before it was parsed, so the access log still says what
+// was asked); both empty or partial when the bytes hold no such line.
+void raw_request_line(std::string_view data, std::string& method, std::string& path);
 
 }  // namespace sag::session

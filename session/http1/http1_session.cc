@@ -26,6 +26,7 @@
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
 #include "session/head_writer.h"
+#include "session/http1/client_framing.h"
 #include "session/write_now.h"
 #include "session/request_fill.h"
 #include "session/request_head.h"
@@ -43,22 +44,6 @@ namespace {
 
 using base::kTuple;
 constexpr size_t kReadChunk = 4096;
-
-// A method/target pair recovered from raw bytes for requests refused before
-// Beast parsed them, so the access log still says what was asked.
-void raw_request_line(std::string_view data, std::string& method, std::string& path) {
-  size_t eol = data.find_first_of("\r\n");
-  std::string_view line = data.substr(0, std::min<size_t>(eol, 256));
-  size_t sp1 = line.find(' ');
-  method.assign(line.substr(0, sp1 == std::string_view::npos ? 0 : sp1));
-  if (sp1 == std::string_view::npos) {
-    path.clear();
-    return;
-  }
-  size_t sp2 = line.find(' ', sp1 + 1);
-  path.assign(line.substr(sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos
-                                                                   : sp2 - sp1 - 1));
-}
 
 // A block of the thread's cache to write a head into, for one write.
 struct HeadBlock {
@@ -270,25 +255,11 @@ class Http1Session {
     bool keep_alive() const { return keep_alive_; }
 
    private:
-    // The head's framing and connection fields for the client; returns
+    // The head's framing and connection fields for this client; returns
     // whether the body goes chunked. May run twice for one head.
     bool prepare_head(Response& res, const ResponseFraming& framing) {
       keep_alive_ = keep_alive_ && !s_.w_.stopping;
-      bool chunked = false;  // (the Forwarder removed the server's framing fields)
-      if (!framing.no_body) {
-        if (s_.http10_) {
-          // HTTP/1.0 has no chunked coding: a body without a length ends
-          // with the connection.
-          if (!framing.has_length) keep_alive_ = false;
-        } else if (framing.upstream_chunked || !framing.has_length) {
-          res.chunked(true);
-          chunked = true;
-        }
-      }
-      res.version(11);
-      res.keep_alive(keep_alive_);
-      if (keep_alive_ && s_.http10_) res.set(http::field::connection, "keep-alive");
-      return chunked;
+      return frame_for_client(res, framing, s_.http10_, keep_alive_);
     }
 
     Http1Session& s_;
