@@ -121,10 +121,6 @@ bool Http1ServerConnection::send_request_now(Request& req, ClientPort& port, cha
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     Request& req, ClientPort& port, char* buf, size_t cap) {
   const auto timeout = backend_.backend->config().server_timeout;
-  if (head_size_ == 0 && !port.has_body() && !req.chunked()) {
-    Status st;
-    if (send_request_now(req, port, buf, cap, st)) co_return st;
-  }
   if (head_size_ != 0) {  // the rest of a head send_request_now() began
     const size_t from = std::exchange(head_sent_, 0), to = std::exchange(head_size_, 0);
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(buf + from, to - from), kTuple);

@@ -55,16 +55,17 @@ class ServerConnection {
   virtual awaitable<Status> connect(uint32_t index) = 0;
   // Whether the connection came from the pool.
   virtual bool reused() const = 0;
-  // Sends the request head and streams its body from `port` through
-  // buf[0, cap) (a head whose body bytes are at hand leaves with them).
-  virtual awaitable<Status> send_request(Request& req, ClientPort& port, char* buf,
-                                         size_t cap) = 0;
-  // The common case of send_request() without a coroutine: a request with
-  // no body whose head the socket takes whole at once. True with the
-  // outcome in `st`; false when send_request() must run (it then finishes
-  // a head this call sent only part of).
+  // Sends the request, in two steps. send_request_now() does the common
+  // case without a coroutine: a request with no body whose head the socket
+  // takes whole at once; true with the outcome in `st`. When it says false,
+  // send_request() (with the same arguments) sends what is left: the rest
+  // of a head the first step sent only part of, or the head and the body
+  // streamed from `port` through buf[0, cap) (a head whose body bytes are
+  // at hand leaves with them).
   virtual bool send_request_now(Request& req, ClientPort& port, char* buf, size_t cap,
                                 Status& st) = 0;
+  virtual awaitable<Status> send_request(Request& req, ClientPort& port, char* buf,
+                                         size_t cap) = 0;
   // Reads the final response head: interim 1xx skipped, 101 kept. HEAD
   // responses are parsed without a body.
   virtual awaitable<Status> read_response_head(boost::beast::http::verb method) = 0;
