@@ -100,6 +100,21 @@ TEST(StripHopByHop, RemovesFieldsListedInConnection) {
   EXPECT_EQ(dump(f), (Fields{{"Host", "a"}, {"X-Kept", "4"}, {"X-Secret-Not", "6"}}));
 }
 
+// One pass reads each Connection field where it stands: a field it names
+// goes wherever it is, before the Connection field too, and whichever case
+// either is written in.
+TEST(StripHopByHop, FieldsNamedBeforeTheirConnectionFieldGoToo) {
+  auto f = make({{"Host", "a"},
+                 {"x-early", "1"},
+                 {"Keep-Alive", "timeout=5"},
+                 {"X-Kept", "2"},
+                 {"Connection", "X-EARLY, keep-alive, Connection, x-late"},
+                 {"X-Late", "3"},
+                 {"keep-alive", "max=9"}});
+  strip_hop_by_hop(f);
+  EXPECT_EQ(dump(f), (Fields{{"Host", "a"}, {"X-Kept", "2"}}));
+}
+
 TEST(StripHopByHop, NeverRemovesFramingOrHostThroughConnection) {
   auto f = make({{"Host", "a"},
                  {"Content-Length", "5"},
