@@ -162,7 +162,7 @@ round() {
   shift 4
   taskset -c 0 bash -c "exec $cmd" >/dev/null 2>&1 &
   p=$!
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$plain") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$plain" 100 || true
   sleep 2  # health checks up
   for sc in "$@"; do
     IFS=: read -r s client scheme <<<"$sc"

@@ -17,6 +17,17 @@ bench_cleanup() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Waits until 127.0.0.1:$1 accepts a connection, for at most $2 tenths of a
+# second (default 300: valgrind starts slowly); returns 1 when it never did.
+wait_port() {
+  local _
+  for _ in $(seq 1 "${2:-300}"); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # An ECDSA P-256 certificate for localhost: $1/site.crt and $1/site.key.
 make_cert() {
   mkdir -p "$1"

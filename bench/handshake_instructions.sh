@@ -61,10 +61,7 @@ EOF
       >/dev/null 2>"$work/valgrind.log" &
   fi
   proxy=$!
-  for _ in $(seq 1 300); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_port "$port" || true
   hs=$("$work/tlsload" -p "$port" -c 4 -t 1 -d "$seconds" | sed -n 's/^tlsload: \([0-9]*\) handshakes.*/\1/p')
   kill -TERM "$proxy"
   wait "$proxy" || true

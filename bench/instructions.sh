@@ -106,10 +106,7 @@ EOF
   valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
     >/dev/null 2>"$work/valgrind.log" &
   gw=$!
-  for _ in $(seq 1 300); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$https_port") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_port "$https_port" || true
   local cookie=()
   if [ "$scenario" = s1c ]; then
     local value

@@ -94,7 +94,7 @@ for who in $peers; do
       port=$hap_port ;;
   esac
   proxy=$!
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port" 100 || true
   load 1 "$port" >/dev/null  # warm-up
   perf stat -e "$events" -p "$proxy" -o "$work/perf.$who" &
   counter=$!
