@@ -85,7 +85,7 @@ awaitable<void> run_tls_connection(tcp::socket socket, const tcp::endpoint remot
   // ALPN picks the session; both run in this frame's callee, and no frame
   // of their own is kept between the handshake and them.
   if (!ec) {
-    if (tls::negotiated_alpn(stream.native_handle()) == "h2") {
+    if (stream.alpn() == "h2") {
       co_await serve_http2(stream, conn);
     } else {
       co_await serve_http1(stream, conn);

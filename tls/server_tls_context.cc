@@ -1,5 +1,7 @@
 #include "tls/server_tls_context.h"
 
+#include "tls/tls_socket_stream.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -328,6 +330,9 @@ struct ServerTlsContext::Impl {
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(c, kSessionCacheSize);
     SSL_CTX_set_default_passwd_cb(c, refuse_password);
+    // How a TLS 1.3 connection's stream learns the traffic secrets it keeps
+    // when it frees the SSL object after the handshake (TlsSocketStream).
+    SSL_CTX_set_keylog_callback(c, TlsSocketStream::keylog_callback);
     // Never SSL_CTX_set_app_data: asio::ssl::context's destructor deletes it
     // as its own verify callback. Callbacks get `this` through their args.
     SSL_CTX_set_tlsext_servername_callback(c, on_servername);

@@ -1,5 +1,7 @@
 #include "tls/tls_socket_stream.h"
 
+#include "tls/io_blocks.h"
+
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -8,6 +10,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include <openssl/crypto.h>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -26,12 +30,36 @@ namespace {
 // turn the peer's FIN into a fatal "unexpected eof" that also kills our
 // write side, while asio's stream (and the WebSocket half-close) wants
 // stream_truncated on reads and a still-writable stream.
+// Follows the record framing of the bytes the socket took.
+void count_records(TlsSocketStream::Io& io, const unsigned char* p, std::size_t n) {
+  while (n != 0) {
+    if (io.record_left != 0) {
+      const std::size_t k = std::min<std::size_t>(n, io.record_left);
+      io.record_left -= static_cast<std::uint32_t>(k);
+      p += k;
+      n -= k;
+      continue;
+    }
+    if (io.header_have >= 3) io.header_len[io.header_have - 3] = *p;
+    ++p;
+    --n;
+    if (++io.header_have == 5) {
+      io.header_have = 0;
+      io.record_left = static_cast<std::uint32_t>(io.header_len[0] << 8 | io.header_len[1]);
+      ++io.records_written;
+    }
+  }
+}
+
 int bio_write(BIO* b, const char* data, int len) {
   auto* io = static_cast<TlsSocketStream::Io*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
   for (;;) {
     const ssize_t n = ::send(io->socket->native_handle(), data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) return static_cast<int>(n);
+    if (n >= 0) {
+      count_records(*io, reinterpret_cast<const unsigned char*>(data), static_cast<std::size_t>(n));
+      return static_cast<int>(n);
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       base::note_write_blocked(*io->socket);
@@ -43,28 +71,50 @@ int bio_write(BIO* b, const char* data, int len) {
   }
 }
 
+void release_input(TlsSocketStream::Io& io) noexcept {
+  if (io.in != nullptr) give_io_block(io.in);
+  io.in = nullptr;
+  io.in_begin = io.in_end = 0;
+}
+
+// OpenSSL asks for a record header, then its body (no read-ahead); one recv
+// fills a pool block that serves both, and whatever follows the handshake
+// stays there for the RecordStream.
 int bio_read(BIO* b, char* data, int len) {
   auto* io = static_cast<TlsSocketStream::Io*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  for (;;) {
-    const ssize_t n = ::recv(io->socket->native_handle(), data, static_cast<size_t>(len), MSG_DONTWAIT);
-    if (n >= 0) {
+  if (io->in_begin == io->in_end) {
+    if (io->in == nullptr) io->in = take_io_block();
+    io->in_begin = io->in_end = 0;
+    for (;;) {
+      const ssize_t n = ::recv(io->socket->native_handle(), io->in, kIoBlockSize, MSG_DONTWAIT);
+      if (n > 0) {
+        io->in_end = static_cast<std::uint32_t>(n);
+        if (static_cast<std::size_t>(n) < kIoBlockSize) {
+          base::note_read_short(*io->socket);  // emptied: the next wait needs an event
+        }
+        break;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      release_input(*io);
       if (n == 0) {
         io->eof = true;
-      } else if (n < len) {
-        base::note_read_short(*io->socket);  // emptied: the next wait needs an event
+        return 0;
       }
-      return static_cast<int>(n);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        base::note_read_drained(*io->socket);
+        BIO_set_retry_read(b);
+      } else {
+        io->error = errno;
+      }
+      return -1;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      base::note_read_drained(*io->socket);
-      BIO_set_retry_read(b);
-    } else {
-      io->error = errno;
-    }
-    return -1;
   }
+  const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(len), io->in_end - io->in_begin);
+  std::memcpy(data, io->in + io->in_begin, k);
+  io->in_begin += static_cast<std::uint32_t>(k);
+  if (io->in_begin == io->in_end) release_input(*io);
+  return static_cast<int>(k);
 }
 
 long bio_ctrl(BIO* b, int cmd, long, void* ptr) {
@@ -97,58 +147,122 @@ BIO_METHOD* socket_method() {
   return method;
 }
 
-// Coalescing blocks: a per-thread free list (the blocks themselves hold the
-// links), so steady-state writes never allocate and an idle connection holds
-// none. A few are kept for reuse; more, needed only while that many writes
-// wait on slow peers at once, are freed when returned.
-constexpr std::size_t kBlockSize = 16 * 1024;
-constexpr int kKeepBlocks = 16;
+int io_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
 
-struct FreeBlocks {
-  char* head = nullptr;
-  int count = 0;
-  std::size_t allocated = 0;
-  ~FreeBlocks() {
-    while (head != nullptr) {
-      char* next;
-      std::memcpy(&next, head, sizeof next);
-      ::operator delete(head);
-      head = next;
-    }
+bool starts_with(const char* s, const char* prefix) { return std::strncmp(s, prefix, std::strlen(prefix)) == 0; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes the hex at the end of a keylog line; 0 when it isn't one.
+std::uint8_t secret_from(const char* line, unsigned char* out) {
+  const char* hex = std::strrchr(line, ' ');
+  if (hex == nullptr) return 0;
+  ++hex;
+  const std::size_t len = std::strlen(hex);
+  if (len == 0 || len % 2 != 0 || len / 2 > RecordCipher::kMaxSecret) return 0;
+  for (std::size_t i = 0; i < len / 2; ++i) {
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return 0;
+    out[i] = static_cast<unsigned char>(hi << 4 | lo);
   }
-};
-thread_local FreeBlocks free_blocks;
+  return static_cast<std::uint8_t>(len / 2);
+}
 
 }  // namespace
 
-char* TlsSocketStream::take_block() {
-  FreeBlocks& f = free_blocks;
-  if (f.head == nullptr) {
-    ++f.allocated;
-    return static_cast<char*>(::operator new(kBlockSize));
+char* TlsSocketStream::take_block() { return take_io_block(); }
+void TlsSocketStream::give_block(char* block) noexcept { give_io_block(block); }
+std::size_t TlsSocketStream::scratch_blocks_allocated() noexcept { return io_blocks_allocated(); }
+
+TlsSocketStream::Io::Secrets::~Secrets() { OPENSSL_cleanse(this, sizeof *this); }
+
+// OpenSSL calls this as it derives each secret. The server's application
+// traffic secret comes when the server switches its write side to it,
+// right after its Finished went out: records written from then on (the
+// session tickets) were sealed with it.
+void TlsSocketStream::keylog_callback(const SSL* ssl, const char* line) {
+  auto* io = static_cast<Io*>(SSL_get_ex_data(ssl, io_index()));
+  if (io == nullptr) return;
+  const bool server = starts_with(line, "SERVER_TRAFFIC_SECRET_0 ");
+  if (!server && !starts_with(line, "CLIENT_TRAFFIC_SECRET_0 ")) return;
+  if (!io->secrets) io->secrets = std::make_unique<Io::Secrets>();
+  Io::Secrets& s = *io->secrets;
+  if (server) {
+    s.server_len = secret_from(line, s.server);
+    s.server_records_before = io->records_written;
+  } else {
+    s.client_len = secret_from(line, s.client);
   }
-  char* b = f.head;
-  std::memcpy(&f.head, b, sizeof f.head);
-  --f.count;
-  return b;
 }
 
-void TlsSocketStream::give_block(char* block) noexcept {
-  FreeBlocks& f = free_blocks;
-  if (f.count >= kKeepBlocks) {
-    ::operator delete(block);
+void TlsSocketStream::hand_over() {
+  const std::unique_ptr<Io::Secrets> s = std::move(io_.secrets);
+  if (!s || s->client_len == 0 || s->client_len != s->server_len) return;
+  if (SSL_version(ssl_) != TLS1_3_VERSION || SSL_is_server(ssl_) != 1) return;
+  const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_));
+  // OpenSSL must hold nothing of the stream: no record bytes read ahead,
+  // none half-written.
+  if (!RecordCipher::supports(suite) || SSL_has_pending(ssl_) == 1 || owed_) return;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+  if (alpn_len > sizeof alpn_) return;
+  auto rec = std::make_unique<RecordStream>();
+  if (!rec->init(suite, s->client, s->server, s->client_len,
+                 io_.records_written - s->server_records_before))
     return;
-  }
-  std::memcpy(block, &f.head, sizeof f.head);
-  f.head = block;
-  ++f.count;
+  if (alpn_len != 0) std::memcpy(alpn_, alpn, alpn_len);
+  alpn_len_ = static_cast<std::uint8_t>(alpn_len);
+  reused_ = SSL_session_reused(ssl_) == 1;
+  rec->adopt_input(io_.in, io_.in_begin, io_.in_end);
+  io_.in = nullptr;
+  io_.in_begin = io_.in_end = 0;
+  // Freed without close_notify, OpenSSL would drop the session from the
+  // server's cache; the handshake is complete, so it stays resumable.
+  SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN);
+  SSL_free(ssl_);
+  ssl_ = nullptr;
+  rec_ = std::move(rec);
 }
 
-std::size_t TlsSocketStream::scratch_blocks_allocated() noexcept { return free_blocks.allocated; }
+std::string_view TlsSocketStream::alpn() const noexcept {
+  if (ssl_ == nullptr) return {alpn_, alpn_len_};
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &len);
+  if (data == nullptr) return {};
+  return {reinterpret_cast<const char*>(data), len};
+}
+
+bool TlsSocketStream::session_reused() const noexcept {
+  return ssl_ != nullptr ? SSL_session_reused(ssl_) == 1 : reused_;
+}
+
+bool TlsSocketStream::close_notify_sent() const noexcept {
+  if (rec_) return rec_->close_notify_sent();
+  return ssl_ != nullptr && (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0;
+}
+
+bool TlsSocketStream::close_notify_received() const noexcept {
+  if (rec_) return rec_->close_notify_received();
+  return ssl_ != nullptr && (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
 
 // SSL_has_pending, not SSL_pending: it also counts record bytes read from
 // the socket and not yet decrypted, which no socket readiness would signal.
-bool TlsSocketStream::has_pending_plaintext() const noexcept { return SSL_has_pending(ssl_) == 1; }
+// Bytes in our input block count too: OpenSSL hasn't seen them.
+bool TlsSocketStream::has_pending_plaintext() const noexcept {
+  if (rec_) return rec_->has_pending();
+  return io_.in_end != io_.in_begin || SSL_has_pending(ssl_) == 1;
+}
 
 std::size_t TlsSocketStream::read_some_now(void* data, std::size_t size, error_code& ec) {
   OpState st = OpState::read(data, size);
@@ -162,7 +276,7 @@ std::size_t TlsSocketStream::read_some_now(void* data, std::size_t size, error_c
 }
 
 std::size_t TlsSocketStream::write_now(OpState st, error_code& ec) {
-  if (st.size == 0 && !owed_) {
+  if (st.size == 0 && !owed_ && !(rec_ && rec_->output_pending())) {
     ec = {};
     return 0;
   }
@@ -191,7 +305,7 @@ TlsSocketStream::OpState TlsSocketStream::OpState::read(void* data, std::size_t 
 
 TlsSocketStream::OpState TlsSocketStream::OpState::write(const asio::const_buffer* pieces,
                                                          std::size_t count) {
-  static_assert(kBlockSize == kRecordSize);
+  static_assert(kIoBlockSize >= kRecordSize);
   OpState st(Kind::kWrite);
   if (count == 0) return st;
   if (count == 1 || pieces[0].size() >= kRecordSize) {
@@ -227,9 +341,10 @@ TlsSocketStream::TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx)
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_set_options(ssl_, SSL_OP_NO_RENEGOTIATION);
-  // Read whole socket chunks instead of a header then a body per record:
-  // half the recv calls; the buffer is still released once drained.
-  SSL_set_read_ahead(ssl_, 1);
+  // No read-ahead: the BIO's block already makes one recv serve many
+  // records, and OpenSSL must not take bytes past the handshake
+  // (hand_over()).
+  SSL_set_ex_data(ssl_, io_index(), &io_);
   error_code ignored;
   socket_.non_blocking(true, ignored);
   io_.socket = &socket_;
@@ -238,7 +353,10 @@ TlsSocketStream::TlsSocketStream(next_layer_type&& socket, SSL_CTX* ctx)
   SSL_set_bio(ssl_, bio, bio);
 }
 
-TlsSocketStream::~TlsSocketStream() { SSL_free(ssl_); }
+TlsSocketStream::~TlsSocketStream() {
+  SSL_free(ssl_);
+  release_input(io_);
+}
 
 TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
   io_.error = 0;
@@ -257,11 +375,16 @@ TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
         }
       }
       ERR_clear_error();
+      if (rec_) return Want::kNothing;
       rc = SSL_do_handshake(ssl_);
-      if (rc == 1) return Want::kNothing;
+      if (rc == 1) {
+        if (!st.client) hand_over();
+        return Want::kNothing;
+      }
       return failed(rc, st.ec);
 
     case OpState::Kind::kRead: {
+      if (rec_) return wants(rec_->read(socket_, st.data, st.size, st.n, st.ec));
       if (st.size == 0) return Want::kNothing;
       std::size_t got = 0;
       // No ERR_clear_error() here or before writes (about 800 instructions
@@ -278,6 +401,7 @@ TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
     }
 
     case OpState::Kind::kWrite: {
+      if (rec_) return wants(rec_->write(socket_, st.data, st.size, st.n, st.ec));
       if (owed_) {
         const Want w = flush_owed(st.ec);
         if (w != Want::kNothing || st.ec) return w;
@@ -293,6 +417,7 @@ TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
     }
 
     case OpState::Kind::kShutdown: {
+      if (rec_) return wants(rec_->shutdown(socket_, st.ec));
       if (owed_) {
         const Want w = flush_owed(st.ec);
         if (w != Want::kNothing || st.ec) return w;
@@ -324,6 +449,12 @@ TlsSocketStream::Want TlsSocketStream::flush_owed(error_code& ec) {
 void TlsSocketStream::abandon(OpState& st, const error_code& ec) {
   st.ec = ec;
   st.n = 0;
+  if (rec_) {
+    // A sealed record still goes out first, but these bytes are not the
+    // next write's to report.
+    if (st.kind == OpState::Kind::kWrite) rec_->abandon_write();
+    return;
+  }
   // SSL_write said "retry me": a record holding these bytes may be half
   // sent. Keep them so the next write or the shutdown can finish it (the
   // peer then sees a whole record, and our close_notify after it).

@@ -31,13 +31,17 @@
 //   socket errors -> errno in the system category.
 // - async_shutdown sends our close_notify and completes; it does not wait
 //   for the peer's (OpenSSL keeps the session resumable once ours is sent).
-// - Memory while idle: the SSL object and nothing else (about 14 KiB after a
-//   TLS 1.3 handshake with OpenSSL 3.0, almost all of it OpenSSL's own: the
-//   SSL struct, the session, the AEAD contexts). SSL_MODE_RELEASE_BUFFERS
-//   frees OpenSSL's record buffers whenever they are empty; a write of
-//   several small buffers is coalesced (up to 16 KiB: one TLS record, one
-//   send) through a block taken from a per-thread free list for the duration
-//   of that write only.
+// - Memory while idle (server): after a TLS 1.3 handshake with one of the
+//   three AEAD suites, OpenSSL's SSL object is freed and a RecordStream
+//   carries the connection (about 2.5 KiB, the two AEAD contexts almost all
+//   of it, against OpenSSL's 14 KiB); TLS 1.2, another suite, and the
+//   client side keep the SSL object with SSL_MODE_RELEASE_BUFFERS. Bytes
+//   read from the socket wait in a pool block (io_blocks.h), held only until
+//   they are consumed; a write of several small buffers is coalesced (up to
+//   16 KiB: one TLS record, one send) through a pool block held for the
+//   duration of that write only.
+// - After the hand-over, native_handle() is null: ask alpn(),
+//   session_reused() and the close_notify state here instead.
 // - Lifetime: the stream must outlive its pending operations, and is
 //   neither copyable nor movable (OpenSSL's BIO points into it).
 #pragma once
@@ -45,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
@@ -57,6 +62,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "config/base/socket_readiness.h"
+#include "tls/record_stream.h"
 
 namespace sag::tls {
 
@@ -82,7 +88,22 @@ class TlsSocketStream {
   const next_layer_type& next_layer() const noexcept { return socket_; }
   lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
   const lowest_layer_type& lowest_layer() const noexcept { return socket_.lowest_layer(); }
+  // The SSL object; null once a TLS 1.3 server connection was handed to
+  // its RecordStream (after async_handshake).
   SSL* native_handle() noexcept { return ssl_; }
+
+  // The protocol ALPN selected ("" when none), whether the handshake
+  // resumed a session, and the close_notify alerts sent and received.
+  std::string_view alpn() const noexcept;
+  bool session_reused() const noexcept;
+  bool close_notify_sent() const noexcept;
+  bool close_notify_received() const noexcept;
+  // Handed over to a RecordStream (tests, the idle-memory breakdown).
+  bool on_record_stream() const noexcept { return rec_ != nullptr; }
+
+  // Installed on every server SSL_CTX (ServerTlsContext): it is how the
+  // stream learns the TLS 1.3 traffic secrets it needs for the hand-over.
+  static void keylog_callback(const SSL* ssl, const char* line);
 
   // void(error_code)
   template <class Token>
@@ -163,7 +184,7 @@ class TlsSocketStream {
     return write_now(write_state(buffers), ec);
   }
 
-  // Blocks of the coalescing free list ever allocated on this thread (tests).
+  // I/O pool blocks ever allocated on this thread (tests).
   static std::size_t scratch_blocks_allocated() noexcept;
 
  private:
@@ -171,6 +192,11 @@ class TlsSocketStream {
   static constexpr std::size_t kMaxGather = 64;
 
   enum class Want : std::uint8_t { kNothing, kRead, kWrite };
+  static Want wants(RecordStream::Need n) noexcept {
+    static_assert(static_cast<int>(RecordStream::Need::kRead) == static_cast<int>(Want::kRead) &&
+                  static_cast<int>(RecordStream::Need::kWrite) == static_cast<int>(Want::kWrite));
+    return static_cast<Want>(n);
+  }
 
   // What one operation is doing; not a template, so the OpenSSL side lives
   // in the .cc. Move-only: it may own a coalescing block.
@@ -299,6 +325,8 @@ class TlsSocketStream {
   Want failed(int rc, boost::system::error_code& ec);
   static char* take_block();
   static void give_block(char* block) noexcept;
+  // After a server handshake: TLS 1.3 goes on without OpenSSL (see above).
+  void hand_over();
 
  public:
   // What the BIO reads and writes (public for the BIO callbacks in the .cc).
@@ -308,6 +336,27 @@ class TlsSocketStream {
     next_layer_type* socket = nullptr;
     int error = 0;     // errno of the last failed send/recv (not EAGAIN)
     bool eof = false;  // recv saw the peer's FIN
+    // Bytes read from the socket, not yet given to OpenSSL: OpenSSL reads a
+    // record at a time (no read-ahead), so what follows the handshake stays
+    // here for the RecordStream. A pool block, held only while not empty.
+    char* in = nullptr;
+    std::uint32_t in_begin = 0, in_end = 0;
+    // Records written so far (the write side's framing, followed across
+    // partial sends), to know how many the server's traffic key sealed.
+    std::uint64_t records_written = 0;
+    std::uint32_t record_left = 0;  // body bytes of the current record still to come
+    std::uint8_t header_have = 0;
+    std::uint8_t header_len[2] = {};
+    // The handshake's application traffic secrets (keylog_callback); freed
+    // at the hand-over.
+    struct Secrets {
+      ~Secrets();  // wipes them
+      unsigned char client[RecordCipher::kMaxSecret];
+      unsigned char server[RecordCipher::kMaxSecret];
+      std::uint8_t client_len = 0, server_len = 0;
+      std::uint64_t server_records_before = 0;  // records written before the server's key
+    };
+    std::unique_ptr<Secrets> secrets;
   };
 
  private:
@@ -319,6 +368,12 @@ class TlsSocketStream {
   // bytes are kept here and flushed by the next write or the shutdown.
   std::unique_ptr<char[]> owed_;
   std::size_t owed_size_ = 0;
+  // After the hand-over: the connection's records, and what was asked of
+  // the SSL object before it went.
+  std::unique_ptr<RecordStream> rec_;
+  bool reused_ = false;
+  std::uint8_t alpn_len_ = 0;
+  char alpn_[32] = {};
 };
 
 }  // namespace sag::tls
