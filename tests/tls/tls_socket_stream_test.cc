@@ -811,6 +811,8 @@ TEST_F(TlsSocketStreamTest, SniSelectsTheCertificate) {
     SSL_set_tlsext_host_name(conn.client->native_handle(), sni.c_str());
     handshake(conn);
     EXPECT_EQ(testing::common_name(SSL_get0_peer_certificate(conn.client->native_handle())), cn) << sni;
+    // Every SNI context hands its TLS 1.3 connections over as the default does.
+    EXPECT_TRUE(conn.server->on_record_stream()) << sni;
   }
 }
 
@@ -861,6 +863,20 @@ TEST_F(TlsSocketStreamTest, SessionsResumeAfterOurCloseNotify) {
     EXPECT_EQ(SSL_session_reused(again.client->native_handle()) == 1, k.expect_reuse) << k.name;
     EXPECT_EQ(again.server->session_reused(), k.expect_reuse) << k.name;
     EXPECT_EQ(again.server->on_record_stream(), k.version == TLS1_3_VERSION) << k.name;
+    // The resumed connection carries data both ways (a resumption sends a
+    // different number of tickets: the hand-over must count them).
+    std::string back;
+    spawn([&]() -> awaitable<void> { co_await echo(*again.server); });
+    spawn([&]() -> awaitable<void> {
+      const std::string msg = "after resumption";
+      co_await asio::async_write(*again.client, asio::buffer(msg), kTuple);
+      back.resize(msg.size());
+      auto [ec, n] = co_await asio::async_read(*again.client, asio::buffer(back), kTuple);
+      EXPECT_FALSE(ec) << k.name << ": " << ec.message();
+      co_await again.client->async_shutdown(kTuple);
+    });
+    run();
+    EXPECT_EQ(back, "after resumption") << k.name;
   }
 }
 
