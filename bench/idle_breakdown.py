@@ -9,11 +9,14 @@ written out by call stack. Stacks are put in parts, and each part is divided
 by the connection count:
 
   openssl        what libssl/libcrypto allocated (the SSL object and its
-                 session, cipher and key contexts)
+                 session, cipher and key contexts; after a TLS 1.3 hand-over
+                 only the two AEAD contexts)
+  tls            the RecordStream that carries a TLS 1.3 connection after
+                 the handshake (tls/record_stream.h)
   socket         Asio's reactor state per socket
   frames         coroutine frames and pending operations (the connection's
                  coroutines and what they wait in)
-  buffers        4 KiB and 16 KiB blocks (head and relay buffers) that the
+  buffers        4, 16 and 17 KiB blocks (head, relay and TLS record buffers) that the
                  worker's caches kept from the requests: bounded by the
                  requests in flight at once (200 here), not by connections
   other          the rest
@@ -93,7 +96,9 @@ def part_of(bytes_, count, frames, names):
                     for m in [re.search(r"gateway\(\+(0x[0-9a-f]+)\)", fr)] if m)
     if "allocate_descriptor_state" in text:
         return "socket"
-    if size in (4096, 16384):
+    if "hand_over" in text or "RecordStream" in text:
+        return "tls"
+    if size in (4096, 16384, 17408):
         return "buffers"
     if "sag::" in text or "boost::asio" in text:
         return "frames"
@@ -136,7 +141,7 @@ def main():
         parts[p] = parts.get(p, 0) + bytes_
     total = sum(parts.values())
     print("\nheap held per idle TLS connection, by part (%d connections, 1 worker):" % conns)
-    for p in ("openssl", "socket", "frames", "buffers", "other"):
+    for p in ("openssl", "tls", "socket", "frames", "buffers", "other"):
         print("  %-8s %8.0f B" % (p, parts.get(p, 0) / conns))
     print("  %-8s %8.0f B" % ("total", total / conns))
     print("\nlargest stacks held by most connections (bytes per allocation x allocations):")

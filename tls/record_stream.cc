@@ -72,16 +72,15 @@ void RecordStream::release_output() noexcept {
   out_begin_ = out_end_ = 0;
 }
 
-std::size_t RecordStream::whole_record() const noexcept {
+bool RecordStream::whole_record() const noexcept {
   const std::size_t avail = in_end_ - in_begin_;
-  if (avail < kHeader) return 0;
+  if (avail < kHeader) return false;
   const auto* h = reinterpret_cast<const unsigned char*>(in_ + in_begin_);
-  const std::size_t body = std::size_t{h[3]} << 8 | h[4];
-  return avail >= kHeader + body ? body : 0;
+  return avail >= kHeader + (std::size_t{h[3]} << 8 | h[4]);
 }
 
 bool RecordStream::has_pending() const noexcept {
-  return pt_end_ != pt_begin_ || read_error_ || (in_ != nullptr && whole_record() != 0);
+  return pt_end_ != pt_begin_ || read_error_ || (in_ != nullptr && whole_record());
 }
 
 void RecordStream::fail(socket_type& s, std::uint8_t alert, int reason, error_code& ec) {

@@ -79,8 +79,8 @@ class RecordStream {
 
  private:
   Need flush(socket_type& s, error_code& ec);
-  // A whole record at in_begin_: its body length, else 0.
-  std::size_t whole_record() const noexcept;
+  // A whole record (valid or not) waits at in_begin_.
+  bool whole_record() const noexcept;
   // Applies an alert or handshake record; false when the read ends (ec).
   bool control(socket_type& s, std::uint8_t type, const unsigned char* p, std::size_t n,
                error_code& ec);

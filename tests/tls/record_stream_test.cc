@@ -405,7 +405,6 @@ TEST_F(RecordStreamTest, RequestedKeyUpdateIsAnsweredBeforeTheNextRecord) {
   connect("TLS_AES_256_GCM_SHA384");
   if (HasFatalFailure()) return;
   std::string got;
-  error_code end;
   Bytes out = seal(kHandshake, {24, 0, 0, 1, 1});
   ASSERT_TRUE(tx_.next_key());
   const Bytes ping = seal(kAppData, bytes("ping"));
