@@ -29,7 +29,7 @@
 #include <boost/asio/write.hpp>
 
 #include "config/base/asio_prelude.h"
-#include "tests/tls/tls_test_util.h"
+#include "tests/tls/tls_stream_fixture.h"
 #include "tls/record_cipher.h"
 #include "tls/server_tls_context.h"
 #include "tls/tls_socket_stream.h"
@@ -38,7 +38,6 @@ namespace sag::tls {
 namespace {
 
 namespace asio = boost::asio;
-namespace fs = std::filesystem;
 using asio::awaitable;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
@@ -137,44 +136,17 @@ void client_keylog(const SSL*, const char* line) {
   if (std::strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0) g_secrets.server = unhex(hex);
 }
 
-class RecordStreamTest : public ::testing::Test {
+class RecordStreamTest : public testing::TlsStreamFixture {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/sag-record-stream-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_TRUE(testing::make_certificate(root_ / "dev.crt", root_ / "dev.key", testing::KeyType::kEcdsa,
-                                          "localhost", {"localhost"}));
-    config::TlsConfig cfg;
-    cfg.certificates_dir = root_.string();
-    std::vector<std::string> errors;
-    server_ctx_ = ServerTlsContext::create(cfg, {"http/1.1"}, errors);
-    ASSERT_NE(server_ctx_, nullptr) << (errors.empty() ? "" : errors[0]);
-  }
-  static void TearDownTestSuite() {
-    server_ctx_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
   void SetUp() override {
-    ASSERT_NE(server_ctx_, nullptr);
-    acceptor_.open(tcp::v4());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind({asio::ip::make_address_v4("127.0.0.1"), 0});
-    acceptor_.listen(16);
-    client_ctx_.set_verify_mode(asio::ssl::verify_none);
+    TlsStreamFixture::SetUp();
     SSL_CTX_set_keylog_callback(client_ctx_.native_handle(), client_keylog);
   }
 
   // A TLS 1.3 handshake with `suite`; then the server is on its
   // RecordStream and the test holds the client's keys.
   void connect(const char* suite = "TLS_AES_128_GCM_SHA256") {
-    tcp::socket c(io_);
-    c.connect(acceptor_.local_endpoint());
-    tcp::socket s = acceptor_.accept();
-    c.set_option(tcp::no_delay(true));
-    s.set_option(tcp::no_delay(true));  // as the gateway's accepted sockets
+    auto [c, s] = tcp_pair();
     client_ = std::make_unique<Client>(std::move(c), client_ctx_);
     SSL_set_min_proto_version(client_->native_handle(), TLS1_3_VERSION);
     ASSERT_EQ(SSL_set_ciphersuites(client_->native_handle(), suite), 1);
@@ -268,16 +240,6 @@ class RecordStreamTest : public ::testing::Test {
         asio::detached);
   }
 
-  void run(std::chrono::steady_clock::duration limit = 10s) {
-    io_.restart();
-    io_.run_for(limit);
-  }
-
-  static inline fs::path root_;
-  static inline std::shared_ptr<ServerTlsContext> server_ctx_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
-  asio::ssl::context client_ctx_{asio::ssl::context::tls_client};
   std::unique_ptr<Client> client_;
   std::unique_ptr<TlsSocketStream> server_;
   std::uint16_t suite_ = 0;

@@ -29,6 +29,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "tests/tls/tls_stream_fixture.h"
 #include "tests/tls/tls_test_util.h"
 #include "tls/server_tls_context.h"
 
@@ -106,35 +107,10 @@ std::string client_alpn(Client& c) {
   return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
 }
 
-class TlsSocketStreamTest : public ::testing::Test {
+class TlsSocketStreamTest : public testing::TlsStreamFixture {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/sag-tls-stream-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_TRUE(testing::make_certificate(root_ / "dev.crt", root_ / "dev.key", testing::KeyType::kEcdsa,
-                                          "localhost", {"localhost"}));
-    ASSERT_TRUE(testing::make_certificate(root_ / "other.crt", root_ / "other.key", testing::KeyType::kRsa,
-                                          "other.test", {"other.test"}));
-    config::TlsConfig cfg;
-    cfg.certificates_dir = root_.string();
-    std::vector<std::string> errors;
-    server_ctx_ = ServerTlsContext::create(cfg, {"h2", "http/1.1"}, errors);
-    ASSERT_NE(server_ctx_, nullptr) << (errors.empty() ? "" : errors[0]);
-  }
-  static void TearDownTestSuite() {
-    server_ctx_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
   void SetUp() override {
-    ASSERT_NE(server_ctx_, nullptr);
-    acceptor_.open(tcp::v4());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind({asio::ip::make_address_v4("127.0.0.1"), 0});
-    acceptor_.listen(1024);
-    client_ctx_.set_verify_mode(asio::ssl::verify_none);
+    TlsStreamFixture::SetUp();
     set_client_alpn({"h2", "http/1.1"});
   }
 
@@ -145,18 +121,6 @@ class TlsSocketStreamTest : public ::testing::Test {
       wire.insert(wire.end(), p.begin(), p.end());
     }
     SSL_CTX_set_alpn_protos(client_ctx_.native_handle(), wire.data(), static_cast<unsigned>(wire.size()));
-  }
-
-  SSL_CTX* server_ssl_ctx() { return server_ctx_->asio_context().native_handle(); }
-
-  // A connected pair of TCP sockets (client, server).
-  std::pair<tcp::socket, tcp::socket> tcp_pair() {
-    tcp::socket c(io_);
-    c.connect(acceptor_.local_endpoint());
-    tcp::socket s = acceptor_.accept();
-    s.set_option(tcp::no_delay(true));
-    c.set_option(tcp::no_delay(true));
-    return {std::move(c), std::move(s)};
   }
 
   struct Conn {
@@ -182,35 +146,6 @@ class TlsSocketStreamTest : public ::testing::Test {
     ASSERT_FALSE(sec) << sec.message();
     ASSERT_FALSE(cec) << cec.message();
   }
-
-  // Spawns a coroutine; a thrown exception fails the test.
-  template <class F>
-  void spawn(F&& f) {
-    ++running_;
-    asio::co_spawn(io_, std::forward<F>(f), [this](std::exception_ptr e) {
-      --running_;
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          ADD_FAILURE() << "coroutine threw: " << ex.what();
-        }
-      }
-    });
-  }
-
-  void run(std::chrono::steady_clock::duration limit = 60s) {
-    io_.restart();
-    io_.run_for(limit);
-    EXPECT_EQ(running_, 0) << "coroutines still running after the time limit";
-  }
-
-  static inline fs::path root_;
-  static inline std::shared_ptr<ServerTlsContext> server_ctx_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
-  asio::ssl::context client_ctx_{asio::ssl::context::tls_client};
-  int running_ = 0;
 };
 
 // Echoes until the peer's close_notify, then sends ours.
