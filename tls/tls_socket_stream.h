@@ -134,7 +134,7 @@ class TlsSocketStream {
   }
 
   // void(error_code): completes when a read would make progress: at once
-  // (posted) when OpenSSL holds decrypted bytes not yet read, else when the
+  // (posted) when the stream holds bytes not yet read, else when the
   // socket is readable. Lets an idle connection wait with no read buffer;
   // cancelled as reads are (next_layer().cancel()/close()).
   template <class Token>
@@ -160,7 +160,9 @@ class TlsSocketStream {
     return start<false>(OpState::shutdown(), std::forward<Token>(token));
   }
 
-  // OpenSSL holds decrypted application data not yet read.
+  // A read would make progress without the socket: decrypted bytes or whole
+  // records not yet read (in OpenSSL, the RecordStream or the BIO's block),
+  // or, after the hand-over, an end (close_notify, an error) to report.
   bool has_pending_plaintext() const noexcept;
 
   // A read that never waits (no read may be outstanding): the bytes
