@@ -1,5 +1,6 @@
 #include "tls/tls_socket_stream.h"
 
+#include "config/base/hex.h"
 #include "tls/io_blocks.h"
 
 #include <errno.h>
@@ -23,14 +24,9 @@ using boost::system::error_code;
 
 namespace {
 
-// The BIO: recv/send on the socket's fd, nothing buffered. Unlike OpenSSL's
-// socket BIO it sends with MSG_NOSIGNAL (a peer's reset must not raise
-// SIGPIPE), keeps errno for the error code, and reports EOF as a plain
-// SSL_ERROR_SYSCALL rather than through BIO_eof: OpenSSL 3 would otherwise
-// turn the peer's FIN into a fatal "unexpected eof" that also kills our
-// write side, while asio's stream (and the WebSocket half-close) wants
-// stream_truncated on reads and a still-writable stream.
-// Follows the record framing of the bytes the socket took.
+// Follows the record framing of the bytes the socket took, until the
+// handshake is done (Io::counting): hand_over() needs how many records the
+// server's traffic key sealed.
 void count_records(TlsSocketStream::Io& io, const unsigned char* p, std::size_t n) {
   while (n != 0) {
     if (io.record_left != 0) {
@@ -51,13 +47,23 @@ void count_records(TlsSocketStream::Io& io, const unsigned char* p, std::size_t 
   }
 }
 
+// The BIO: recv/send on the socket's fd; what recv got waits in a pool
+// block until OpenSSL asks for it (bio_read). Unlike OpenSSL's
+// socket BIO it sends with MSG_NOSIGNAL (a peer's reset must not raise
+// SIGPIPE), keeps errno for the error code, and reports EOF as a plain
+// SSL_ERROR_SYSCALL rather than through BIO_eof: OpenSSL 3 would otherwise
+// turn the peer's FIN into a fatal "unexpected eof" that also kills our
+// write side, while asio's stream (and the WebSocket half-close) wants
+// stream_truncated on reads and a still-writable stream.
 int bio_write(BIO* b, const char* data, int len) {
   auto* io = static_cast<TlsSocketStream::Io*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
   for (;;) {
     const ssize_t n = ::send(io->socket->native_handle(), data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) {
-      count_records(*io, reinterpret_cast<const unsigned char*>(data), static_cast<std::size_t>(n));
+      if (io->counting) {
+        count_records(*io, reinterpret_cast<const unsigned char*>(data), static_cast<std::size_t>(n));
+      }
       return static_cast<int>(n);
     }
     if (errno == EINTR) continue;
@@ -154,13 +160,6 @@ int io_index() {
 
 bool starts_with(const char* s, const char* prefix) { return std::strncmp(s, prefix, std::strlen(prefix)) == 0; }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Decodes the hex at the end of a keylog line; 0 when it isn't one.
 std::uint8_t secret_from(const char* line, unsigned char* out) {
   const char* hex = std::strrchr(line, ' ');
@@ -169,7 +168,7 @@ std::uint8_t secret_from(const char* line, unsigned char* out) {
   const std::size_t len = std::strlen(hex);
   if (len == 0 || len % 2 != 0 || len / 2 > RecordCipher::kMaxSecret) return 0;
   for (std::size_t i = 0; i < len / 2; ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    const int hi = base::hex_value(hex[2 * i]), lo = base::hex_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return 0;
     out[i] = static_cast<unsigned char>(hi << 4 | lo);
   }
@@ -178,8 +177,6 @@ std::uint8_t secret_from(const char* line, unsigned char* out) {
 
 }  // namespace
 
-char* TlsSocketStream::take_block() { return take_io_block(); }
-void TlsSocketStream::give_block(char* block) noexcept { give_io_block(block); }
 std::size_t TlsSocketStream::scratch_blocks_allocated() noexcept { return io_blocks_allocated(); }
 
 TlsSocketStream::Io::Secrets::~Secrets() { OPENSSL_cleanse(this, sizeof *this); }
@@ -315,7 +312,7 @@ TlsSocketStream::OpState TlsSocketStream::OpState::write(const asio::const_buffe
     return st;
   }
   // Several pieces: one record (one send) instead of one per piece.
-  st.block = take_block();
+  st.block = take_io_block();
   std::size_t used = 0;
   for (std::size_t i = 0; i < count && used < kRecordSize; ++i) {
     const std::size_t k = std::min(pieces[i].size(), kRecordSize - used);
@@ -379,6 +376,7 @@ TlsSocketStream::Want TlsSocketStream::step(OpState& st) {
       rc = SSL_do_handshake(ssl_);
       if (rc == 1) {
         if (!st.client) hand_over();
+        io_.counting = false;
         return Want::kNothing;
       }
       return failed(rc, st.ec);

@@ -62,6 +62,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "config/base/socket_readiness.h"
+#include "tls/io_blocks.h"
 #include "tls/record_stream.h"
 
 namespace sag::tls {
@@ -215,7 +216,7 @@ class TlsSocketStream {
           block(std::exchange(o.block, nullptr)), n(o.n), ec(o.ec) {}
     OpState& operator=(OpState&&) = delete;
     ~OpState() {
-      if (block != nullptr) give_block(block);
+      if (block != nullptr) give_io_block(block);
     }
 
     Kind kind;
@@ -318,15 +319,13 @@ class TlsSocketStream {
   // Returns the coalescing block, if any.
   static void finish(OpState& st) {
     if (st.block != nullptr) {
-      give_block(st.block);
+      give_io_block(st.block);
       st.block = nullptr;
       st.data = nullptr;
     }
   }
   Want flush_owed(boost::system::error_code& ec);
   Want failed(int rc, boost::system::error_code& ec);
-  static char* take_block();
-  static void give_block(char* block) noexcept;
   // After a server handshake: TLS 1.3 goes on without OpenSSL (see above).
   void hand_over();
 
@@ -344,7 +343,9 @@ class TlsSocketStream {
     char* in = nullptr;
     std::uint32_t in_begin = 0, in_end = 0;
     // Records written so far (the write side's framing, followed across
-    // partial sends), to know how many the server's traffic key sealed.
+    // partial sends), to know how many the server's traffic key sealed;
+    // followed only until the handshake is done.
+    bool counting = true;
     std::uint64_t records_written = 0;
     std::uint32_t record_left = 0;  // body bytes of the current record still to come
     std::uint8_t header_have = 0;

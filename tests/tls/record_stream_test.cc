@@ -29,6 +29,7 @@
 #include <boost/asio/write.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "config/base/hex.h"
 #include "tests/tls/tls_stream_fixture.h"
 #include "tls/record_cipher.h"
 #include "tls/server_tls_context.h"
@@ -123,11 +124,9 @@ struct Secrets {
 Secrets g_secrets;
 
 Bytes unhex(const char* hex) {
-  Bytes out;
-  for (std::size_t i = 0; hex[i] != 0 && hex[i + 1] != 0; i += 2) {
-    out.push_back(static_cast<unsigned char>(std::stoi(std::string(hex + i, 2), nullptr, 16)));
-  }
-  return out;
+  const auto raw = base::hex_decode(hex);
+  EXPECT_TRUE(raw.has_value()) << hex;
+  return raw ? Bytes(raw->begin(), raw->end()) : Bytes();
 }
 
 void client_keylog(const SSL*, const char* line) {
