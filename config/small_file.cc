@@ -1,5 +1,6 @@
 #include "config/small_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -26,13 +27,24 @@ std::optional<std::string> read_small_file(const std::string& path, std::string&
     why = std::strerror(errno);
     return std::nullopt;
   }
-  std::string data(max_bytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  if (in.bad()) {
-    why = "read error";
-    return std::nullopt;
+  // Sized from the file, not from the limit (a buffer of max_bytes would be
+  // zeroed, its pages touched, on every load), and grown while the file
+  // has more than it said (it grew, or it is one that reports size 0). One
+  // byte more than the limit tells a file past it.
+  const auto size = fs::file_size(path, ec);
+  std::string data(std::min<uintmax_t>(ec ? 4096 : size, max_bytes) + 1, '\0');
+  size_t got = 0;
+  for (;;) {
+    in.read(data.data() + got, static_cast<std::streamsize>(data.size() - got));
+    got += static_cast<size_t>(in.gcount());
+    if (in.bad()) {
+      why = "read error";
+      return std::nullopt;
+    }
+    if (got < data.size() || data.size() > max_bytes) break;
+    data.resize(std::min(data.size() * 2, max_bytes + 1));
   }
-  data.resize(static_cast<size_t>(in.gcount()));
+  data.resize(got);
   if (data.size() > max_bytes) {
     why = "larger than " + std::to_string(max_bytes) + " bytes";
     return std::nullopt;
