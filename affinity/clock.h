@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "config/base/coarse_clock.h"
+
 namespace sag::affinity {
 
 class Clock {
@@ -16,13 +18,11 @@ class Clock {
 
 class SystemClock final : public Clock {
  public:
-  int64_t unix_seconds() const override {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  // Coarse readings (base/coarse_clock.h): seconds for cookie dates, TTLs
+  // of affinity entries; nothing here measures a short interval.
+  int64_t unix_seconds() const override { return base::coarse_unix_seconds(); }
   std::chrono::steady_clock::time_point steady_now() const override {
-    return std::chrono::steady_clock::now();
+    return base::coarse_steady_now();
   }
 };
 

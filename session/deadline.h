@@ -22,6 +22,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "config/base/coarse_clock.h"
+
 namespace sag::session {
 
 class DeadlineGroup;
@@ -38,8 +40,10 @@ class Deadline {
 
   // Cancels `victim`'s pending operations at `at` (unless re-armed first).
   void arm(Clock::time_point at, boost::asio::ip::tcp::socket* victim);
+  // `d` from now, read from the coarse clock and rounded up by its
+  // resolution: never early, at most a tick late.
   void arm_after(Clock::duration d, boost::asio::ip::tcp::socket* victim) {
-    arm(Clock::now() + d, victim);
+    arm(base::coarse_steady_now() + base::coarse_resolution() + d, victim);
   }
   void disarm();
   // Cancels the victim's pending operations now, without counting as the

@@ -28,7 +28,12 @@ void finish_exchange(ClientConnection& conn, Exchange& x) {
   AccessRecord r;
   r.client_ip = conn.client_ip;
   r.client_port = conn.client.port;
-  r.start = x.start_wall;
+  // Where the start was not stamped with the wall clock (HTTP/1.1 requests
+  // after a connection's first), it is this moment less the time taken.
+  r.start = x.start_wall != std::chrono::system_clock::time_point{}
+                ? x.start_wall
+                : std::chrono::system_clock::now() -
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - x.start);
   r.listener = conn.listener->config->name;
   r.backend = br ? std::string_view(br->backend->name()) : std::string_view("-");
   r.server = x.server.empty() ? std::string_view("-") : x.server;

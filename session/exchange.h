@@ -24,6 +24,8 @@ struct WorkerGeneration;
 struct Exchange {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start;
+  // Zero where not read (later requests of an HTTP/1.1 connection): the
+  // access log derives it from `start`.
   std::chrono::system_clock::time_point start_wall;
   Clock::time_point head_done;
   int64_t tc = -1, tr = -1, tw = -1;

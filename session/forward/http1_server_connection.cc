@@ -7,6 +7,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "config/base/coarse_clock.h"
 #include "config/base/socket_readiness.h"
 #include "session/client_port.h"
 #include "session/deadline.h"
@@ -71,7 +72,7 @@ void Http1ServerConnection::begin(uint32_t index) {
 
 bool Http1ServerConnection::reuse(uint32_t index) {
   begin(index);
-  auto pooled = backend_.pool->take(index, Clock::now());
+  auto pooled = backend_.pool->take(index, base::coarse_steady_now());
   if (!pooled) return false;
   socket_ = std::move(*pooled);
   reused_ = true;
@@ -271,7 +272,7 @@ void Http1ServerConnection::release(bool reusable) {
   if (reusable && socket_.is_open() && got_head_ && reader_.done() && reader_.keep_alive() &&
       in_.size() == 0 && !worker_.stopping) {
     deadline_.forget(&socket_);
-    backend_.pool->give_back(index_, std::move(socket_), Clock::now());
+    backend_.pool->give_back(index_, std::move(socket_), base::coarse_steady_now());
     return;
   }
   close();

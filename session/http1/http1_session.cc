@@ -300,6 +300,7 @@ class Http1Session {
       conn_.deadline.arm_after(t.keepalive, &conn_.lowest);
     }
     size_t scanned = 0;  // bytes already known to hold no complete line
+    bool started_now = false;  // x_.start was read in this pass of the loop
     for (;;) {
       if (in_.size() > 0) {
         if (size_t skip = leading_empty_lines(view()); skip > 0) {
@@ -311,8 +312,9 @@ class Http1Session {
         if (!got_byte) {
           got_byte = true;
           if (!first) {
+            // The wall time is derived when the access log needs it.
             x_.start = Clock::now();
-            x_.start_wall = std::chrono::system_clock::now();
+            started_now = true;
             conn_.deadline.arm(x_.start + t.http_request, &conn_.lowest);
           }
         }
@@ -323,7 +325,8 @@ class Http1Session {
             v.size() > limits_.max_request_line || v.size() > limits_.max_header_bytes) {
           scan_ = scan_request_head(v, limits_);
           if (scan_.state == HeadScan::State::kComplete) {
-            x_.head_done = Clock::now();
+            // A head whole in the read that started it took no time to come.
+            x_.head_done = started_now ? x_.start : Clock::now();
             co_return true;
           }
           if (scan_.state == HeadScan::State::kError) {
@@ -334,6 +337,7 @@ class Http1Session {
         }
         scanned = v.size();
       }
+      started_now = false;  // what is parsed next comes with a later read
       if (w_.stopping && !got_byte && !first) co_return false;
       // Idle (closed by a graceful stop) only between requests: a new
       // connection's first request is on its way (its client sent it right
