@@ -1,8 +1,15 @@
 #include "tls/record_cipher.h"
 
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <strings.h>
 
 #include <cstring>
+#include <string_view>
 
 namespace sag::tls {
 namespace {
@@ -36,6 +43,69 @@ const EVP_CIPHER* cipher_for(const Suite& s) {
       EVP_CIPHER_fetch(nullptr, kSuites[2].cipher, nullptr),
   };
   return fetched[&s - kSuites];
+}
+
+// Whether `name` is one of the colon-separated `names` (any case).
+bool names_include(std::string_view names, std::string_view name) {
+  while (!names.empty()) {
+    const std::size_t colon = names.find(':');
+    const std::string_view one = names.substr(0, colon);
+    if (one.size() == name.size() && ::strncasecmp(one.data(), name.data(), one.size()) == 0)
+      return true;
+    if (colon == std::string_view::npos) break;
+    names.remove_prefix(colon + 1);
+  }
+  return false;
+}
+
+// The suite's AEAD as its provider implements it, found once per process
+// through OSSL_PROVIDER_query_operation (public, documented as low-level) in
+// the provider that EVP_CIPHER_fetch chose. Records go straight to these
+// functions: through EVP, each record's nonce and tag cost about 1,400
+// instructions of parameter building and look-ups (EVP_CipherInit_ex2 asks
+// the provider for the IV length every time, the tag travels through
+// EVP_CIPHER_CTX_ctrl), more than sealing a small record itself.
+const Aead* aead_for(const Suite& s) {
+  static const auto table = [] {
+    struct Table {
+      Aead aead[std::size(kSuites)];
+      bool ok[std::size(kSuites)] = {};
+    } t{};
+    for (std::size_t i = 0; i < std::size(kSuites); ++i) {
+      const EVP_CIPHER* cipher = cipher_for(kSuites[i]);
+      const OSSL_PROVIDER* prov = cipher != nullptr ? EVP_CIPHER_get0_provider(cipher) : nullptr;
+      if (prov == nullptr) continue;
+      int no_cache = 0;
+      const OSSL_ALGORITHM* algs = OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &no_cache);
+      for (const OSSL_ALGORITHM* a = algs; a != nullptr && a->algorithm_names != nullptr; ++a) {
+        if (!names_include(a->algorithm_names, kSuites[i].cipher)) continue;
+        Aead& x = t.aead[i];
+        for (const OSSL_DISPATCH* f = a->implementation; f->function_id != 0; ++f) {
+          switch (f->function_id) {
+            case OSSL_FUNC_CIPHER_NEWCTX: x.newctx = OSSL_FUNC_cipher_newctx(f); break;
+            case OSSL_FUNC_CIPHER_FREECTX: x.freectx = OSSL_FUNC_cipher_freectx(f); break;
+            case OSSL_FUNC_CIPHER_ENCRYPT_INIT: x.einit = OSSL_FUNC_cipher_encrypt_init(f); break;
+            case OSSL_FUNC_CIPHER_DECRYPT_INIT: x.dinit = OSSL_FUNC_cipher_decrypt_init(f); break;
+            case OSSL_FUNC_CIPHER_UPDATE: x.update = OSSL_FUNC_cipher_update(f); break;
+            case OSSL_FUNC_CIPHER_FINAL: x.final = OSSL_FUNC_cipher_final(f); break;
+            case OSSL_FUNC_CIPHER_GET_CTX_PARAMS: x.get_params = OSSL_FUNC_cipher_get_ctx_params(f); break;
+            case OSSL_FUNC_CIPHER_SET_CTX_PARAMS: x.set_params = OSSL_FUNC_cipher_set_ctx_params(f); break;
+            default: break;
+          }
+        }
+        x.provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
+        // A provider that asks not to cache its answer may change it: such
+        // a suite is left to OpenSSL's own record layer.
+        t.ok[i] = no_cache == 0 && x.newctx && x.freectx && x.einit && x.dinit && x.update &&
+                  x.final && x.get_params && x.set_params;
+        break;
+      }
+      if (algs != nullptr) OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, algs);
+    }
+    return t;
+  }();
+  const std::size_t i = static_cast<std::size_t>(&s - kSuites);
+  return table.ok[i] ? &table.aead[i] : nullptr;
 }
 
 // HMAC by its definition (RFC 2104) over digests fetched once and a
@@ -98,13 +168,13 @@ bool expand_label(const Suite& s, const unsigned char* secret, std::size_t secre
 }  // namespace
 
 RecordCipher::~RecordCipher() {
-  EVP_CIPHER_CTX_free(ctx_);
+  if (ctx_ != nullptr) aead_->freectx(ctx_);
   OPENSSL_cleanse(secret_, sizeof secret_);
 }
 
 bool RecordCipher::supports(std::uint16_t suite) noexcept {
   const Suite* s = find_suite(suite);
-  return s != nullptr && cipher_for(*s) != nullptr;
+  return s != nullptr && aead_for(*s) != nullptr;
 }
 
 bool RecordCipher::init(std::uint16_t suite, const unsigned char* secret, std::size_t len,
@@ -133,13 +203,20 @@ bool RecordCipher::next_key() {
 
 bool RecordCipher::derive_and_key() {
   const Suite* s = find_suite(suite_);
-  const EVP_CIPHER* cipher = s != nullptr ? cipher_for(*s) : nullptr;
-  if (cipher == nullptr) return false;
+  const Aead* aead = s != nullptr ? aead_for(*s) : nullptr;
+  if (aead == nullptr) return false;
   unsigned char key[32];
   bool ok = expand_label(*s, secret_, secret_len_, "key", key, s->key_len) &&
             expand_label(*s, secret_, secret_len_, "iv", iv_, sizeof iv_);
-  if (ok && ctx_ == nullptr) ok = (ctx_ = EVP_CIPHER_CTX_new()) != nullptr;
-  ok = ok && EVP_CipherInit_ex2(ctx_, cipher, key, nullptr, encrypt_ ? 1 : 0, nullptr) == 1;
+  if (ok && ctx_ != nullptr && aead_ != aead) {  // init() again, for another suite
+    aead_->freectx(ctx_);
+    ctx_ = nullptr;
+  }
+  if (ok && ctx_ == nullptr) {
+    aead_ = aead;
+    ok = (ctx_ = aead->newctx(aead->provctx)) != nullptr;
+  }
+  ok = ok && (encrypt_ ? aead_->einit : aead_->dinit)(ctx_, key, s->key_len, nullptr, 0, nullptr) == 1;
   OPENSSL_cleanse(key, sizeof key);
   return ok;
 }
@@ -150,7 +227,7 @@ bool RecordCipher::set_nonce() {
   unsigned char nonce[12];
   std::memcpy(nonce, iv_, sizeof nonce);
   for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<unsigned char>(seq_ >> (8 * i));
-  return EVP_CipherInit_ex2(ctx_, nullptr, nullptr, nonce, -1, nullptr) == 1;
+  return (encrypt_ ? aead_->einit : aead_->dinit)(ctx_, nullptr, 0, nonce, sizeof nonce, nullptr) == 1;
 }
 
 std::size_t RecordCipher::seal(std::uint8_t type, const void* plain, std::size_t n,
@@ -163,15 +240,19 @@ std::size_t RecordCipher::seal(std::uint8_t type, const void* plain, std::size_t
   out[3] = static_cast<unsigned char>(body >> 8);
   out[4] = static_cast<unsigned char>(body);
   unsigned char* c = out + kHeader;
-  int len = 0;
-  bool ok = set_nonce() && EVP_EncryptUpdate(ctx_, nullptr, &len, out, kHeader) == 1;
+  std::size_t len = 0;
+  // The additional data (the header) goes in with no output buffer.
+  bool ok = set_nonce() && aead_->update(ctx_, nullptr, &len, kHeader, out, kHeader) == 1;
   if (ok && n != 0) {
-    ok = EVP_EncryptUpdate(ctx_, c, &len, static_cast<const unsigned char*>(plain),
-                           static_cast<int>(n)) == 1 && static_cast<std::size_t>(len) == n;
+    ok = aead_->update(ctx_, c, &len, n, static_cast<const unsigned char*>(plain), n) == 1 &&
+         len == n;
   }
-  ok = ok && EVP_EncryptUpdate(ctx_, c + n, &len, &type, 1) == 1 && len == 1 &&
-       EVP_EncryptFinal_ex(ctx_, c + n + 1, &len) == 1 && len == 0 &&
-       EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTag, c + n + 1) == 1;
+  OSSL_PARAM tag[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + n + 1, kTag),
+      OSSL_PARAM_construct_end()};
+  ok = ok && aead_->update(ctx_, c + n, &len, 1, &type, 1) == 1 && len == 1 &&
+       aead_->final(ctx_, c + n + 1, &len, kTag) == 1 && len == 0 &&
+       aead_->get_params(ctx_, tag) == 1;
   if (!ok) return 0;
   ++seq_;
   return kHeader + body;
@@ -181,12 +262,13 @@ bool RecordCipher::open(const unsigned char* header, unsigned char* in, std::siz
                         unsigned char* out, std::uint8_t& type, std::size_t& size) {
   if (ctx_ == nullptr || body <= kTag || body > kMaxBody) return false;
   const std::size_t clen = body - kTag;
-  int len = 0;
-  bool ok = set_nonce() && EVP_DecryptUpdate(ctx_, nullptr, &len, header, kHeader) == 1 &&
-            EVP_DecryptUpdate(ctx_, out, &len, in, static_cast<int>(clen)) == 1 &&
-            static_cast<std::size_t>(len) == clen &&
-            EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kTag, in + clen) == 1 &&
-            EVP_DecryptFinal_ex(ctx_, out + clen, &len) == 1;
+  std::size_t len = 0;
+  const OSSL_PARAM tag[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, in + clen, kTag),
+      OSSL_PARAM_construct_end()};
+  bool ok = set_nonce() && aead_->update(ctx_, nullptr, &len, kHeader, header, kHeader) == 1 &&
+            aead_->update(ctx_, out, &len, clen, in, clen) == 1 && len == clen &&
+            aead_->set_params(ctx_, tag) == 1 && aead_->final(ctx_, out + clen, &len, kTag) == 1;
   if (!ok) return false;
   ++seq_;
   // The content type is the last non-zero byte; zeros after it are padding.

@@ -9,9 +9,10 @@
 // number each way (KeyUpdate aside). TlsSocketStream keeps OpenSSL for the
 // handshake and hands the connection to a pair of these afterwards.
 //
-// The AEAD itself is OpenSSL's (EVP); this class only derives the key and
-// IV from a traffic secret, builds each record's nonce and additional data,
-// and adds or strips the inner content type.
+// The AEAD itself is OpenSSL's: its provider's functions, called directly
+// rather than through EVP (record_cipher.cc says why). This class only
+// derives the key and IV from a traffic secret, builds each record's nonce
+// and additional data, and adds or strips the inner content type.
 //
 // Contract
 // - Thread: none of its own; one connection's strand uses it.
@@ -26,9 +27,22 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <openssl/evp.h>
+#include <openssl/core_dispatch.h>
 
 namespace sag::tls {
+
+// An AEAD's functions in the provider that implements it (record_cipher.cc).
+struct Aead {
+  OSSL_FUNC_cipher_newctx_fn* newctx = nullptr;
+  OSSL_FUNC_cipher_freectx_fn* freectx = nullptr;
+  OSSL_FUNC_cipher_encrypt_init_fn* einit = nullptr;
+  OSSL_FUNC_cipher_decrypt_init_fn* dinit = nullptr;
+  OSSL_FUNC_cipher_update_fn* update = nullptr;
+  OSSL_FUNC_cipher_final_fn* final = nullptr;
+  OSSL_FUNC_cipher_get_ctx_params_fn* get_params = nullptr;
+  OSSL_FUNC_cipher_set_ctx_params_fn* set_params = nullptr;
+  void* provctx = nullptr;
+};
 
 class RecordCipher {
  public:
@@ -73,7 +87,8 @@ class RecordCipher {
   bool derive_and_key();
   bool set_nonce();
 
-  EVP_CIPHER_CTX* ctx_ = nullptr;
+  const Aead* aead_ = nullptr;
+  void* ctx_ = nullptr;  // the provider's context, from aead_->newctx
   std::uint64_t seq_ = 0;
   std::uint16_t suite_ = 0;
   std::uint8_t secret_len_ = 0;
