@@ -25,7 +25,7 @@
 # valgrind and h2load (nghttp2-client).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/build/bin
+bin=${SAG_INSTR_BIN:-$root/build/bin}  # another build's bin/ (one with -g, to annotate)
 short=${SAG_INSTR_SHORT:-500}
 long=${SAG_INSTR_LONG:-2500}
 read -r h2_conns h2_streams <<<"${SAG_INSTR_S3:-4 8}"
@@ -148,7 +148,7 @@ for s in "${scenarios[@]}"; do
   b=$(cd "$work" && run_once "$s" "$long")
   if [ -n "${SAG_INSTR_KEEP:-}" ]; then
     mkdir -p "$SAG_INSTR_KEEP"
-    cp "$work/callgrind.$s.$long" "$SAG_INSTR_KEEP/"
+    cp "$work/callgrind.$s.$short" "$work/callgrind.$s.$long" "$SAG_INSTR_KEEP/"
   fi
   if [ "$cache" = 1 ]; then
     printf '%-5s %s\n' "$s" "$(per_request "$a" "$b" $((long - short)))"

@@ -64,6 +64,8 @@ for e in recvfrom sendto sendmsg recvmsg readv writev read write epoll_wait epol
          clock_gettime timerfd_settime getsockopt setsockopt; do
   events="$events${events:+,}syscalls:sys_enter_$e"
 done
+# Sleeps and page faults are kernel time too, outside any system call's count.
+events="$events,context-switches,page-faults"
 
 peers="sag haproxy"
 [ "$mode" = h2 ] && peers="sag nghttpx"
@@ -114,4 +116,6 @@ for who in $peers; do
   awk -v n="$requests" '/syscalls:sys_enter_/ {
       gsub(",", "", $1); if ($1 + 0 > 0) { sub("syscalls:sys_enter_", "", $2); t += $1; printf "  %-16s %.2f\n", $2, $1 / n } }
     END { printf "  %-16s %.2f\n", "total", t / n }' "$work/perf.$who"
+  awk -v n="$requests" '$2 == "context-switches" || $2 == "page-faults" {
+      gsub(",", "", $1); printf "  %-16s %.3f\n", $2, $1 / n }' "$work/perf.$who"
 done
