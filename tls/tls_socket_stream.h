@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <utility>
 
@@ -289,17 +290,22 @@ class TlsSocketStream {
   // coalesced into it.
   template <class ConstBufferSequence>
   static OpState write_state(const ConstBufferSequence& buffers) {
-    boost::asio::const_buffer pieces[kMaxGather];
+    // Left uninitialized but for the pieces found: const_buffer's default
+    // constructor would zero all kMaxGather of them on every write.
+    union Pieces {
+      Pieces() {}
+      boost::asio::const_buffer at[kMaxGather];
+    } pieces;
     std::size_t count = 0, total = 0;
     for (auto it = boost::asio::buffer_sequence_begin(buffers),
               end = boost::asio::buffer_sequence_end(buffers);
          it != end && count < kMaxGather && total < kRecordSize; ++it) {
       boost::asio::const_buffer b(*it);
       if (b.size() == 0) continue;
-      pieces[count++] = b;
+      new (&pieces.at[count++]) boost::asio::const_buffer(b);
       total += b.size();
     }
-    return OpState::write(pieces, count);
+    return OpState::write(pieces.at, count);
   }
 
   template <bool kWithSize, class Token>
