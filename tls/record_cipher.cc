@@ -12,6 +12,19 @@
 #include <string_view>
 
 namespace sag::tls {
+
+struct Aead {
+  OSSL_FUNC_cipher_newctx_fn* newctx = nullptr;
+  OSSL_FUNC_cipher_freectx_fn* freectx = nullptr;
+  OSSL_FUNC_cipher_encrypt_init_fn* einit = nullptr;
+  OSSL_FUNC_cipher_decrypt_init_fn* dinit = nullptr;
+  OSSL_FUNC_cipher_update_fn* update = nullptr;
+  OSSL_FUNC_cipher_final_fn* final = nullptr;
+  OSSL_FUNC_cipher_get_ctx_params_fn* get_params = nullptr;
+  OSSL_FUNC_cipher_set_ctx_params_fn* set_params = nullptr;
+  void* provctx = nullptr;
+};
+
 namespace {
 
 struct Suite {

@@ -27,22 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <openssl/core_dispatch.h>
 
 namespace sag::tls {
 
 // An AEAD's functions in the provider that implements it (record_cipher.cc).
-struct Aead {
-  OSSL_FUNC_cipher_newctx_fn* newctx = nullptr;
-  OSSL_FUNC_cipher_freectx_fn* freectx = nullptr;
-  OSSL_FUNC_cipher_encrypt_init_fn* einit = nullptr;
-  OSSL_FUNC_cipher_decrypt_init_fn* dinit = nullptr;
-  OSSL_FUNC_cipher_update_fn* update = nullptr;
-  OSSL_FUNC_cipher_final_fn* final = nullptr;
-  OSSL_FUNC_cipher_get_ctx_params_fn* get_params = nullptr;
-  OSSL_FUNC_cipher_set_ctx_params_fn* set_params = nullptr;
-  void* provctx = nullptr;
-};
+struct Aead;
 
 class RecordCipher {
  public:
