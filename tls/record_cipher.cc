@@ -288,7 +288,11 @@ bool RecordCipher::open(const unsigned char* header, unsigned char* in, std::siz
   // The content type is the last non-zero byte; zeros after it are padding.
   std::size_t i = clen;
   while (i != 0 && out[i - 1] == 0) --i;
-  if (i == 0) return false;  // all padding: RFC 8446 says unexpected_message
+  if (i == 0) {  // authentic, but all padding: the caller decides (type 0)
+    type = 0;
+    size = 0;
+    return true;
+  }
   type = out[i - 1];
   size = i - 1;
   return true;

@@ -69,7 +69,9 @@ class RecordCipher {
   // Opens the record whose 5-byte header is at `header` and whose body
   // (`body` bytes, kTag < body <= kMaxBody) is at `in`. On success returns
   // true with the inner type and content length (padding stripped) and the
-  // content at `out`. False: authentication failed, or no content type.
+  // content at `out`; a record of nothing but padding opens with type 0 (no
+  // content type, which RFC 8446 section 5.4 answers with
+  // unexpected_message). False: authentication failed.
   bool open(const unsigned char* header, unsigned char* in, std::size_t body, unsigned char* out,
             std::uint8_t& type, std::size_t& size);
 

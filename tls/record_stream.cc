@@ -141,6 +141,10 @@ RecordStream::Need RecordStream::read(socket_type& s, void* data, std::size_t si
           fail(s, kBadRecordMac, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, ec);
           return Need::kNothing;
         }
+        if (type == 0) {  // nothing but padding (RFC 8446 section 5.4)
+          fail(s, kUnexpectedMessage, SSL_R_BAD_RECORD_TYPE, ec);
+          return Need::kNothing;
+        }
         in_begin_ += static_cast<std::uint32_t>(kHeader + body);
         if (type == RecordCipher::kAppData) {
           if (len == 0) continue;  // empty records are allowed
