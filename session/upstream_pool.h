@@ -29,7 +29,9 @@ class UpstreamPool {
   // connection since its response was read to the end (base::
   // maybe_readable), else one non-blocking recv(MSG_PEEK); connections
   // found readable, closed or past idle_timeout are closed.
-  // `now` here and below: a coarse reading is enough (base/coarse_clock.h).
+  // `now` here and below may be a coarse reading (base/coarse_clock.h);
+  // take() wants one rounded up, so that no connection passes that idled
+  // longer than idle_timeout.
   std::optional<Socket> take(uint32_t index, Clock::time_point now);
   // Keeps `socket` for reuse, or closes it when the server's idle list is full.
   void give_back(uint32_t index, Socket socket, Clock::time_point now);

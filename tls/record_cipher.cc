@@ -259,13 +259,15 @@ std::size_t RecordCipher::seal(std::uint8_t type, const void* plain, std::size_t
   // Content and type go through the cipher in one call, encrypted in place
   // after a copy: a call into the provider costs more than copying a
   // record's content.
-  std::memmove(c, plain, n);
+  if (n != 0) std::memmove(c, plain, n);
   c[n] = type;
   ok = ok && aead_->update(ctx_, c, &len, n + 1, c, n + 1) == 1 && len == n + 1;
   OSSL_PARAM tag[] = {
       OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + n + 1, kTag),
       OSSL_PARAM_construct_end()};
-  ok = ok && aead_->final(ctx_, c + n + 1, &len, kTag) == 1 && len == 0 &&
+  // Final is given no room, as EVP gives it none for these ciphers: it
+  // writes nothing (the tag is asked for after it).
+  ok = ok && aead_->final(ctx_, c + n + 1, &len, 0) == 1 && len == 0 &&
        aead_->get_params(ctx_, tag) == 1;
   if (!ok) return 0;
   ++seq_;
@@ -282,7 +284,7 @@ bool RecordCipher::open(const unsigned char* header, unsigned char* in, std::siz
       OSSL_PARAM_construct_end()};
   bool ok = set_nonce() && aead_->update(ctx_, nullptr, &len, kHeader, header, kHeader) == 1 &&
             aead_->update(ctx_, out, &len, clen, in, clen) == 1 && len == clen &&
-            aead_->set_params(ctx_, tag) == 1 && aead_->final(ctx_, out + clen, &len, kTag) == 1;
+            aead_->set_params(ctx_, tag) == 1 && aead_->final(ctx_, out + clen, &len, 0) == 1;
   if (!ok) return false;
   ++seq_;
   // The content type is the last non-zero byte; zeros after it are padding.

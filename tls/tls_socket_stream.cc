@@ -300,23 +300,23 @@ TlsSocketStream::OpState TlsSocketStream::OpState::read(void* data, std::size_t 
   return st;
 }
 
-TlsSocketStream::OpState TlsSocketStream::OpState::write(const asio::const_buffer* pieces,
+TlsSocketStream::OpState TlsSocketStream::OpState::write(const Piece* pieces,
                                                          std::size_t count) {
   static_assert(kIoBlockSize >= kRecordSize);
   OpState st(Kind::kWrite);
   if (count == 0) return st;
-  if (count == 1 || pieces[0].size() >= kRecordSize) {
+  if (count == 1 || pieces[0].size >= kRecordSize) {
     // One record straight from the caller's buffer.
-    st.data = const_cast<void*>(pieces[0].data());
-    st.size = std::min(pieces[0].size(), kRecordSize);
+    st.data = const_cast<void*>(pieces[0].data);
+    st.size = std::min(pieces[0].size, kRecordSize);
     return st;
   }
   // Several pieces: one record (one send) instead of one per piece.
   st.block = take_io_block();
   std::size_t used = 0;
   for (std::size_t i = 0; i < count && used < kRecordSize; ++i) {
-    const std::size_t k = std::min(pieces[i].size(), kRecordSize - used);
-    std::memcpy(st.block + used, pieces[i].data(), k);
+    const std::size_t k = std::min(pieces[i].size, kRecordSize - used);
+    std::memcpy(st.block + used, pieces[i].data, k);
     used += k;
   }
   st.data = st.block;

@@ -49,7 +49,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <new>
 #include <string_view>
 #include <utility>
 
@@ -202,13 +201,19 @@ class TlsSocketStream {
     return static_cast<Want>(n);
   }
 
+  // One piece of a gathered write.
+  struct Piece {
+    const void* data;
+    std::size_t size;
+  };
+
   // What one operation is doing; not a template, so the OpenSSL side lives
   // in the .cc. Move-only: it may own a coalescing block.
   struct OpState {
     enum class Kind : std::uint8_t { kHandshake, kRead, kWrite, kShutdown };
     static OpState handshake(bool client);
     static OpState read(void* data, std::size_t size);
-    static OpState write(const boost::asio::const_buffer* pieces, std::size_t count);
+    static OpState write(const Piece* pieces, std::size_t count);
     static OpState shutdown();
 
     explicit OpState(Kind k) : kind(k) {}
@@ -290,22 +295,20 @@ class TlsSocketStream {
   // coalesced into it.
   template <class ConstBufferSequence>
   static OpState write_state(const ConstBufferSequence& buffers) {
-    // Left uninitialized but for the pieces found: const_buffer's default
-    // constructor would zero all kMaxGather of them on every write.
-    union Pieces {
-      Pieces() {}
-      boost::asio::const_buffer at[kMaxGather];
-    } pieces;
+    // Left uninitialized but for the pieces found (Piece is trivial):
+    // const_buffer's default constructor would zero all kMaxGather of them
+    // on every write.
+    Piece pieces[kMaxGather];
     std::size_t count = 0, total = 0;
     for (auto it = boost::asio::buffer_sequence_begin(buffers),
               end = boost::asio::buffer_sequence_end(buffers);
          it != end && count < kMaxGather && total < kRecordSize; ++it) {
       boost::asio::const_buffer b(*it);
       if (b.size() == 0) continue;
-      new (&pieces.at[count++]) boost::asio::const_buffer(b);
+      pieces[count++] = Piece{b.data(), b.size()};
       total += b.size();
     }
-    return OpState::write(pieces.at, count);
+    return OpState::write(pieces, count);
   }
 
   template <bool kWithSize, class Token>

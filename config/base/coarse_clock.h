@@ -8,7 +8,8 @@
 // CLOCK_REALTIME), never ahead of it, and at most one tick
 // (coarse_resolution(), 4 ms on this kernel) behind it. Anything measuring
 // an interval (latency, response time) keeps the fine clocks.
-// Thread-safe; no state but the resolution, read once.
+// Where the coarse clocks are missing (clock_gettime fails), the fine ones
+// stand in. Thread-safe; no state but the resolution, read once.
 #pragma once
 
 #include <time.h>
@@ -20,7 +21,7 @@ namespace sag::base {
 
 inline std::chrono::steady_clock::time_point coarse_steady_now() {
   timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  if (::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return std::chrono::steady_clock::now();
   return std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
@@ -40,7 +41,10 @@ inline std::chrono::steady_clock::duration coarse_resolution() {
 
 inline int64_t coarse_unix_seconds() {
   timespec ts;
-  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   return static_cast<int64_t>(ts.tv_sec);
 }
 

@@ -72,7 +72,9 @@ void Http1ServerConnection::begin(uint32_t index) {
 
 bool Http1ServerConnection::reuse(uint32_t index) {
   begin(index);
-  auto pooled = backend_.pool->take(index, base::coarse_steady_now());
+  // Rounded up: a connection idle past idle_timeout by less than a tick of
+  // the coarse clock must not pass (the server may close it just then).
+  auto pooled = backend_.pool->take(index, base::coarse_steady_now() + base::coarse_resolution());
   if (!pooled) return false;
   socket_ = std::move(*pooled);
   reused_ = true;
