@@ -12,8 +12,9 @@
 #   bench/instructions.sh s1 s3           # some
 #   SAG_INSTR_SHORT=200 SAG_INSTR_LONG=1200 bench/instructions.sh s4
 #   SAG_INSTR_S3="16 32" bench/instructions.sh s3   # the harness's S3 concurrency
-#   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3   # keeps the long run's
-#       callgrind file there (callgrind_annotate --inclusive=yes FILE: the profile)
+#   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3   # keeps both runs'
+#       callgrind files there (bench/callgrind_diff.py SHORT LONG: one request's
+#       profile; callgrind_annotate --inclusive=yes LONG: the whole run's)
 #   SAG_INSTR_AS=harness bench/instructions.sh s3   # as the peer harness
 #       runs sag: its static nginx answer instead of the demo backend (Date,
 #       Server, X-Backend, X-Seen-XFF; no per-request Set-Cookie),
