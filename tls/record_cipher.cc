@@ -256,12 +256,11 @@ std::size_t RecordCipher::seal(std::uint8_t type, const void* plain, std::size_t
   std::size_t len = 0;
   // The additional data (the header) goes in with no output buffer.
   bool ok = set_nonce() && aead_->update(ctx_, nullptr, &len, kHeader, out, kHeader) == 1;
-  // Content and type go through the cipher in one call, encrypted in place
-  // after a copy: a call into the provider costs more than copying a
-  // record's content.
-  if (n != 0) std::memmove(c, plain, n);
-  c[n] = type;
-  ok = ok && aead_->update(ctx_, c, &len, n + 1, c, n + 1) == 1 && len == n + 1;
+  if (ok && n != 0) {
+    ok = aead_->update(ctx_, c, &len, n, static_cast<const unsigned char*>(plain), n) == 1 &&
+         len == n;
+  }
+  ok = ok && aead_->update(ctx_, c + n, &len, 1, &type, 1) == 1 && len == 1;
   OSSL_PARAM tag[] = {
       OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + n + 1, kTag),
       OSSL_PARAM_construct_end()};

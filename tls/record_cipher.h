@@ -61,8 +61,7 @@ class RecordCipher {
 
   static constexpr std::size_t sealed_size(std::size_t n) { return kHeader + n + 1 + kTag; }
 
-  // Seals `n` (<= kMaxPlain) bytes of `type` into one record at `out`
-  // (`plain` may be out + kHeader itself).
+  // Seals `n` (<= kMaxPlain) bytes of `type` into one record at `out`.
   // Returns the record's size, or 0 when OpenSSL fails.
   std::size_t seal(std::uint8_t type, const void* plain, std::size_t n, unsigned char* out);
 
