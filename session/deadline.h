@@ -41,7 +41,8 @@ class Deadline {
   // Cancels `victim`'s pending operations at `at` (unless re-armed first).
   void arm(Clock::time_point at, boost::asio::ip::tcp::socket* victim);
   // `d` from now, read from the coarse clock and rounded up by its
-  // resolution: never early, at most a tick late.
+  // resolution: at most a tick late, and early only by how late the kernel
+  // ran its last tick (a fraction of a millisecond).
   void arm_after(Clock::duration d, boost::asio::ip::tcp::socket* victim) {
     arm(base::coarse_steady_now() + base::coarse_resolution() + d, victim);
   }

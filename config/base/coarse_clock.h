@@ -5,8 +5,9 @@
 // the vDSO without reading the TSC: about 6 ns here against 23 ns for
 // steady_clock::now(), which a request used to call a dozen times. A
 // coarse reading is of the same clock as the fine one (CLOCK_MONOTONIC,
-// CLOCK_REALTIME), never ahead of it, and at most one tick
-// (coarse_resolution(), 4 ms on this kernel) behind it. Anything measuring
+// CLOCK_REALTIME), never ahead of it, and one tick (coarse_resolution(),
+// 4 ms on this kernel) behind it at most, plus however late the kernel ran
+// that tick (a fraction of a millisecond seen here, in a VM). Anything measuring
 // an interval (latency, response time) keeps the fine clocks.
 // Where the coarse clocks are missing (clock_gettime fails), the fine ones
 // stand in. Thread-safe; no state but the resolution, read once.
@@ -27,8 +28,8 @@ inline std::chrono::steady_clock::time_point coarse_steady_now() {
           std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 }
 
-// How far coarse_steady_now() may lag steady_clock::now(): add it to a
-// coarse time that must not come early (a deadline).
+// How far coarse_steady_now() lags steady_clock::now() but for a late
+// tick: added to a coarse time that must not come early (a deadline).
 inline std::chrono::steady_clock::duration coarse_resolution() {
   static const std::chrono::steady_clock::duration res = [] {
     timespec ts{0, 0};

@@ -222,6 +222,28 @@ class AccessLogTest(GatewayTestCase):
         self.assertEqual([o["listener"] for o in objs], ["http", "https"])
         self.assertEqual([o["persist"] for o in objs], ["new", "cookie-hit"])
 
+        # Later requests of a keep-alive connection: their start time is
+        # derived when the line is written (the end less the time taken); it
+        # must fall between the test's clock readings around the request.
+        def when(o):
+            t = o["time"]
+            ms = int(t[20:23]) if t[19:20] == "." else 0
+            return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + ms / 1000.0
+
+        with Http11Client(LOCAL, gw.port("http")) as c:
+            self.assertEqual(c.get("/?j=3").status, 200)
+            before = time.time()
+            self.assertEqual(c.get("/slow?ms=300").status, 200)
+            after = time.time()
+            self.assertEqual(len(c.local_ports), 1, "one keep-alive connection")
+        lines = gw.wait_log_lines(4, timeout=5)
+        self.assertEqual(len(lines), 4, lines)
+        slow = json.loads(lines[3])
+        self.assertGreaterEqual(int(slow["tt"]), 250, slow)
+        start = when(slow)
+        self.assertGreaterEqual(start, before - 0.05, slow)
+        self.assertLessEqual(start + int(slow["tt"]) / 1000.0, after + 0.05, slow)
+
 
 class PipeliningTest(GatewayTestCase):
     def setUp(self):

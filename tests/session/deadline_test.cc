@@ -72,6 +72,27 @@ TEST_F(DeadlineTest, PassingTheDeadlineCancelsTheVictim) {
   EXPECT_LT(took, 5s);
 }
 
+// arm_after reads the coarse clock, which lags the fine one by up to a tick
+// (4 ms here): unless rounded up by the tick, the deadline would pass early
+// by up to that much, more than 1 ms three times in four. Rounded up, it is
+// early at most by how late the kernel handled its last tick (0.25 ms seen
+// here in a VM).
+TEST_F(DeadlineTest, ArmAfterIsNotEarlyByATick) {
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE(i);
+    boost::system::error_code ec;
+    Clock::duration took{};
+    run([&]() -> asio::awaitable<void> {
+      const auto before = Clock::now();
+      deadline_.arm_after(20ms, &a_);
+      std::tie(ec, std::ignore) = co_await wait_read();
+      took = Clock::now() - before;
+    }());
+    EXPECT_EQ(ec, asio::error::operation_aborted);
+    EXPECT_GE(took, 19ms);
+  }
+}
+
 TEST_F(DeadlineTest, RearmingLaterPostponesIt) {
   boost::system::error_code ec;
   Clock::duration took{};
