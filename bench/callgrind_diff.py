@@ -15,7 +15,7 @@ import sys
 
 def costs(path, inclusive):
     out = subprocess.run(
-        ["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100", path],
+        ["callgrind_annotate", "--auto=no", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100", path],
         check=True, capture_output=True, text=True).stdout
     table = {}
     for line in out.splitlines():

@@ -7,13 +7,17 @@
 #   per handshake = (Ir(long) - Ir(short)) / (handshakes(long) - handshakes(short))
 # The difference between the two proxies is what sag adds to OpenSSL's work.
 #   bench/handshake_instructions.sh
-#   SAG_HS_KEEP=/tmp/hs bench/handshake_instructions.sh   # keeps the long runs'
-#       callgrind files (callgrind_annotate --inclusive=yes FILE)
+#   SAG_HS_KEEP=/tmp/hs bench/handshake_instructions.sh   # keeps both runs'
+#       callgrind files, named after their handshake counts, for
+#       bench/callgrind_diff.py (one handshake's profile):
+#       callgrind_diff.py /tmp/hs/callgrind.sag.short.N /tmp/hs/callgrind.sag.long.M
+#   SAG_HS_BIN=/tmp/build-g/bin bench/handshake_instructions.sh   # another
+#       build's gateway (one with -g, for line counts)
 # Needs the Release build, valgrind, haproxy, a C compiler and the harness's
 # tools/tlsload.c (../shared/bench/peers, or SAG_TLSLOAD_SRC).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/build/bin
+bin=${SAG_HS_BIN:-$root/build/bin}
 src=${SAG_TLSLOAD_SRC:-$root/../shared/bench/peers/tools/tlsload.c}
 for tool in valgrind cc openssl; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
@@ -75,7 +79,8 @@ for who in sag haproxy; do
   read -r hb ib < <(run_once "$who" 12)
   if [ -n "${SAG_HS_KEEP:-}" ]; then
     mkdir -p "$SAG_HS_KEEP"
-    cp "$work/callgrind.$who.12" "$SAG_HS_KEEP/"
+    cp "$work/callgrind.$who.3" "$SAG_HS_KEEP/callgrind.$who.short.$ha"
+    cp "$work/callgrind.$who.12" "$SAG_HS_KEEP/callgrind.$who.long.$hb"
   fi
   printf '%-8s %12s %12s %14s\n' "$who" "$ha/$hb" "$ib" "$(( (ib - ia) / (hb - ha) ))"
 done

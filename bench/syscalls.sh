@@ -9,6 +9,8 @@
 #                              # connections x 32 streams), sag against nghttpx
 # Each proxy's user and system CPU per request (from /proc) is printed too:
 # system calls are where the kernel's share of the harness's µs/request goes.
+# Plain mode also measures bench/floor_proxy.c, a byte relay with none of a
+# proxy's own work: the least system time the same traffic costs.
 # Needs the Release build, haproxy, wrk, perf (with tracepoint access: root
 # or kernel.perf_event_paranoid <= -1), taskset.
 set -euo pipefail
@@ -24,6 +26,7 @@ for tool in $tools; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "needs $tool" >&2; exit 2; }
 done
 [ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
+[ "$mode" != plain ] || command -v cc >/dev/null || { echo "needs cc" >&2; exit 2; }
 perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 ||
   { echo "perf can't read syscall tracepoints here" >&2; exit 2; }
 
@@ -69,6 +72,10 @@ events="$events,context-switches,page-faults"
 
 peers="sag haproxy"
 [ "$mode" = h2 ] && peers="sag nghttpx"
+if [ "$mode" = plain ]; then
+  cc -O2 -o "$work/floor_proxy" "$root/bench/floor_proxy.c"
+  peers="sag haproxy floor"
+fi
 # Load for $1 seconds on the proxy at $2; prints the requests completed.
 load() {
   if [ "$mode" = h2 ]; then
@@ -93,6 +100,9 @@ for who in $peers; do
         --frontend="127.0.0.1,$hap_port" --backend="127.0.0.1,$backend_port;;proto=http/1.1" \
         --add-x-forwarded-for --errorlog-file=/dev/null --accesslog-file=/dev/null \
         "$work/certs/site.key" "$work/certs/site.crt" >/dev/null 2>&1 &
+      port=$hap_port ;;
+    floor)
+      taskset -c 0 "$work/floor_proxy" "$hap_port" "$backend_port" >/dev/null 2>&1 &
       port=$hap_port ;;
   esac
   proxy=$!
