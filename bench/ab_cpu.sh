@@ -10,10 +10,11 @@
 # the proxy's time over the requests the client completed, printed whole and
 # split into user time (the proxy's own work) and system time (the kernel's,
 # mostly loopback TCP, which a proxy making the same system calls pays alike).
-# S4 also runs through bench/floor_proxy.c, a byte relay that does nothing
-# of a proxy's own work: its figure is the floor under any proxy's S4 (the
-# kernel's share and a few hundred instructions), printed as a ratio to
-# HAProxy, so what a target leaves for the proxy's own work can be read off.
+# S1 and S4 also run through bench/floor_proxy.c, a byte relay that does
+# nothing of a proxy's own work (with OpenSSL's SSL_read/SSL_write for S1):
+# its figure is the floor under any proxy's (the kernel's share, plus TLS
+# records for S1), printed as a ratio to HAProxy, so what a target leaves for
+# the proxy's own work can be read off.
 #   bench/ab_cpu.sh            # 5 rounds
 #   bench/ab_cpu.sh 9          # 9 rounds
 # Needs the Release build, haproxy, nghttpx, nginx, wrk, h2load, openssl,
@@ -31,7 +32,7 @@ nghttpx_bin=$(command -v nghttpx || echo /usr/sbin/nghttpx)
 source "$root/bench/common.sh"
 bench_work sag-abcpu
 make_cert "$work/certs"
-cc -O2 -o "$work/floor_proxy" "$root/bench/floor_proxy.c"
+cc -O2 -o "$work/floor_proxy" "$root/bench/floor_proxy.c" -lssl -lcrypto
 cat "$work/certs/site.crt" "$work/certs/site.key" >"$work/hap.pem"
 body=$(python3 -c 'print(("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0" * 17)[:1023])')
 servers=()
@@ -63,7 +64,7 @@ EOF
 done
 
 sag_tls=$(free_port); sag_plain=$(free_port); hap_tls=$(free_port); hap_plain=$(free_port)
-floor_plain=$(free_port)
+floor_plain=$(free_port); floor_tls=$(free_port)
 cat >"$work/sag.yaml" <<EOF
 workers: 1
 listeners:
@@ -184,6 +185,8 @@ for r in $(seq 1 "$rounds"); do
     s1:wrk:https s4:wrk:http s3:h2load:https
   round haproxy "$hap_tls" "$hap_plain" "haproxy -f $work/hap.cfg" s1:wrk:https s4:wrk:http
   round nghttpx "$ngx_tls" "$ngx_plain" "$nghttpx_bin --conf=$work/nghttpx.conf" s3:h2load:https
+  round floor "$floor_tls" "$floor_tls" \
+    "$work/floor_proxy --tls $work/certs/site.crt $work/certs/site.key $floor_tls ${servers[*]}" s1:wrk:https
   round floor "$floor_plain" "$floor_plain" "$work/floor_proxy $floor_plain ${servers[*]}" s4:wrk:http
   echo "round $r of $rounds done" >&2
 done
@@ -208,10 +211,13 @@ for s, p in peer_of.items():
     au, bu = med([u for u, _ in a]), med([u for u, _ in b])
     ak, bk = med([k for _, k in a]), med([k for _, k in b])
     print(f"| {s} | {p} | {at:.1f} | {bt:.1f} | {at / bt:.2f} | {au:.1f} | {bu:.1f} | {au / bu:.2f} | {ak:.1f} | {bk:.1f} |")
-floor, hap = load("floor")["s4"], peers["haproxy"]["s4"]
-ft, ht = med([u + k for u, k in floor]), med([u + k for u, k in hap])
-fu, fk = med([u for u, _ in floor]), med([k for _, k in floor])
-print(f"\nS4 floor (bench/floor_proxy.c, a byte relay): {ft:.1f} us/req "
-      f"(user {fu:.1f}, system {fk:.1f}) = {ft / ht:.2f}x HAProxy; "
-      f"0.70x HAProxy = {0.7 * ht:.1f} us leaves {0.7 * ht - ft:.1f} us above the floor")
+print()
+floors = load("floor")
+for s in ("s1", "s4"):
+    floor, hap = floors[s], peers["haproxy"][s]
+    ft, ht = med([u + k for u, k in floor]), med([u + k for u, k in hap])
+    fu, fk = med([u for u, _ in floor]), med([k for _, k in floor])
+    print(f"{s} floor (bench/floor_proxy.c, a byte relay): {ft:.1f} us/req "
+          f"(user {fu:.1f}, system {fk:.1f}) = {ft / ht:.2f}x HAProxy; "
+          f"0.70x HAProxy = {0.7 * ht:.1f} us leaves {0.7 * ht - ft:.1f} us above the floor")
 EOF
