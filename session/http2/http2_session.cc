@@ -104,6 +104,7 @@ class Http2Session {
         }
         break;
       }
+      read_at_ = Clock::now();
       const ssize_t rv = nghttp2_session_mem_recv(ng_, buf.get(), n);
       if (rv == NGHTTP2_ERR_FLOODED) {
         // The peer doesn't read what its own frames make us send, so a
@@ -243,8 +244,9 @@ class Http2Session {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       ++s.open_streams_;
-      st.x.start = Clock::now();
-      st.x.start_wall = std::chrono::system_clock::now();
+      // The read that brought the stream's first frame; the wall-clock
+      // start is derived from it when the access log is written.
+      st.x.start = s.read_at_;
       st.x.protocol = "HTTP/2.0";
       st.req.version(11);
     } catch (const std::exception&) {
@@ -284,7 +286,7 @@ class Http2Session {
       case NGHTTP2_HEADERS:
         if (end_stream) st->end_stream_in = true;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-          st->x.head_done = Clock::now();
+          st->x.head_done = s.read_at_;
           s.start_stream(*st);
         } else {
           st->sig.notify();
@@ -403,6 +405,10 @@ class Http2Session {
   H2StreamPool pool_;  // the stream objects, reused
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
   size_t running_ = 0;       // streams whose coroutine runs
+  // When the bytes being fed to nghttp2 were read: the start and head time
+  // of every request they begin or complete (one clock reading per read,
+  // not two per stream).
+  Clock::time_point read_at_;
   Signal write_signal_;
   Signal all_done_;
   bool dead_ = false;         // the connection failed: no more I/O
@@ -446,7 +452,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
         co_return BodyRead{true, n, st_.end_stream_in && st_.in.empty()};
       }
       if (st_.end_stream_in) co_return BodyRead{true, 0, true};
-      const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
+      const bool woken = co_await st_.sig.wait_for(s_.cfg_.timeouts.client);
       if (!woken) {
         co_await answer(GatewayError::kBodyTimeout, {}, {});
         co_return BodyRead{false};
@@ -532,7 +538,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
   // doesn't open its window for timeouts.client loses the stream.
   awaitable<bool> drained() {
     while (!gone() && (st_.out_len > 0 || (st_.out_last && !st_.eof_sent))) {
-      const bool woken = co_await st_.sig.wait_until(Clock::now() + s_.cfg_.timeouts.client);
+      const bool woken = co_await st_.sig.wait_for(s_.cfg_.timeouts.client);
       if (!woken) s_.reset(st_, NGHTTP2_CANCEL);
     }
     co_return !gone();

@@ -11,6 +11,7 @@ Run against HAProxy instead of the gateway (to check the tests themselves):
 SAG_TEST_STANDIN=haproxy (see support/standin.py).
 """
 
+import calendar
 import collections
 import hashlib
 import json
@@ -762,6 +763,29 @@ class H2AccessLogTest(H2TestCase):
             self.assertEqual(int(o["status"]), status, o)
             self.assertGreater(int(o["bytes"]), 0, "%s over h2 logged 0 bytes though its response "
                                "head was sent: %r" % (method, o))
+
+    def test_a_later_stream_is_timed_from_the_read_that_brought_it(self):
+        # A stream's start is the time of the read that brought its HEADERS
+        # (one clock reading per read), its wall-clock time derived when the
+        # line is written: a stream opened a while after the connection's
+        # first must be logged at its own time, not at an earlier read's.
+        c = self.h2()
+        m = marker()
+        self.assertStreamOK(c.get("/warm?m=" + m, timeout=15))
+        time.sleep(0.5)
+        before = time.time()
+        self.assertStreamOK(c.get("/slow?ms=300&m=" + m, timeout=15))
+        after = time.time()
+        entries = self.log_entries(lambda o: m in o.get("path", "") and "slow" in o["path"], 1)
+        self.assertEqual(len(entries), 1, entries)
+        slow = entries[0]
+        t = slow["time"]
+        ms = int(t[20:23]) if t[19:20] == "." else 0
+        start = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + ms / 1000.0
+        self.assertGreaterEqual(int(slow["tt"]), 250, slow)
+        self.assertGreaterEqual(start, before - 0.05, "logged before the stream was sent: %r" % slow)
+        self.assertLessEqual(start + int(slow["tt"]) / 1000.0, after + 0.05, slow)
+        self.assertEqual(int(slow["tq"]), 0, "a HEADERS frame read whole: %r" % slow)
 
 
 class H2ShutdownTest(H2TestCase):
