@@ -42,12 +42,11 @@ Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, const Backen
     : worker_(worker),
       backend_(backend),
       deadline_(deadline),
-      socket_(worker.io),
       lease_(worker.buffers),
       in_(lease_.get(), BufferPool::kSize) {}
 
 Http1ServerConnection::~Http1ServerConnection() {
-  deadline_.forget(&socket_);
+  if (socket_) deadline_.forget(&*socket_);
   close();
 }
 
@@ -76,20 +75,20 @@ bool Http1ServerConnection::reuse(uint32_t index) {
   // the coarse clock must not pass (the server may close it just then).
   auto pooled = backend_.pool->take(index, base::coarse_steady_now() + base::coarse_resolution());
   if (!pooled) return false;
-  socket_ = std::move(*pooled);
+  socket_.emplace(std::move(*pooled));
   reused_ = true;
   return true;
 }
 
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::connect(uint32_t index) {
   begin(index);
-  deadline_.arm_after(backend_.backend->config().connect_timeout, &socket_);
-  auto [ec] = co_await socket_.async_connect(backend_.endpoints[index], kTuple);
+  deadline_.arm_after(backend_.backend->config().connect_timeout, &sock());
+  auto [ec] = co_await sock().async_connect(backend_.endpoints[index], kTuple);
   if (ec) {
     close();
     co_return fail("connect failed", ec, false);
   }
-  socket_.set_option(tcp::no_delay(true), ec);
+  sock().set_option(tcp::no_delay(true), ec);
   co_return Status::kOk;
 }
 
@@ -105,9 +104,9 @@ bool Http1ServerConnection::send_request_now(Request& req, ClientPort& port, cha
   // one write, no serializer.
   const size_t n = write_head(req, buf, cap);
   if (n == 0) return false;  // too large for buf: the serializer's
-  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+  deadline_.arm_after(backend_.backend->config().server_timeout, &sock());
   boost::system::error_code ec;
-  const size_t wn = write_now(socket_, asio::buffer(buf, n), ec);
+  const size_t wn = write_now(sock(), asio::buffer(buf, n), ec);
   if (ec && ec != asio::error::would_block) {
     st = fail("request not accepted", ec, false);
     return true;
@@ -126,23 +125,23 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
   const auto timeout = backend_.backend->config().server_timeout;
   if (head_size_ != 0) {  // the rest of a head send_request_now() began
     const size_t from = std::exchange(head_sent_, 0), to = std::exchange(head_size_, 0);
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(buf + from, to - from), kTuple);
+    auto [ec, n] = co_await asio::async_write(sock(), asio::buffer(buf + from, to - from), kTuple);
     co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
   }
   auto& body = req.body();
   body.data = nullptr;
   body.size = 0;
   body.more = port.has_body();
-  deadline_.arm_after(timeout, &socket_);
+  deadline_.arm_after(timeout, &sock());
   http::request_serializer<http::buffer_body, Fields> sr{req};
   if (!body.more) {
-    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    auto [ec, n] = co_await http::async_write(sock(), sr, kTuple);
     co_return ec ? fail("request not accepted", ec, false) : Status::kOk;
   }
   // As for responses: a head whose body bytes are already here goes out
   // with them in one write.
   if (!port.body_buffered()) {
-    auto [ec, n] = co_await http::async_write_header(socket_, sr, kTuple);
+    auto [ec, n] = co_await http::async_write_header(sock(), sr, kTuple);
     if (ec) co_return fail("request not accepted", ec, false);
   }
   for (;;) {
@@ -152,8 +151,8 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     body.data = r.size ? buf : nullptr;
     body.size = r.size;
     body.more = !r.last;
-    deadline_.arm_after(timeout, &socket_);
-    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    deadline_.arm_after(timeout, &sock());
+    auto [ec, n] = co_await http::async_write(sock(), sr, kTuple);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return fail("request not accepted", ec, false);
     if (r.last) break;
@@ -162,7 +161,7 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
     body.data = nullptr;
     body.size = 0;
     body.more = false;
-    auto [ec, n] = co_await http::async_write(socket_, sr, kTuple);
+    auto [ec, n] = co_await http::async_write(sock(), sr, kTuple);
     if (ec && ec != http::error::need_buffer) co_return fail("request not accepted", ec, false);
   }
   co_return Status::kOk;
@@ -170,7 +169,7 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
 
 asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_head(
     http::verb method) {
-  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+  deadline_.arm_after(backend_.backend->config().server_timeout, &sock());
   for (;;) {  // interim 1xx responses are skipped (100 Continue was ours to send)
     if (in_.size() > 0) {
       boost::system::error_code ec;
@@ -191,8 +190,8 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_h
     const auto space = in_.prepare(in_.max_size() - in_.size());
     boost::system::error_code ec;
     size_t n = 0;
-    while (!base::receive_ready(socket_, space, ec, n)) {
-      auto [wec] = co_await base::async_wait_ready(socket_, tcp::socket::wait_read, kTuple);
+    while (!base::receive_ready(sock(), space, ec, n)) {
+      auto [wec] = co_await base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
       if (wec) {
         ec = wec;
         break;
@@ -244,12 +243,12 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_body(char*
     // Chunk framing alone used up what was buffered: read on.
     if (got > 0 || reader_.done()) co_return Status::kOk;
   }
-  deadline_.arm_after(backend_.backend->config().server_timeout, &socket_);
+  deadline_.arm_after(backend_.backend->config().server_timeout, &sock());
   // A body with a length (or up to the close) is read straight into the
   // relay buffer, never past its end; chunked bytes go through in_.
   const size_t direct = reader_.direct_limit(cap);
   auto [rec, n] = co_await base::receive_some(
-      socket_, direct > 0 ? asio::buffer(buf, direct) : in_.prepare(in_.max_size() - in_.size()));
+      sock(), direct > 0 ? asio::buffer(buf, direct) : in_.prepare(in_.max_size() - in_.size()));
   if (rec == asio::error::eof) {
     reader_.end_of_input(ec);
     if (ec) co_return fail("response cut short", ec, true);
@@ -271,19 +270,19 @@ void Http1ServerConnection::release(bool reusable) {
   // The reader's keep-alive, not the head's: it knows the Connection field
   // as the server sent it (the head is rewritten for the client by now) and
   // that a close-delimited body ends the connection.
-  if (reusable && socket_.is_open() && got_head_ && reader_.done() && reader_.keep_alive() &&
+  if (reusable && socket_ && socket_->is_open() && got_head_ && reader_.done() && reader_.keep_alive() &&
       in_.size() == 0 && !worker_.stopping) {
-    deadline_.forget(&socket_);
-    backend_.pool->give_back(index_, std::move(socket_), base::coarse_steady_now());
+    deadline_.forget(&*socket_);
+    backend_.pool->give_back(index_, std::move(*socket_), base::coarse_steady_now());
     return;
   }
   close();
 }
 
 void Http1ServerConnection::close() {
-  if (!socket_.is_open()) return;
+  if (!socket_ || !socket_->is_open()) return;
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  socket_->close(ignored);
 }
 
 }  // namespace sag::session

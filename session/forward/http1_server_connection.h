@@ -53,12 +53,17 @@ class Http1ServerConnection final : public ServerConnection {
 
   void release(bool reusable) override;
   void close() override;
-  boost::asio::ip::tcp::socket& socket() override { return socket_; }
+  boost::asio::ip::tcp::socket& socket() override { return sock(); }
   boost::beast::flat_static_buffer_base& input() override { return in_; }
 
  private:
   // Starts a new attempt: what the previous one held is closed and reset.
   void begin(uint32_t index);
+  // The socket, made (unopened) on first use when no pooled one was taken.
+  boost::asio::ip::tcp::socket& sock() {
+    if (!socket_) socket_.emplace(worker_.io);
+    return *socket_;
+  }
   Status fail(const char* what, const boost::system::error_code& ec, bool reading);
   std::string_view input_view() const {
     return {static_cast<const char*>(in_.data().data()), in_.size()};
@@ -67,7 +72,10 @@ class Http1ServerConnection final : public ServerConnection {
   WorkerContext& worker_;
   const BackendRuntime& backend_;
   Deadline& deadline_;
-  boost::asio::ip::tcp::socket socket_;
+  // Empty until an attempt needs one: a pooled socket is moved in as it
+  // is, where constructing one first would look its service up in the
+  // io_context's registry (a mutex and a scan) on every request.
+  std::optional<boost::asio::ip::tcp::socket> socket_;
   BufferPool::Lease lease_;
   boost::beast::flat_static_buffer_base in_;
   ResponseReader reader_;
