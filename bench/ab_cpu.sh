@@ -217,7 +217,10 @@ for s in ("s1", "s4"):
     floor, hap = floors[s], peers["haproxy"][s]
     ft, ht = med([u + k for u, k in floor]), med([u + k for u, k in hap])
     fu, fk = med([u for u, _ in floor]), med([k for _, k in floor])
+    st = med([u + k for u, k in sag[s]])
     print(f"{s} floor (bench/floor_proxy.c, a byte relay): {ft:.1f} us/req "
           f"(user {fu:.1f}, system {fk:.1f}) = {ft / ht:.2f}x HAProxy; "
-          f"0.70x HAProxy = {0.7 * ht:.1f} us leaves {0.7 * ht - ft:.1f} us above the floor")
+          f"0.70x HAProxy = {0.7 * ht:.1f} us leaves {0.7 * ht - ft:.1f} us above the floor; "
+          f"above it sag spends {st - ft:.1f} us, HAProxy {ht - ft:.1f} us "
+          f"({(st - ft) / (ht - ft):.2f}x)")
 EOF
