@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -230,6 +232,101 @@ TEST(HeaderFieldsTest, FieldOfAgreesWithBeast) {
   EXPECT_EQ(field_of("X-Not-A-Field"), F::unknown);
   EXPECT_EQ(field_of("hosts"), F::unknown);
   EXPECT_EQ(field_of(""), F::unknown);
+}
+
+// Every field Beast knows is found by its enum and by its name, and the
+// enums 64 apart from it (those a bitmask summary would conflate) don't
+// find it.
+TEST(HeaderFieldsTest, EveryKnownFieldIsFoundAndNoOtherEnumFindsIt) {
+  const unsigned last = static_cast<unsigned>(F::xref);
+  for (unsigned i = 1; i <= last; ++i) {
+    const auto f = static_cast<F>(i);
+    HeaderFields h;
+    h.insert(f, "v");
+    EXPECT_EQ(h.count(f), 1u) << i;
+    EXPECT_EQ(h[http::to_string(f)], "v") << i;
+    for (unsigned j = 1; j <= last; ++j) {
+      if (j == i || (j & 63) != (i & 63)) continue;
+      EXPECT_EQ(h.count(static_cast<F>(j)), 0u) << i << " " << j;
+    }
+  }
+}
+
+// Against a plain list as the model, through random inserts (by enum, by
+// name, filed as a parser files them), erases, sets, moves, copies and
+// clears: every lookup by enum and by name agrees.
+TEST(HeaderFieldsTest, LookupsAgreeWithAListModel) {
+  std::vector<F> names;
+  for (F f : {F::host, F::connection, F::transfer_encoding, F::upgrade, F::te, F::cookie,
+              F::content_length, F::keep_alive}) {
+    names.push_back(f);
+    const unsigned u = static_cast<unsigned>(f);
+    if (u + 64 <= static_cast<unsigned>(F::xref)) names.push_back(static_cast<F>(u + 64));
+    if (u > 64) names.push_back(static_cast<F>(u - 64));
+  }
+  std::mt19937 rng(20261206);
+  HeaderFields h;
+  std::vector<std::pair<F, std::string>> model;  // live fields in order
+  std::string stored;  // a parser's input, kept alive while fields point into it
+  stored.reserve(1 << 16);
+  for (int step = 0; step < 4000; ++step) {
+    const F f = names[rng() % names.size()];
+    const std::string value = "v" + std::to_string(step);
+    switch (rng() % 8) {
+      case 0:
+        h.insert(f, value);
+        model.emplace_back(f, value);
+        break;
+      case 1:
+        h.insert(http::to_string(f), value);
+        model.emplace_back(f, value);
+        break;
+      case 2: {
+        const std::string line = std::string(http::to_string(f)) + ": " + value + "\r\n";
+        const char* at = stored.data() + stored.size();
+        stored += line;
+        h.append_stored(f, {at, http::to_string(f).size()},
+                        {at + http::to_string(f).size() + 2, value.size()});
+        model.emplace_back(f, value);
+        break;
+      }
+      case 3:
+        EXPECT_EQ(h.erase(f), static_cast<size_t>(std::count_if(
+                                  model.begin(), model.end(), [&](auto& e) { return e.first == f; })));
+        std::erase_if(model, [&](auto& e) { return e.first == f; });
+        break;
+      case 4:
+        h.set(f, value);
+        std::erase_if(model, [&](auto& e) { return e.first == f; });
+        model.emplace_back(f, value);
+        break;
+      case 5: {
+        HeaderFields moved = std::move(h);
+        EXPECT_EQ(h.count(f), 0u);
+        h = std::move(moved);
+        break;
+      }
+      case 6: {
+        HeaderFields copy = h;
+        h = copy;
+        break;
+      }
+      default:
+        if (rng() % 16 == 0) {
+          h.clear();
+          model.clear();
+        }
+        break;
+    }
+    for (F g : names) {
+      const auto n = static_cast<size_t>(
+          std::count_if(model.begin(), model.end(), [&](auto& e) { return e.first == g; }));
+      ASSERT_EQ(h.count(g), n) << "step " << step << " field " << http::to_string(g);
+      ASSERT_EQ(h.count(http::to_string(g)), n) << "step " << step;
+      const auto first = std::find_if(model.begin(), model.end(), [&](auto& e) { return e.first == g; });
+      ASSERT_EQ(h[g], first == model.end() ? std::string() : first->second) << "step " << step;
+    }
+  }
 }
 
 }  // namespace
