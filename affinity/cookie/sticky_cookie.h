@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -124,9 +125,19 @@ class StickyCookie {
                          std::optional<int64_t> created = std::nullopt) const;
 
  private:
+  // Ids are base64 of a SHA-256 or HMAC digest, uniform already: their
+  // first eight bytes are the hash (a request's cookie is looked up on
+  // every request; the table holds only the ids made at config load, so a
+  // client's choice of value can make a lookup miss but not collide with
+  // more than the entries of one bucket).
   struct Hash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const {
+      if (s.size() < sizeof(uint64_t)) return std::hash<std::string_view>{}(s);
+      uint64_t h;
+      std::memcpy(&h, s.data(), sizeof h);
+      return static_cast<size_t>(h);
+    }
   };
   struct IdEntry {
     Server* server;

@@ -231,6 +231,30 @@ TEST(StickyCookie, DecodeRejectsMalformed) {
   }
 }
 
+// The id table hashes an id by its first eight characters: values that
+// share them with a server's id, in any bucket, are still compared whole.
+TEST(StickyCookie, AValueSharingAnIdsFirstEightCharsIsInvalid) {
+  Backend backend(backend_config("app", {"s1", "s2", "s3"}));
+  const StickyCookie& cookie = *backend.cookie();
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (Server* s : backend.servers()) {
+    const std::string id = s->cookie_id();
+    ASSERT_EQ(id.size(), 12u);
+    for (size_t i = 8; i < 12; ++i) {
+      for (char c : std::string_view(kAlphabet)) {
+        std::string v = id;
+        v[i] = c;
+        if (v == id) continue;
+        auto r = cookie.decode(v, 1'800'000'000);
+        EXPECT_EQ(r.status, CookieStatus::kInvalid) << v;
+        EXPECT_EQ(r.server, nullptr) << v;
+      }
+    }
+    EXPECT_EQ(cookie.decode(id, 1'800'000'000).server, s);
+  }
+}
+
 TEST(StickyCookie, DecodeRandomBytesProperty) {
   Backend backend(backend_config("app", {"s1", "s2", "s3"}));
   const StickyCookie& cookie = *backend.cookie();
