@@ -270,8 +270,8 @@ void Http1ServerConnection::release(bool reusable) {
   // The reader's keep-alive, not the head's: it knows the Connection field
   // as the server sent it (the head is rewritten for the client by now) and
   // that a close-delimited body ends the connection.
-  if (reusable && socket_ && socket_->is_open() && got_head_ && reader_.done() && reader_.keep_alive() &&
-      in_.size() == 0 && !worker_.stopping) {
+  if (reusable && socket_ && socket_->is_open() && got_head_ && reader_.done() &&
+      reader_.keep_alive() && in_.size() == 0 && !worker_.stopping) {
     deadline_.forget(&*socket_);
     backend_.pool->give_back(index_, std::move(*socket_), base::coarse_steady_now());
     return;

@@ -43,19 +43,9 @@ class Signal {
   // Forgets a notification nobody waited for (no waiter may be pending).
   void clear() { pending_ = false; }
   // True when notified, false when `at` passed first.
-  boost::asio::awaitable<bool> wait_until(Clock::time_point at) { return wait(at, {}); }
-  // As wait_until(now + d), but the clock is read only when there is
-  // something to wait for, and coarsely (as Deadline::arm_after: at most a
-  // tick late): a timeout of seconds needs no fine reading per wait.
-  boost::asio::awaitable<bool> wait_for(Clock::duration d) { return wait({}, d); }
-
- private:
-  // Waits until `at`, or for `d` from now when `at` is unset.
-  boost::asio::awaitable<bool> wait(Clock::time_point at, Clock::duration d) {
+  boost::asio::awaitable<bool> wait_until(Clock::time_point at) {
     if (!pending_) {
-      timer_.expires_at(at != Clock::time_point{}
-                            ? at
-                            : base::coarse_steady_now() + base::coarse_resolution() + d);
+      timer_.expires_at(at);
       waiting_ = true;
       co_await timer_.async_wait(base::kTuple);
       waiting_ = false;
@@ -64,7 +54,17 @@ class Signal {
     pending_ = false;
     co_return notified;
   }
+  // As wait_until(now + d), but the clock is read only when there is
+  // something to wait for, and coarsely (as Deadline::arm_after: at most a
+  // tick late): a timeout of seconds needs no fine reading per wait. (The
+  // awaitable starts when awaited, right after this call: pending_ can't
+  // change in between.)
+  boost::asio::awaitable<bool> wait_for(Clock::duration d) {
+    return wait_until(pending_ ? Clock::time_point{}
+                               : base::coarse_steady_now() + base::coarse_resolution() + d);
+  }
 
+ private:
   boost::asio::steady_timer timer_;
   bool pending_ = false;
   bool waiting_ = false;  // a wait_until is suspended on timer_

@@ -19,6 +19,7 @@
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
+#include "session/http2/h2_body_out.h"
 #include "session/http2/h2_request.h"
 #include "session/http2/h2_stream.h"
 #include "session/http2/h2_stream_pool.h"
@@ -357,20 +358,7 @@ class Http2Session {
 
   static ssize_t read_out(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                           uint32_t* flags, nghttp2_data_source* source, void*) {
-    H2Stream& st = *static_cast<H2Stream*>(source->ptr);
-    const size_t n = std::min(length, st.out_len);
-    if (n) std::memcpy(buf, st.out, n);
-    st.out += n;
-    st.out_len -= n;
-    if (st.out_len == 0) {
-      if (st.out_last) *flags |= NGHTTP2_DATA_FLAG_EOF;
-      st.sig.notify();
-      if (n == 0 && !st.out_last) {
-        st.deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-      }
-    }
-    return static_cast<ssize_t>(n);
+    return take_h2_body_out(*static_cast<H2Stream*>(source->ptr), buf, length, flags);
   }
 
   // ---- streams ------------------------------------------------------------
@@ -405,9 +393,8 @@ class Http2Session {
   H2StreamPool pool_;  // the stream objects, reused
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
   size_t running_ = 0;       // streams whose coroutine runs
-  // When the bytes being fed to nghttp2 were read: the start and head time
-  // of every request they begin or complete (one clock reading per read,
-  // not two per stream).
+  // When the bytes fed to nghttp2 were read: the start and head time of the
+  // requests they begin or complete (one clock reading per read).
   Clock::time_point read_at_;
   Signal write_signal_;
   Signal all_done_;

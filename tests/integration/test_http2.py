@@ -11,7 +11,6 @@ Run against HAProxy instead of the gateway (to check the tests themselves):
 SAG_TEST_STANDIN=haproxy (see support/standin.py).
 """
 
-import calendar
 import collections
 import hashlib
 import json
@@ -30,7 +29,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import (LOCAL, Http11Client, basic_config, connect_refused, curl,  # noqa: E402
-                     download_sha256, main, srv_cookie, wait_until)
+                     download_sha256, json_log_time, main, srv_cookie, wait_until)
 from h2client import (CONTINUATION, ERR, FLAG_END_HEADERS, FLAG_END_STREAM, HEADERS,  # noqa: E402
                       MAX_WINDOW, PING, RST_STREAM, SETTING, SETTINGS, H2Client, NotH2, RawH2,
                       frame, headers_block, nghttp)
@@ -779,9 +778,7 @@ class H2AccessLogTest(H2TestCase):
         entries = self.log_entries(lambda o: m in o.get("path", "") and "slow" in o["path"], 1)
         self.assertEqual(len(entries), 1, entries)
         slow = entries[0]
-        t = slow["time"]
-        ms = int(t[20:23]) if t[19:20] == "." else 0
-        start = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + ms / 1000.0
+        start = json_log_time(slow)
         self.assertGreaterEqual(int(slow["tt"]), 250, slow)
         self.assertGreaterEqual(start, before - 0.05, "logged before the stream was sent: %r" % slow)
         self.assertLessEqual(start + int(slow["tt"]) / 1000.0, after + 0.05, slow)

@@ -12,7 +12,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from harness import (GatewayTestCase, LOCAL, Http11Client, RawConnection, basic_config,  # noqa: E402
-                     connect_refused, main, parse_responses, srv_cookie, status_of)
+                     connect_refused, json_log_time, main, parse_responses, srv_cookie,
+                     status_of)
 
 LISTENERS = ("https", "http")
 
@@ -225,11 +226,6 @@ class AccessLogTest(GatewayTestCase):
         # Later requests of a keep-alive connection: their start time is
         # derived when the line is written (the end less the time taken); it
         # must fall between the test's clock readings around the request.
-        def when(o):
-            t = o["time"]
-            ms = int(t[20:23]) if t[19:20] == "." else 0
-            return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + ms / 1000.0
-
         with Http11Client(LOCAL, gw.port("http")) as c:
             self.assertEqual(c.get("/?j=3").status, 200)
             before = time.time()
@@ -240,7 +236,7 @@ class AccessLogTest(GatewayTestCase):
         self.assertEqual(len(lines), 4, lines)
         slow = json.loads(lines[3])
         self.assertGreaterEqual(int(slow["tt"]), 250, slow)
-        start = when(slow)
+        start = json_log_time(slow)
         self.assertGreaterEqual(start, before - 0.05, slow)
         self.assertLessEqual(start + int(slow["tt"]) / 1000.0, after + 0.05, slow)
 

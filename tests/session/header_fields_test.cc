@@ -291,9 +291,8 @@ TEST(HeaderFieldsTest, LookupsAgreeWithAListModel) {
         break;
       }
       case 3:
-        EXPECT_EQ(h.erase(f), static_cast<size_t>(std::count_if(
-                                  model.begin(), model.end(), [&](auto& e) { return e.first == f; })));
-        std::erase_if(model, [&](auto& e) { return e.first == f; });
+        EXPECT_EQ(h.erase(f), static_cast<size_t>(std::erase_if(
+                                  model, [&](auto& e) { return e.first == f; })));
         break;
       case 4:
         h.set(f, value);
@@ -323,7 +322,8 @@ TEST(HeaderFieldsTest, LookupsAgreeWithAListModel) {
           std::count_if(model.begin(), model.end(), [&](auto& e) { return e.first == g; }));
       ASSERT_EQ(h.count(g), n) << "step " << step << " field " << http::to_string(g);
       ASSERT_EQ(h.count(http::to_string(g)), n) << "step " << step;
-      const auto first = std::find_if(model.begin(), model.end(), [&](auto& e) { return e.first == g; });
+      const auto first =
+          std::find_if(model.begin(), model.end(), [&](auto& e) { return e.first == g; });
       ASSERT_EQ(h[g], first == model.end() ? std::string() : first->second) << "step " << step;
     }
   }

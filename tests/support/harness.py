@@ -11,6 +11,7 @@ or a hang during the test turns into a test error carrying the gateway's
 stderr, so every test also checks a clean shutdown.
 """
 
+import calendar
 import collections
 import http.client
 import os
@@ -98,6 +99,14 @@ def srv_cookie(resp, name="SRV"):
     if len(cs) > 1:
         raise AssertionError("more than one Set-Cookie for %s: %r" % (name, resp.headers))
     return cs[0]["value"] if cs else None
+
+
+def json_log_time(entry):
+    """The "time" of a JSON access-log entry ("2026-12-06T20:52:04.072Z",
+    UTC, milliseconds optional) as seconds since the epoch."""
+    t = entry["time"]
+    ms = int(t[20:23]) if t[19:20] == "." else 0
+    return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + ms / 1000.0
 
 
 def get_from(source_ip, port, path="/", headers=None):
