@@ -17,6 +17,10 @@
 # the proxy's own work can be read off.
 #   bench/ab_cpu.sh            # 5 rounds
 #   bench/ab_cpu.sh 9          # 9 rounds
+#   SAG_AB_BASE=/tmp/base/build/bin bench/ab_cpu.sh
+#     also runs that build's gateway (a baseline: another commit) with the
+#     same configuration in every round, and prints this build's CPU per
+#     request as a ratio to it: how a change is judged on a shared machine.
 # Needs the Release build, haproxy, nghttpx, nginx, wrk, h2load, openssl,
 # taskset, a C compiler.
 set -euo pipefail
@@ -28,6 +32,8 @@ done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 nghttpx_bin=$(command -v nghttpx || echo /usr/sbin/nghttpx)
 [ -x "$root/build/bin/gateway" ] || { echo "build first: $root/build/bin/gateway" >&2; exit 2; }
+base=${SAG_AB_BASE:-}
+[ -z "$base" ] || [ -x "$base/gateway" ] || { echo "no gateway in SAG_AB_BASE=$base" >&2; exit 2; }
 
 source "$root/bench/common.sh"
 bench_work sag-abcpu
@@ -183,6 +189,8 @@ round() {
 for r in $(seq 1 "$rounds"); do
   round sag "$sag_tls" "$sag_plain" "$root/build/bin/gateway --config $work/sag.yaml" \
     s1:wrk:https s4:wrk:http s3:h2load:https
+  [ -z "$base" ] || round base "$sag_tls" "$sag_plain" "$base/gateway --config $work/sag.yaml" \
+    s1:wrk:https s4:wrk:http s3:h2load:https
   round haproxy "$hap_tls" "$hap_plain" "haproxy -f $work/hap.cfg" s1:wrk:https s4:wrk:http
   round nghttpx "$ngx_tls" "$ngx_plain" "$nghttpx_bin --conf=$work/nghttpx.conf" s3:h2load:https
   round floor "$floor_tls" "$floor_tls" \
@@ -212,6 +220,18 @@ for s, p in peer_of.items():
     ak, bk = med([k for _, k in a]), med([k for _, k in b])
     print(f"| {s} | {p} | {at:.1f} | {bt:.1f} | {at / bt:.2f} | {au:.1f} | {bu:.1f} | {au / bu:.2f} | {ak:.1f} | {bk:.1f} |")
 print()
+import os
+if os.path.exists(f"{sys.argv[1]}/base"):
+    base = load("base")
+    print("| scenario | this build us/req | base us/req | ratio | user | base user | system | base system |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in ("s1", "s4", "s3"):
+        a, b = sag[s], base[s]
+        at, bt = med([u + k for u, k in a]), med([u + k for u, k in b])
+        au, bu = med([u for u, _ in a]), med([u for u, _ in b])
+        ak, bk = med([k for _, k in a]), med([k for _, k in b])
+        print(f"| {s} | {at:.1f} | {bt:.1f} | {at / bt:.3f} | {au:.1f} | {bu:.1f} | {ak:.1f} | {bk:.1f} |")
+    print()
 floors = load("floor")
 for s in ("s1", "s4"):
     floor, hap = floors[s], peers["haproxy"][s]

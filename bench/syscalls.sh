@@ -73,7 +73,7 @@ events="$events,context-switches,page-faults"
 peers="sag haproxy"
 [ "$mode" = h2 ] && peers="sag nghttpx"
 if [ "$mode" = plain ]; then
-  cc -O2 -o "$work/floor_proxy" "$root/bench/floor_proxy.c"
+  cc -O2 -o "$work/floor_proxy" "$root/bench/floor_proxy.c" -lssl -lcrypto
   peers="sag haproxy floor"
 fi
 # Load for $1 seconds on the proxy at $2; prints the requests completed.

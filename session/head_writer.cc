@@ -33,8 +33,24 @@ class Out {
   bool ok_ = true;
 };
 
+// Lines that lie back to back in the fields' storage (a parsed head's
+// fields, adopted with one copy of the input, and fields appended in a row)
+// go out as one span: a head is a few copies, not one per field. A span is
+// exact bytes of whole lines, so joining them changes nothing written.
 void put_fields(Out& o, const Fields& fields) {
-  for (const auto& f : fields) o.put(f.line());
+  const char* run = nullptr;
+  size_t run_size = 0;
+  for (const auto& f : fields) {
+    const std::string_view line = f.line();
+    if (run != nullptr && run + run_size == line.data()) {
+      run_size += line.size();
+      continue;
+    }
+    if (run != nullptr) o.put({run, run_size});
+    run = line.data();
+    run_size = line.size();
+  }
+  if (run != nullptr) o.put({run, run_size});
   o.put("\r\n");
 }
 

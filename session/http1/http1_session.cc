@@ -181,10 +181,17 @@ class Http1Session {
         head_.reset();
         return false;
       }
-      const std::array<asio::const_buffer, 2> out{asio::buffer(head.data, head_size_),
-                                                  asio::buffer(data, n)};
+      // A body that fits goes after the head in its block: one buffer is a
+      // send() rather than a sendmsg() with an iovec for the kernel to
+      // import, and on TLS a record sealed without the stream's coalescing.
+      body_in_head_ = n <= HeadBlock::kSize - head_size_;
+      if (body_in_head_ && n > 0) std::memcpy(head.data + head_size_, data, n);
+      const std::array<asio::const_buffer, 2> out{
+          asio::buffer(head.data, head_size_ + (body_in_head_ ? n : 0)),
+          asio::buffer(data, body_in_head_ ? 0 : n)};
       boost::system::error_code ec;
-      head_sent_ = write_now(s_.stream_, out, ec);
+      head_sent_ = body_in_head_ ? write_now(s_.stream_, out[0], ec)
+                                 : write_now(s_.stream_, out, ec);
       s_.x_.bytes += head_sent_;
       if (ec == asio::error::would_block) ec = {};
       if (ec || head_sent_ == head_size_ + n) {
@@ -202,8 +209,9 @@ class Http1Session {
         if (send_head_now(res, framing, data, n, last, sent)) co_return sent;
       }
       if (head_) {  // the rest of what send_head_now() began
-        const std::array<asio::const_buffer, 2> out{asio::buffer(head_->data, head_size_),
-                                                    asio::buffer(data, n)};
+        const std::array<asio::const_buffer, 2> out{
+            asio::buffer(head_->data, head_size_ + (body_in_head_ ? n : 0)),
+            asio::buffer(data, body_in_head_ ? 0 : n)};
         beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(out);
         rest.consume(head_sent_);
         s_.conn_.deadline.arm_after(s_.cfg_->timeouts.client, &s_.conn_.lowest);
@@ -269,10 +277,12 @@ class Http1Session {
     Response* res_ = nullptr;  // what rs_ serializes (it only gives const access)
     std::optional<http::response_serializer<http::buffer_body, Fields>> rs_;
     // A flat head send_head_now() wrote head_sent_ bytes of (with the body
-    // after it); held only until send_head() wrote the rest.
+    // after it, in the block when body_in_head_); held only until
+    // send_head() wrote the rest.
     std::optional<HeadBlock> head_;
     size_t head_size_ = 0;
     size_t head_sent_ = 0;
+    bool body_in_head_ = false;
   };
 
   void set_limits() {
