@@ -1,7 +1,8 @@
 // Character classes of HTTP/1.1 syntax (RFC 9110 §5.6.2, §5.5), shared by
 // the request-head scan, the response reader and the chunked decoder so
-// all refuse the same bytes. Table lookups and word-at-a-time checks:
-// every head byte of every exchange goes through these.
+// all refuse the same bytes. Table lookups, and 16 bytes at a time with
+// SSE2 (8 with word tricks elsewhere): every head byte of every exchange
+// goes through these.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +11,10 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sag::session {
 
@@ -59,15 +64,45 @@ inline uint64_t not_value_lanes(uint64_t w) {
 // set lane (a borrow only marks lanes above a true zero).
 inline uint64_t zero_lanes(uint64_t w) { return (w - kOnes) & ~w & kHigh; }
 
+#if defined(__SSE2__)
+// Lane mask of the bytes of the 16 at `p` that are below 0x20 or 0x7f.
+inline unsigned not_value_mask16(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i below = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+  const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(below, del)));
+}
+
+// Lane mask of the CR and LF bytes of the 16 at `p`.
+inline unsigned cr_or_lf_mask16(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+  return static_cast<unsigned>(_mm_movemask_epi8(hit));
+}
+#endif
+
 }  // namespace chars_detail
 
-// Whether every byte of `s` is a value byte. Eight bytes at a time (the
-// last word overlapping the one before): a word with no byte below 0x20 and
+// Whether every byte of `s` is a value byte. A block of 16 (or a word of
+// 8; the last one overlapping the one before) with no byte below 0x20 and
 // none equal to 0x7f passes at once; one that has one (a tab, usually) is
 // checked byte by byte.
 inline bool all_value_bytes(std::string_view s) {
   using namespace chars_detail;
   const size_t n = s.size();
+#if defined(__SSE2__)
+  if (n >= 16) {
+    for (size_t i = 0;; i += 16) {
+      if (i + 16 > n) i = n - 16;
+      if (not_value_mask16(s.data() + i) != 0) {
+        for (size_t j = i; j < i + 16; ++j)
+          if (!is_value_byte(static_cast<unsigned char>(s[j]))) return false;
+      }
+      if (i + 16 == n) return true;
+    }
+  }
+#endif
   if (n < 8) {
     for (char c : s)
       if (!is_value_byte(static_cast<unsigned char>(c))) return false;
@@ -100,10 +135,17 @@ inline size_t token_length_before_cr(std::string_view line) {
   return std::min(i, line.size());
 }
 
-// Index of the first CR or LF in `s`, or s.size(): eight bytes at a time.
+// Index of the first CR or LF in `s`, or s.size(): 16 bytes at a time
+// (or 8), then byte by byte.
 inline size_t find_cr_or_lf(std::string_view s) {
   using namespace chars_detail;
   size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= s.size(); i += 16) {
+    const unsigned hit = cr_or_lf_mask16(s.data() + i);
+    if (hit != 0) return i + static_cast<size_t>(__builtin_ctz(hit));
+  }
+#endif
   for (; i + 8 <= s.size(); i += 8) {
     const uint64_t w = load8(s.data() + i);
     const uint64_t hit = zero_lanes(w ^ (kOnes * '\r')) | zero_lanes(w ^ (kOnes * '\n'));

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "affinity/model/server.h"
@@ -147,12 +148,17 @@ StickyCookie::StickyCookie(std::string_view backend_name, const config::CookieCo
   if (max_idle_ms_ > 0)
     refresh_after_s_ = std::min<int64_t>((max_idle_ms_ + 3999) / 4000, kMaxRefreshIntervalSeconds);
 
-  for (Server* s : servers) by_id_.emplace(s->cookie_id(), IdEntry{s, 0});
+  const size_t ids = servers.size() * std::max<size_t>(1, config.secrets.size());
+  size_t slots = 4;
+  while (slots < 2 * ids) slots *= 2;
+  id_slots_.resize(slots);
+  id_shift_ = 64 - static_cast<unsigned>(std::countr_zero(slots));
+  for (Server* s : servers) add_id(s->cookie_id(), IdEntry{s, 0});
   // Older keys still verify (rotation: "the first signs, every one verifies").
   for (size_t k = 1; k < config.secrets.size(); ++k)
     for (Server* s : servers)
-      by_id_.emplace(derive_id(backend_name, s->name(), config.secrets[k]),
-                     IdEntry{s, static_cast<uint32_t>(k)});
+      add_id(derive_id(backend_name, s->name(), config.secrets[k]),
+             IdEntry{s, static_cast<uint32_t>(k)});
 
   // HMAC (RFC 2104) with the keyed blocks absorbed once, here.
   mac_keys_.resize(config.secrets.size());
@@ -191,14 +197,52 @@ void StickyCookie::mac(uint32_t key, std::string_view msg, char* out) const {
   base64url(digest, kMacBytes, out);
 }
 
+namespace {
+
+// Slot of an id's first eight bytes in a table of 2^(64 - shift) slots.
+size_t id_slot(uint64_t head, unsigned shift) {
+  return static_cast<size_t>((head * 0x9e3779b97f4a7c15ull) >> shift);
+}
+
+}  // namespace
+
+// An id of another length can never match a value decode() accepts; a
+// repeated id keeps its first entry.
+void StickyCookie::add_id(std::string_view id, IdEntry entry) {
+  if (id.size() != kIdChars) return;
+  if (find_id(id.data()) != nullptr) return;
+  IdSlot slot;
+  std::memcpy(&slot.head, id.data(), sizeof slot.head);
+  std::memcpy(&slot.tail, id.data() + sizeof slot.head, sizeof slot.tail);
+  slot.entry = entry;
+  const size_t mask = id_slots_.size() - 1;
+  size_t i = id_slot(slot.head, id_shift_);
+  while (id_slots_[i].entry.server != nullptr) i = (i + 1) & mask;
+  id_slots_[i] = slot;
+}
+
+const StickyCookie::IdEntry* StickyCookie::find_id(const char* id) const {
+  static_assert(kIdChars == sizeof(uint64_t) + sizeof(uint32_t));
+  uint64_t head;
+  uint32_t tail;
+  std::memcpy(&head, id, sizeof head);
+  std::memcpy(&tail, id + sizeof head, sizeof tail);
+  const size_t mask = id_slots_.size() - 1;
+  for (size_t i = id_slot(head, id_shift_);; i = (i + 1) & mask) {
+    const IdSlot& slot = id_slots_[i];
+    if (slot.entry.server == nullptr) return nullptr;
+    if (slot.head == head && slot.tail == tail) return &slot.entry;
+  }
+}
+
 CookieLookup StickyCookie::decode(std::string_view value, int64_t now) const {
   CookieLookup r;
   const bool signed_value = !mac_keys_.empty();
   const size_t expected = !dated_ ? kIdChars : signed_value ? kSignedChars : kDatedChars;
   if (value.size() != expected) return r;
-  auto it = by_id_.find(value.substr(0, kIdChars));
-  if (it == by_id_.end()) return r;
-  const IdEntry entry = it->second;
+  const IdEntry* found = find_id(value.data());
+  if (found == nullptr) return r;
+  const IdEntry entry = *found;
   // Issued under an older key: valid, but re-issue it under the current one.
   const bool resign = entry.secret != 0;
   if (!dated_) {

@@ -1,4 +1,4 @@
-// HTTP character classes (session/http_chars.h): the word-at-a-time checks
+// HTTP character classes (session/http_chars.h): the block- and word-at-a-time checks
 // (values, token names, CR/LF search) agree with their byte-by-byte
 // definitions at every length and offset.
 #include "session/http_chars.h"
@@ -35,11 +35,14 @@ TEST(HttpCharsTest, EveryByteClassIsAsRfc9110Says) {
     EXPECT_EQ(is_value_byte(static_cast<unsigned char>(c)), value) << c;
     const std::string one(1, static_cast<char>(c));
     EXPECT_EQ(all_value_bytes(one), value) << c;
-    // The same byte in every lane of a word, among good bytes.
-    for (size_t at = 0; at < 17; ++at) {
-      std::string s(17, 'a');
-      s[at] = static_cast<char>(c);
-      EXPECT_EQ(all_value_bytes(s), value) << c << " at " << at;
+    // The same byte in every lane of a word or a 16-byte block (the first,
+    // a middle one, the overlapping last), among good bytes.
+    for (size_t size : {17, 40}) {
+      for (size_t at = 0; at < size; ++at) {
+        std::string s(size, 'a');
+        s[at] = static_cast<char>(c);
+        EXPECT_EQ(all_value_bytes(s), value) << c << " at " << at << " of " << size;
+      }
     }
   }
   EXPECT_TRUE(is_tchar('!'));
@@ -66,6 +69,14 @@ TEST(HttpCharsTest, TokenLengthAndLineBreakSearchAtEveryLane) {
       EXPECT_EQ(token_length(s), want) << c << " at " << at;
       EXPECT_EQ(token_length_before_cr(std::string_view(s + "\r").substr(0, s.size())), want)
           << c << " at " << at;
+      EXPECT_EQ(find_cr_or_lf(s), c == '\r' || c == '\n' ? at : s.size()) << c << " at " << at;
+    }
+  }
+  // Past the first 16-byte block and into the word and byte tails.
+  for (int c = 0; c < 256; ++c) {
+    for (size_t at = 0; at < 43; ++at) {
+      std::string s(43, 'm');
+      s[at] = static_cast<char>(c);
       EXPECT_EQ(find_cr_or_lf(s), c == '\r' || c == '\n' ? at : s.size()) << c << " at " << at;
     }
   }

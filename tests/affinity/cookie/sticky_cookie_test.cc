@@ -255,6 +255,34 @@ TEST(StickyCookie, AValueSharingAnIdsFirstEightCharsIsInvalid) {
   }
 }
 
+// Many servers under three keys fill the id table with runs of neighbours:
+// every id of every key finds its own server (re-signed when not the first
+// key), and no value one character off any id finds one.
+TEST(StickyCookie, EveryIdOfManyServersAndKeysFindsItsServer) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 150; ++i) names.push_back("srv" + std::to_string(i));
+  auto bc = backend_config("app", names);
+  const std::vector<std::string> keys = {"now", "before", "long-ago"};
+  bc.persistence.cookie->secrets = keys;
+  Backend backend(bc);
+  const StickyCookie& cookie = *backend.cookie();
+  ASSERT_EQ(backend.servers().size(), names.size());
+  for (Server* s : backend.servers()) {
+    for (size_t k = 0; k < keys.size(); ++k) {
+      const std::string id = StickyCookie::derive_id("app", s->name(), keys[k]);
+      const auto r = cookie.decode(id, 0);
+      ASSERT_EQ(r.status, CookieStatus::kValid) << s->name() << " key " << k;
+      EXPECT_EQ(r.server, s);
+      EXPECT_EQ(r.refresh, k != 0);
+      for (size_t at = 0; at < id.size(); ++at) {
+        std::string off = id;
+        off[at] = off[at] == 'A' ? 'B' : 'A';
+        EXPECT_EQ(cookie.decode(off, 0).server, nullptr) << off;
+      }
+    }
+  }
+}
+
 TEST(StickyCookie, DecodeRandomBytesProperty) {
   Backend backend(backend_config("app", {"s1", "s2", "s3"}));
   const StickyCookie& cookie = *backend.cookie();
