@@ -41,10 +41,18 @@ std::optional<std::string_view> PersistenceHeaders::take_sticky_cookie(
   auto value = affinity::find_cookie(joined_, name);
   if (!value) return std::nullopt;
   switch (c.mode) {
-    case config::CookieMode::kInsert:
+    case config::CookieMode::kInsert: {
+      // The usual request: our pair is the whole header, nothing is left.
+      const bool only_pair = value->data() == joined_.data() + name.size() + 1 &&
+                             value->data() + value->size() == joined_.data() + joined_.size();
       cookie_value_.assign(*value);
-      affinity::remove_cookie(joined_, name, rest_);
+      if (only_pair) {
+        rest_.clear();
+      } else {
+        affinity::remove_cookie(joined_, name, rest_);
+      }
       break;
+    }
     case config::CookieMode::kPrefix: {
       const size_t tilde = value->find('~');
       if (tilde == std::string_view::npos) return std::nullopt;  // the app's own value

@@ -101,6 +101,20 @@ TEST_F(PersistenceHeadersTest, InsertModeOnlyCookieLeavesNoCookieField) {
   EXPECT_EQ(req.count(http::field::cookie), 0u);
 }
 
+TEST_F(PersistenceHeadersTest, InsertModeKeepsWhatFollowsOurCookieAndDropsEveryCopy) {
+  build(config::CookieMode::kInsert);
+  auto req = request({"SRV=" + id(0) + "; c=3"});
+  auto in = ph_.read_request(req, backend_->cookie(), persistence());
+  ASSERT_TRUE(in.cookie);
+  EXPECT_EQ(*in.cookie, id(0));
+  EXPECT_EQ(req[http::field::cookie], "c=3");
+  auto twice = request({"SRV=" + id(0) + "; SRV=" + id(1)});
+  in = ph_.read_request(twice, backend_->cookie(), persistence());
+  ASSERT_TRUE(in.cookie);
+  EXPECT_EQ(*in.cookie, id(0)) << "the first one counts";
+  EXPECT_EQ(twice.count(http::field::cookie), 0u);
+}
+
 TEST_F(PersistenceHeadersTest, NoCookieLeavesTheRequestAlone) {
   build(config::CookieMode::kInsert);
   auto req = request({"a=1", "b=2"});
