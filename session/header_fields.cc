@@ -11,6 +11,7 @@
 
 #include "config/base/token_list.h"
 #include "session/head_writer.h"
+#include "session/http_chars.h"
 
 namespace sag::session {
 namespace http = boost::beast::http;
@@ -40,88 +41,85 @@ void filter_tokens(std::string_view list, std::string_view drop_a, std::string_v
 }
 
 
-// Whether `name` equals `lower` (lowercase, same length) ignoring ASCII
-// case, eight bytes at a time. OR-ing 0x20 lowercases letters and keeps
-// '-' and digits; token bytes never map onto a letter otherwise.
-bool lower_equals(std::string_view name, std::string_view lower) {
-  constexpr uint64_t kCase = 0x2020202020202020ull;
-  size_t i = 0;
-  for (; i + 8 <= name.size(); i += 8) {
-    uint64_t a, b;
-    std::memcpy(&a, name.data() + i, 8);
-    std::memcpy(&b, lower.data() + i, 8);
-    if ((a | kCase) != b) return false;
+// Every name Beast has an enum for, lowercase, in an open-addressed table
+// of 2,048 slots (a sixth full) keyed by a hash of the name's length and its
+// first and last eight bytes, case folded: a lookup is the hash, one probe
+// (rarely two) and one comparison, for any name. Beast's own lookup hashes
+// every byte of the name four at a time and divides (before this table, the
+// names every exchange carries were scanned for first, and any other name
+// paid for both).
+class FieldTable {
+ public:
+  FieldTable() {
+    constexpr auto kLast = static_cast<unsigned>(http::field::xref);
+    for (unsigned i = 1; i <= kLast; ++i) {
+      const std::string_view name = http::to_string(static_cast<http::field>(i));
+      Slot slot{static_cast<uint16_t>(i), static_cast<uint16_t>(name.size()),
+                static_cast<uint32_t>(names_.size())};
+      for (char c : name) names_.push_back(static_cast<char>(c | 0x20));
+      size_t at = hash(name);
+      while (slots_[at].field != 0) at = (at + 1) & (kSlots - 1);
+      slots_[at] = slot;
+    }
   }
-  for (; i < name.size(); ++i)
-    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i]))
-      return false;
-  return true;
-}
 
-struct Common {
-  std::string_view lower;
-  http::field f;
-};
-
-// Names on nearly every exchange, by length; X-Forwarded-* have no Beast
-// enum (unknown is the answer string_to_field would give).
-constexpr Common kCommon[] = {
-    {"host", http::field::host},
-    {"date", http::field::date},
-    {"vary", http::field::vary},
-    {"etag", http::field::etag},
-    {"accept", http::field::accept},
-    {"cookie", http::field::cookie},
-    {"server", http::field::server},
-    {"referer", http::field::referer},
-    {"upgrade", http::field::upgrade},
-    {"location", http::field::location},
-    {"forwarded", http::field::forwarded},
-    {"connection", http::field::connection},
-    {"set-cookie", http::field::set_cookie},
-    {"user-agent", http::field::user_agent},
-    {"content-type", http::field::content_type},
-    {"cache-control", http::field::cache_control},
-    {"last-modified", http::field::last_modified},
-    {"authorization", http::field::authorization},
-    {"content-length", http::field::content_length},
-    {"accept-encoding", http::field::accept_encoding},
-    {"accept-language", http::field::accept_language},
-    {"x-forwarded-for", http::field::unknown},
-    {"x-forwarded-host", http::field::unknown},
-    {"x-forwarded-port", http::field::unknown},
-    {"x-forwarded-proto", http::field::unknown},
-    {"transfer-encoding", http::field::transfer_encoding},
-};
-
-constexpr bool sorted_by_length() {
-  for (size_t i = 1; i < std::size(kCommon); ++i)
-    if (kCommon[i - 1].lower.size() > kCommon[i].lower.size()) return false;
-  return true;
-}
-static_assert(sorted_by_length(), "kStarts needs kCommon sorted by length");
-constexpr size_t kLongestCommon = kCommon[std::size(kCommon) - 1].lower.size();
-
-// Where each length's names start in kCommon (sorted by length).
-constexpr std::array<uint8_t, kLongestCommon + 2> make_starts() {
-  std::array<uint8_t, kLongestCommon + 2> starts{};
-  size_t i = 0;
-  for (size_t len = 0; len <= kLongestCommon + 1; ++len) {
-    while (i < std::size(kCommon) && kCommon[i].lower.size() < len) ++i;
-    starts[len] = static_cast<uint8_t>(i);
+  http::field find(std::string_view name) const {
+    for (size_t at = hash(name);; at = (at + 1) & (kSlots - 1)) {
+      const Slot& slot = slots_[at];
+      if (slot.field == 0) return http::field::unknown;
+      if (slot.size == name.size() &&
+          equals_lowercase(name, {names_.data() + slot.name_at, slot.size}))
+        return static_cast<http::field>(slot.field);
+    }
   }
-  return starts;
-}
-constexpr auto kStarts = make_starts();
+
+ private:
+  struct Slot {
+    uint16_t field = 0;  // the enum; 0: an empty slot
+    uint16_t size = 0;   // of the name
+    uint32_t name_at = 0;  // in names_
+  };
+  static constexpr unsigned kSlotBits = 11;
+  static constexpr size_t kSlots = size_t{1} << kSlotBits;
+  static_assert(static_cast<size_t>(http::field::xref) * 4 < kSlots,
+                "keep the table sparse: probes stay short");
+
+  // The name's first and last eight bytes (four, or its bytes, when
+  // shorter), case folded as equals_lowercase folds them (OR 0x20), so a name
+  // and its lowercase hash alike. Fixed-size loads only: no memcpy call.
+  static size_t hash(std::string_view name) {
+    const char* p = name.data();
+    const size_t n = name.size();
+    uint64_t head, tail;
+    if (n >= 8) {
+      std::memcpy(&head, p, 8);
+      std::memcpy(&tail, p + n - 8, 8);
+    } else if (n >= 4) {
+      uint32_t a, b;
+      std::memcpy(&a, p, 4);
+      std::memcpy(&b, p + n - 4, 4);
+      head = a;
+      tail = b;
+    } else {
+      head = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8;
+      tail = static_cast<unsigned char>(p[n - 1]);
+    }
+    constexpr uint64_t kFold = 0x2020202020202020ull;
+    const uint64_t x = (head | kFold) * 0x9e3779b97f4a7c15ull ^
+                       (tail | kFold) * 0xc2b2ae3d27d4eb4full ^ n * 0x165667b19e3779f9ull;
+    return static_cast<size_t>(x >> (64 - kSlotBits));  // the product's best-mixed bits
+  }
+
+  std::array<Slot, kSlots> slots_{};
+  std::string names_;  // every name, lowercase, back to back
+};
 
 }  // namespace
 
 http::field field_of(std::string_view name) {
-  if (name.size() <= kLongestCommon) {
-    for (size_t i = kStarts[name.size()]; i < kStarts[name.size() + 1]; ++i)
-      if (lower_equals(name, kCommon[i].lower)) return kCommon[i].f;
-  }
-  return http::string_to_field(name);
+  static const FieldTable table;
+  if (name.empty()) return http::field::unknown;
+  return table.find(name);
 }
 
 void HeaderFields::const_iterator::skip_by_name() {

@@ -156,4 +156,37 @@ inline size_t find_cr_or_lf(std::string_view s) {
   return s.size();
 }
 
+// Whether `name` equals `lower` (lowercase, of the same length) ignoring
+// ASCII case, a word at a time (the last word overlapping the one before,
+// so no byte-by-byte tail). OR-ing 0x20 lowercases letters and keeps '-' and
+// digits; token bytes never map onto a letter otherwise.
+inline bool equals_lowercase(std::string_view name, std::string_view lower) {
+  const char* a = name.data();
+  const char* b = lower.data();
+  const size_t n = name.size();
+  if (n >= 8) {
+    constexpr uint64_t kCase = 0x2020202020202020ull;
+    for (size_t i = 0;; i += 8) {
+      if (i + 8 > n) i = n - 8;
+      uint64_t x, y;
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      if ((x | kCase) != y) return false;
+      if (i + 8 == n) return true;
+    }
+  }
+  if (n >= 4) {
+    constexpr uint32_t kCase = 0x20202020u;
+    uint32_t x1, y1, x2, y2;
+    std::memcpy(&x1, a, 4);
+    std::memcpy(&y1, b, 4);
+    std::memcpy(&x2, a + n - 4, 4);
+    std::memcpy(&y2, b + n - 4, 4);
+    return (x1 | kCase) == y1 && (x2 | kCase) == y2;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if ((static_cast<unsigned char>(a[i]) | 0x20) != static_cast<unsigned char>(b[i])) return false;
+  return true;
+}
+
 }  // namespace sag::session

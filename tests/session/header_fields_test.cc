@@ -232,6 +232,20 @@ TEST(HeaderFieldsTest, FieldOfAgreesWithBeast) {
   EXPECT_EQ(field_of("X-Not-A-Field"), F::unknown);
   EXPECT_EQ(field_of("hosts"), F::unknown);
   EXPECT_EQ(field_of(""), F::unknown);
+  // Every name with any one byte changed, cut short by one or grown by one
+  // (every byte is compared, whatever the name's length) gets Beast's
+  // answer: unknown, or the other field it spells.
+  for (unsigned i = 1; i <= static_cast<unsigned>(F::xref); ++i) {
+    const std::string name(http::to_string(static_cast<F>(i)));
+    for (size_t at = 0; at < name.size(); ++at) {
+      std::string other = name;
+      other[at] = other[at] == 'q' ? 'z' : 'q';
+      EXPECT_EQ(field_of(other), http::string_to_field(other)) << other;
+    }
+    const std::string shorter = name.substr(0, name.size() - 1);
+    EXPECT_EQ(field_of(shorter), http::string_to_field(shorter)) << shorter;
+    EXPECT_EQ(field_of(name + "s"), http::string_to_field(name + "s")) << name;
+  }
 }
 
 // Every field Beast knows is found by its enum and by its name, and the

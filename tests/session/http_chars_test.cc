@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <random>
 #include <string>
 
@@ -83,6 +84,26 @@ TEST(HttpCharsTest, TokenLengthAndLineBreakSearchAtEveryLane) {
   EXPECT_EQ(find_cr_or_lf("Host: a\r\n"), 7u);
   EXPECT_EQ(find_cr_or_lf("a\nb\rc"), 1u);
   EXPECT_EQ(find_cr_or_lf(""), 0u);
+}
+
+// Every length up to 40 and every position: a name equals its lowercase
+// whatever the case of each letter, and no name one byte off does.
+TEST(HttpCharsTest, EqualsLowercaseComparesEveryByte) {
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-";
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string lower(n, 'a');
+    for (size_t i = 0; i < n; ++i) lower[i] = alphabet[(i * 7 + n) % alphabet.size()];
+    std::string mixed = lower;
+    for (size_t i = 0; i < n; i += 2)
+      mixed[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(mixed[i])));
+    EXPECT_TRUE(equals_lowercase(lower, lower)) << lower;
+    EXPECT_TRUE(equals_lowercase(mixed, lower)) << mixed;
+    for (size_t at = 0; at < n; ++at) {
+      std::string off = mixed;
+      off[at] = lower[at] == 'q' ? 'z' : 'q';
+      EXPECT_FALSE(equals_lowercase(off, lower)) << off << " against " << lower;
+    }
+  }
 }
 
 TEST(HttpCharsTest, WordCheckMatchesByteCheckOnRandomStrings) {
