@@ -118,6 +118,27 @@ TEST(HeadWriter, ResponsesAsBeastWritesThem) {
   EXPECT_EQ(flat(h), beast_head(h));
 }
 
+// Lines that lie back to back (a parsed head's, filed in place and adopted
+// with one copy) go out as runs: a field erased between them, or set anew
+// (moved to the end), must break the run and not be written from where its
+// old line still lies.
+TEST(HeadWriter, RunsOfStoredLinesBreakWhereFieldsWereErasedOrMoved) {
+  const std::string input = "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n";
+  ResponseHeader h;
+  h.result(http::status::ok);
+  h.version(11);
+  for (size_t at = 0; at < input.size(); at += 6) {
+    const std::string_view line(input.data() + at, 4);
+    h.append_stored(http::field::unknown, line.substr(0, 1), line.substr(3, 1));
+  }
+  h.adopt_input(input);
+  h.erase("B");
+  h.set("D", "four");
+  h.insert("F", "6");
+  EXPECT_EQ(flat(h), "HTTP/1.1 200 OK\r\nA: 1\r\nC: 3\r\nE: 5\r\nD: four\r\nF: 6\r\n\r\n");
+  EXPECT_EQ(flat(h), beast_head(h));
+}
+
 TEST(HeadWriter, ZeroWhenItDoesNotFit) {
   ResponseHeader h;
   h.result(http::status::ok);
