@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "config/base/copy_short.h"
 #include "config/base/token_list.h"
 #include "session/head_writer.h"
 #include "session/http_chars.h"
@@ -17,6 +18,8 @@ namespace sag::session {
 namespace http = boost::beast::http;
 
 namespace {
+
+using base::copy_short;
 
 constexpr std::uint32_t kFirstBlock = 512;
 constexpr std::uint32_t kLargestGrowth = 4096;
@@ -128,24 +131,20 @@ void HeaderFields::const_iterator::skip_by_name() {
 
 // ---- storage ---------------------------------------------------------------
 
-char* HeaderFields::reserve(std::size_t n) {
+char* HeaderFields::new_block(std::size_t n) {
   Block* b = blocks_;
-  if (b == nullptr || b->size - b->used < n) {
-    std::uint32_t size = b == nullptr ? kFirstBlock : std::min(b->size * 2, kLargestGrowth);
-    size = std::max<std::uint32_t>(size, static_cast<std::uint32_t>(n));
-    auto* raw = base::PoolAllocator<char>{}.allocate(sizeof(Block) + size);
-    b = new (raw) Block{blocks_, size, 0};
-    blocks_ = b;
-  }
-  char* at = reinterpret_cast<char*>(b + 1) + b->used;
-  b->used += static_cast<std::uint32_t>(n);
-  return at;
+  std::uint32_t size = b == nullptr ? kFirstBlock : std::min(b->size * 2, kLargestGrowth);
+  size = std::max<std::uint32_t>(size, static_cast<std::uint32_t>(n));
+  auto* raw = base::PoolAllocator<char>{}.allocate(sizeof(Block) + size);
+  b = new (raw) Block{blocks_, size, static_cast<std::uint32_t>(n)};
+  blocks_ = b;
+  return reinterpret_cast<char*>(b + 1);
 }
 
 std::string_view HeaderFields::store(std::string_view s) {
   if (s.empty()) return {};
   char* at = reserve(s.size());
-  std::memcpy(at, s.data(), s.size());
+  copy_short(at, s.data(), s.size());
   return {at, s.size()};
 }
 
@@ -241,20 +240,15 @@ void HeaderFields::append(field f, std::string_view name, std::string_view value
   // One span "Name: value\r\n", as the head is written.
   const size_t size = name.size() + 2 + value.size() + 2;
   char* at = reserve(size);
-  std::memcpy(at, name.data(), name.size());
+  copy_short(at, name.data(), name.size());
   std::memcpy(at + name.size(), ": ", 2);
-  std::memcpy(at + name.size() + 2, value.data(), value.size());
+  copy_short(at + name.size() + 2, value.data(), value.size());
   std::memcpy(at + size - 2, "\r\n", 2);
   append_stored(f, {at, name.size()}, {at + name.size() + 2, value.size()});
 }
 
-void HeaderFields::append_stored(field f, std::string_view name, std::string_view value) {
-  value_type v;
-  v.field_ = f;
-  v.name_ = name;
-  v.value_ = value;
-  if (entries_.capacity() == 0) entries_.reserve(16);
-  entries_.push_back(v);
+void HeaderFields::grow() {
+  entries_.reserve(std::max<size_t>(16, 2 * entries_.capacity()));
 }
 
 void HeaderFields::adopt_input(std::string_view input) {

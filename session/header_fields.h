@@ -171,7 +171,13 @@ class HeaderFields {
   // views of it, `value` right after ": ", the CRLF right after `value`);
   // adopt_input() copies `input` into the storage and points the fields
   // that lie in it at the copy. Until then those fields refer to the input.
-  void append_stored(field f, std::string_view name, std::string_view value);
+  void append_stored(field f, std::string_view name, std::string_view value) {
+    if (entries_.size() == entries_.capacity()) grow();
+    value_type& v = entries_.emplace_back();
+    v.name_ = name;
+    v.value_ = value;
+    v.field_ = f;
+  }
   void adopt_input(std::string_view input);
 
  protected:
@@ -203,8 +209,20 @@ class HeaderFields {
     return {entries_.data(), end_ptr(), f, name, filtered};
   }
   const value_type* end_ptr() const { return entries_.data() + entries_.size(); }
-  // `n` bytes in the blocks, never moved afterwards.
-  char* reserve(std::size_t n);
+  // `n` bytes in the blocks, never moved afterwards. Inline: every stored
+  // field and copied head comes through here, nearly always into room the
+  // newest block has.
+  char* reserve(std::size_t n) {
+    Block* b = blocks_;
+    if (b == nullptr || b->size - b->used < n) return new_block(n);
+    char* at = reinterpret_cast<char*>(b + 1) + b->used;
+    b->used += static_cast<std::uint32_t>(n);
+    return at;
+  }
+  // A new newest block with room for `n` bytes, the first `n` of them taken.
+  char* new_block(std::size_t n);
+  // Room for more entries (16 at first, then twice as many).
+  void grow();
   // Copies `s` into the blocks (empty views stay empty).
   std::string_view store(std::string_view s);
   // Appends the field; `value` is already trimmed.

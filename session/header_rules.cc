@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/base/token_list.h"
+#include "session/http_chars.h"
 
 namespace sag::session {
 namespace http = boost::beast::http;
@@ -13,9 +14,13 @@ namespace {
 
 using base::trim_blanks;
 
+// Whether `s` is `lower` (a lowercase literal) in any case.
+bool is(std::string_view s, std::string_view lower) {
+  return s.size() == lower.size() && equals_lowercase(s, lower);
+}
+
 bool protected_from_connection(std::string_view name) {
-  return boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "host") ||
-         boost::beast::iequals(name, "transfer-encoding");
+  return is(name, "content-length") || is(name, "host") || is(name, "transfer-encoding");
 }
 
 // Joins every instance of a field with ", " (RFC 9110 §5.3 list semantics).
@@ -38,13 +43,13 @@ Forwarding forwarding_kind(const Fields::value_type& f) {
   if (f.name() == http::field::forwarded) return Forwarding::kForwarded;
   if (f.name() != http::field::unknown) return Forwarding::kNone;
   const std::string_view n = f.name_string();
-  if (n.size() < 15 || n.size() > 17 || !boost::beast::iequals(n.substr(0, 12), "x-forwarded-"))
+  if (n.size() < 15 || n.size() > 17 || !is(n.substr(0, 12), "x-forwarded-"))
     return Forwarding::kNone;
   const std::string_view rest = n.substr(12);
-  if (boost::beast::iequals(rest, "for")) return Forwarding::kFor;
-  if (boost::beast::iequals(rest, "proto")) return Forwarding::kProto;
-  if (boost::beast::iequals(rest, "host")) return Forwarding::kHost;
-  if (boost::beast::iequals(rest, "port")) return Forwarding::kPort;
+  if (is(rest, "for")) return Forwarding::kFor;
+  if (is(rest, "proto")) return Forwarding::kProto;
+  if (is(rest, "host")) return Forwarding::kHost;
+  if (is(rest, "port")) return Forwarding::kPort;
   return Forwarding::kNone;
 }
 
@@ -70,11 +75,11 @@ void strip_hop_by_hop(Fields& fields) {
     switch (it->name()) {
       case http::field::connection: {
         std::string_view rest = it->value();
+        // keep-alive names a field this pass drops anyway: the usual
+        // "Connection: keep-alive" costs no search, nor a walk of the list.
+        if (is(rest, "keep-alive")) rest = {};
         for (std::string_view token; base::next_token(rest, token);) {
-          // keep-alive names a field this pass drops anyway (the usual
-          // "Connection: keep-alive" costs no search).
-          if (boost::beast::iequals(token, "keep-alive") || protected_from_connection(token))
-            continue;
+          if (is(token, "keep-alive") || protected_from_connection(token)) continue;
           fields.erase(token);
         }
         it = fields.erase(it);

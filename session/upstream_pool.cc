@@ -27,31 +27,31 @@ bool UpstreamPool::still_open(Socket& s) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamPool::Socket> UpstreamPool::take(uint32_t index, Clock::time_point now) {
+UpstreamPool::SocketPtr UpstreamPool::take(uint32_t index, Clock::time_point now) {
   auto& list = idle_[index];
   while (!list.empty()) {
     Idle idle = std::move(list.back());
     list.pop_back();
     // Checked whatever its age: a server that wrote past its response a
     // moment ago has to lose the connection now, not once it idled long.
-    if (now - idle.since < config_.idle_timeout && still_open(idle.socket))
+    if (now - idle.since < config_.idle_timeout && still_open(*idle.socket))
       return std::move(idle.socket);
     boost::system::error_code ignored;
-    idle.socket.close(ignored);
+    idle.socket->close(ignored);
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-void UpstreamPool::give_back(uint32_t index, Socket socket, Clock::time_point now) {
+void UpstreamPool::give_back(uint32_t index, SocketPtr socket, Clock::time_point now) {
   auto& list = idle_[index];
   boost::system::error_code ignored;
   if (list.size() >= config_.max_idle_per_server) {
     // Keep the warm ones; drop the oldest.
     if (list.empty()) {
-      socket.close(ignored);
+      socket->close(ignored);
       return;
     }
-    list.front().socket.close(ignored);
+    list.front().socket->close(ignored);
     list.erase(list.begin());
   }
   list.push_back(Idle{std::move(socket), now});
@@ -59,7 +59,7 @@ void UpstreamPool::give_back(uint32_t index, Socket socket, Clock::time_point no
 
 void UpstreamPool::drop(uint32_t index) {
   boost::system::error_code ignored;
-  for (auto& idle : idle_[index]) idle.socket.close(ignored);
+  for (auto& idle : idle_[index]) idle.socket->close(ignored);
   idle_[index].clear();
 }
 
@@ -68,11 +68,11 @@ void UpstreamPool::sweep(Clock::time_point now) {
   for (auto& list : idle_) {
     size_t keep = 0;
     for (size_t i = 0; i < list.size(); ++i) {
-      if (now - list[i].since < config_.idle_timeout && still_open(list[i].socket)) {
+      if (now - list[i].since < config_.idle_timeout && still_open(*list[i].socket)) {
         if (keep != i) list[keep] = std::move(list[i]);
         ++keep;
       } else {
-        list[i].socket.close(ignored);
+        list[i].socket->close(ignored);
       }
     }
     list.erase(list.begin() + static_cast<std::ptrdiff_t>(keep), list.end());
@@ -82,7 +82,7 @@ void UpstreamPool::sweep(Clock::time_point now) {
 void UpstreamPool::close_all() {
   boost::system::error_code ignored;
   for (auto& list : idle_) {
-    for (auto& idle : list) idle.socket.close(ignored);
+    for (auto& idle : list) idle.socket->close(ignored);
     list.clear();
   }
 }

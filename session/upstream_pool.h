@@ -8,11 +8,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "config/base/block_cache.h"
 #include "config/gateway_config.h"
 
 namespace sag::session {
@@ -21,20 +21,25 @@ class UpstreamPool {
  public:
   using Clock = std::chrono::steady_clock;
   using Socket = boost::asio::ip::tcp::socket;
+  // A connection moves between the pool and an exchange as a pointer: a
+  // socket's own move copies its executor and re-homes its reactor state
+  // (about 200 instructions each way, on every keep-alive request).
+  using SocketPtr = base::Pooled<Socket>;
 
   UpstreamPool(size_t server_count, const config::PoolConfig& config);
 
   // An idle connection to server `index` that has nothing to read, or
-  // nullopt. Costs no system call when the reactor saw no event on the
+  // null. Costs no system call when the reactor saw no event on the
   // connection since its response was read to the end (base::
   // maybe_readable), else one non-blocking recv(MSG_PEEK); connections
   // found readable, closed or past idle_timeout are closed.
   // `now` here and below may be a coarse reading (base/coarse_clock.h);
   // take() wants one rounded up, so that no connection passes that idled
   // longer than idle_timeout.
-  std::optional<Socket> take(uint32_t index, Clock::time_point now);
-  // Keeps `socket` for reuse, or closes it when the server's idle list is full.
-  void give_back(uint32_t index, Socket socket, Clock::time_point now);
+  SocketPtr take(uint32_t index, Clock::time_point now);
+  // Keeps `socket` (not null) for reuse, or closes it when the server's idle
+  // list is full.
+  void give_back(uint32_t index, SocketPtr socket, Clock::time_point now);
   // Closes every idle connection to server `index`: one of them turned out
   // closed by the server, so the older ones (the server restarted, or timed
   // them out together) almost certainly are too.
@@ -51,7 +56,7 @@ class UpstreamPool {
 
  private:
   struct Idle {
-    Socket socket;
+    SocketPtr socket;
     Clock::time_point since;
   };
   static bool still_open(Socket& s);

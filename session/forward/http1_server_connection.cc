@@ -13,7 +13,6 @@
 #include "session/deadline.h"
 #include "session/head_writer.h"
 #include "session/write_now.h"
-#include "session/upstream_pool.h"
 
 namespace sag::session {
 namespace asio = boost::asio;
@@ -46,7 +45,7 @@ Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, const Backen
       in_(lease_.get(), BufferPool::kSize) {}
 
 Http1ServerConnection::~Http1ServerConnection() {
-  if (socket_) deadline_.forget(&*socket_);
+  if (socket_) deadline_.forget(socket_.get());
   close();
 }
 
@@ -75,7 +74,8 @@ bool Http1ServerConnection::reuse(uint32_t index) {
   // the coarse clock must not pass (the server may close it just then).
   auto pooled = backend_.pool->take(index, base::coarse_steady_now() + base::coarse_resolution());
   if (!pooled) return false;
-  socket_.emplace(std::move(*pooled));
+  if (socket_) deadline_.forget(socket_.get());  // (the deadline may name the one replaced)
+  socket_ = std::move(pooled);
   reused_ = true;
   return true;
 }
@@ -272,8 +272,8 @@ void Http1ServerConnection::release(bool reusable) {
   // that a close-delimited body ends the connection.
   if (reusable && socket_ && socket_->is_open() && got_head_ && reader_.done() &&
       reader_.keep_alive() && in_.size() == 0 && !worker_.stopping) {
-    deadline_.forget(&*socket_);
-    backend_.pool->give_back(index_, std::move(*socket_), base::coarse_steady_now());
+    deadline_.forget(socket_.get());
+    backend_.pool->give_back(index_, std::move(socket_), base::coarse_steady_now());
     return;
   }
   close();

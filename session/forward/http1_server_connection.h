@@ -10,10 +10,10 @@
 
 #include <optional>
 
-
 #include "session/http_message.h"
 #include "session/forward/response_reader.h"
 #include "session/forward/server_connection.h"
+#include "session/upstream_pool.h"
 #include "session/worker_context.h"
 
 namespace sag::session {
@@ -61,7 +61,7 @@ class Http1ServerConnection final : public ServerConnection {
   void begin(uint32_t index);
   // The socket, made (unopened) on first use when no pooled one was taken.
   boost::asio::ip::tcp::socket& sock() {
-    if (!socket_) socket_.emplace(worker_.io);
+    if (!socket_) socket_ = base::make_pooled<boost::asio::ip::tcp::socket>(worker_.io);
     return *socket_;
   }
   Status fail(const char* what, const boost::system::error_code& ec, bool reading);
@@ -72,10 +72,10 @@ class Http1ServerConnection final : public ServerConnection {
   WorkerContext& worker_;
   const BackendRuntime& backend_;
   Deadline& deadline_;
-  // Empty until an attempt needs one: a pooled socket is moved in as it
-  // is, where constructing one first would look its service up in the
-  // io_context's registry (a mutex and a scan) on every request.
-  std::optional<boost::asio::ip::tcp::socket> socket_;
+  // Null until an attempt needs one: a pooled socket comes in as the
+  // pool's pointer, where constructing one first would look its service up
+  // in the io_context's registry (a mutex and a scan) on every request.
+  UpstreamPool::SocketPtr socket_;
   BufferPool::Lease lease_;
   boost::beast::flat_static_buffer_base in_;
   ResponseReader reader_;

@@ -121,6 +121,11 @@ bool note_transfer_encoding(std::string_view value, HeadFacts& f, boost::system:
 }
 
 void note_connection(std::string_view value, HeadFacts& f) {
+  // The usual value, whole, without walking it as a list.
+  if (value.size() == 10 && equals_lowercase(value, "keep-alive")) {
+    f.keep_alive = true;
+    return;
+  }
   for (std::string_view token; base::next_token(value, token);) {
     if (iequals(token, "close")) f.close = true;
     else if (iequals(token, "keep-alive")) f.keep_alive = true;

@@ -100,6 +100,20 @@ TEST(StripHopByHop, RemovesFieldsListedInConnection) {
   EXPECT_EQ(dump(f), (Fields{{"Host", "a"}, {"X-Kept", "4"}, {"X-Secret-Not", "6"}}));
 }
 
+// "Connection: keep-alive" whole is skipped without walking the list; any
+// other value, even one starting or ending like it, is walked.
+TEST(StripHopByHop, KeepAliveShortcutOnlyForTheWholeValue) {
+  auto f = make({{"Connection", "Keep-Alive"},
+                 {"Connection", "keep-alive, X-Secret"},
+                 {"Connection", "keep-alivex"},
+                 {"X-Secret", "1"},
+                 {"keep-alivex", "2"},
+                 {"keep-alive", "3"},
+                 {"X-Kept", "4"}});
+  strip_hop_by_hop(f);
+  EXPECT_EQ(dump(f), (Fields{{"X-Kept", "4"}}));
+}
+
 // One pass reads each Connection field where it stands: a field it names
 // goes wherever it is, before the Connection field too, and whichever case
 // either is written in.

@@ -31,6 +31,9 @@ class UpstreamPoolTest : public ::testing::Test {
     acceptor_.accept(server);
     return {std::move(client), std::move(server)};
   }
+  static UpstreamPool::SocketPtr pooled(tcp::socket s) {
+    return base::make_pooled<tcp::socket>(std::move(s));
+  }
   // Lets bytes or a FIN sent by one end reach the other's receive queue.
   static void settle() { std::this_thread::sleep_for(20ms); }
 
@@ -44,7 +47,7 @@ TEST_F(UpstreamPoolTest, QuietConnectionIsReused) {
   UpstreamPool pool(2, cfg);
   auto [up, srv] = connect();
   const auto handle = up.native_handle();
-  pool.give_back(1, std::move(up), t0_);
+  pool.give_back(1, pooled(std::move(up)), t0_);
   EXPECT_EQ(pool.idle_count(), 1u);
   EXPECT_FALSE(pool.take(0, t0_));  // another server's list
   auto got = pool.take(1, t0_ + 1ms);
@@ -57,7 +60,7 @@ TEST_F(UpstreamPoolTest, StrayBytesCloseTheConnectionAtOnceWhateverItsAge) {
   config::PoolConfig cfg;
   UpstreamPool pool(1, cfg);
   auto [up, srv] = connect();
-  pool.give_back(0, std::move(up), t0_);
+  pool.give_back(0, pooled(std::move(up)), t0_);
   asio::write(srv, asio::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")));
   settle();
   // A moment later (well under a second of idling) it must not be handed out.
@@ -69,7 +72,7 @@ TEST_F(UpstreamPoolTest, ServerCloseIsDetected) {
   config::PoolConfig cfg;
   UpstreamPool pool(1, cfg);
   auto [up, srv] = connect();
-  pool.give_back(0, std::move(up), t0_);
+  pool.give_back(0, pooled(std::move(up)), t0_);
   srv.close();
   settle();
   EXPECT_FALSE(pool.take(0, t0_ + 1ms));
@@ -94,7 +97,7 @@ TEST_F(UpstreamPoolTest, AConnectionMarkedDrainedIsStillCheckedOnceAnEventCame) 
     SCOPED_TRACE(close ? "server closed" : "stray bytes");
     auto [up, srv] = connect();
     drained(up);
-    pool.give_back(0, std::move(up), t0_);
+    pool.give_back(0, pooled(std::move(up)), t0_);
     if (close) {
       srv.close();
     } else {
@@ -108,7 +111,7 @@ TEST_F(UpstreamPoolTest, AConnectionMarkedDrainedIsStillCheckedOnceAnEventCame) 
   // A quiet one marked drained is handed out (with no system call).
   auto [up, srv] = connect();
   drained(up);
-  pool.give_back(0, std::move(up), t0_);
+  pool.give_back(0, pooled(std::move(up)), t0_);
   io_.run_for(20ms);
   EXPECT_TRUE(pool.take(0, t0_ + 1ms));
   keep.cancel();
@@ -121,9 +124,9 @@ TEST_F(UpstreamPoolTest, MostRecentFirstAndBadOnesSkipped) {
   auto [b, sb] = connect();
   auto [c, sc] = connect();
   const auto ha = a.native_handle();
-  pool.give_back(0, std::move(a), t0_);
-  pool.give_back(0, std::move(b), t0_ + 1ms);
-  pool.give_back(0, std::move(c), t0_ + 2ms);
+  pool.give_back(0, pooled(std::move(a)), t0_);
+  pool.give_back(0, pooled(std::move(b)), t0_ + 1ms);
+  pool.give_back(0, pooled(std::move(c)), t0_ + 2ms);
   sc.close();                                          // newest: closed by its server
   asio::write(sb, asio::buffer(std::string_view("x")));  // next: stray byte
   settle();
@@ -140,10 +143,10 @@ TEST_F(UpstreamPoolTest, IdleTimeoutAndSweep) {
   auto [a, sa] = connect();
   auto [b, sb] = connect();
   auto [c, sc] = connect();
-  pool.give_back(0, std::move(a), t0_);
+  pool.give_back(0, pooled(std::move(a)), t0_);
   EXPECT_FALSE(pool.take(0, t0_ + 1000ms));  // too old: closed
-  pool.give_back(0, std::move(b), t0_);
-  pool.give_back(0, std::move(c), t0_ + 900ms);
+  pool.give_back(0, pooled(std::move(b)), t0_);
+  pool.give_back(0, pooled(std::move(c)), t0_ + 900ms);
   sc.close();
   settle();
   pool.sweep(t0_ + 950ms);  // c: closed by its server; b: still young
@@ -160,9 +163,9 @@ TEST_F(UpstreamPoolTest, FullListDropsTheOldest) {
   auto [b, sb] = connect();
   auto [c, sc] = connect();
   const auto hb = b.native_handle(), hc = c.native_handle();
-  pool.give_back(0, std::move(a), t0_);
-  pool.give_back(0, std::move(b), t0_);
-  pool.give_back(0, std::move(c), t0_);
+  pool.give_back(0, pooled(std::move(a)), t0_);
+  pool.give_back(0, pooled(std::move(b)), t0_);
+  pool.give_back(0, pooled(std::move(c)), t0_);
   EXPECT_EQ(pool.idle_count(), 2u);
   auto first = pool.take(0, t0_);
   auto second = pool.take(0, t0_);
@@ -181,8 +184,8 @@ TEST_F(UpstreamPoolTest, DropAndCloseAll) {
   UpstreamPool pool(2, cfg);
   auto [a, sa] = connect();
   auto [b, sb] = connect();
-  pool.give_back(0, std::move(a), t0_);
-  pool.give_back(1, std::move(b), t0_);
+  pool.give_back(0, pooled(std::move(a)), t0_);
+  pool.give_back(1, pooled(std::move(b)), t0_);
   pool.drop(0);
   EXPECT_EQ(pool.idle_count(), 1u);
   pool.close_all();

@@ -149,6 +149,11 @@ TEST(ResponseReaderTest, KeepAliveFollowsVersionAndConnection) {
       {"HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 0\r\n\r\n", false},
       {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false},
       {"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true},
+      {"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", true},
+      // Whole-value shortcut and list walk must agree.
+      {"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alivf\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.0 200 OK\r\nConnection: keep-alive2\r\nContent-Length: 0\r\n\r\n", false},
   };
   for (const auto& c : cases) {
     ResponseReader r;
