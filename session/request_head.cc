@@ -1,6 +1,7 @@
 #include "session/request_head.h"
 
 #include "config/base/token_list.h"
+#include "session/header_fields.h"
 #include "session/http_chars.h"
 
 #include <algorithm>
@@ -74,7 +75,7 @@ const char* request_line_error(std::string_view line, bool& http10) {
 // fields start and r.http10 is set. An incomplete line is only "read more"
 // while it and the head can still fit their limits.
 std::optional<HeadScan> scan_request_line(std::string_view d, const HeadLimits& limits,
-                                          HeadScan& r, size_t& pos) {
+                                          HeadScan& r, size_t& pos, HeadSink* sink) {
   bool bad = false;
   const size_t eol = line_end(d, 0, bad);
   if (eol == std::string_view::npos) {
@@ -86,8 +87,13 @@ std::optional<HeadScan> scan_request_line(std::string_view d, const HeadLimits& 
   }
   if (bad) return error(400, "bad line ending");
   if (eol > limits.max_request_line) return error(414, "request line too long");
-  if (const char* reason = request_line_error(d.substr(0, eol), r.http10))
-    return error(400, reason);
+  const std::string_view line = d.substr(0, eol);
+  if (const char* reason = request_line_error(line, r.http10)) return error(400, reason);
+  if (sink) {
+    const size_t sp1 = line.find(' ');
+    const size_t sp2 = line.find(' ', sp1 + 1);
+    sink->start(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1), r.http10);
+  }
   pos = eol + 2;
   return std::nullopt;
 }
@@ -104,16 +110,21 @@ struct FramingFields {
 
 // Splits a field line (its CR follows it in memory) into name and value
 // (trimmed): the name a non-empty token right before ':', the value only
-// value bytes. Returns nullptr when good, else the reason for a 400.
-const char* split_field(std::string_view field, std::string_view& name,
-                        std::string_view& value) {
+// value bytes. `stored_form`: the line reads "name: value" exactly.
+// Returns nullptr when good, else the reason for a 400.
+const char* split_field(std::string_view field, std::string_view& name, std::string_view& value,
+                        bool& stored_form) {
   const size_t colon = token_length_before_cr(field);
   if (colon == 0 || colon >= field.size() || field[colon] != ':')
     return "malformed header field";
   name = field.substr(0, colon);
-  value = field.substr(colon + 1);
-  if (!all_value_bytes(value)) return "invalid byte in header field";
-  value = trim(value);
+  const std::string_view raw = field.substr(colon + 1);
+  if (!all_value_bytes(raw)) return "invalid byte in header field";
+  value = trim(raw);
+  // One space, then the value to the line's end (an empty value: the space
+  // alone), so the line is what HeaderFields writes.
+  stored_form = !raw.empty() && raw[0] == ' ' &&
+                (value.empty() ? raw.size() == 1 : value.size() == raw.size() - 1);
   return nullptr;
 }
 
@@ -154,15 +165,23 @@ void note_transfer_encoding(std::string_view value, FramingFields& f) {
 
 // Records one header field the gateway cares about; others pass unchecked
 // beyond their syntax. Returns nullptr, or the reason for a 400.
-const char* note_field(std::string_view name, std::string_view value, HeadScan& r,
+const char* note_field(boost::beast::http::field known, std::string_view value, HeadScan& r,
                        FramingFields& f) {
-  if (iequals(name, "content-length")) return note_content_length(value, r);
-  if (iequals(name, "transfer-encoding")) {
-    note_transfer_encoding(value, f);
-  } else if (iequals(name, "host")) {
-    ++f.host_count;
-  } else if (iequals(name, "expect")) {
-    if (iequals(value, "100-continue")) r.expect_continue = true;
+  using boost::beast::http::field;
+  switch (known) {
+    case field::content_length:
+      return note_content_length(value, r);
+    case field::transfer_encoding:
+      note_transfer_encoding(value, f);
+      break;
+    case field::host:
+      ++f.host_count;
+      break;
+    case field::expect:
+      if (iequals(value, "100-continue")) r.expect_continue = true;
+      break;
+    default:
+      break;
   }
   return nullptr;
 }
@@ -171,7 +190,7 @@ const char* note_field(std::string_view name, std::string_view value, HeadScan& 
 // head is complete (r.head_length set) and `f` holds what was seen.
 std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
                                            const HeadLimits& limits, HeadScan& r,
-                                           FramingFields& f) {
+                                           FramingFields& f, HeadSink* sink) {
   uint32_t count = 0;
   for (;;) {
     bool bad = false;
@@ -191,8 +210,12 @@ std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
     if (field[0] == ' ' || field[0] == '\t') return error(400, "obsolete line folding");
     if (++count > limits.max_headers) return error(431, "too many header fields");
     std::string_view name, value;
-    if (const char* reason = split_field(field, name, value)) return error(400, reason);
-    if (const char* reason = note_field(name, value, r, f)) return error(400, reason);
+    bool stored_form = false;
+    if (const char* reason = split_field(field, name, value, stored_form))
+      return error(400, reason);
+    const auto known = field_of(name);
+    if (const char* reason = note_field(known, value, r, f)) return error(400, reason);
+    if (sink) sink->field(known, name, value, stored_form);
   }
 }
 
@@ -230,13 +253,16 @@ size_t leading_empty_lines(std::string_view data) {
   return i;
 }
 
-HeadScan scan_request_head(std::string_view d, const HeadLimits& limits) {
+HeadScan scan_request_head(std::string_view d, const HeadLimits& limits, HeadSink* sink) {
   HeadScan r;
   size_t pos = 0;
-  if (auto answer = scan_request_line(d, limits, r, pos)) return *answer;
+  if (auto answer = scan_request_line(d, limits, r, pos, sink)) return *answer;
   FramingFields f;
-  if (auto answer = scan_header_fields(d, pos, limits, r, f)) return *answer;
-  return framing_verdict(r, f);
+  if (auto answer = scan_header_fields(d, pos, limits, r, f, sink)) return *answer;
+  r = framing_verdict(r, f);
+  if (sink && r.state == HeadScan::State::kComplete)
+    sink->end(d.substr(pos, r.head_length - 2 - pos));
+  return r;
 }
 
 void raw_request_line(std::string_view data, std::string& method, std::string& path) {

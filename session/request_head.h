@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/beast/http/field.hpp>
+
 namespace sag::session {
 
 struct HeadLimits {
@@ -33,10 +35,31 @@ struct HeadScan {
   bool expect_continue = false;
 };
 
+// Takes a head's parts as the scan checks them, so the request is built in
+// the same pass over the bytes (request_fill.h). Every scan that reaches the
+// fields calls start() first; end() only for a head that is complete and
+// valid. What a scan filed before it ended incomplete or in error is to be
+// thrown away. Views point into the scanned data.
+class HeadSink {
+ public:
+  virtual void start(std::string_view method, std::string_view target, bool http10) = 0;
+  // One field, in order: `value` trimmed; `stored_form`: the line reads
+  // exactly "name: value" (one space, no trailing blanks), CRLF right after.
+  virtual void field(boost::beast::http::field f, std::string_view name, std::string_view value,
+                     bool stored_form) = 0;
+  // `field_lines`: every field line with its CRLF, from the first to the last.
+  virtual void end(std::string_view field_lines) = 0;
+
+ protected:
+  ~HeadSink() = default;
+};
+
 // Scans `data` (the bytes received so far, starting at the request line;
 // leading empty lines already skipped). kIncomplete means "read more": it is
-// only returned while the limits still allow the head to complete.
-HeadScan scan_request_head(std::string_view data, const HeadLimits& limits);
+// only returned while the limits still allow the head to complete. With a
+// sink, the head's parts go to it as they are checked.
+HeadScan scan_request_head(std::string_view data, const HeadLimits& limits,
+                           HeadSink* sink = nullptr);
 
 // Number of leading CRLF / LF bytes (RFC 9112 §2.2 lets a server skip empty
 // lines before a request line, which some clients send after a POST body).

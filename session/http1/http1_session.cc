@@ -333,8 +333,13 @@ class Http1Session {
         std::string_view v = view();
         if (std::memchr(v.data() + scanned, '\n', v.size() - scanned) != nullptr ||
             v.size() > limits_.max_request_line || v.size() > limits_.max_header_bytes) {
-          scan_ = scan_request_head(v, limits_);
+          // The request is built in the same pass; one from a scan that
+          // ends incomplete or in error is dropped.
+          auto req = base::make_pooled<Request>();
+          RequestFill fill(*req);
+          scan_ = scan_request_head(v, limits_, &fill);
           if (scan_.state == HeadScan::State::kComplete) {
+            req_ = std::move(req);
             // A head whole in the read that started it took no time to come.
             x_.head_done = started_now ? x_.start : Clock::now();
             co_return true;
@@ -401,9 +406,8 @@ class Http1Session {
     }
     // The request and the port are held through pointers so this frame
     // stays small enough for Asio to recycle (base::make_pooled).
-    auto req_ptr = base::make_pooled<Request>();
+    auto req_ptr = std::move(req_);  // built by read_head's scan; owns its fields
     auto& req = *req_ptr;
-    fill_request(view().substr(0, scan_.head_length), scan_.http10, req);
     in_.consume(scan_.head_length);
     x_.method.assign(req.method_string());
     x_.path.assign(req.target());
@@ -580,6 +584,9 @@ class Http1Session {
   // while the connection waits between requests.
   beast::basic_flat_buffer<base::PoolAllocator<char>> in_;
   HeadScan scan_;
+  // The request read_head's scan built, until serve_request takes it (null
+  // while the connection waits between requests).
+  base::Pooled<Request> req_;
   std::optional<ChunkedDecoder> chunked_;  // the current request's, when chunked
   Exchange x_;
   bool http10_ = false;

@@ -1,9 +1,9 @@
 // Fuzzes the raw request-head check and the request built from it
-// (fill_request), as the HTTP/1.1 session uses them, against Beast's parser
+// in the same pass (RequestFill), as the HTTP/1.1 session uses them, against Beast's parser
 // as an independent reading. Oracles: when the strict scan accepts a head
 // and Beast parses it too, both must agree on the body's framing
 // (disagreement is exactly the shape of a request-smuggling bug), and the
-// request fill_request builds must have Beast's method, target, version and
+// request RequestFill builds must have Beast's method, target, version and
 // fields (each name's values in the same order).
 #include <algorithm>
 #include <cctype>
@@ -30,7 +30,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_request_line = 1024;
   limits.max_headers = 50;
   in.remove_prefix(sag::session::leading_empty_lines(in));
-  auto scan = sag::session::scan_request_head(in, limits);
+  // As the session scans: the request built in the same pass. A scan
+  // without a sink must give the same answer.
+  sag::session::RequestHeader req;
+  sag::session::RequestFill fill(req);
+  auto scan = sag::session::scan_request_head(in, limits, &fill);
+  const auto plain = sag::session::scan_request_head(in, limits);
+  if (plain.state != scan.state || plain.head_length != scan.head_length ||
+      plain.status != scan.status || plain.content_length != scan.content_length)
+    std::abort();
   if (scan.state != sag::session::HeadScan::State::kComplete) return 0;
   if (scan.head_length > in.size()) std::abort();
 
@@ -44,8 +52,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (scan.has_content_length != len.has_value()) std::abort();
   if (len && *len != scan.content_length) std::abort();
 
-  sag::session::RequestHeader req;
-  sag::session::fill_request(in.substr(0, scan.head_length), scan.http10, req);
   const auto& b = parser.get();
   if (req.method_string() != b.method_string() || req.target() != b.target() ||
       req.version() != b.version())

@@ -23,7 +23,7 @@ TEST(RequestFillTest, TakesMethodTargetVersionAndEveryFieldInOrder) {
   const HeadScan scan = scan_request_head(head, HeadLimits{});
   ASSERT_EQ(scan.state, HeadScan::State::kComplete);
   RequestHeader req;
-  fill_request(std::string_view(head).substr(0, scan.head_length), scan.http10, req);
+  fill_request(std::string_view(head).substr(0, scan.head_length), req);
   EXPECT_EQ(req.method(), http::verb::post);
   EXPECT_EQ(req.target(), "/a/b?c=d");
   EXPECT_EQ(req.version(), 11u);
@@ -45,7 +45,7 @@ TEST(RequestFillTest, OwnsItsFieldsOnceTheHeadIsGone) {
   const HeadScan scan = scan_request_head(*head, HeadLimits{});
   ASSERT_EQ(scan.state, HeadScan::State::kComplete);
   RequestHeader req;
-  fill_request(std::string_view(*head).substr(0, scan.head_length), scan.http10, req);
+  fill_request(std::string_view(*head).substr(0, scan.head_length), req);
   std::fill(head->begin(), head->end(), '#');
   head.reset();
   std::vector<std::pair<std::string, std::string>> fields;
@@ -68,7 +68,7 @@ TEST(RequestFillTest, UnknownMethodAndHttp10AreKept) {
   const HeadScan scan = scan_request_head(head, HeadLimits{});
   ASSERT_EQ(scan.state, HeadScan::State::kComplete);
   RequestHeader req;
-  fill_request(head, scan.http10, req);
+  fill_request(head, req);
   EXPECT_EQ(req.method_string(), "PURGE");
   EXPECT_EQ(req.target(), "*");
   EXPECT_EQ(req.version(), 10u);
