@@ -156,11 +156,15 @@ void HeaderFields::release() noexcept {
     blocks_ = next;
   }
   Entries().swap(entries_);
+  known_ = 0;
+  unknown_ = 0;
   method_ = target_ = reason_ = {};
 }
 
 HeaderFields::HeaderFields(HeaderFields&& o) noexcept
     : entries_(std::move(o.entries_)),
+      known_(std::exchange(o.known_, 0)),
+      unknown_(std::exchange(o.unknown_, 0)),
       blocks_(std::exchange(o.blocks_, nullptr)),
       method_(std::exchange(o.method_, {})),
       target_(std::exchange(o.target_, {})),
@@ -173,6 +177,8 @@ HeaderFields& HeaderFields::operator=(HeaderFields&& o) noexcept {
   release();
   entries_ = std::move(o.entries_);
   o.entries_.clear();
+  known_ = std::exchange(o.known_, 0);
+  unknown_ = std::exchange(o.unknown_, 0);
   blocks_ = std::exchange(o.blocks_, nullptr);
   method_ = std::exchange(o.method_, {});
   target_ = std::exchange(o.target_, {});
@@ -225,8 +231,10 @@ std::pair<HeaderFields::const_iterator, HeaderFields::const_iterator> HeaderFiel
 }
 
 std::string_view HeaderFields::operator[](field f) const {
-  const auto it = find(f);
-  return it == end() ? std::string_view() : it->value();
+  if (f == field::unknown || !may_have(f)) return {};  // (unknown: by name only)
+  for (const value_type* p = entries_.data(), *end = end_ptr(); p != end; ++p)
+    if (p->field_ == f && !p->dead_) return p->value_;
+  return {};
 }
 
 std::string_view HeaderFields::operator[](std::string_view name) const {
@@ -315,6 +323,7 @@ HeaderFields::const_iterator HeaderFields::erase(const_iterator pos) {
 // ---- the Fields concept ----------------------------------------------------
 
 bool HeaderFields::get_chunked_impl() const {
+  if (!may_have(field::transfer_encoding)) return false;
   bool chunked = false;
   for (auto [it, last] = equal_range(field::transfer_encoding); it != last; ++it) {
     std::string_view list = it->value();
@@ -325,6 +334,7 @@ bool HeaderFields::get_chunked_impl() const {
 }
 
 bool HeaderFields::get_keep_alive_impl(unsigned version) const {
+  if (!may_have(field::connection)) return version >= 11;
   bool close = false, keep = false;
   for (auto [it, last] = equal_range(field::connection); it != last; ++it) {
     std::string_view list = it->value();

@@ -177,6 +177,20 @@ class HeaderFields {
     v.name_ = name;
     v.value_ = value;
     v.field_ = f;
+    if (f == field::unknown) {
+      unknown_ |= unknown_bit(name.size());
+    } else {
+      known_ |= known_bit(f);
+    }
+  }
+
+  // False when no live field `f` (not unknown) is present; true when one
+  // may be. Every lookup by enum asks first, so a field a head lacks costs
+  // no scan; passes over every field ask before they start.
+  bool may_have(field f) const { return (known_ & known_bit(f)) != 0; }
+  // The same for fields whose names Beast has no enum for, by name length.
+  bool may_have_unknown(std::size_t name_size) const {
+    return (unknown_ & unknown_bit(name_size)) != 0;
   }
   void adopt_input(std::string_view input);
 
@@ -206,7 +220,18 @@ class HeaderFields {
   using Entries = std::vector<value_type, base::PoolAllocator<value_type>>;
 
   const_iterator make(bool filtered, field f, std::string_view name) const {
+    if (filtered && !(f == field::unknown ? may_have_unknown(name.size()) : may_have(f)))
+      return end();
     return {entries_.data(), end_ptr(), f, name, filtered};
+  }
+  // Bloom-style presence bits: a field sets the bit of its enum (mod 64),
+  // or, without one, of its name's length (mod 32); erasing clears none, so
+  // a clear bit proves absence and a set one only says "maybe".
+  static std::uint64_t known_bit(field f) {
+    return std::uint64_t{1} << (static_cast<unsigned>(f) & 63);
+  }
+  static std::uint32_t unknown_bit(std::size_t name_size) {
+    return std::uint32_t{1} << (name_size & 31);
   }
   const value_type* end_ptr() const { return entries_.data() + entries_.size(); }
   // `n` bytes in the blocks, never moved afterwards. Inline: every stored
@@ -233,6 +258,8 @@ class HeaderFields {
   void copy_from(const HeaderFields& o);
 
   Entries entries_;
+  std::uint64_t known_ = 0;    // presence bits (make())
+  std::uint32_t unknown_ = 0;
   Block* blocks_ = nullptr;  // newest first
   std::string_view method_;
   std::string_view target_;

@@ -37,13 +37,17 @@ std::string joined(const Fields& fields, Name name) {
 
 enum class Forwarding : uint8_t { kNone, kFor, kProto, kHost, kPort, kForwarded };
 
+constexpr size_t kShortestXForwarded = 15;  // X-Forwarded-For
+constexpr size_t kLongestXForwarded = 17;   // X-Forwarded-Proto
+
 // Which forwarding field `f` is: Beast knows Forwarded; the X-Forwarded-*
 // names are compared only for unknown fields of the right length.
 Forwarding forwarding_kind(const Fields::value_type& f) {
   if (f.name() == http::field::forwarded) return Forwarding::kForwarded;
   if (f.name() != http::field::unknown) return Forwarding::kNone;
   const std::string_view n = f.name_string();
-  if (n.size() < 15 || n.size() > 17 || !is(n.substr(0, 12), "x-forwarded-"))
+  if (n.size() < kShortestXForwarded || n.size() > kLongestXForwarded ||
+      !is(n.substr(0, 12), "x-forwarded-"))
     return Forwarding::kNone;
   const std::string_view rest = n.substr(12);
   if (is(rest, "for")) return Forwarding::kFor;
@@ -66,6 +70,13 @@ struct Seen {
 }  // namespace
 
 void strip_hop_by_hop(Fields& fields) {
+  // Most requests carry none of these: no pass at all then.
+  using F = http::field;
+  bool any = false;
+  for (F f : {F::connection, F::keep_alive, F::proxy_connection, F::te, F::trailer,
+              F::transfer_encoding, F::upgrade, F::proxy_authorization})
+    any = any || fields.may_have(f);
+  if (!any) return;
   // One pass over the fields by their enum (a lookup per name would cost a
   // tree search with case-insensitive compares each, on every message).
   // Erasing only marks a field dead: every other field's name and value stay
@@ -128,9 +139,12 @@ void apply_forwarded(Fields& fields, const config::ForwardedConfig& config,
   const bool trusted = is_trusted_proxy(config, client.ip);
   // One pass over the fields: what a client that is not a trusted proxy
   // sent goes; what a trusted one sent is noted (its view of the original
-  // protocol, host and port wins).
+  // protocol, host and port wins). None of them (the usual case): no pass.
   Seen seen;
-  for (auto it = fields.begin(); it != fields.end();) {
+  bool any = fields.may_have(http::field::forwarded);
+  for (size_t n = kShortestXForwarded; n <= kLongestXForwarded; ++n)
+    any = any || fields.may_have_unknown(n);
+  for (auto it = fields.begin(); any && it != fields.end();) {
     const Forwarding kind = forwarding_kind(*it);
     if (kind == Forwarding::kNone) {
       ++it;

@@ -161,6 +161,10 @@ void PersistenceHeaders::insert_cookie(ResponseHeader& res, http::verb method,
 
 bool shared_cacheable(const ResponseHeader& res, http::verb method) {
   if (method != http::verb::get && method != http::verb::head) return false;
+  // Without any of the three, nothing makes the response storable.
+  if (!res.may_have(http::field::cache_control) && !res.may_have(http::field::expires) &&
+      !res.may_have(http::field::last_modified))
+    return false;
   // One pass over the fields rather than a lookup for each of the three.
   std::string_view cc;
   bool has_cc = false, has_expires = false, has_last_modified = false;

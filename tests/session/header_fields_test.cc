@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 #include <string>
 #include <vector>
@@ -264,6 +265,37 @@ TEST(HeaderFieldsTest, EveryKnownFieldIsFoundAndNoOtherEnumFindsIt) {
       EXPECT_EQ(h.count(static_cast<F>(j)), 0u) << i << " " << j;
     }
   }
+}
+
+// Names Beast has no enum for are summarised by length (mod 32): one of
+// each length up to 70 is found by name, in any case, after its neighbours
+// and the lengths 32 apart were added and erased around it.
+TEST(HeaderFieldsTest, EveryUnknownNameLengthIsFound) {
+  auto name_of = [](size_t n) {
+    std::string s = "X-";
+    while (s.size() < n) s += static_cast<char>('a' + s.size() % 26);
+    return s.substr(0, n);
+  };
+  for (size_t n = 3; n <= 70; ++n) {
+    HeaderFields h;
+    if (n > 3) h.insert(name_of(n - 1), "before");
+    h.insert(name_of(n), "v");
+    if (n + 32 <= 70) h.insert(name_of(n + 32), "later");
+    h.erase(name_of(n - 1));
+    std::string upper = name_of(n);
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(h[upper], "v") << n;
+    EXPECT_EQ(h.count(name_of(n)), 1u) << n;
+    EXPECT_EQ(h.count(name_of(n - 1)), 0u) << n;
+    if (n + 64 <= 70) {
+      EXPECT_EQ(h.count(name_of(n + 64)), 0u) << n;
+    }
+    EXPECT_TRUE(h.may_have_unknown(n)) << n;
+    h.erase(name_of(n));
+    EXPECT_EQ(h[name_of(n)], "") << n;
+  }
+  HeaderFields empty;
+  for (size_t n = 0; n <= 70; ++n) EXPECT_FALSE(empty.may_have_unknown(n)) << n;
 }
 
 // Against a plain list as the model, through random inserts (by enum, by
