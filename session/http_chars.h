@@ -118,6 +118,46 @@ inline bool all_value_bytes(std::string_view s) {
   }
 }
 
+// Index of the first byte of `s` that is not a value byte, or s.size():
+// where a field value ends (its CR, when the line is well formed). Blocks
+// of 16 (or words of 8) pass at once when no byte in them is below 0x20 or
+// 0x7f; a tab found so is stepped over and the search goes on.
+inline size_t value_run(std::string_view s) {
+  using namespace chars_detail;
+  const char* p = s.data();
+  const size_t n = s.size();
+  size_t i = 0;
+  for (;;) {
+    size_t hit = n;  // the first byte below 0x20 or 0x7f from i on
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+      if (const unsigned m = not_value_mask16(p + i); m != 0) {
+        hit = i + static_cast<size_t>(__builtin_ctz(m));
+        break;
+      }
+    }
+#endif
+    if (hit == n) {
+      for (; i + 8 <= n; i += 8) {
+        if (const uint64_t m = not_value_lanes(load8(p + i)); m != 0) {
+          hit = i + static_cast<size_t>(__builtin_ctzll(m)) / 8;  // the lowest lane is exact
+          break;
+        }
+      }
+    }
+    if (hit == n) {
+      for (; i < n; ++i) {
+        if (!is_value_byte(static_cast<unsigned char>(p[i])) || p[i] == '\t') {
+          hit = i;
+          break;
+        }
+      }
+    }
+    if (hit == n || p[hit] != '\t') return hit;
+    i = hit + 1;
+  }
+}
+
 // Length of the token at the start of `s` (0 when it starts with a
 // non-token byte).
 inline size_t token_length(std::string_view s) {

@@ -132,29 +132,13 @@ void note_connection(std::string_view value, HeadFacts& f) {
   }
 }
 
-// One field line of `in` (without its CRLF, which follows it in memory):
-// checked, filed, and noted when it is about framing or the connection. A
-// line written as it is stored ("Name: value", one space, no trailing
-// blanks) is filed where it lies in the input (HeaderFields::append_stored;
-// the caller adopts the input once the head is complete); others are
-// stored anew.
-bool parse_field(std::string_view line, Response& res, HeadFacts& f,
-                 boost::system::error_code& ec) {
-  if (line[0] == ' ' || line[0] == '\t') {
-    ec = http::error::bad_obs_fold;
-    return false;
-  }
-  const size_t colon = token_length_before_cr(line);
-  if (colon == 0 || colon >= line.size() || line[colon] != ':') {
-    ec = http::error::bad_field;
-    return false;
-  }
-  const std::string_view name = line.substr(0, colon);
-  const std::string_view raw = line.substr(colon + 1);
-  if (!all_value_bytes(raw)) {  // a bare CR included
-    ec = http::error::bad_value;
-    return false;
-  }
+// One field, split and checked (`raw`: its value bytes, untrimmed): noted
+// when it is about framing or the connection, and filed. A line written as
+// it is stored ("Name: value", one space, no trailing blanks) is filed where
+// it lies in the input (HeaderFields::append_stored; the caller adopts the
+// input once the head is complete); others are stored anew.
+bool file_field(std::string_view name, std::string_view raw, Response& res, HeadFacts& f,
+                boost::system::error_code& ec) {
   const std::string_view value = base::trim_blanks(raw);
   const http::field known = field_of(name);
   if (known == http::field::content_length) {
@@ -170,6 +154,55 @@ bool parse_field(std::string_view line, Response& res, HeadFacts& f,
     res.insert(known, name, value);
   }
   return true;
+}
+
+enum class Step : uint8_t { kField, kEnd, kMore, kFailed };
+
+// The line at `pos`, in one pass over its bytes: the name's token bytes,
+// then value bytes up to the first other byte, which must be the CR of a
+// CRLF. kField: filed, `pos` moved past its CRLF; kEnd: the empty line
+// (`pos` at its CR); kMore: the line is not all here yet; kFailed: `ec` set.
+Step next_field(std::string_view in, size_t& pos, Response& res, HeadFacts& f,
+                boost::system::error_code& ec) {
+  const size_t n = in.size();
+  if (pos >= n) return Step::kMore;
+  const char first = in[pos];
+  if (first == '\r') {
+    if (pos + 1 == n) return Step::kMore;
+    if (in[pos + 1] == '\n') return Step::kEnd;
+    ec = http::error::bad_line_ending;
+    return Step::kFailed;
+  }
+  if (first == '\n') {
+    ec = http::error::bad_line_ending;
+    return Step::kFailed;
+  }
+  if (first == ' ' || first == '\t') {
+    ec = http::error::bad_obs_fold;
+    return Step::kFailed;
+  }
+  const size_t colon = pos + token_length(in.substr(pos));
+  if (colon == n) return Step::kMore;
+  if (colon == pos || in[colon] != ':') {
+    if (in[colon] == '\r' && colon + 1 == n) return Step::kMore;
+    ec = in[colon] == '\n' ? http::error::bad_line_ending : http::error::bad_field;
+    return Step::kFailed;
+  }
+  const size_t end = colon + 1 + value_run(in.substr(colon + 1));
+  if (end == n) return Step::kMore;
+  if (in[end] != '\r') {
+    ec = in[end] == '\n' ? http::error::bad_line_ending : http::error::bad_value;
+    return Step::kFailed;
+  }
+  if (end + 1 == n) return Step::kMore;
+  if (in[end + 1] != '\n') {  // a bare CR in the value
+    ec = http::error::bad_value;
+    return Step::kFailed;
+  }
+  const std::string_view name = in.substr(pos, colon - pos);
+  if (!file_field(name, in.substr(colon + 1, end - colon - 1), res, f, ec)) return Step::kFailed;
+  pos = end + 2;
+  return Step::kField;
 }
 
 }  // namespace
@@ -196,20 +229,14 @@ size_t ResponseReader::parse_head(std::string_view in, bool head_request, Respon
   res.reason(reason);
   HeadFacts facts;
   const size_t fields_at = eol + 2;
-  for (size_t pos = fields_at;;) {
-    eol = line_end(in, pos, bad);
-    if (eol == std::string_view::npos || bad) {
-      if (bad) ec = http::error::bad_line_ending;
+  size_t pos = fields_at;
+  for (Step step; (step = next_field(in, pos, res, facts, ec)) != Step::kEnd;) {
+    if (step != Step::kField) {
       res = Response{};  // (its fields may refer to `in`)
       return 0;
     }
-    if (eol == pos) break;  // the empty line: end of head
-    if (!parse_field(in.substr(pos, eol - pos), res, facts, ec)) {
-      res = Response{};
-      return 0;
-    }
-    pos = eol + 2;
   }
+  eol = pos;
   // The fields filed where they lay now move with one copy of their lines.
   res.adopt_input(in.substr(fields_at, eol - fields_at));
   content_length_ = facts.content_length;
