@@ -104,8 +104,6 @@ TEST(HttpCharsTest, TokenLengthAndLineBreakSearchAtEveryLane) {
       s[at] = static_cast<char>(c);
       const size_t want = is_tchar(static_cast<unsigned char>(c)) ? s.size() : at;
       EXPECT_EQ(token_length(s), want) << c << " at " << at;
-      EXPECT_EQ(token_length_before_cr(std::string_view(s + "\r").substr(0, s.size())), want)
-          << c << " at " << at;
       EXPECT_EQ(find_cr_or_lf(s), c == '\r' || c == '\n' ? at : s.size()) << c << " at " << at;
     }
   }
@@ -115,6 +113,8 @@ TEST(HttpCharsTest, TokenLengthAndLineBreakSearchAtEveryLane) {
       std::string s(43, 'm');
       s[at] = static_cast<char>(c);
       EXPECT_EQ(find_cr_or_lf(s), c == '\r' || c == '\n' ? at : s.size()) << c << " at " << at;
+      EXPECT_EQ(token_length(s), is_tchar(static_cast<unsigned char>(c)) ? s.size() : at)
+          << c << " at " << at;
     }
   }
   EXPECT_EQ(find_cr_or_lf("Host: a\r\n"), 7u);
@@ -163,10 +163,6 @@ TEST(HttpCharsTest, WordCheckMatchesByteCheckOnRandomStrings) {
     std::string s(rng() % 40, 'a');
     for (auto& ch : s) ch = name_alphabet[rng() % (rng() % 4 == 0 ? name_alphabet.size() : 9)];
     EXPECT_EQ(token_length(s), slow_token_length(s)) << ::testing::PrintToString(s);
-    const std::string line = s + "\r";
-    EXPECT_EQ(token_length_before_cr(std::string_view(line).substr(0, s.size())),
-              slow_token_length(s))
-        << ::testing::PrintToString(s);
     EXPECT_EQ(find_cr_or_lf(s), slow_find_cr_or_lf(s)) << ::testing::PrintToString(s);
   }
 }
