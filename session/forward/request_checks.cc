@@ -1,6 +1,7 @@
 #include "session/forward/request_checks.h"
 
-#include <cstring>
+#include <array>
+#include <string_view>
 
 #include <boost/beast/core/string.hpp>
 
@@ -20,12 +21,24 @@ std::optional<RequestRefusal> check_request(const RequestHeader& req) {
   return std::nullopt;
 }
 
+namespace {
+
+// The bytes of an authority: unreserved, sub-delims, ':' (port), '[' and
+// ']' (IPv6 literal) and '%' (percent-encoding, zone ids).
+constexpr std::array<bool, 256> kAuthorityByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=:[]%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+}  // namespace
+
 bool valid_authority(std::string_view host) {
-  for (unsigned char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::strchr("-._~!$&'()*+,;=:[]%", c) != nullptr;
-    if (!ok || c == 0) return false;
-  }
+  for (unsigned char c : host)
+    if (!kAuthorityByte[c]) return false;
   return true;
 }
 
@@ -44,7 +57,7 @@ bool is_idempotent(http::verb v) {
 }
 
 bool is_websocket_upgrade(const RequestHeader& req) {
-  return req.method() == http::verb::get &&
+  return req.method() == http::verb::get && req.may_have(http::field::upgrade) &&
          base::has_token(req[http::field::connection], "upgrade") &&
          boost::beast::iequals(req[http::field::upgrade], "websocket");
 }

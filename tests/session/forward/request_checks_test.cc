@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <string>
+
 namespace sag::session {
 namespace {
 namespace http = boost::beast::http;
@@ -48,6 +51,17 @@ TEST(RequestChecks, HostMustBeAnAuthority) {
   EXPECT_TRUE(valid_authority("user-1.example.com:8443"));
   EXPECT_TRUE(valid_authority("[2001:db8::1]:80"));
   EXPECT_FALSE(valid_authority(std::string_view("a\0b", 3)));
+  // Every byte value, alone and inside a host: exactly RFC 3986's
+  // authority bytes (unreserved, sub-delims, ':', '[', ']', '%') pass.
+  const std::string_view allowed = "-._~!$&'()*+,;=:[]%";
+  for (int c = 0; c < 256; ++c) {
+    const bool ok = std::isalnum(c) != 0 && c < 0x80
+                        ? true
+                        : allowed.find(static_cast<char>(c)) != std::string_view::npos;
+    const std::string host = std::string("a.") + static_cast<char>(c) + "b";
+    EXPECT_EQ(valid_authority(std::string(1, static_cast<char>(c))), ok) << c;
+    EXPECT_EQ(valid_authority(host), ok) << c;
+  }
 }
 
 TEST(RequestChecks, IdempotentMethods) {
