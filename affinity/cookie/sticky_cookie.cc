@@ -73,13 +73,14 @@ void encode_date(int64_t t, char* out) {
 // False on a character outside the alphabet. Every 6-char string is the
 // canonical encoding of exactly one 36-bit number.
 bool decode_date(const char* p, int64_t& t) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < kDateChars; ++i) {
-    const int8_t d = kB64Rev[static_cast<unsigned char>(p[i])];
-    if (d < 0) return false;
-    v = (v << 6) | static_cast<uint64_t>(d);
-  }
-  t = static_cast<int64_t>(v);
+  // Every digit looked up first and checked once (a bad one is -1, so the
+  // OR of all is negative): one branch, not six.
+  static_assert(kDateChars == 6);
+  auto digit = [p](size_t i) -> int64_t { return kB64Rev[static_cast<unsigned char>(p[i])]; };
+  const int64_t d0 = digit(0), d1 = digit(1), d2 = digit(2), d3 = digit(3), d4 = digit(4),
+                d5 = digit(5);
+  if ((d0 | d1 | d2 | d3 | d4 | d5) < 0) return false;
+  t = d0 << 30 | d1 << 24 | d2 << 18 | d3 << 12 | d4 << 6 | d5;
   return true;
 }
 

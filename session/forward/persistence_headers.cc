@@ -16,16 +16,24 @@ namespace http = boost::beast::http;
 PersistenceHeaders::Inputs PersistenceHeaders::read_request(
     Request& req, const affinity::StickyCookie* sticky,
     const config::PersistenceConfig& persistence) {
+  // One Cookie field (the usual request) is read where it lies; several
+  // are joined first.
   joined_.clear();
+  cookies_ = {};
   auto [first, last] = req.equal_range(http::field::cookie);
-  for (auto it = first; it != last; ++it) {
-    if (!joined_.empty()) joined_ += "; ";
-    joined_ += it->value();
+  if (first != last && std::next(first) == last) {
+    cookies_ = first->value();
+  } else if (first != last) {
+    for (auto it = first; it != last; ++it) {
+      if (!joined_.empty()) joined_ += "; ";
+      joined_ += it->value();
+    }
+    cookies_ = joined_;
   }
   Inputs in;
   if (sticky) in.cookie = take_sticky_cookie(req, *sticky);
   if (persistence.learn) {
-    if (auto v = affinity::find_cookie(joined_, persistence.learn->cookie)) {
+    if (auto v = affinity::find_cookie(cookies_, persistence.learn->cookie)) {
       learn_value_.assign(*v);
       in.learn = learn_value_;
     }
@@ -38,18 +46,18 @@ std::optional<std::string_view> PersistenceHeaders::take_sticky_cookie(
   const auto& c = sticky.config();
   const std::string_view name =
       c.mode == config::CookieMode::kPrefix ? std::string_view(c.app_cookie) : sticky.name();
-  auto value = affinity::find_cookie(joined_, name);
+  auto value = affinity::find_cookie(cookies_, name);
   if (!value) return std::nullopt;
   switch (c.mode) {
     case config::CookieMode::kInsert: {
       // The usual request: our pair is the whole header, nothing is left.
-      const bool only_pair = value->data() == joined_.data() + name.size() + 1 &&
-                             value->data() + value->size() == joined_.data() + joined_.size();
+      const bool only_pair = value->data() == cookies_.data() + name.size() + 1 &&
+                             value->data() + value->size() == cookies_.data() + cookies_.size();
       cookie_value_.assign(*value);
       if (only_pair) {
         rest_.clear();
       } else {
-        affinity::remove_cookie(joined_, name, rest_);
+        affinity::remove_cookie(cookies_, name, rest_);
       }
       break;
     }
@@ -58,7 +66,7 @@ std::optional<std::string_view> PersistenceHeaders::take_sticky_cookie(
       if (tilde == std::string_view::npos) return std::nullopt;  // the app's own value
       cookie_value_.assign(value->substr(0, tilde));
       const std::string app_value(value->substr(tilde + 1));
-      affinity::replace_cookie_value(joined_, name, app_value, rest_);
+      affinity::replace_cookie_value(cookies_, name, app_value, rest_);
       break;
     }
     case config::CookieMode::kRewrite:
@@ -82,7 +90,7 @@ uint64_t PersistenceHeaders::request_hash(config::HashSource source, std::string
     case config::HashSource::kHeader:
       return affinity::stable_hash64(req[name]);
     case config::HashSource::kCookie: {
-      auto v = affinity::find_cookie(joined_, name);
+      auto v = affinity::find_cookie(cookies_, name);
       return affinity::stable_hash64(v ? *v : std::string_view{});
     }
     case config::HashSource::kPath: {

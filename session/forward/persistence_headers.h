@@ -81,6 +81,10 @@ class PersistenceHeaders {
                                                      const affinity::StickyCookie& sticky);
 
   std::string joined_, rest_, cookie_value_, learn_value_, set_cookie_;
+  // The request's cookies as read_request saw them: its one Cookie field's
+  // value (in the request's storage, which outlives the exchange's use of
+  // it) or joined_.
+  std::string_view cookies_;
   std::vector<std::string> set_cookies_;
 };
 

@@ -514,6 +514,28 @@ TEST(StickyCookieDated, KnownValueWithoutSecret) {
   EXPECT_FALSE(r.refresh);
 }
 
+// A byte outside the base64url alphabet in any digit of either date
+// makes the value unreadable; every digit weighs as date36 writes it.
+TEST(StickyCookieDated, EveryDateDigitIsCheckedAndWeighed) {
+  auto b = dated_backend(1800, 0);
+  const StickyCookie& c = *b->cookie();
+  const std::string v = c.value_for(*b->servers()[0], kT + 100, kT);
+  for (size_t at : {13u, 14u, 15u, 16u, 17u, 18u, 20u, 21u, 22u, 23u, 24u, 25u}) {
+    for (char bad : {'!', '=', '+', '/', '.', '\0', '\x80'}) {
+      std::string w = v;
+      w[at] = bad;
+      EXPECT_EQ(c.decode(w, kT + 100).status, CookieStatus::kInvalid) << at << " " << int(bad);
+    }
+  }
+  for (int64_t created : {kT - 1, kT - 64, kT - 4096, kT - 262144, kT - 16777216}) {
+    const std::string w = c.value_for(*b->servers()[0], kT + 100, created);
+    auto r = c.decode(w, kT + 100);
+    ASSERT_EQ(r.status, CookieStatus::kValid) << w;
+    EXPECT_EQ(r.created, created) << w;
+    EXPECT_EQ(r.last_seen, kT + 100) << w;
+  }
+}
+
 TEST(StickyCookieDated, KnownValueWithSecretIsHmacOverTheValue) {
   auto b = dated_backend(1800, 0, {"k1"});
   const StickyCookie& c = *b->cookie();
