@@ -1,8 +1,12 @@
 #include "session/http2/head_list.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
+
+#include "config/base/copy_short.h"
 
 namespace sag::session {
 namespace http = boost::beast::http;
@@ -42,13 +46,22 @@ std::string_view lowercase_name(http::field f) {
   return i < kFields ? std::string_view(lower_names().names[i]) : std::string_view();
 }
 
+void HeadList::grow(size_t n) {
+  const size_t cap = std::max({size_t{256}, 2 * cap_, used_ + n});
+  auto text = std::make_unique_for_overwrite<char[]>(cap);
+  if (used_ > 0) std::memcpy(text.get(), text_.get(), used_);
+  text_ = std::move(text);
+  cap_ = cap;
+}
+
 void HeadList::start(unsigned status) {
-  text_.clear();
+  used_ = 0;
   spans_.clear();
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
-  text_.append(code, end);
-  spans_.push_back({":status", 0, 7, 0, text_.size()});
+  const size_t n = static_cast<size_t>(end - code);
+  std::memcpy(room(n), code, n);
+  spans_.push_back({":status", 0, 7, 0, n});
 }
 
 void HeadList::add(std::string_view name, std::string_view value, http::field known) {
@@ -57,12 +70,13 @@ void HeadList::add(std::string_view name, std::string_view value, http::field kn
   if (fixed.size() == name.size()) {
     sp.fixed_name = fixed.data();
   } else {
-    sp.name_at = text_.size();
-    text_.append(name);
-    lowercase(text_.data() + sp.name_at, name.size());
+    sp.name_at = used_;
+    char* at = room(name.size());
+    base::copy_short(at, name.data(), name.size());
+    lowercase(at, name.size());
   }
-  sp.value_at = text_.size();
-  text_.append(value);
+  sp.value_at = used_;
+  base::copy_short(room(value.size()), value.data(), value.size());
   spans_.push_back(sp);
 }
 
@@ -81,7 +95,7 @@ void HeadList::add_lines(std::string_view lines) {
 
 const nghttp2_nv* HeadList::nva() {
   nva_.clear();
-  auto* base = reinterpret_cast<uint8_t*>(text_.data());
+  auto* base = reinterpret_cast<uint8_t*>(text_.get());
   constexpr uint8_t kFlags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   for (const Span& sp : spans_) {
     auto* name = sp.fixed_name ? reinterpret_cast<uint8_t*>(const_cast<char*>(sp.fixed_name))

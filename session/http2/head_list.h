@@ -15,6 +15,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,7 +49,19 @@ class HeadList {
     const char* fixed_name;  // static lowercase name, or nullptr: in text_
     size_t name_at, name, value_at, value;
   };
-  std::string text_;
+  // `n` bytes more of text_ (which may move: spans hold offsets).
+  char* room(size_t n) {
+    if (cap_ - used_ < n) grow(n);
+    char* at = text_.get() + used_;
+    used_ += n;
+    return at;
+  }
+  void grow(size_t n);
+
+  // Names and values, back to back; kept (not shrunk) from head to head.
+  std::unique_ptr<char[]> text_;
+  size_t used_ = 0;
+  size_t cap_ = 0;
   std::vector<Span> spans_;
   std::vector<nghttp2_nv> nva_;
 };

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -152,6 +154,32 @@ TEST(HeadList, LowercasesNamesAndReusesBuffers) {
   EXPECT_EQ(str(nv[2].value, nv[2].valuelen), "z");
   h.start(200);
   EXPECT_EQ(h.size(), 1u);
+}
+
+// The text grows past its first block while fields are added (names and
+// values of every length to 300 bytes); every field reads back whole, and
+// a later head reuses the grown text.
+TEST(HeadList, FieldsSurviveTheTextGrowing) {
+  HeadList h;
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  for (int round = 0; round < 2; ++round) {
+    h.start(200);
+    std::vector<std::pair<std::string, std::string>> want;
+    for (size_t n = 1; n <= 300; n += 7) {
+      std::string name = "X-" + std::string(n, static_cast<char>('A' + n % 26));
+      std::string value(n, static_cast<char>('a' + (n + round) % 26));
+      h.add(name, value);
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      want.emplace_back(name, value);
+    }
+    ASSERT_EQ(h.size(), want.size() + 1);
+    const nghttp2_nv* nv = h.nva();
+    EXPECT_EQ(str(nv[0].value, nv[0].valuelen), "200");
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(str(nv[i + 1].name, nv[i + 1].namelen), want[i].first) << i;
+      EXPECT_EQ(str(nv[i + 1].value, nv[i + 1].valuelen), want[i].second) << i;
+    }
+  }
 }
 
 // Known fields take their name from the static lowercase table; nothing is
