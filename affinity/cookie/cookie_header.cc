@@ -31,6 +31,13 @@ void for_each_pair(std::string_view header, F&& f) {
 }  // namespace
 
 std::optional<std::string_view> find_cookie(std::string_view header, std::string_view name) {
+  // The usual header, one pair and it is the one asked for: no walk.
+  if (header.size() > name.size() && header[name.size()] == '=' && header.starts_with(name) &&
+      header.find(';', name.size() + 1) == std::string_view::npos) {
+    std::string_view v = trim(header.substr(name.size() + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
   std::optional<std::string_view> found;
   for_each_pair(header, [&](std::string_view, std::string_view n, std::string_view v, bool has_eq) {
     if (has_eq && n == name) {

@@ -53,7 +53,6 @@ std::optional<std::string_view> PersistenceHeaders::take_sticky_cookie(
       // The usual request: our pair is the whole header, nothing is left.
       const bool only_pair = value->data() == cookies_.data() + name.size() + 1 &&
                              value->data() + value->size() == cookies_.data() + cookies_.size();
-      cookie_value_.assign(*value);
       if (only_pair) {
         rest_.clear();
       } else {
@@ -64,18 +63,19 @@ std::optional<std::string_view> PersistenceHeaders::take_sticky_cookie(
     case config::CookieMode::kPrefix: {
       const size_t tilde = value->find('~');
       if (tilde == std::string_view::npos) return std::nullopt;  // the app's own value
-      cookie_value_.assign(value->substr(0, tilde));
       const std::string app_value(value->substr(tilde + 1));
       affinity::replace_cookie_value(cookies_, name, app_value, rest_);
       break;
     }
     case config::CookieMode::kRewrite:
-      cookie_value_.assign(*value);
-      return std::string_view(cookie_value_);
+      return value;
   }
+  // Erasing and setting only mark fields dead and append: the view of our
+  // value (in the request's field storage, or in joined_) stays valid.
   req.erase(http::field::cookie);
   if (!rest_.empty()) req.set(http::field::cookie, rest_);
-  return std::string_view(cookie_value_);
+  if (c.mode == config::CookieMode::kPrefix) return value->substr(0, value->find('~'));
+  return value;
 }
 
 uint64_t PersistenceHeaders::request_hash(config::HashSource source, std::string_view name,

@@ -39,7 +39,9 @@ class PersistenceHeaders {
  public:
   using Request = session::Request;
 
-  // The persistence values the client sent.
+  // The persistence values the client sent. The views point into the
+  // request's field storage or this object's buffers: valid while both
+  // live, until the next read_request.
   struct Inputs {
     std::optional<std::string_view> cookie;  // our sticky cookie's value
     std::optional<std::string_view> learn;   // the learned server cookie's value
@@ -80,7 +82,7 @@ class PersistenceHeaders {
   std::optional<std::string_view> take_sticky_cookie(Request& req,
                                                      const affinity::StickyCookie& sticky);
 
-  std::string joined_, rest_, cookie_value_, learn_value_, set_cookie_;
+  std::string joined_, rest_, learn_value_, set_cookie_;
   // The request's cookies as read_request saw them: its one Cookie field's
   // value (in the request's storage, which outlives the exchange's use of
   // it) or joined_.

@@ -21,6 +21,22 @@ TEST(FindCookie, FirstMiddleLast) {
   EXPECT_EQ(find_cookie("a=1; SRV=x; b=2", "b"), std::optional("2"sv));
 }
 
+// A header that is one pair (the shortcut) reads as any other pair does.
+TEST(FindCookie, SinglePairShapes) {
+  struct Case {
+    const char* header;
+    std::optional<std::string_view> want;
+  };
+  const Case cases[] = {
+      {"SRV=abc", "abc"},        {"SRV=abc \t", "abc"}, {"SRV=\"abc\"", "abc"},
+      {"SRV= \"a\" ", "a"},      {"SRV=", ""},           {"SRV==x", "=x"},
+      {"SRV=a;", "a"},           {"SRV=a; SRV=b", "a"},  {" SRV=a", "a"},
+      {"SRVX=a", std::nullopt}, {"SR=a", std::nullopt}, {"SRV", std::nullopt},
+      {"srv=a", std::nullopt},  {"SRV=\"", "\""},       {"X=1; SRV=b", "b"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(find_cookie(c.header, "SRV"), c.want) << c.header;
+}
+
 TEST(FindCookie, ValueIsAViewIntoTheHeader) {
   const std::string header = "a=1; SRV=abc; b=2";
   auto v = find_cookie(header, "SRV");
