@@ -113,6 +113,15 @@ struct FramingFields {
 // all data after it (its CR stops the token; the bytes after let the name
 // be checked 16 at a time). `stored_form`: the line reads "name: value"
 // exactly. Returns nullptr when good, else the reason for a 400.
+// The value of a field (`raw`: its bytes after the colon, all value bytes)
+// trimmed; `stored_form`: one space, then the value to the line's end (an
+// empty value: the space alone), so the line is what HeaderFields writes.
+void take_value(std::string_view raw, std::string_view& value, bool& stored_form) {
+  value = trim(raw);
+  stored_form = !raw.empty() && raw[0] == ' ' &&
+                (value.empty() ? raw.size() == 1 : value.size() == raw.size() - 1);
+}
+
 const char* split_field(std::string_view field, std::string_view rest, std::string_view& name,
                         std::string_view& value, bool& stored_form) {
   const size_t colon = token_length(rest);
@@ -121,12 +130,23 @@ const char* split_field(std::string_view field, std::string_view rest, std::stri
   name = field.substr(0, colon);
   const std::string_view raw = field.substr(colon + 1);
   if (!all_value_bytes(raw)) return "invalid byte in header field";
-  value = trim(raw);
-  // One space, then the value to the line's end (an empty value: the space
-  // alone), so the line is what HeaderFields writes.
-  stored_form = !raw.empty() && raw[0] == ' ' &&
-                (value.empty() ? raw.size() == 1 : value.size() == raw.size() - 1);
+  take_value(raw, value, stored_form);
   return nullptr;
+}
+
+// Where the field line at `pos` ends (the index of its CR) when it is well
+// formed: a token, ':', value bytes, CRLF, all found in one pass over its
+// bytes (`colon`: the name's length). npos for any other line (incomplete,
+// empty or broken): the caller reads it the long way, so every refusal
+// keeps its order.
+size_t well_formed_line_end(std::string_view d, size_t pos, size_t& colon) {
+  const std::string_view rest = d.substr(pos);
+  colon = token_length(rest);
+  if (colon == 0 || colon >= rest.size() || rest[colon] != ':') return std::string_view::npos;
+  const size_t end = colon + 1 + value_run(rest.substr(colon + 1));
+  if (end + 1 >= rest.size() || rest[end] != '\r' || rest[end + 1] != '\n')
+    return std::string_view::npos;
+  return pos + end;
 }
 
 // Content-Length: 1 to 18 digits (no overflow possible); repeated fields
@@ -194,13 +214,18 @@ std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
                                            FramingFields& f, HeadSink* sink) {
   uint32_t count = 0;
   for (;;) {
-    bool bad = false;
-    const size_t eol = line_end(d, pos, bad);
-    if (eol == std::string_view::npos) {
-      if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
-      return HeadScan{};
+    size_t colon = 0;
+    size_t eol = well_formed_line_end(d, pos, colon);
+    const bool checked = eol != std::string_view::npos;
+    if (!checked) {
+      bool bad = false;
+      eol = line_end(d, pos, bad);
+      if (eol == std::string_view::npos) {
+        if (d.size() > limits.max_header_bytes) return error(431, "request header too large");
+        return HeadScan{};
+      }
+      if (bad) return error(400, "bad line ending");
     }
-    if (bad) return error(400, "bad line ending");
     if (eol + 2 > limits.max_header_bytes) return error(431, "request header too large");
     if (eol == pos) {  // empty line: end of head
       r.head_length = eol + 2;
@@ -213,8 +238,12 @@ std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
     if (++count > limits.max_headers) return error(431, "too many header fields");
     std::string_view name, value;
     bool stored_form = false;
-    if (const char* reason = split_field(field, rest, name, value, stored_form))
+    if (checked) {
+      name = field.substr(0, colon);
+      take_value(field.substr(colon + 1), value, stored_form);
+    } else if (const char* reason = split_field(field, rest, name, value, stored_form)) {
       return error(400, reason);
+    }
     const auto known = field_of(name);
     if (const char* reason = note_field(known, value, r, f)) return error(400, reason);
     if (sink) sink->field(known, name, value, stored_form);
