@@ -74,9 +74,7 @@ class Http1Session {
  public:
   Http1Session(Stream& stream, ClientConnection& conn)
       : stream_(stream), conn_(conn), w_(conn.worker), cfg_(conn.gen->config),
-        forwarder_(conn, pin_, conn.deadline) {
-    set_limits();
-  }
+        forwarder_(conn, pin_, conn.deadline) {}
 
   // The connection's requests, one after another. The session lives in
   // this coroutine's frame (no second frame for a run() of its own: an idle
@@ -285,15 +283,14 @@ class Http1Session {
     bool body_in_head_ = false;
   };
 
-  void set_limits() {
-    limits_.max_header_bytes = cfg_->limits.max_header_bytes;
-    limits_.max_request_line = cfg_->limits.max_request_line;
-    limits_.max_headers = cfg_->limits.max_headers;
+  // The scan's limits, from the generation's config (not kept per connection).
+  HeadLimits limits() const {
+    const auto& l = cfg_->limits;
+    return {static_cast<size_t>(l.max_header_bytes), static_cast<size_t>(l.max_request_line),
+            l.max_headers};
   }
   void take_generation() {
-    if (!conn_.refresh()) return;
-    cfg_ = conn_.gen->config;
-    set_limits();
+    if (conn_.refresh()) cfg_ = conn_.gen->config;
   }
 
   // Reads until a complete, valid request head is buffered. False: close
@@ -331,13 +328,13 @@ class Http1Session {
         // Rescan only when a line may have completed or a limit may be hit,
         // so a head dribbled byte by byte costs linear, not quadratic, work.
         std::string_view v = view();
+        const HeadLimits limits = this->limits();
         if (std::memchr(v.data() + scanned, '\n', v.size() - scanned) != nullptr ||
-            v.size() > limits_.max_request_line || v.size() > limits_.max_header_bytes) {
-          // The request is built in the same pass; one from a scan that
-          // ends incomplete or in error is dropped.
+            v.size() > limits.max_request_line || v.size() > limits.max_header_bytes) {
+          // The request is built in the same pass (kept only when complete).
           auto req = base::make_pooled<Request>();
           RequestFill fill(*req);
-          scan_ = scan_request_head(v, limits_, &fill);
+          scan_ = scan_request_head(v, limits, &fill);
           if (scan_.state == HeadScan::State::kComplete) {
             req_ = std::move(req);
             // A head whole in the read that started it took no time to come.
@@ -579,14 +576,11 @@ class Http1Session {
   const config::GatewayConfig* cfg_;
   ConnectionPin pin_;
   Forwarder forwarder_;
-  HeadLimits limits_;
   // Request bytes read and not yet consumed; empty and without storage
   // while the connection waits between requests.
   beast::basic_flat_buffer<base::PoolAllocator<char>> in_;
   HeadScan scan_;
-  // The request read_head's scan built, until serve_request takes it (null
-  // while the connection waits between requests).
-  base::Pooled<Request> req_;
+  base::Pooled<Request> req_;  // read_head's scan built it; serve_request takes it
   std::optional<ChunkedDecoder> chunked_;  // the current request's, when chunked
   Exchange x_;
   bool http10_ = false;
