@@ -84,40 +84,6 @@ inline unsigned cr_or_lf_mask16(const char* p) {
 
 }  // namespace chars_detail
 
-// Whether every byte of `s` is a value byte. A block of 16 (or a word of
-// 8; the last one overlapping the one before) with no byte below 0x20 and
-// none equal to 0x7f passes at once; one that has one (a tab, usually) is
-// checked byte by byte.
-inline bool all_value_bytes(std::string_view s) {
-  using namespace chars_detail;
-  const size_t n = s.size();
-#if defined(__SSE2__)
-  if (n >= 16) {
-    for (size_t i = 0;; i += 16) {
-      if (i + 16 > n) i = n - 16;
-      if (not_value_mask16(s.data() + i) != 0) {
-        for (size_t j = i; j < i + 16; ++j)
-          if (!is_value_byte(static_cast<unsigned char>(s[j]))) return false;
-      }
-      if (i + 16 == n) return true;
-    }
-  }
-#endif
-  if (n < 8) {
-    for (char c : s)
-      if (!is_value_byte(static_cast<unsigned char>(c))) return false;
-    return true;
-  }
-  for (size_t i = 0;; i += 8) {
-    if (i + 8 > n) i = n - 8;  // the tail, as a word overlapping the last
-    if (not_value_lanes(load8(s.data() + i)) != 0) {
-      for (size_t j = i; j < i + 8; ++j)
-        if (!is_value_byte(static_cast<unsigned char>(s[j]))) return false;
-    }
-    if (i + 8 == n) return true;
-  }
-}
-
 // Index of the first byte of `s` that is not a value byte, or s.size():
 // where a field value ends (its CR, when the line is well formed). Blocks
 // of 16 (or words of 8) pass at once when no byte in them is below 0x20 or
@@ -157,6 +123,9 @@ inline size_t value_run(std::string_view s) {
     i = hit + 1;
   }
 }
+
+// Whether every byte of `s` is a value byte.
+inline bool all_value_bytes(std::string_view s) { return value_run(s) == s.size(); }
 
 namespace chars_detail {
 
