@@ -21,7 +21,13 @@
 #       X-Forwarded-For on, a pool of 1,024 idle connections, no access log
 #   SAG_INSTR_CACHE=1 bench/instructions.sh s3      # + simulated L1 misses per
 #       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
-#       misses), where instructions alone don't explain the CPU time
+#       misses), where instructions alone don't explain the CPU time;
+#       SAG_INSTR_CACHE=2 adds --branch-sim: mispredicted conditional and
+#       indirect branches per request
+#   SAG_INSTR_AS=harness SAG_INSTR_PEER=nghttpx bench/instructions.sh s3
+#       # the same figures for nghttpx (one process, one worker, configured
+#       # as ../shared/bench's adapter configures it) instead of sag: the
+#       # peer's instructions per request under the same load
 # Needs the Release build (build/bin/gateway, build/bin/gateway-demo-backend),
 # valgrind and h2load (nghttp2-client).
 set -euo pipefail
@@ -31,14 +37,23 @@ short=${SAG_INSTR_SHORT:-500}
 long=${SAG_INSTR_LONG:-2500}
 read -r h2_conns h2_streams <<<"${SAG_INSTR_S3:-4 8}"
 cache=${SAG_INSTR_CACHE:-0}
+peer=${SAG_INSTR_PEER:-}
 cache_flag=()
 [ "$cache" = 1 ] && cache_flag=(--cache-sim=yes)
+[ "$cache" = 2 ] && cache_flag=(--cache-sim=yes --branch-sim=yes)
+case $peer in
+  "") ;;
+  nghttpx)
+    [ "${SAG_INSTR_AS:-}" = harness ] || { echo "SAG_INSTR_PEER needs SAG_INSTR_AS=harness" >&2; exit 2; }
+    [ -x /usr/sbin/nghttpx ] || { echo "needs nghttpx (nghttp2-proxy)" >&2; exit 2; } ;;
+  *) echo "SAG_INSTR_PEER: only nghttpx" >&2; exit 2 ;;
+esac
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(s4 s1 s1c s3)
 for tool in valgrind h2load openssl; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
 done
-[ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
+[ -n "$peer" ] || [ -x "$bin/gateway" ] || { echo "build first: $bin/gateway is missing" >&2; exit 2; }
 
 source "$root/bench/common.sh"
 bench_work sag-instr
@@ -84,7 +99,28 @@ else
 fi
 pids+=($!)
 
-# Instructions the gateway ran for `n` requests of scenario $1.
+# nghttpx's configuration file for plain port $1 and TLS port $2 (as the
+# peer harness's adapter writes it, in one process: no master to fork).
+nghttpx_conf() {
+  cat >"$work/nghttpx.conf" <<EOF
+frontend=127.0.0.1,$2
+frontend=127.0.0.1,$1;no-tls
+backend=127.0.0.1,$backend_port;;proto=http/1.1;affinity=cookie;affinity-cookie-name=SRV;affinity-cookie-path=/
+private-key-file=$work/certs/site.key
+certificate-file=$work/certs/site.crt
+workers=1
+single-process=yes
+add-x-forwarded-for=yes
+frontend-keep-alive-timeout=120s
+backend-keep-alive-timeout=60s
+tls13-ciphers=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+no-ocsp=yes
+errorlog-file=$work/nghttpx-error.log
+EOF
+  echo "$work/nghttpx.conf"
+}
+
+# Instructions the proxy ran for `n` requests of scenario $1.
 run_once() {
   local scenario=$1 n=$2 http_port https_port cfg out gw
   http_port=$(free_port)
@@ -104,7 +140,9 @@ EOF
     sag_backend_yaml "$backend_port" "$pool"
   } >"$cfg"
   out=$work/callgrind.$scenario.$n
-  valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "$bin/gateway" --config "$cfg" \
+  local proxy=("$bin/gateway" --config "$cfg")
+  [ "$peer" = nghttpx ] && proxy=(/usr/sbin/nghttpx "--conf=$(nghttpx_conf "$http_port" "$https_port")")
+  valgrind --tool=callgrind ${cache_flag[@]+"${cache_flag[@]}"} --callgrind-out-file="$out" "${proxy[@]}" \
     >/dev/null 2>"$work/valgrind.log" &
   gw=$!
   wait_port "$https_port" || true
@@ -129,17 +167,21 @@ EOF
 }
 
 # Events per request of a callgrind summary line pair: Ir, or with the cache
-# simulation Ir I1mr D1mr D1mw (fields 1, 4, 5, 6).
+# simulation Ir I1mr D1mr D1mw (fields 1, 4, 5, 6), and with the branch
+# simulation too Bcm Bim (fields 11, 13).
 per_request() {
   python3 - "$1" "$2" "$3" "$cache" <<'PY'
 import sys
-a, b, n, cache = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]), sys.argv[4] == "1"
-idx = [0, 3, 4, 5] if cache else [0]
+a, b, n, cache = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]), sys.argv[4]
+idx = {"1": [0, 3, 4, 5], "2": [0, 3, 4, 5, 10, 12]}.get(cache, [0])
 print(" ".join("%12d" % ((int(b[i]) - int(a[i])) // n) for i in idx))
 PY
 }
 
-if [ "$cache" = 1 ]; then
+if [ "$cache" = 2 ]; then
+  printf '%-5s %12s %12s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req \
+    D1wmiss/req Bcmiss/req Bimiss/req
+elif [ "$cache" = 1 ]; then
   printf '%-5s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req D1wmiss/req
 else
   printf '%-5s %14s %14s %12s\n' scenario "Ir($short)" "Ir($long)" "Ir/request"
@@ -151,7 +193,7 @@ for s in "${scenarios[@]}"; do
     mkdir -p "$SAG_INSTR_KEEP"
     cp "$work/callgrind.$s.$short" "$work/callgrind.$s.$long" "$SAG_INSTR_KEEP/"
   fi
-  if [ "$cache" = 1 ]; then
+  if [ "$cache" != 0 ]; then
     printf '%-5s %s\n' "$s" "$(per_request "$a" "$b" $((long - short)))"
   else
     printf '%-5s %14s %14s %12s\n' "$s" "${a%% *}" "${b%% *}" "$(per_request "$a" "$b" $((long - short)))"
