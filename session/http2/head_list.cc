@@ -50,34 +50,53 @@ void HeadList::grow(size_t n) {
   const size_t cap = std::max({size_t{256}, 2 * cap_, used_ + n});
   auto text = std::make_unique_for_overwrite<char[]>(cap);
   if (used_ > 0) std::memcpy(text.get(), text_.get(), used_);
+  // Entries pointing into the old text (an empty value may point at its
+  // end) point into the copy; static names lie outside it and stay.
+  const auto from = reinterpret_cast<std::uintptr_t>(text_.get());
+  auto rebase = [&](uint8_t*& p) {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    if (at >= from && at <= from + used_) p = reinterpret_cast<uint8_t*>(text.get() + (at - from));
+  };
+  for (nghttp2_nv& nv : nva_) {
+    rebase(nv.name);
+    rebase(nv.value);
+  }
   text_ = std::move(text);
   cap_ = cap;
 }
 
+void HeadList::push(const char* name, size_t name_len, const char* value, size_t value_len) {
+  constexpr uint8_t kFlags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  // (nghttp2 takes non-const pointers but, with NO_COPY, only reads them.)
+  nva_.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name)),
+                  reinterpret_cast<uint8_t*>(const_cast<char*>(value)), name_len, value_len,
+                  kFlags});
+}
+
 void HeadList::start(unsigned status) {
   used_ = 0;
-  spans_.clear();
+  nva_.clear();
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
   const size_t n = static_cast<size_t>(end - code);
-  std::memcpy(room(n), code, n);
-  spans_.push_back({":status", 0, 7, 0, n});
+  char* at = room(n);
+  std::memcpy(at, code, n);
+  push(":status", 7, at, n);
 }
 
 void HeadList::add(std::string_view name, std::string_view value, http::field known) {
-  Span sp{nullptr, 0, name.size(), 0, value.size()};
   const std::string_view fixed = known == http::field::unknown ? std::string_view() : lowercase_name(known);
-  if (fixed.size() == name.size()) {
-    sp.fixed_name = fixed.data();
-  } else {
-    sp.name_at = used_;
+  const bool copy_name = name.empty() || fixed.size() != name.size();
+  const size_t name_off = used_;
+  if (copy_name) {
     char* at = room(name.size());
     base::copy_short(at, name.data(), name.size());
     lowercase(at, name.size());
   }
-  sp.value_at = used_;
-  base::copy_short(room(value.size()), value.data(), value.size());
-  spans_.push_back(sp);
+  char* value_at = room(value.size());
+  base::copy_short(value_at, value.data(), value.size());
+  // (Read after the value's room: that may have moved the text.)
+  push(copy_name ? text_.get() + name_off : fixed.data(), name.size(), value_at, value.size());
 }
 
 void HeadList::add_lines(std::string_view lines) {
@@ -91,18 +110,6 @@ void HeadList::add_lines(std::string_view lines) {
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     add(line.substr(0, colon), value);
   }
-}
-
-const nghttp2_nv* HeadList::nva() {
-  nva_.clear();
-  auto* base = reinterpret_cast<uint8_t*>(text_.get());
-  constexpr uint8_t kFlags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-  for (const Span& sp : spans_) {
-    auto* name = sp.fixed_name ? reinterpret_cast<uint8_t*>(const_cast<char*>(sp.fixed_name))
-                               : base + sp.name_at;
-    nva_.push_back({name, base + sp.value_at, sp.name, sp.value, kFlags});
-  }
-  return nva_.data();
 }
 
 }  // namespace sag::session

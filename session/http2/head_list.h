@@ -41,15 +41,12 @@ class HeadList {
   void add_lines(std::string_view lines);
   // The list, flagged not to be copied; valid until the next start() or
   // add(), and its strings until the next start().
-  const nghttp2_nv* nva();
-  size_t size() const { return spans_.size(); }
+  const nghttp2_nv* nva() const { return nva_.data(); }
+  size_t size() const { return nva_.size(); }
 
  private:
-  struct Span {
-    const char* fixed_name;  // static lowercase name, or nullptr: in text_
-    size_t name_at, name, value_at, value;
-  };
-  // `n` bytes more of text_ (which may move: spans hold offsets).
+  // `n` bytes more of text_. When text_ has to move, grow() points the
+  // entries already made at the new copy.
   char* room(size_t n) {
     if (cap_ - used_ < n) grow(n);
     char* at = text_.get() + used_;
@@ -57,12 +54,14 @@ class HeadList {
     return at;
   }
   void grow(size_t n);
+  void push(const char* name, size_t name_len, const char* value, size_t value_len);
 
   // Names and values, back to back; kept (not shrunk) from head to head.
   std::unique_ptr<char[]> text_;
   size_t used_ = 0;
   size_t cap_ = 0;
-  std::vector<Span> spans_;
+  // The list itself, one array written once per head (no second list to
+  // convert from: a stream's head is cold memory by the time it is built).
   std::vector<nghttp2_nv> nva_;
 };
 
