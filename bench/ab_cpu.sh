@@ -21,6 +21,11 @@
 #     also runs that build's gateway (a baseline: another commit) with the
 #     same configuration in every round, and prints this build's CPU per
 #     request as a ratio to it: how a change is judged on a shared machine.
+#   SAG_AB_SCENARIOS="s3" bench/ab_cpu.sh     # only some of s1 s4 s3 (the
+#     rounds of peers no chosen scenario needs are skipped)
+#   SAG_AB_H2="16 4" bench/ab_cpu.sh          # S3's h2load connections and
+#     streams per connection (default 16 32): how the cost per stream moves
+#     with the streams in flight
 # Needs the Release build, haproxy, nghttpx, nginx, wrk, h2load, openssl,
 # taskset, a C compiler.
 set -euo pipefail
@@ -33,6 +38,17 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 nghttpx_bin=$(command -v nghttpx || echo /usr/sbin/nghttpx)
 [ -x "$root/build/bin/gateway" ] || { echo "build first: $root/build/bin/gateway" >&2; exit 2; }
 base=${SAG_AB_BASE:-}
+read -r -a chosen <<<"${SAG_AB_SCENARIOS:-s1 s4 s3}"
+read -r h2_conns h2_streams <<<"${SAG_AB_H2:-16 32}"
+for s in "${chosen[@]}"; do
+  case $s in s1 | s4 | s3) ;; *) echo "SAG_AB_SCENARIOS: s1, s4 or s3, not $s" >&2; exit 2 ;; esac
+done
+# The scenario:client:scheme arguments of round() for those of $@ chosen.
+pick() {
+  local sc
+  for sc in "$@"; do [[ " ${chosen[*]} " == *" ${sc%%:*} "* ]] && echo "$sc"; done
+  return 0
+}
 [ -z "$base" ] || [ -x "$base/gateway" ] || { echo "no gateway in SAG_AB_BASE=$base" >&2; exit 2; }
 
 source "$root/bench/common.sh"
@@ -156,9 +172,9 @@ measure() {
     t1=$(ticks "$pid")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   else
-    taskset -c 1 h2load -c16 -m32 -D 1 "$url" >/dev/null 2>&1
+    taskset -c 1 h2load -c"$h2_conns" -m"$h2_streams" -D 1 "$url" >/dev/null 2>&1
     t0=$(ticks "$pid")
-    out=$(taskset -c 1 h2load -c16 -m32 -D 5 "$url")
+    out=$(taskset -c 1 h2load -c"$h2_conns" -m"$h2_streams" -D 5 "$url")
     t1=$(ticks "$pid")
     reqs=$(awk '/^requests:/ {print $8}' <<<"$out")
   fi
@@ -173,6 +189,7 @@ print(*(round((int(b) - int(a)) / hz * 1e6 / $reqs, 1) for a, b in zip(t0, t1)))
 round() {
   local name=$1 tls=$2 plain=$3 cmd=$4 p sc s client scheme port
   shift 4
+  [ $# -gt 0 ] || return 0  # nothing chosen for this proxy
   taskset -c 0 bash -c "exec $cmd" >/dev/null 2>&1 &
   p=$!
   wait_port "$plain" 100 || true
@@ -186,23 +203,31 @@ round() {
   wait "$p" 2>/dev/null || true
 }
 
+mapfile -t sag_sc < <(pick s1:wrk:https s4:wrk:http s3:h2load:https)
+mapfile -t hap_sc < <(pick s1:wrk:https s4:wrk:http)
+mapfile -t ngx_sc < <(pick s3:h2load:https)
+mapfile -t floor_tls_sc < <(pick s1:wrk:https)
+mapfile -t floor_plain_sc < <(pick s4:wrk:http)
 for r in $(seq 1 "$rounds"); do
-  round sag "$sag_tls" "$sag_plain" "$root/build/bin/gateway --config $work/sag.yaml" \
-    s1:wrk:https s4:wrk:http s3:h2load:https
+  round sag "$sag_tls" "$sag_plain" "$root/build/bin/gateway --config $work/sag.yaml" "${sag_sc[@]}"
   [ -z "$base" ] || round base "$sag_tls" "$sag_plain" "$base/gateway --config $work/sag.yaml" \
-    s1:wrk:https s4:wrk:http s3:h2load:https
-  round haproxy "$hap_tls" "$hap_plain" "haproxy -f $work/hap.cfg" s1:wrk:https s4:wrk:http
-  round nghttpx "$ngx_tls" "$ngx_plain" "$nghttpx_bin --conf=$work/nghttpx.conf" s3:h2load:https
+    "${sag_sc[@]}"
+  round haproxy "$hap_tls" "$hap_plain" "haproxy -f $work/hap.cfg" "${hap_sc[@]}"
+  round nghttpx "$ngx_tls" "$ngx_plain" "$nghttpx_bin --conf=$work/nghttpx.conf" "${ngx_sc[@]}"
   round floor "$floor_tls" "$floor_tls" \
-    "$work/floor_proxy --tls $work/certs/site.crt $work/certs/site.key $floor_tls ${servers[*]}" s1:wrk:https
-  round floor "$floor_plain" "$floor_plain" "$work/floor_proxy $floor_plain ${servers[*]}" s4:wrk:http
+    "$work/floor_proxy --tls $work/certs/site.crt $work/certs/site.key $floor_tls ${servers[*]}" \
+    "${floor_tls_sc[@]}"
+  round floor "$floor_plain" "$floor_plain" "$work/floor_proxy $floor_plain ${servers[*]}" \
+    "${floor_plain_sc[@]}"
   echo "round $r of $rounds done" >&2
 done
 
 python3 - "$work" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 def load(name):
     d = {}
+    if not os.path.exists(f"{sys.argv[1]}/{name}"):
+        return d
     for line in open(f"{sys.argv[1]}/{name}"):
         s, user, system = line.split()
         d.setdefault(s, []).append((float(user), float(system)))
@@ -214,6 +239,8 @@ med = statistics.median
 print("| scenario | peer | sag us/req | peer us/req | ratio | sag user | peer user | user ratio | sag system | peer system |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for s, p in peer_of.items():
+    if s not in sag:
+        continue
     a, b = sag[s], peers[p][s]
     at, bt = med([u + k for u, k in a]), med([u + k for u, k in b])
     au, bu = med([u for u, _ in a]), med([u for u, _ in b])
@@ -226,6 +253,8 @@ if os.path.exists(f"{sys.argv[1]}/base"):
     print("| scenario | this build us/req | base us/req | ratio | user | base user | system | base system |")
     print("|---|---|---|---|---|---|---|---|")
     for s in ("s1", "s4", "s3"):
+        if s not in sag:
+            continue
         a, b = sag[s], base[s]
         at, bt = med([u + k for u, k in a]), med([u + k for u, k in b])
         au, bu = med([u for u, _ in a]), med([u for u, _ in b])
@@ -234,6 +263,8 @@ if os.path.exists(f"{sys.argv[1]}/base"):
     print()
 floors = load("floor")
 for s in ("s1", "s4"):
+    if s not in sag:
+        continue
     floor, hap = floors[s], peers["haproxy"][s]
     ft, ht = med([u + k for u, k in floor]), med([u + k for u, k in hap])
     fu, fk = med([u for u, _ in floor]), med([k for _, k in floor])

@@ -59,6 +59,30 @@ struct ServerGuard {
   ~ServerGuard() { finish(); }
 };
 
+// The relay buffer (BufferPool::kSize bytes), leased from the worker's pool
+// when asked for and given back while the exchange waits for its server:
+// hundreds of HTTP/2 streams waiting would otherwise each hold one, and the
+// bytes of every response would land in memory long gone from the caches.
+class RelayBuffer {
+ public:
+  explicit RelayBuffer(BufferPool& pool) : pool_(pool) {}
+  ~RelayBuffer() { drop(); }
+  RelayBuffer(const RelayBuffer&) = delete;
+  RelayBuffer& operator=(const RelayBuffer&) = delete;
+  // The buffer (leased now if it isn't); its bytes last until drop().
+  char* get() {
+    if (!buf_) buf_ = pool_.take();
+    return buf_.get();
+  }
+  void drop() {
+    if (buf_) pool_.give_back(std::move(buf_));
+  }
+
+ private:
+  BufferPool& pool_;
+  std::unique_ptr<char[]> buf_;
+};
+
 }  // namespace
 
 // One request on its way; lives in forward()'s frame.
@@ -70,7 +94,7 @@ struct Forwarder::Pending {
   const affinity::StickyCookie* sticky;
   const affinity::AffinityRequest& input;  // persistence inputs (excluded set per attempt)
   ServerConnection& up;
-  char* buf;  // the relay buffer, BufferPool::kSize bytes
+  RelayBuffer& relay;
   bool websocket;
   Stage stage = Stage::kReceived;
   ServerGuard guard{};
@@ -159,8 +183,8 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   // Held through a pointer so this frame stays small enough for Asio to
   // recycle (base::make_pooled).
   auto up = base::make_pooled<Http1ServerConnection>(w, br, deadline_);
-  BufferPool::Lease lease(w.buffers);
-  Pending p{req, port, x, br, sticky, input, *up, lease.get(), websocket};
+  RelayBuffer relay(w.buffers);
+  Pending p{req, port, x, br, sticky, input, *up, relay, websocket};
   p.stage = Stage::kReaching;
   if (!co_await reach_server(p)) co_return false;
   p.stage = Stage::kRelaying;
@@ -265,8 +289,11 @@ awaitable<bool> Forwarder::reach_server(Pending& p) {
 
 awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server) {
   Status st;
-  if (!p.up.send_request_now(p.req, p.port, p.buf, BufferPool::kSize, st))
-    st = co_await p.up.send_request(p.req, p.port, p.buf, BufferPool::kSize);
+  if (!p.up.send_request_now(p.req, p.port, p.relay.get(), BufferPool::kSize, st))
+    st = co_await p.up.send_request(p.req, p.port, p.relay.get(), BufferPool::kSize);
+  // The request went whole (body included) or failed: nothing in the
+  // buffer is needed while the server thinks.
+  p.relay.drop();
   if (st != Status::kOk || p.port.client_gone()) co_return st;
   const auto sent_at = Clock::now();
   st = co_await p.up.read_response_head(p.req.method());
@@ -280,8 +307,9 @@ awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server)
   // client need not see (replay, or a clean 502), and head and body leave
   // together.
   if (!p.up.prefetchable(BufferPool::kSize)) co_return Status::kOk;
-  if (p.up.prefetch_buffered(p.buf, BufferPool::kSize)) co_return Status::kOk;
-  co_return co_await p.up.prefetch_body(p.buf, BufferPool::kSize);
+  char* buf = p.relay.get();
+  if (p.up.prefetch_buffered(buf, BufferPool::kSize)) co_return Status::kOk;
+  co_return co_await p.up.prefetch_body(buf, BufferPool::kSize);
 }
 
 awaitable<bool> Forwarder::respond(Pending& p) {
@@ -334,14 +362,14 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     // Read whole already (the usual short response): one send, without the
     // relay loop's coroutine.
     const size_t n = p.up.prefetched();
-    const char* body = n ? p.buf : nullptr;
+    const char* body = n ? p.relay.get() : nullptr;
     bool sent = false;
     if (!p.port.send_head_now(res, framing, body, n, true, sent))
       sent = co_await p.port.send_head(res, framing, body, n, true);
     r.head_sent = true;
     r.end = sent ? RelayEnd::kComplete : RelayEnd::kClientGone;
   } else {
-    r = co_await relay_response(p.up, p.port, framing, p.buf, BufferPool::kSize);
+    r = co_await relay_response(p.up, p.port, framing, p.relay.get(), BufferPool::kSize);
   }
   if (r.end == RelayEnd::kServerBroke) {
     // A server that breaks mid-response is a 502; a client that has the

@@ -40,13 +40,24 @@ Http1ServerConnection::Http1ServerConnection(WorkerContext& worker, const Backen
                                              Deadline& deadline)
     : worker_(worker),
       backend_(backend),
-      deadline_(deadline),
-      lease_(worker.buffers),
-      in_(lease_.get(), BufferPool::kSize) {}
+      deadline_(deadline) {}
 
 Http1ServerConnection::~Http1ServerConnection() {
   if (socket_) deadline_.forget(socket_.get());
   close();
+  if (in_buf_) worker_.buffers.give_back(std::move(in_buf_));
+}
+
+void Http1ServerConnection::take_input() {
+  if (in_buf_) return;
+  in_buf_ = worker_.buffers.take();
+  in_.reset(in_buf_.get(), BufferPool::kSize);
+}
+
+void Http1ServerConnection::drop_input_if_done() {
+  if (!in_buf_ || !got_head_ || !reader_.done() || in_.size() > 0) return;
+  in_.reset(nullptr, 0);
+  worker_.buffers.give_back(std::move(in_buf_));
 }
 
 ServerConnection::Status Http1ServerConnection::fail(const char* what,
@@ -185,16 +196,27 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_h
         co_return fail("invalid response head", http::error::header_limit, true);
     }
     // The answer is never there yet right after the request went out: the
-    // wait comes first, with no system call (socket_readiness.h). The loop
-    // is receive_some's, without a frame of its own.
-    const auto space = in_.prepare(in_.max_size() - in_.size());
+    // wait comes first, with no system call (socket_readiness.h), and the
+    // buffer is taken after it. The loop is receive_some's, without a frame
+    // of its own.
     boost::system::error_code ec;
-    size_t n = 0;
-    while (!base::receive_ready(sock(), space, ec, n)) {
+    while (!base::maybe_readable(sock())) {
       auto [wec] = co_await base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
       if (wec) {
         ec = wec;
         break;
+      }
+    }
+    size_t n = 0;
+    if (!ec) {
+      take_input();
+      const auto space = in_.prepare(in_.max_size() - in_.size());
+      while (!base::receive_ready(sock(), space, ec, n)) {
+        auto [wec] = co_await base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
+        if (wec) {
+          ec = wec;
+          break;
+        }
       }
     }
     if (ec == asio::error::eof)
@@ -218,6 +240,7 @@ bool Http1ServerConnection::prefetch_buffered(char* buf, size_t cap) {
     boost::system::error_code ec;
     in_.consume(reader_.decode(input_view(), buf, cap, prefetched_, ec));
   }
+  drop_input_if_done();
   return reader_.done();
 }
 
@@ -229,6 +252,7 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::prefetch_body(c
     if (s != Status::kOk) co_return s;
     prefetched_ += got;
   }
+  drop_input_if_done();
   co_return Status::kOk;
 }
 

@@ -1,8 +1,11 @@
 // ServerConnection over pooled HTTP/1.1 keep-alive connections (our
 // ResponseReader; Beast's serializer for request bodies). The server's
-// bytes land in a buffer leased from the worker's pool for the exchange, so
-// a small response arrives in one read and nothing is allocated for it; a
-// body with a length is read straight into the relay buffer.
+// bytes land in a buffer leased from the worker's pool once they are there
+// (an exchange waiting for its server holds none: with hundreds of HTTP/2
+// streams in flight, one buffer each would be megabytes the kernel writes
+// into cold), so a small response arrives in one read and nothing is
+// allocated for it; a body with a length is read straight into the relay
+// buffer.
 //
 // Thread: the connection's worker. Owns its socket: the destructor closes
 // whatever release() didn't pool, and drops it from the deadline.
@@ -59,6 +62,11 @@ class Http1ServerConnection final : public ServerConnection {
  private:
   // Starts a new attempt: what the previous one held is closed and reset.
   void begin(uint32_t index);
+  // Leases the input buffer (if not leased yet: only while in_ is empty).
+  void take_input();
+  // Gives it back once the response was read whole and nothing is left in
+  // it (the exchange may go on for long, sending the body to the client).
+  void drop_input_if_done();
   // The socket, made (unopened) on first use when no pooled one was taken.
   boost::asio::ip::tcp::socket& sock() {
     if (!socket_) socket_ = base::make_pooled<boost::asio::ip::tcp::socket>(worker_.io);
@@ -76,8 +84,14 @@ class Http1ServerConnection final : public ServerConnection {
   // pool's pointer, where constructing one first would look its service up
   // in the io_context's registry (a mutex and a scan) on every request.
   UpstreamPool::SocketPtr socket_;
-  BufferPool::Lease lease_;
-  boost::beast::flat_static_buffer_base in_;
+  // in_ over a buffer from worker_.buffers, or over nothing until
+  // take_input(); given back on destruction.
+  struct Input : boost::beast::flat_static_buffer_base {
+    Input() : flat_static_buffer_base(nullptr, 0) {}
+    using flat_static_buffer_base::reset;
+  };
+  std::unique_ptr<char[]> in_buf_;
+  Input in_;
   ResponseReader reader_;
   Response res_;
   Failure failure_;
