@@ -42,7 +42,7 @@ class Deadline {
   void arm(Clock::time_point at, boost::asio::ip::tcp::socket* victim);
   // `d` from now, read from the coarse clock and rounded up by its
   // resolution: at most a tick late, and early only by how late the kernel
-  // ran its last tick (a fraction of a millisecond).
+  // ran its last tick (coarse_clock.h: usually a fraction of a millisecond).
   void arm_after(Clock::duration d, boost::asio::ip::tcp::socket* victim) {
     arm(base::coarse_steady_now() + base::coarse_resolution() + d, victim);
   }

@@ -7,8 +7,9 @@
 // coarse reading is of the same clock as the fine one (CLOCK_MONOTONIC,
 // CLOCK_REALTIME), never ahead of it, and one tick (coarse_resolution(),
 // 4 ms on this kernel) behind it at most, plus however late the kernel ran
-// that tick (a fraction of a millisecond seen here, in a VM). Anything measuring
-// an interval (latency, response time) keeps the fine clocks.
+// that tick (usually a fraction of a millisecond here, in a VM; up to 3 ms
+// under load). Anything measuring an interval (latency, response time)
+// keeps the fine clocks.
 // Where the coarse clocks are missing (clock_gettime fails), the fine ones
 // stand in. Thread-safe; no state but the resolution, read once.
 #pragma once
