@@ -406,6 +406,9 @@ class Http1Session {
     auto req_ptr = std::move(req_);  // built by read_head's scan; owns its fields
     auto& req = *req_ptr;
     in_.consume(scan_.head_length);
+    // Nothing more buffered: the buffer goes back to the worker's cache for
+    // the exchange (as while idle) instead of being held through the wait.
+    if (in_.size() == 0) in_.shrink_to_fit();
     x_.method.assign(req.method_string());
     x_.path.assign(req.target());
     http10_ = scan_.http10;
