@@ -41,8 +41,14 @@ class H2StreamPool {
   PooledStream& take(int32_t id);
   // Back to the pool once nghttp2 closed the stream and its coroutine, if it
   // had one, ended: each of the two calls this once, the second gives back.
+  // The request's fields and the response head's storage go back to the
+  // worker's cache then (nothing refers to them any more): a free stream
+  // object holds no header storage, and the next stream's comes warm.
   void release_if_unused(H2Stream& st) {
-    if (st.closed && (!st.started || st.done)) free_.push_back(static_cast<PooledStream*>(&st));
+    if (!st.closed || (st.started && !st.done)) return;
+    st.req.clear();  // (its fields; reuse() resets the rest)
+    st.head.release();
+    free_.push_back(static_cast<PooledStream*>(&st));
   }
   // Keeps `keep` objects; only when every object is free (no stream open or
   // running), never inside nghttp2's callbacks.

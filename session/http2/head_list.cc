@@ -47,22 +47,30 @@ std::string_view lowercase_name(http::field f) {
 }
 
 void HeadList::grow(size_t n) {
-  const size_t cap = std::max({size_t{256}, 2 * cap_, used_ + n});
-  auto text = std::make_unique_for_overwrite<char[]>(cap);
-  if (used_ > 0) std::memcpy(text.get(), text_.get(), used_);
+  const size_t cap = std::max({kUsualText, 2 * cap_, used_ + n});
+  char* text = base::PoolAllocator<char>{}.allocate(cap);
+  if (used_ > 0) std::memcpy(text, text_, used_);
   // Entries pointing into the old text (an empty value may point at its
   // end) point into the copy; static names lie outside it and stay.
-  const auto from = reinterpret_cast<std::uintptr_t>(text_.get());
+  const auto from = reinterpret_cast<std::uintptr_t>(text_);
   auto rebase = [&](uint8_t*& p) {
     const auto at = reinterpret_cast<std::uintptr_t>(p);
-    if (at >= from && at <= from + used_) p = reinterpret_cast<uint8_t*>(text.get() + (at - from));
+    if (at >= from && at <= from + used_) p = reinterpret_cast<uint8_t*>(text + (at - from));
   };
   for (nghttp2_nv& nv : nva_) {
     rebase(nv.name);
     rebase(nv.value);
   }
-  text_ = std::move(text);
+  if (text_) base::PoolAllocator<char>{}.deallocate(text_, cap_);
+  text_ = text;
   cap_ = cap;
+}
+
+void HeadList::release() noexcept {
+  if (text_) base::PoolAllocator<char>{}.deallocate(text_, cap_);
+  text_ = nullptr;
+  cap_ = used_ = 0;
+  decltype(nva_)().swap(nva_);
 }
 
 void HeadList::push(const char* name, size_t name_len, const char* value, size_t value_len) {
@@ -76,6 +84,9 @@ void HeadList::push(const char* name, size_t name_len, const char* value, size_t
 void HeadList::start(unsigned status) {
   used_ = 0;
   nva_.clear();
+  // After release(): room for a usual head at once, not grown step by step.
+  if (nva_.capacity() == 0) nva_.reserve(kUsualFields);
+  if (cap_ == 0) grow(kUsualText);
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, status);
   const size_t n = static_cast<size_t>(end - code);
@@ -96,7 +107,7 @@ void HeadList::add(std::string_view name, std::string_view value, http::field kn
   char* value_at = room(value.size());
   base::copy_short(value_at, value.data(), value.size());
   // (Read after the value's room: that may have moved the text.)
-  push(copy_name ? text_.get() + name_off : fixed.data(), name.size(), value_at, value.size());
+  push(copy_name ? text_ + name_off : fixed.data(), name.size(), value_at, value.size());
 }
 
 void HeadList::add_lines(std::string_view lines) {

@@ -15,12 +15,13 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <boost/beast/http/field.hpp>
+
+#include "config/base/block_cache.h"
 
 namespace sag::session {
 
@@ -30,6 +31,11 @@ std::string_view lowercase_name(boost::beast::http::field f);
 
 class HeadList {
  public:
+  HeadList() = default;
+  ~HeadList() { release(); }
+  HeadList(const HeadList&) = delete;
+  HeadList& operator=(const HeadList&) = delete;
+
   // Starts a new head with its :status.
   void start(unsigned status);
   // `name` is lowercased (HTTP/2 field names are lowercase); `known` is its
@@ -43,26 +49,34 @@ class HeadList {
   // add(), and its strings until the next start().
   const nghttp2_nv* nva() const { return nva_.data(); }
   size_t size() const { return nva_.size(); }
+  // Gives the storage back to the worker's block cache (the stream closed:
+  // nghttp2 holds no pointer into it); the next start() takes it afresh,
+  // from memory just used, rather than from a stream object's own buffers
+  // that have long gone cold.
+  void release() noexcept;
 
  private:
   // `n` bytes more of text_. When text_ has to move, grow() points the
   // entries already made at the new copy.
   char* room(size_t n) {
     if (cap_ - used_ < n) grow(n);
-    char* at = text_.get() + used_;
+    char* at = text_ + used_;
     used_ += n;
     return at;
   }
   void grow(size_t n);
+  static constexpr size_t kUsualFields = 16;  // entries (a response head's, and :status)
+  static constexpr size_t kUsualText = 512;   // bytes of names and values
   void push(const char* name, size_t name_len, const char* value, size_t value_len);
 
-  // Names and values, back to back; kept (not shrunk) from head to head.
-  std::unique_ptr<char[]> text_;
+  // Names and values, back to back, in a block of the cache (cap_ bytes;
+  // kept from head to head until release()).
+  char* text_ = nullptr;
   size_t used_ = 0;
   size_t cap_ = 0;
   // The list itself, one array written once per head (no second list to
   // convert from: a stream's head is cold memory by the time it is built).
-  std::vector<nghttp2_nv> nva_;
+  std::vector<nghttp2_nv, base::PoolAllocator<nghttp2_nv>> nva_;
 };
 
 }  // namespace sag::session
