@@ -225,6 +225,7 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_h
     in_.commit(n);
   }
   got_head_ = true;
+  drop_input_if_done();  // a response without a body (204, 304, HEAD, length 0)
   co_return Status::kOk;
 }
 
