@@ -406,9 +406,7 @@ class Http1Session {
     auto req_ptr = std::move(req_);  // built by read_head's scan; owns its fields
     auto& req = *req_ptr;
     in_.consume(scan_.head_length);
-    // Nothing more buffered: the buffer goes back to the worker's cache for
-    // the exchange (as while idle) instead of being held through the wait.
-    if (in_.size() == 0) in_.shrink_to_fit();
+    if (in_.size() == 0) in_.shrink_to_fit();  // not held through the server's wait
     x_.method.assign(req.method_string());
     x_.path.assign(req.target());
     http10_ = scan_.http10;
@@ -488,7 +486,7 @@ class Http1Session {
         }
         in_.consume(n);
       }
-      Lease lease(w_.buffers);
+      BufferPool::Lease lease(w_.buffers);
       while (!done) {
         auto [ec, n] = co_await stream_.async_read_some(
             asio::buffer(lease.buf.get(), BufferPool::kSize), kTuple);
@@ -519,7 +517,7 @@ class Http1Session {
         }
         up_in.consume(n);
       }
-      Lease lease(w_.buffers);
+      BufferPool::Lease lease(w_.buffers);
       while (!done) {
         auto [ec, n] = co_await up.async_read_some(
             asio::buffer(lease.buf.get(), BufferPool::kSize), kTuple);
@@ -570,8 +568,6 @@ class Http1Session {
     finish_exchange(conn_, x_);
   }
 
-  using Lease = BufferPool::Lease;
-
   Stream& stream_;
   ClientConnection& conn_;
   WorkerContext& w_;
@@ -580,7 +576,7 @@ class Http1Session {
   ConnectionPin pin_;
   Forwarder forwarder_;
   // Request bytes read and not yet consumed; empty and without storage
-  // while the connection waits between requests.
+  // while the connection waits for its client or for a server.
   beast::basic_flat_buffer<base::PoolAllocator<char>> in_;
   HeadScan scan_;
   base::Pooled<Request> req_;  // read_head's scan built it; serve_request takes it
