@@ -6,6 +6,7 @@ difference of each function's self cost, divided by the difference in
 requests, is what one request costs in it.
   SAG_INSTR_KEEP=/tmp/prof bench/instructions.sh s3
   bench/callgrind_diff.py /tmp/prof/callgrind.s3.1000 /tmp/prof/callgrind.s3.6000 [--top 40] [--inclusive]
+  ... --event D1mw   # another event of a SAG_INSTR_CACHE run (D1mr, I1mr, Bcm...)
 """
 import argparse
 import re
@@ -13,9 +14,11 @@ import subprocess
 import sys
 
 
-def costs(path, inclusive):
+def costs(path, inclusive, event):
+    show = [f"--show={event}", f"--sort={event}"] if event else []
     out = subprocess.run(
-        ["callgrind_annotate", "--auto=no", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100", path],
+        ["callgrind_annotate", "--auto=no", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100",
+         *show, path],
         check=True, capture_output=True, text=True).stdout
     table = {}
     for line in out.splitlines():
@@ -40,15 +43,16 @@ def main():
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--inclusive", action="store_true")
     ap.add_argument("--width", type=int, default=150)
+    ap.add_argument("--event", help="an event other than Ir (the first), e.g. D1mw")
     a = ap.parse_args()
     n = requests_of(a.long) - requests_of(a.short)
-    s, l = costs(a.short, a.inclusive), costs(a.long, a.inclusive)
+    s, l = costs(a.short, a.inclusive, a.event), costs(a.long, a.inclusive, a.event)
     rows = sorted(((l.get(k, 0) - s.get(k, 0)) / n, k) for k in set(s) | set(l))
     rows.reverse()
     if not a.inclusive:
-        print(f"{sum(r for r, _ in rows):10.0f}  total per request")
+        print(f"{sum(r for r, _ in rows):10.1f}  total per request")
     for per, name in rows[:a.top]:
-        print(f"{per:10.0f}  {name[:a.width]}")
+        print(f"{per:10.1f}  {name[:a.width]}")
 
 
 if __name__ == "__main__":

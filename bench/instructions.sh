@@ -23,7 +23,10 @@
 #       request (callgrind --cache-sim: I1 fetch misses, D1 read and write
 #       misses), where instructions alone don't explain the CPU time;
 #       SAG_INSTR_CACHE=2 adds --branch-sim: mispredicted conditional and
-#       indirect branches per request
+#       indirect branches per request. The last-level cache callgrind
+#       simulates is this machine's L2 (sysfs; SAG_INSTR_LL="bytes,ways,line"
+#       to choose): its misses (DLmr, DLmw) are what a working set larger
+#       than one core's cache costs, where the L1 figures count every cold line
 #   SAG_INSTR_AS=harness SAG_INSTR_PEER=nghttpx bench/instructions.sh s3
 #       # the same figures for nghttpx (one process, one worker, configured
 #       # as ../shared/bench's adapter configures it) instead of sag: the
@@ -39,8 +42,15 @@ read -r h2_conns h2_streams <<<"${SAG_INSTR_S3:-4 8}"
 cache=${SAG_INSTR_CACHE:-0}
 peer=${SAG_INSTR_PEER:-}
 cache_flag=()
+l2=/sys/devices/system/cpu/cpu0/cache/index2
+ll=${SAG_INSTR_LL:-}
+if [ -z "$ll" ] && [ -r $l2/size ] && [ "$(cat $l2/level)" = 2 ]; then
+  l2_kib=$(cat $l2/size)
+  ll="$(( ${l2_kib%K} * 1024 )),$(cat $l2/ways_of_associativity),$(cat $l2/coherency_line_size)"
+fi
 [ "$cache" = 1 ] && cache_flag=(--cache-sim=yes)
 [ "$cache" = 2 ] && cache_flag=(--cache-sim=yes --branch-sim=yes)
+[ "$cache" != 0 ] && [ -n "$ll" ] && cache_flag+=(--LL="$ll")
 case $peer in
   "") ;;
   nghttpx)
@@ -167,22 +177,23 @@ EOF
 }
 
 # Events per request of a callgrind summary line pair: Ir, or with the cache
-# simulation Ir I1mr D1mr D1mw (fields 1, 4, 5, 6), and with the branch
-# simulation too Bcm Bim (fields 11, 13).
+# simulation Ir I1mr D1mr D1mw DLmr DLmw (fields 1, 4, 5, 6, 8, 9), and with
+# the branch simulation too Bcm Bim (fields 11, 13).
 per_request() {
   python3 - "$1" "$2" "$3" "$cache" <<'PY'
 import sys
 a, b, n, cache = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]), sys.argv[4]
-idx = {"1": [0, 3, 4, 5], "2": [0, 3, 4, 5, 10, 12]}.get(cache, [0])
+idx = {"1": [0, 3, 4, 5, 7, 8], "2": [0, 3, 4, 5, 7, 8, 10, 12]}.get(cache, [0])
 print(" ".join("%12d" % ((int(b[i]) - int(a[i])) // n) for i in idx))
 PY
 }
 
 if [ "$cache" = 2 ]; then
-  printf '%-5s %12s %12s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req \
-    D1wmiss/req Bcmiss/req Bimiss/req
+  printf '%-5s %12s %12s %12s %12s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req \
+    D1wmiss/req LLrmiss/req LLwmiss/req Bcmiss/req Bimiss/req
 elif [ "$cache" = 1 ]; then
-  printf '%-5s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req D1wmiss/req
+  printf '%-5s %12s %12s %12s %12s %12s %12s\n' scenario Ir/request I1miss/req D1rmiss/req D1wmiss/req \
+    LLrmiss/req LLwmiss/req
 else
   printf '%-5s %14s %14s %12s\n' scenario "Ir($short)" "Ir($long)" "Ir/request"
 fi
