@@ -20,6 +20,7 @@
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
 #include "session/http2/h2_body_out.h"
+#include "session/http2/h2_output.h"
 #include "session/http2/h2_request.h"
 #include "session/http2/h2_stream.h"
 #include "session/http2/h2_stream_pool.h"
@@ -40,7 +41,6 @@ namespace {
 // after it was freed): results go to a local first.
 using base::kTuple;
 constexpr size_t kReadSize = 16 * 1024;
-constexpr size_t kWriteBatch = 64 * 1024;
 constexpr size_t kPooledWhenIdle = 4;         // stream objects an idle connection keeps
 constexpr std::chrono::seconds kTrimAfter{1};  // idle this long: keep only those
 
@@ -51,8 +51,8 @@ class Http2Session {
  public:
   Http2Session(Stream& stream, ClientConnection& conn)
       : stream_(stream), conn_(conn), w_(conn.worker), held_(conn.gen), cfg_(*held_->config),
-        ex_(stream.get_executor()), pool_(ex_, w_.deadlines, conn_, pin_), write_signal_(ex_),
-        all_done_(ex_) {}
+        ex_(stream.get_executor()), pool_(ex_, w_.deadlines, conn_, pin_),
+        out_(cfg_.limits.h2_max_concurrent_streams), write_signal_(ex_), all_done_(ex_) {}
 
   ~Http2Session() {
     if (ng_) nghttp2_session_del(ng_);
@@ -132,40 +132,22 @@ class Http2Session {
   }
 
   awaitable<void> writer() {
-    std::vector<uint8_t> batch;
-    batch.reserve(kWriteBatch);
     for (;;) {
-      if (dead_) break;
-      batch.clear();
-      while (batch.size() < kWriteBatch && nghttp2_session_want_write(ng_)) {
-        const uint8_t* data = nullptr;
-        const ssize_t n = nghttp2_session_mem_send(ng_, &data);
-        if (n < 0) {
-          dead_ = true;
-          break;
-        }
-        if (n == 0) break;
-        batch.insert(batch.end(), data, data + n);
-        if (!settings_patched_) {
-          settings_patched_ = true;
-          patch_max_concurrent_streams(batch.data() + batch.size() - n, static_cast<size_t>(n),
-                                       cfg_.limits.h2_max_concurrent_streams);
-        }
-      }
-      if (dead_) break;
-      if (!batch.empty()) {
+      if (!pack()) break;
+      if (!out_.empty()) {
         // What the socket takes at once needs no executor trip; the rest
         // goes out asynchronously (the same bytes: OpenSSL's retry rule).
         boost::system::error_code ec;
-        const size_t done = write_all_now(stream_, batch.data(), batch.size(), ec);
-        if (!ec && done < batch.size()) {
+        const size_t done = write_all_now(stream_, out_.data(), out_.size(), ec);
+        if (!ec && done < out_.size()) {
           writing_ = true;
           update_idle();
           std::tie(ec, std::ignore) = co_await asio::async_write(
-              stream_, asio::buffer(batch.data() + done, batch.size() - done), kTuple);
+              stream_, asio::buffer(out_.data() + done, out_.size() - done), kTuple);
           writing_ = false;
           update_idle();
         }
+        out_.clear();
         if (ec) break;  // (dead_ is set below)
         continue;
       }
@@ -184,6 +166,21 @@ class Http2Session {
       boost::system::error_code ignored;
       conn_.lowest.cancel(ignored);
     }
+  }
+
+  // Makes the frames nghttp2 has to send (into out_, for the writer).
+  // Called by the writer, and by a stream right after it submitted its
+  // head or data: its frames are made then, while the head and the data
+  // are still in cache, and its coroutine usually ends without waiting for
+  // the writer, so a burst of responses reuses one stream's memory instead
+  // of holding a burst's worth of heads until the writer runs. Not while
+  // out_ is being written. False when the session failed (dead_ is set).
+  bool pack() {
+    if (!writing_ && !dead_ && !out_.pack(ng_)) {
+      dead_ = true;
+      write_signal_.notify();
+    }
+    return !dead_;
   }
 
   // Ends the session: GOAWAY with `code` and the last stream processed.
@@ -396,13 +393,13 @@ class Http2Session {
   // When the bytes fed to nghttp2 were read: the start and head time of the
   // requests they begin or complete (one clock reading per read).
   Clock::time_point read_at_;
+  H2Output out_;  // frames made and not yet written (pack(); the writer writes)
   Signal write_signal_;
   Signal all_done_;
   bool dead_ = false;         // the connection failed: no more I/O
   bool reader_done_ = false;
   bool terminating_ = false;  // GOAWAY queued to end the session
   bool goaway_sent_ = false;  // graceful stop announced
-  bool settings_patched_ = false;  // the first SETTINGS went out (patch_max_concurrent_streams)
   bool writing_ = false;
 };
 
@@ -469,6 +466,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
       nghttp2_session_resume_data(s_.ng_, st_.id);
     }
     s_.write_signal_.notify();
+    pack_now();
     auto outcome = co_await drained();
     co_return outcome;
   }
@@ -516,8 +514,16 @@ class Http2Session<Stream>::Port final : public ClientPort {
                                            no_data ? nullptr : &provider);
     s_.write_signal_.notify();
     if (rv != 0) co_return false;
+    pack_now();
     auto outcome = co_await drained();
     co_return outcome;
+  }
+
+  // The stream's frames made now (Http2Session::pack). What that notifies
+  // this stream of is moot: drained() checks the state itself.
+  void pack_now() {
+    s_.pack();
+    st_.sig.clear();
   }
 
   // Waits until the offered bytes are in frames (the caller's buffer is
