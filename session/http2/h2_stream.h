@@ -86,6 +86,7 @@ struct H2StreamFlags {
   bool out_last = false;
   bool deferred = false;    // the data source said "no data yet"
   bool submitted = false;   // the response head went to nghttp2
+  bool head_out = false;    // its HEADERS frame was made: nghttp2 needs `head` no more
   bool eof_sent = false;    // the response's last frame went out
   bool reset_sent = false;  // the gateway reset the stream
   bool closed = false;      // nghttp2 closed the stream
@@ -123,8 +124,8 @@ struct H2Stream : H2StreamFlags {
   std::string in;
   std::string answer_body;  // the gateway's own answer
   // The response head as submitted: nghttp2 points into it (no copy) until
-  // the HEADERS frame is out; rewritten only by a later stream on this
-  // object, after nghttp2 closed this one.
+  // the HEADERS frame is made (head_out; usually at once, Http2Session::
+  // pack), or the stream closed; given back then.
   HeadList head;
   Signal sig;               // wakes the stream's coroutine
   Deadline deadline;        // bounds the server side

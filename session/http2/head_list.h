@@ -2,9 +2,9 @@
 // stream to the next. The list is submitted with NGHTTP2_NV_FLAG_NO_COPY_*:
 // nghttp2 keeps pointers into it instead of copying (and lowercasing) every
 // name and value, so it must stay as it is until the HEADERS frame was sent
-// or dropped. Each stream object has its own list for that reason: it is
-// only rewritten for a later stream, once nghttp2 closed this one (a closed
-// stream's queued HEADERS is dropped unread).
+// or dropped. Each stream object has its own list for that reason, given
+// back once the HEADERS frame was made, or nghttp2 closed the stream (a
+// closed stream's queued HEADERS is dropped unread).
 //
 // Names of known fields point into a static table of lowercase names;
 // other names and every value are copied into the list's own text.
@@ -49,10 +49,10 @@ class HeadList {
   // add(), and its strings until the next start().
   const nghttp2_nv* nva() const { return nva_.data(); }
   size_t size() const { return nva_.size(); }
-  // Gives the storage back to the worker's block cache (the stream closed:
-  // nghttp2 holds no pointer into it); the next start() takes it afresh,
-  // from memory just used, rather than from a stream object's own buffers
-  // that have long gone cold.
+  // Gives the storage back to the worker's block cache (nghttp2 holds no
+  // pointer into it any more); the next start() takes it afresh, from
+  // memory just used, rather than from a stream object's own buffers that
+  // have long gone cold.
   void release() noexcept;
 
  private:

@@ -168,13 +168,11 @@ class Http2Session {
     }
   }
 
-  // Makes the frames nghttp2 has to send (into out_, for the writer).
-  // Called by the writer, and by a stream right after it submitted its
-  // head or data: its frames are made then, while the head and the data
-  // are still in cache, and its coroutine usually ends without waiting for
-  // the writer, so a burst of responses reuses one stream's memory instead
-  // of holding a burst's worth of heads until the writer runs. Not while
-  // out_ is being written. False when the session failed (dead_ is set).
+  // Makes the frames nghttp2 has to send (into out_; the writer writes
+  // them). Also called by a stream right after it submitted: its frames are
+  // made while its head and data are in cache, and it usually ends without
+  // waiting, so a burst of responses reuses one stream's memory instead of
+  // holding a burst's worth. False when the session failed (dead_).
   bool pack() {
     if (!writing_ && !dead_ && !out_.pack(ng_)) {
       dead_ = true;
@@ -346,6 +344,7 @@ class Http2Session {
     H2Stream* st = self(user).find(frame->hd.stream_id);
     if (!st) return 0;
     st->x.bytes += frame->hd.length + 9;
+    if (frame->hd.type == NGHTTP2_HEADERS) st->head_out = true;
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
       st->eof_sent = true;
       st->sig.notify();
@@ -515,6 +514,8 @@ class Http2Session<Stream>::Port final : public ClientPort {
     s_.write_signal_.notify();
     if (rv != 0) co_return false;
     pack_now();
+    // Its text back to the cache at once, warm for the next stream's head.
+    if (st_.head_out) st_.head.release();
     auto outcome = co_await drained();
     co_return outcome;
   }
