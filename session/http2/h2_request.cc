@@ -1,6 +1,8 @@
 #include "session/http2/h2_request.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include <boost/beast/core/string.hpp>
 
@@ -73,6 +75,17 @@ std::optional<H2Refusal> finish_h2_request(H2Stream& st, const config::LimitsCon
   // A body of unknown length goes to the server chunked.
   if (has_body && cl == req.end()) req.chunked(true);
   return std::nullopt;
+}
+
+size_t take_h2_body_in(H2Stream& st, char* buf, size_t cap) {
+  const size_t n = std::min(st.in.size() - st.in_off, cap);
+  std::memcpy(buf, st.in.data() + st.in_off, n);
+  st.in_off += n;
+  if (st.in_off == st.in.size()) {
+    st.in.clear();
+    st.in_off = 0;
+  }
+  return n;
 }
 
 }  // namespace sag::session

@@ -39,4 +39,8 @@ struct H2Refusal {
 std::optional<H2Refusal> finish_h2_request(H2Stream& st, const config::LimitsConfig& limits,
                                            bool has_body);
 
+// Moves up to `cap` bytes of the request body received (st.in) to `buf`;
+// returns how many. The caller gives them back to the stream's window.
+size_t take_h2_body_in(H2Stream& st, char* buf, size_t cap);
+
 }  // namespace sag::session

@@ -66,6 +66,17 @@ void HeadList::grow(size_t n) {
   cap_ = cap;
 }
 
+void HeadList::start_answer(unsigned status, size_t body_size, std::string_view extra_lines) {
+  char length[24];
+  auto [end, ec] = std::to_chars(length, length + sizeof length, body_size);
+  start(status);
+  add("content-type", "text/plain", boost::beast::http::field::content_type);
+  add("cache-control", "no-store", boost::beast::http::field::cache_control);
+  add("content-length", std::string_view(length, end - length),
+      boost::beast::http::field::content_length);
+  add_lines(extra_lines);
+}
+
 void HeadList::release() noexcept {
   if (text_) base::PoolAllocator<char>{}.deallocate(text_, cap_);
   text_ = nullptr;

@@ -45,6 +45,10 @@ class HeadList {
   // Adds each "Name: value\r\n" line of `lines` (as the gateway's own
   // answers carry extra fields); a line without a colon is skipped.
   void add_lines(std::string_view lines);
+  // Starts the head of the gateway's own answer: `status`, a plain-text
+  // body of `body_size` bytes not to be cached, then `extra_lines` (as
+  // add_lines).
+  void start_answer(unsigned status, size_t body_size, std::string_view extra_lines);
   // The list, flagged not to be copied; valid until the next start() or
   // add(), and its strings until the next start().
   const nghttp2_nv* nva() const { return nva_.data(); }

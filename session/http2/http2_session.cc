@@ -2,17 +2,11 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include <algorithm>
-#include <charconv>
-#include <cstring>
 #include <memory>
-#include <string>
 #include <tuple>
-#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "config/base/asio_prelude.h"
@@ -420,15 +414,8 @@ class Http2Session<Stream>::Port final : public ClientPort {
         co_await answer(GatewayError::kBodyTooLarge, {}, {});
         co_return BodyRead{false};
       }
-      const size_t avail = st_.in.size() - st_.in_off;
-      if (avail > 0) {
-        const size_t n = std::min(avail, cap);
-        std::memcpy(buf, st_.in.data() + st_.in_off, n);
-        st_.in_off += n;
-        if (st_.in_off == st_.in.size()) {
-          st_.in.clear();
-          st_.in_off = 0;
-        }
+      if (st_.in.size() > st_.in_off) {
+        const size_t n = take_h2_body_in(st_, buf, cap);
         // The stream's window reopens as the server takes the bytes.
         nghttp2_session_consume_stream(s_.ng_, st_.id, n);
         s_.write_signal_.notify();
@@ -443,15 +430,23 @@ class Http2Session<Stream>::Port final : public ClientPort {
     }
   }
 
+  // The head (and the whole body, when it came with it) is usually in
+  // frames at once (Http2Session::pack): then no coroutine of its own.
+  bool send_head_now(Response& res, const ResponseFraming& framing, const char* data, size_t n,
+                     bool last, bool& sent) override {
+    if (gone() || !submit_head(res, framing, data, n, last)) {
+      sent = false;
+      return true;
+    }
+    sent = !gone();
+    return !sent || !pending();  // else send_head() waits for the rest
+  }
+
   awaitable<bool> send_head(Response& res, const ResponseFraming& framing, const char* data,
                             size_t n, bool last) override {
-    if (gone()) co_return false;
-    // The Forwarder removed the connection-specific fields.
-    HeadList& head = st_.head;
-    head.start(res.result_int());
-    for (const auto& f : res) head.add(f.name_string(), f.value(), f.name());
-    const bool no_data = framing.no_body || (last && n == 0);
-    auto outcome = co_await submit(no_data, data, n, last);
+    // (Submitted already when send_head_now() began.)
+    if (!st_.submitted && (gone() || !submit_head(res, framing, data, n, last))) co_return false;
+    auto outcome = co_await drained();
     co_return outcome;
   }
 
@@ -480,15 +475,8 @@ class Http2Session<Stream>::Port final : public ClientPort {
     if (!gone() && !st_.submitted) {
       st_.answer_body.assign(reason);
       st_.answer_body += '\n';
-      char length[24];
-      auto [end, ec] = std::to_chars(length, length + sizeof length, st_.answer_body.size());
-      HeadList& head = st_.head;
-      head.start(status);
-      head.add("content-type", "text/plain", http::field::content_type);
-      head.add("cache-control", "no-store", http::field::cache_control);
-      head.add("content-length", std::string_view(length, end - length), http::field::content_length);
-      head.add_lines(extra_headers);
-      co_await submit(false, st_.answer_body.data(), st_.answer_body.size(), true);
+      st_.head.start_answer(status, st_.answer_body.size(), extra_headers);
+      if (submit(false, st_.answer_body.data(), st_.answer_body.size(), true)) co_await drained();
     }
     finish_exchange(s_.conn_, st_.x);
   }
@@ -498,10 +486,20 @@ class Http2Session<Stream>::Port final : public ClientPort {
  private:
   bool gone() const { return s_.dead_ || st_.reset_sent || (st_.closed && !st_.eof_sent); }
 
+  // submit() with `res` as the head (the Forwarder removed the
+  // connection-specific fields).
+  bool submit_head(Response& res, const ResponseFraming& framing, const char* data, size_t n,
+                   bool last) {
+    st_.head.start(res.result_int());
+    for (const auto& f : res) st_.head.add(f.name_string(), f.value(), f.name());
+    return submit(framing.no_body || (last && n == 0), data, n, last);
+  }
+
   // Submits the head in st_.head (nghttp2 points into it until the HEADERS
   // frame went out or the stream closed) with the first body bytes, and
-  // waits until nghttp2 took them (or, without data, the head went out).
-  awaitable<bool> submit(bool no_data, const char* data, size_t n, bool last) {
+  // makes what frames it can at once; drained() waits for the rest. False
+  // when nghttp2 refused it.
+  bool submit(bool no_data, const char* data, size_t n, bool last) {
     st_.submitted = true;
     st_.out = no_data ? nullptr : data;
     st_.out_len = no_data ? 0 : n;
@@ -512,12 +510,11 @@ class Http2Session<Stream>::Port final : public ClientPort {
     const int rv = nghttp2_submit_response(s_.ng_, st_.id, st_.head.nva(), st_.head.size(),
                                            no_data ? nullptr : &provider);
     s_.write_signal_.notify();
-    if (rv != 0) co_return false;
+    if (rv != 0) return false;
     pack_now();
     // Its text back to the cache at once, warm for the next stream's head.
     if (st_.head_out) st_.head.release();
-    auto outcome = co_await drained();
-    co_return outcome;
+    return true;
   }
 
   // The stream's frames made now (Http2Session::pack). What that notifies
@@ -527,11 +524,14 @@ class Http2Session<Stream>::Port final : public ClientPort {
     st_.sig.clear();
   }
 
+  // Offered bytes not yet in frames, or the last ones not yet out.
+  bool pending() const { return st_.out_len > 0 || (st_.out_last && !st_.eof_sent); }
+
   // Waits until the offered bytes are in frames (the caller's buffer is
   // free again) and, for the last ones, until they went out. A client that
   // doesn't open its window for timeouts.client loses the stream.
   awaitable<bool> drained() {
-    while (!gone() && (st_.out_len > 0 || (st_.out_last && !st_.eof_sent))) {
+    while (!gone() && pending()) {
       const bool woken = co_await st_.sig.wait_for(s_.cfg_.timeouts.client);
       if (!woken) s_.reset(st_, NGHTTP2_CANCEL);
     }

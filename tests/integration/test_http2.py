@@ -253,6 +253,30 @@ class H2BehaviourTest(H2TestCase):
         self.assertEqual(stb.length, 16 * MiB)
         self.assertEqual(stb.sha256, download_sha256(16 * MiB))
 
+    def test_a_short_response_held_by_its_stream_window_ends_when_it_opens(self):
+        # The whole response comes with its head (read ahead from the
+        # server); the client's 1,000-byte stream window takes part of it at
+        # once, and the rest waits for the window, however long.
+        c = self.h2(settings={"INITIAL_WINDOW_SIZE": 1000})
+        sid = c.request("GET", "/download?size=8000")
+        c.hold.add(sid)
+        c.wait(lambda: sid in c.streams and c.streams[sid].length >= 1000, 10)
+        c.wait(lambda: False, 0.5)
+        self.assertEqual(c.streams[sid].length, 1000)
+        self.assertFalse(c.streams[sid].done)
+        # Meanwhile another response passes through the gateway's buffers:
+        # the held bytes must not be the ones it reused.
+        other = self.h2()
+        pad = "z" * 7000
+        ost = other.response(other.request("GET", "/headers", [("x-pad", pad)]), 15)
+        self.assertStreamOK(ost)
+        self.assertIn(pad, ost.body.decode())
+        c.release(sid)
+        st = c.response(sid, 15)
+        self.assertStreamOK(st)
+        self.assertEqual(st.length, 8000)
+        self.assertEqual(st.sha256, download_sha256(8000))
+
     def test_upload_on_many_streams_at_once(self):
         c = self.h2()
         datas = [body_bytes(300 * 1024 + i, b"%d" % i) for i in range(8)]

@@ -156,6 +156,32 @@ TEST(HeadList, LowercasesNamesAndReusesBuffers) {
   EXPECT_EQ(h.size(), 1u);
 }
 
+TEST(HeadList, AnswerHeadNamesItsBody) {
+  HeadList h;
+  h.start_answer(503, 20, "Retry-After: 5\r\nno colon\r\n");
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  std::vector<std::pair<std::string, std::string>> got;
+  for (size_t i = 0; i < h.size(); ++i)
+    got.emplace_back(str(h.nva()[i].name, h.nva()[i].namelen), str(h.nva()[i].value, h.nva()[i].valuelen));
+  const std::vector<std::pair<std::string, std::string>> want{
+      {":status", "503"},       {"content-type", "text/plain"}, {"cache-control", "no-store"},
+      {"content-length", "20"}, {"retry-after", "5"}};
+  EXPECT_EQ(got, want);
+}
+
+TEST_F(H2RequestTest, BodyIsTakenInPiecesAndTheBufferReset) {
+  st_.in = "0123456789";
+  char buf[16];
+  ASSERT_EQ(take_h2_body_in(st_, buf, 4), 4u);
+  EXPECT_EQ(std::string_view(buf, 4), "0123");
+  EXPECT_EQ(st_.in_off, 4u);
+  ASSERT_EQ(take_h2_body_in(st_, buf, 16), 6u);
+  EXPECT_EQ(std::string_view(buf, 6), "456789");
+  EXPECT_TRUE(st_.in.empty());  // all taken: room from the start again
+  EXPECT_EQ(st_.in_off, 0u);
+  EXPECT_EQ(take_h2_body_in(st_, buf, 16), 0u);
+}
+
 // The text grows past its first block while fields are added (names and
 // values of every length to 300 bytes); every field reads back whole, and
 // a later head reuses the grown text.
