@@ -100,7 +100,9 @@ class Http2Session {
         break;
       }
       read_at_ = Clock::now();
+      in_nghttp2_ = true;
       const ssize_t rv = nghttp2_session_mem_recv(ng_, buf.get(), n);
+      in_nghttp2_ = false;
       if (rv == NGHTTP2_ERR_FLOODED) {
         // The peer doesn't read what its own frames make us send, so a
         // GOAWAY would sit behind megabytes it won't take: reset now.
@@ -162,17 +164,21 @@ class Http2Session {
     }
   }
 
-  // Makes the frames nghttp2 has to send (into out_; the writer writes
-  // them). Also called by a stream right after it submitted: its frames are
-  // made while its head and data are in cache, and it usually ends without
-  // waiting, so a burst of responses reuses one stream's memory instead of
-  // holding a burst's worth. False when the session failed (dead_).
+  // Makes nghttp2's frames (into out_, which the writer writes). A stream
+  // calls it right after it submitted, so its frames are made while its
+  // head and data are in cache and it ends without waiting: a burst of
+  // responses reuses one stream's memory. Not inside nghttp2 (a stream may
+  // start and answer within mem_recv). False when the session failed.
   bool pack() {
-    if (!writing_ && !dead_ && !out_.pack(ng_)) {
+    if (writing_ || in_nghttp2_ || dead_) return !dead_;
+    in_nghttp2_ = true;
+    const bool ok = out_.pack(ng_);
+    in_nghttp2_ = false;
+    if (!ok) {
       dead_ = true;
       write_signal_.notify();
     }
-    return !dead_;
+    return ok;
   }
 
   // Ends the session: GOAWAY with `code` and the last stream processed.
@@ -182,8 +188,7 @@ class Http2Session {
     write_signal_.notify();
   }
 
-  // Graceful stop: GOAWAY (once), so the client opens no more streams; the
-  // running ones finish.
+  // Graceful stop: GOAWAY (once): the client opens no more streams, running ones end.
   void announce_stop() {
     if (goaway_sent_ || dead_ || terminating_) return;
     goaway_sent_ = true;
@@ -200,17 +205,15 @@ class Http2Session {
     write_signal_.notify();
   }
 
-  // A graceful stop cancels the reads of idle connections (WorkerContext::
-  // begin_stop): idle here is no stream running and no write under way, so
-  // the cancel never cuts a response short.
+  // A graceful stop cancels idle connections' reads (WorkerContext::begin_stop):
+  // idle is no stream running and no write under way, so no response is cut.
   void update_idle() { conn_.idle = running_ == 0 && !writing_; }
 
   // ---- nghttp2 callbacks (run inside mem_recv / mem_send) ----------------
 
   static Http2Session& self(void* user) { return *static_cast<Http2Session*>(user); }
 
-  // The open stream `id` (nullptr once nghttp2 closed it: the object may
-  // already serve another stream).
+  // The open stream `id` (null once closed: its object may serve another one).
   H2Stream* find(int32_t id) {
     auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
     return st && st->id == id && !st->closed ? st : nullptr;
@@ -305,11 +308,9 @@ class Http2Session {
     }
     st->in.append(reinterpret_cast<const char*>(data), len);
     st->body_received += len;
-    // The connection's window reopens at once; each stream's only as its
-    // server takes the body (read_body). So uploads stalled on slow servers
-    // hold their own stream windows and never the connection's, and a small
-    // POST beside them still flows; what a connection can make the gateway
-    // buffer stays bounded by streams x kH2StreamWindow.
+    // The connection's window reopens at once, each stream's only as its
+    // server takes the body (read_body): stalled uploads hold their own
+    // windows, never the connection's; buffering stays <= streams x window.
     nghttp2_session_consume_connection(ng, len);
     st->sig.notify();
     return 0;
@@ -373,8 +374,7 @@ class Http2Session {
   Stream& stream_;
   ClientConnection& conn_;
   WorkerContext& w_;
-  // Limits and timeouts: the generation the connection started on (streams
-  // route with the current one, ClientConnection::refresh).
+  // Limits and timeouts: the generation the connection started on (streams route with the current).
   const std::shared_ptr<const WorkerGeneration> held_;
   const config::GatewayConfig& cfg_;
   asio::any_io_executor ex_;
@@ -383,9 +383,7 @@ class Http2Session {
   H2StreamPool pool_;  // the stream objects, reused
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
   size_t running_ = 0;       // streams whose coroutine runs
-  // When the bytes fed to nghttp2 were read: the start and head time of the
-  // requests they begin or complete (one clock reading per read).
-  Clock::time_point read_at_;
+  Clock::time_point read_at_;  // of the bytes fed to nghttp2: their streams' start and head time
   H2Output out_;  // frames made and not yet written (pack(); the writer writes)
   Signal write_signal_;
   Signal all_done_;
@@ -394,6 +392,7 @@ class Http2Session {
   bool terminating_ = false;  // GOAWAY queued to end the session
   bool goaway_sent_ = false;  // graceful stop announced
   bool writing_ = false;
+  bool in_nghttp2_ = false;  // inside mem_recv or mem_send (their callbacks may start streams)
 };
 
 // The client side of one stream, for the Forwarder.
