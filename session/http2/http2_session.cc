@@ -413,7 +413,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
         co_await answer(GatewayError::kBodyTooLarge, {}, {});
         co_return BodyRead{false};
       }
-      if (st_.in.size() > st_.in_off) {
+      if (body_buffered()) {
         const size_t n = take_h2_body_in(st_, buf, cap);
         // The stream's window reopens as the server takes the bytes.
         nghttp2_session_consume_stream(s_.ng_, st_.id, n);
