@@ -308,7 +308,17 @@ class TlsSocketStream {
       pieces[count++] = Piece{b.data(), b.size()};
       total += b.size();
     }
+    // g++ may warn that `pieces` could be read uninitialized (a const
+    // pointer to a partly set array; seen with profile-guided inlining):
+    // write() reads only the first `count`.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
     return OpState::write(pieces, count);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
   }
 
   template <bool kWithSize, class Token>

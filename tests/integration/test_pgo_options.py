@@ -1,0 +1,64 @@
+"""The profile-guided build's CMake options (README, Build; CMakeLists.txt
+SAG_PGO): a wrong value or a missing profile stops the configure with a
+message that says what to do, instead of a build that silently has no
+profile. (The whole profile-guided build, training included, is
+test_bench_pgo_build: minutes, label bench.)"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from harness import main  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def configure(build, *defs):
+    return subprocess.run(["cmake", "-S", ROOT, "-B", build, "-G", "Ninja", "-DSAG_TESTS=OFF",
+                           "-DCMAKE_CXX_COMPILER=g++", *defs],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+
+
+class PgoOptionsTest(unittest.TestCase):
+    def setUp(self):
+        for tool in ("cmake", "ninja", "g++"):
+            if not shutil.which(tool):
+                self.skipTest("%s is not installed here" % tool)
+        self.dir = tempfile.mkdtemp(prefix="sag-pgo-opt-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_use_without_profiles_names_the_folder_and_the_script(self):
+        empty = os.path.join(self.dir, "no-profile")
+        os.mkdir(empty)
+        p = configure(os.path.join(self.dir, "b"), "-DSAG_PGO=use", "-DSAG_PGO_DIR=" + empty)
+        out = p.stdout.decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertIn("no profiles (*.gcda) in " + empty, out)
+        self.assertIn("bench/pgo_build.sh", out)
+
+    def test_an_unknown_value_is_refused(self):
+        p = configure(os.path.join(self.dir, "b"), "-DSAG_PGO=sometimes")
+        out = p.stdout.decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertIn("SAG_PGO is 'sometimes': empty, generate or use", out)
+
+    def test_generate_instruments_every_file(self):
+        build = os.path.join(self.dir, "b")
+        prof = os.path.join(self.dir, "prof")
+        p = configure(build, "-DSAG_PGO=generate", "-DSAG_PGO_DIR=" + prof)
+        self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+        with open(os.path.join(build, "compile_commands.json")) as f:
+            commands = f.read()
+        self.assertIn("-fprofile-generate=" + prof, commands)
+        # Profiles named relative to the build folder, so that another
+        # folder's SAG_PGO=use finds them.
+        self.assertIn("-fprofile-prefix-path=" + build, commands)
+
+
+if __name__ == "__main__":
+    main()
