@@ -24,6 +24,11 @@ def configure(build, *defs):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
 
 
+def message(p):
+    """The configure's output with CMake's line wrapping undone."""
+    return " ".join(p.stdout.decode(errors="replace").split())
+
+
 class PgoOptionsTest(unittest.TestCase):
     def setUp(self):
         for tool in ("cmake", "ninja", "g++"):
@@ -36,14 +41,14 @@ class PgoOptionsTest(unittest.TestCase):
         empty = os.path.join(self.dir, "no-profile")
         os.mkdir(empty)
         p = configure(os.path.join(self.dir, "b"), "-DSAG_PGO=use", "-DSAG_PGO_DIR=" + empty)
-        out = p.stdout.decode(errors="replace")
+        out = message(p)
         self.assertNotEqual(p.returncode, 0, out)
         self.assertIn("no profiles (*.gcda) in " + empty, out)
         self.assertIn("bench/pgo_build.sh", out)
 
     def test_an_unknown_value_is_refused(self):
         p = configure(os.path.join(self.dir, "b"), "-DSAG_PGO=sometimes")
-        out = p.stdout.decode(errors="replace")
+        out = message(p)
         self.assertNotEqual(p.returncode, 0, out)
         self.assertIn("SAG_PGO is 'sometimes': empty, generate or use", out)
 
@@ -57,7 +62,7 @@ class PgoOptionsTest(unittest.TestCase):
         self.assertIn("-fprofile-generate=" + prof, commands)
         # Profiles named relative to the build folder, so that another
         # folder's SAG_PGO=use finds them.
-        self.assertIn("-fprofile-prefix-path=" + build, commands)
+        self.assertIn("-fprofile-prefix-path=" + os.path.realpath(build), commands)
 
 
 if __name__ == "__main__":
