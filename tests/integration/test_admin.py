@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -34,7 +33,7 @@ class AdminTestCase(GatewayTestCase):
         self.s = self.servers(*NAMES)
         admin = {"bind": "127.0.0.1:0"}
         if self.auth:
-            d = tempfile.mkdtemp(prefix="sag-admin-")
+            d = self.temp_dir("sag-admin-")
             pw = os.path.join(d, "password")
             with open(pw, "w") as f:
                 f.write(PASSWORD + "\n")

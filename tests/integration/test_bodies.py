@@ -9,7 +9,6 @@ import hashlib
 import os
 import ssl
 import sys
-import tempfile
 import threading
 import time
 
@@ -114,7 +113,7 @@ class BodiesTest(GatewayTestCase):
     def test_download_16mib(self):
         size = 16 * MiB
         want = download_sha256(size)
-        tmp = tempfile.mkdtemp(prefix="dl-")
+        tmp = self.temp_dir("dl-")
         for listener in LISTENERS:
             for chunked in ("0", "1"):
                 with self.subTest(listener=listener, server_chunked=chunked):

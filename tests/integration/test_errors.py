@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -243,7 +242,7 @@ backends:
 
 class CliTest(GatewayTestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="cli-")
+        self.dir = self.temp_dir("cli-")
         self.certs = make_cert()
 
     def write(self, name, text):

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -37,7 +36,7 @@ def stop_pid(pid, timeout=15):
 class NotifyTest(GatewayTestCase):
     def setUp(self):
         self.s1 = self.servers("s1")
-        d = tempfile.mkdtemp(prefix="sag-notify-")
+        d = self.temp_dir("sag-notify-")
         self.path = os.path.join(d, "notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)

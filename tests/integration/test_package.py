@@ -32,6 +32,7 @@ class PackageTest(unittest.TestCase):
                 raise unittest.SkipTest("%s is not installed here" % tool)
         build = os.path.dirname(os.path.abspath(bin_dir()))
         cls.out = tempfile.mkdtemp(prefix="sag-deb-")
+        cls.addClassCleanup(shutil.rmtree, cls.out, True)   # also when setUpClass fails
         p = run(["cpack", "-G", "DEB", "-B", cls.out], cwd=build)
         if p.returncode != 0:
             raise AssertionError("cpack failed:\n" + p.stdout.decode(errors="replace"))
@@ -47,10 +48,6 @@ class PackageTest(unittest.TestCase):
         p = run(["dpkg-deb", "-e", cls.deb, cls.control])
         if p.returncode != 0:
             raise AssertionError(p.stdout.decode(errors="replace"))
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.out, True)
 
     def field(self, name):
         return run(["dpkg-deb", "-f", self.deb, name]).stdout.decode().strip()

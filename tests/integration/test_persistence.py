@@ -9,7 +9,6 @@ gateway(s) on 127.0.0.1, and asserts which server answered.
 import os
 import re
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -134,7 +133,7 @@ class SourceTest(GatewayTestCase):
 
 class SignedDatedCookieTest(GatewayTestCase):
     def secret_file(self, *lines):
-        d = tempfile.mkdtemp(prefix="sag-secret-")
+        d = self.temp_dir("sag-secret-")
         p = os.path.join(d, "secrets")
         with open(p, "w") as f:
             f.write("\n".join(lines) + "\n")

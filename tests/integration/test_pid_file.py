@@ -4,7 +4,6 @@ written its own pid there since."""
 
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -26,7 +25,7 @@ def read(path, wait=5.0):
 class PidFileTest(GatewayTestCase):
     def setUp(self):
         self.s1 = self.servers("s1")
-        self.dir = tempfile.mkdtemp(prefix="sag-pid-")
+        self.dir = self.temp_dir("sag-pid-")
 
     def test_command_line_pid_file_is_written_while_serving_and_removed_at_exit(self):
         path = os.path.join(self.dir, "sag.pid")

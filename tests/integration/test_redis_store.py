@@ -507,7 +507,7 @@ class KeysAtRestTest(RedisStoreTestCase):
         self.assertIn("without a secret", b.stderr())
 
     def test_a_missing_or_empty_key_secret_file_is_a_config_error(self):
-        d = tempfile.mkdtemp(prefix="sag-keysecret-")
+        d = self.temp_dir("sag-keysecret-")
         empty = os.path.join(d, "empty")
         open(empty, "w").close()
         for path, why in ((os.path.join(d, "missing"), "cannot read"), (empty, "is empty")):

@@ -10,7 +10,6 @@ clients (keep-alive HTTP/1.1, TLS, HTTP/2, WebSocket)."""
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -98,7 +97,7 @@ class ReloadTest(GatewayTestCase):
 
     def test_a_bad_certificate_refuses_the_reload_and_the_old_one_is_served(self):
         s = self.servers(*NAMES)
-        certs = make_cert(tempfile.mkdtemp(prefix="sag-certs-"))
+        certs = make_cert(self.temp_dir("sag-certs-"))
         cfg = self.config(s, certs_dir=certs)
         gw = self.gateway(cfg)
         self.assertStatus(self.fresh_get(gw, "https", "/"), 200, gw)
@@ -183,7 +182,7 @@ class ReloadTest(GatewayTestCase):
 
     # ---------------------------------------------------------------- secrets
     def secret_file(self, *lines):
-        p = os.path.join(tempfile.mkdtemp(prefix="sag-secret-"), "secrets")
+        p = os.path.join(self.temp_dir("sag-secret-"), "secrets")
         with open(p, "w") as f:
             f.write("\n".join(lines) + "\n")
         return p
@@ -277,7 +276,7 @@ class ReloadTest(GatewayTestCase):
 
     def test_the_access_log_is_reopened_so_logrotate_works(self):
         s = self.servers(*NAMES)
-        d = tempfile.mkdtemp(prefix="sag-log-")
+        d = self.temp_dir("sag-log-")
         log = os.path.join(d, "access.log")
         cfg = self.config(s, tls=False, access_log={"path": log})
         gw = self.gateway(cfg)

@@ -8,7 +8,6 @@ process (SIGTERM, then a new process on the same config file's directory).
 import os
 import stat
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -34,7 +33,7 @@ class StateFileTest(GatewayTestCase):
         return cfg
 
     def state_path(self):
-        return os.path.join(tempfile.mkdtemp(prefix="sag-state-"), "affinity.state")
+        return os.path.join(self.temp_dir("sag-state-"), "affinity.state")
 
     def learn_all(self, gw):
         owners = {}

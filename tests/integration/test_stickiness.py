@@ -7,7 +7,6 @@ Every test starts three fake servers s1..s3 and a gateway with a TLS listener
 
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
@@ -37,7 +36,7 @@ class StickinessTest(GatewayTestCase):
 
     # ------------------------------------------------------------------ sticks
     def test_curl_with_cookie_jar_sticks_across_connections(self):
-        jar = os.path.join(tempfile.mkdtemp(prefix="jar-"), "jar")
+        jar = os.path.join(self.temp_dir("jar-"), "jar")
         url = self.gw.url("https", "/")
         first = curl(url, cookie_jar=jar)
         self.assertStatus(first, 200, self.gw)

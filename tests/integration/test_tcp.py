@@ -342,8 +342,7 @@ class TcpTest(GatewayTestCase):
         self.assertEqual((srv["requests"], srv["active"]), (n, 0), srv)
 
     def gateway_dir(self):
-        import tempfile
-        return tempfile.mkdtemp(prefix="sag-tcp-")
+        return self.temp_dir("sag-tcp-")
 
     def test_each_client_address_sticks_to_one_server(self):
         es = self.echoes("e1", "e2", "e3")

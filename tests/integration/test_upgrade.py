@@ -9,7 +9,6 @@ import http.client
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -121,7 +120,7 @@ class Load:
 class UpgradeTest(GatewayTestCase):
     def setUp(self):
         self.s = self.servers(*NAMES)
-        self.dir = tempfile.mkdtemp(prefix="sag-upgrade-")
+        self.dir = self.temp_dir("sag-upgrade-")
         self.pid_path = os.path.join(self.dir, "sag.pid")
         self.new_pids = []
         self.addCleanup(self.stop_new)

@@ -15,9 +15,11 @@ import calendar
 import collections
 import http.client
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import unittest
 
@@ -60,6 +62,14 @@ class GatewayTestCase(unittest.TestCase):
                                         rc, gw.describe()))
         self.addCleanup(cleanup)
         return gw
+
+    def temp_dir(self, prefix):
+        """A new directory in the temp dir, removed with its files when the
+        test ends. Cleanups run last-in first-out: the gateways and servers
+        started after this call are stopped before it goes."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
 
     # ------------------------------------------------------------- requests
     def fresh_get(self, gw, listener, path="/", headers=(), timeout=10):
