@@ -1,5 +1,7 @@
 #include "session/forward/forwarder.h"
 
+#include <tuple>
+
 #include "affinity/affinity_resolver.h"
 #include "affinity/cookie/sticky_cookie.h"
 #include "affinity/model/server.h"
@@ -85,20 +87,38 @@ class RelayBuffer {
 
 }  // namespace
 
-// One request on its way; lives in forward()'s frame.
+// One request on its way: what forward() keeps across its waits, in one
+// block from the worker's cache (an idle connection holds none of it).
 struct Forwarder::Pending {
+  Pending(WorkerContext& w, const BackendRuntime& backend, Deadline& deadline, Request& request,
+          ClientPort& client, Exchange& exchange)
+      : req(request), port(client), x(exchange), br(backend), up(w, backend, deadline),
+        relay(w.buffers) {}
+
   Request& req;
   ClientPort& port;
   Exchange& x;
   const BackendRuntime& br;
-  const affinity::StickyCookie* sticky;
-  const affinity::AffinityRequest& input;  // persistence inputs (excluded set per attempt)
-  ServerConnection& up;
-  RelayBuffer& relay;
-  bool websocket;
+  const affinity::StickyCookie* sticky = nullptr;
+  config::IpAddress origin;
+  affinity::AffinityRequest input;  // persistence inputs (excluded set per attempt)
+  Http1ServerConnection up;
+  RelayBuffer relay;
+  bool websocket = false;
+  bool replayable = false;  // idempotent and without a body
   Stage stage = Stage::kReceived;
   ServerGuard guard{};
   affinity::AffinityDecision decision{};
+  // The attempts so far: servers excluded after failing, attempts charged
+  // against `retries` (stale replays are free), and the last server that
+  // failed and how, for the answer when no other server is left.
+  uint32_t excluded[kMaxExcluded];
+  uint32_t n_excluded = 0;
+  uint32_t charged = 0;
+  const affinity::Server* last_failed = nullptr;
+  GatewayError last_error = GatewayError::kNoServer;
+  ServerConnection::Failure last_failure;
+  GatewayError answer = GatewayError::kNoServer;  // when the exchange gives up
 };
 
 affinity::Server* ConnectionPin::in(const affinity::Backend& b) const {
@@ -138,26 +158,87 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       finish_exchange(conn, x);
     }
   } log_on_exit{conn_, x, stage};
-  WorkerContext& w = conn_.worker;
 
-  if (auto refusal = check_request(req)) {
-    co_await port.answer(refusal->error, {}, refusal->extra_headers);
+  GatewayError refusal = GatewayError::kNoServer;
+  std::string_view extra_headers;
+  const PendingPtr pending = prepare(req, port, x, refusal, extra_headers);
+  if (!pending) {
+    co_await port.answer(refusal, {}, extra_headers);
     co_return false;
+  }
+  Pending& p = *pending;
+  // Attempts, until one has the response head (and a small body) or the
+  // retry policy gives up. The common case waits only for the head, here,
+  // in this frame.
+  for (;;) {
+    const Start start = start_attempt(p);
+    if (start == Start::kNone) break;
+    Status st = Status::kOk;
+    if (start == Start::kConnect) {
+      const auto connect_start = Clock::now();
+      st = co_await p.up.connect(p.decision.server->index());
+      if (port.client_gone()) co_return false;
+      if (st == Status::kOk) x.tc = ms_since(connect_start, Clock::now());
+    }
+    const bool connected = st == Status::kOk;
+    if (connected) {
+      p.guard.start(p.decision.server);
+      if (!p.up.send_request_now(req, port, p.relay.get(), BufferPool::kSize, st))
+        st = co_await p.up.send_request(req, port, p.relay.get(), BufferPool::kSize);
+      // The request went whole (body included) or failed: nothing in the
+      // buffer is needed while the server thinks.
+      p.relay.drop();
+      const auto sent_at = Clock::now();
+      boost::system::error_code waited;
+      while (st == Status::kOk && !port.client_gone() &&
+             !p.up.read_response_head_now(req.method(), waited, st))
+        std::tie(waited) = co_await p.up.wait_response();
+      // A body that fits the relay buffer is read whole before anything goes
+      // to the client: a server dying mid-response is then still a failure
+      // the client need not see (replay, or a clean 502), and head and body
+      // leave together.
+      if (st == Status::kOk && !port.client_gone()) {
+        head_arrived(p, sent_at);
+        if (p.up.prefetchable(BufferPool::kSize) &&
+            !p.up.prefetch_buffered(p.relay.get(), BufferPool::kSize))
+          st = co_await p.up.prefetch_body(p.relay.get(), BufferPool::kSize);
+      }
+      if (st == Status::kOk && !port.client_gone()) {
+        p.stage = Stage::kRelaying;
+        const bool complete = co_await respond(p);
+        stage = p.stage;
+        co_return complete;
+      }
+    }
+    const AfterFailure next = failed_attempt(p, st, connected);
+    if (next == AfterFailure::kClientGone) co_return false;
+    if (next == AfterFailure::kAnswer) break;
+  }
+  co_await port.answer(p.answer);
+  co_return false;
+}
+
+Forwarder::PendingPtr Forwarder::prepare(Request& req, ClientPort& port, Exchange& x,
+                                         GatewayError& error, std::string_view& extra_headers) {
+  if (auto refusal = check_request(req)) {
+    error = refusal->error;
+    extra_headers = refusal->extra_headers;
+    return nullptr;
   }
   const std::string_view host = req[http::field::host];
   const ListenerRuntime& l = *conn_.listener;
   if (l.config->redirect_https) {
+    error = GatewayError::kMissingHost;
     if (redirect_location(host, *l.config->redirect_https, x.path, location_)) {
-      co_await port.answer(GatewayError::kRedirect, {}, location_);
-    } else {
-      co_await port.answer(GatewayError::kMissingHost);
+      error = GatewayError::kRedirect;
+      extra_headers = location_;
     }
-    co_return false;
+    return nullptr;
   }
   const int backend_index = l.router ? l.router->select(host, req.target()) : -1;
   if (backend_index < 0) {
-    co_await port.answer(GatewayError::kNoRoute);
-    co_return false;
+    error = GatewayError::kNoRoute;
+    return nullptr;
   }
   // The exchange holds the generation: the runtime it routes with stays
   // whatever a reload does until the exchange is logged.
@@ -166,150 +247,107 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
   const BackendRuntime& br = g.backends[static_cast<size_t>(backend_index)];
   const auto& persistence = br.backend->config().persistence;
   x.backend = &br;
+  PendingPtr pending = base::make_pooled<Pending>(conn_.worker, br, deadline_, req, port, x);
+  Pending& p = *pending;
 
   // Persistence inputs, read before the request is rewritten for the server.
-  const affinity::StickyCookie* sticky = br.backend->cookie();
-  const auto cookies = persistence_.read_request(req, sticky, persistence);
-  const config::IpAddress origin = original_client(req, g.config->forwarded, conn_.client);
-  affinity::AffinityRequest input;
-  input.cookie = cookies.cookie;
-  input.learn = cookies.learn;
-  input.source = persistence.source ? &origin : nullptr;
-  input.hash = persistence_.request_hash(br.hash_source, br.hash_name, req, origin);
+  p.sticky = br.backend->cookie();
+  const auto cookies = persistence_.read_request(req, p.sticky, persistence);
+  p.origin = original_client(req, g.config->forwarded, conn_.client);
+  p.input.cookie = cookies.cookie;
+  p.input.learn = cookies.learn;
+  p.input.source = persistence.source ? &p.origin : nullptr;
+  p.input.hash = persistence_.request_hash(br.hash_source, br.hash_name, req, p.origin);
 
-  const bool websocket = port.can_tunnel() && is_websocket_upgrade(req);
-  prepare_upstream_request(req, websocket, g.config->forwarded, conn_.client, host);
-
-  // Held through a pointer so this frame stays small enough for Asio to
-  // recycle (base::make_pooled).
-  auto up = base::make_pooled<Http1ServerConnection>(w, br, deadline_);
-  RelayBuffer relay(w.buffers);
-  Pending p{req, port, x, br, sticky, input, *up, relay, websocket};
+  p.websocket = port.can_tunnel() && is_websocket_upgrade(req);
+  p.replayable = !port.has_body() && is_idempotent(req.method());
+  prepare_upstream_request(req, p.websocket, g.config->forwarded, conn_.client, host);
   p.stage = Stage::kReaching;
-  if (!co_await reach_server(p)) co_return false;
-  p.stage = Stage::kRelaying;
-  const bool complete = co_await respond(p);
-  stage = p.stage;
-  co_return complete;
+  return pending;
 }
 
-awaitable<bool> Forwarder::reach_server(Pending& p) {
+Forwarder::Start Forwarder::start_attempt(Pending& p) {
   WorkerContext& w = conn_.worker;
   Exchange& x = p.x;
-  uint32_t excluded[kMaxExcluded];
-  size_t n_excluded = 0;
-  uint32_t charged = 0;  // attempts charged against `retries` (stale replays are free)
-  // The last server that failed this request and how, for the answer when
-  // no other server is left.
-  const affinity::Server* last_failed = nullptr;
-  GatewayError last_error = GatewayError::kNoServer;
-  ServerConnection::Failure last_failure;
-  const bool replayable = !p.port.has_body() && is_idempotent(p.req.method());
-  affinity::AffinityRequest input = p.input;
-  for (;;) {
-    // Read at every attempt, not once: while this request waited, another
-    // stream of the connection may have moved the pin (its server failed),
-    // and a retry must follow it rather than balance afresh.
-    input.connection_pin = pin_.in(*p.br.backend);
-    input.now = w.clock.unix_seconds();
-    input.steady_now = w.clock.steady_now();
-    input.excluded = {excluded, n_excluded};
-    p.decision = p.br.resolver->resolve(input);
-    x.persist = p.decision.outcome;
-    if (!p.decision.server) {
-      // Every server was tried and failed: the answer is the last failure
-      // (a 502 naming its server, or connect-failed), not "no server".
-      if (last_failed && last_error != GatewayError::kConnectFailed)
-        blame_server(w, x, *last_failed, info(last_error).status, last_failure.what,
-                     last_failure.ec);
-      co_await p.port.answer(last_failed ? last_error : GatewayError::kNoServer);
-      co_return false;
-    }
-    // Decided before any wait, so streams multiplexed behind this one
-    // follow it even while this request is still in flight, whatever the
-    // persistence mode (with learn only, the server's cookie arrives with
-    // the first response, after its pipelined followers left).
-    pin_.set(*p.br.backend, *p.decision.server);
-
-    affinity::Server& server = *p.decision.server;
-    x.server = server.name();
-    x.tw = 0;
-    Status st = Status::kOk;
-    if (p.up.reuse(server.index())) {
-      x.tc = 0;
-    } else {
-      const auto connect_start = Clock::now();
-      st = co_await p.up.connect(server.index());
-      if (p.port.client_gone()) co_return false;
-      if (st == Status::kOk) x.tc = ms_since(connect_start, Clock::now());
-    }
-    Attempt a;
-    a.failure = AttemptFailure::kConnect;
-    if (st == Status::kOk) {
-      p.guard.start(&server);
-      st = co_await exchange_head(p, server);
-      if (st == Status::kOk && !p.port.client_gone()) co_return true;
-      p.guard.finish();
-      p.up.close();
-      if (st == Status::kClientFailed || p.port.client_gone()) co_return false;
-      a.failure = p.up.failure().timed_out ? AttemptFailure::kTimeout : AttemptFailure::kServer;
-    }
-    a.reused = p.up.reused();
-    a.response_byte = p.up.response_started();
-    a.replayable = replayable;
-    a.charged = charged;
-    a.retries = p.br.backend->config().retries;
-    const RetryVerdict verdict = decide_retry(a);
-    if (verdict.server_failed) passive_failure(p.br, server);
-    const GatewayError error = answer_for(a.failure, p.up.failure());
-    if (verdict.action == RetryVerdict::kReplayFresh) {
-      // The server closed a pooled connection just as it was reused: its
-      // idle connections go (the older ones are as stale), and the next
-      // attempt opens a fresh one, so this can't repeat for the server.
-      p.br.pool->drop(server.index());
-    } else if (verdict.action == RetryVerdict::kTryAnother) {
-      if (n_excluded < kMaxExcluded) excluded[n_excluded++] = server.index();
-      last_failed = &server;
-      last_error = error;
-      last_failure = p.up.failure();
-      ++charged;
-    } else {
-      if (a.failure == AttemptFailure::kTimeout) {
-        blame_server(w, x, server, 504, "no response within timeouts.server", {});
-      } else if (a.failure == AttemptFailure::kServer) {
-        blame_server(w, x, server, 502, p.up.failure().what, p.up.failure().ec);
-      }
-      co_await p.port.answer(error);
-      co_return false;
-    }
-    ++x.retries;  // replays are logged and counted too, though not charged
-    w.stats.retry(p.br.backend->id());
+  // Read at every attempt, not once: while this request waited, another
+  // stream of the connection may have moved the pin (its server failed),
+  // and a retry must follow it rather than balance afresh.
+  p.input.connection_pin = pin_.in(*p.br.backend);
+  p.input.now = w.clock.unix_seconds();
+  p.input.steady_now = w.clock.steady_now();
+  p.input.excluded = {p.excluded, p.n_excluded};
+  p.decision = p.br.resolver->resolve(p.input);
+  x.persist = p.decision.outcome;
+  if (!p.decision.server) {
+    // Every server was tried and failed: the answer is the last failure
+    // (a 502 naming its server, or connect-failed), not "no server".
+    if (p.last_failed && p.last_error != GatewayError::kConnectFailed)
+      blame_server(w, x, *p.last_failed, info(p.last_error).status, p.last_failure.what,
+                   p.last_failure.ec);
+    p.answer = p.last_failed ? p.last_error : GatewayError::kNoServer;
+    return Start::kNone;
   }
+  // Decided before any wait, so streams multiplexed behind this one
+  // follow it even while this request is still in flight, whatever the
+  // persistence mode (with learn only, the server's cookie arrives with
+  // the first response, after its pipelined followers left).
+  pin_.set(*p.br.backend, *p.decision.server);
+  x.server = p.decision.server->name();
+  x.tw = 0;
+  if (!p.up.reuse(p.decision.server->index())) return Start::kConnect;
+  x.tc = 0;
+  return Start::kReused;
 }
 
-awaitable<Status> Forwarder::exchange_head(Pending& p, affinity::Server& server) {
-  Status st;
-  if (!p.up.send_request_now(p.req, p.port, p.relay.get(), BufferPool::kSize, st))
-    st = co_await p.up.send_request(p.req, p.port, p.relay.get(), BufferPool::kSize);
-  // The request went whole (body included) or failed: nothing in the
-  // buffer is needed while the server thinks.
-  p.relay.drop();
-  if (st != Status::kOk || p.port.client_gone()) co_return st;
-  const auto sent_at = Clock::now();
-  st = co_await p.up.read_response_head(p.req.method());
-  if (st != Status::kOk || p.port.client_gone()) co_return st;
+Forwarder::AfterFailure Forwarder::failed_attempt(Pending& p, Status st, bool connected) {
+  WorkerContext& w = conn_.worker;
+  affinity::Server& server = *p.decision.server;
+  Attempt a;
+  a.failure = AttemptFailure::kConnect;
+  if (connected) {
+    p.guard.finish();
+    p.up.close();
+    if (st == Status::kClientFailed || p.port.client_gone()) return AfterFailure::kClientGone;
+    a.failure = p.up.failure().timed_out ? AttemptFailure::kTimeout : AttemptFailure::kServer;
+  }
+  a.reused = p.up.reused();
+  a.response_byte = p.up.response_started();
+  a.replayable = p.replayable;
+  a.charged = p.charged;
+  a.retries = p.br.backend->config().retries;
+  const RetryVerdict verdict = decide_retry(a);
+  if (verdict.server_failed) passive_failure(p.br, server);
+  const GatewayError error = answer_for(a.failure, p.up.failure());
+  if (verdict.action == RetryVerdict::kReplayFresh) {
+    // The server closed a pooled connection just as it was reused: its
+    // idle connections go (the older ones are as stale), and the next
+    // attempt opens a fresh one, so this can't repeat for the server.
+    p.br.pool->drop(server.index());
+  } else if (verdict.action == RetryVerdict::kTryAnother) {
+    if (p.n_excluded < kMaxExcluded) p.excluded[p.n_excluded++] = server.index();
+    p.last_failed = &server;
+    p.last_error = error;
+    p.last_failure = p.up.failure();
+    ++p.charged;
+  } else {
+    if (a.failure == AttemptFailure::kTimeout) {
+      blame_server(w, p.x, server, 504, "no response within timeouts.server", {});
+    } else if (a.failure == AttemptFailure::kServer) {
+      blame_server(w, p.x, server, 502, p.up.failure().what, p.up.failure().ec);
+    }
+    p.answer = error;
+    return AfterFailure::kAnswer;
+  }
+  ++p.x.retries;  // replays are logged and counted too, though not charged
+  w.stats.retry(p.br.backend->id());
+  return AfterFailure::kRetry;
+}
+
+void Forwarder::head_arrived(Pending& p, Clock::time_point sent_at) {
   const auto head_at = Clock::now();
   p.x.tr = ms_since(sent_at, head_at);
-  server.record_response_time(
+  p.decision.server->record_response_time(
       std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
-  // A body that fits the relay buffer is read whole before anything goes to
-  // the client: a server dying mid-response is then still a failure the
-  // client need not see (replay, or a clean 502), and head and body leave
-  // together.
-  if (!p.up.prefetchable(BufferPool::kSize)) co_return Status::kOk;
-  char* buf = p.relay.get();
-  if (p.up.prefetch_buffered(buf, BufferPool::kSize)) co_return Status::kOk;
-  co_return co_await p.up.prefetch_body(buf, BufferPool::kSize);
 }
 
 awaitable<bool> Forwarder::respond(Pending& p) {

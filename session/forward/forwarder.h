@@ -9,14 +9,18 @@
 // (HTTP/1.1: per connection, reused; HTTP/2: per stream).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "config/base/block_cache.h"
+#include "session/gateway_error.h"
 #include "session/http_message.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
@@ -69,6 +73,11 @@ class Forwarder {
   // request's start, head time, method and path. Returns true when the
   // exchange completed cleanly and the client connection may carry more;
   // the exchange is logged either way.
+  //
+  // While it waits for its server, an exchange is this one coroutine frame
+  // and a Pending (its state, with the server connection) from the worker's
+  // block cache: hundreds of HTTP/2 streams wait at once, and a stack of
+  // frames each would hold kilobytes the caches don't keep.
   boost::asio::awaitable<bool> forward(Request& req, ClientPort& port, Exchange& x);
 
  private:
@@ -80,13 +89,27 @@ class Forwarder {
     kDone,       // the response went out whole, or the tunnel ended
   };
   struct Pending;
+  using PendingPtr = base::Pooled<Pending>;
+  // How an attempt begins, or that none is left.
+  enum class Start : uint8_t { kReused, kConnect, kNone };
+  // What follows a failed attempt.
+  enum class AfterFailure : uint8_t { kRetry, kAnswer, kClientGone };
 
-  // Chooses a server and gets its response head (and a small body) for the
-  // request, moving on to another server as the retry policy allows.
-  // False: answered, or the client is gone.
-  boost::asio::awaitable<bool> reach_server(Pending& p);
-  // Sends the request on p.up and reads the response head and prefetch.
-  boost::asio::awaitable<ServerConnection::Status> exchange_head(Pending& p, affinity::Server& server);
+  // The checks, routing and persistence inputs, and the request rewritten
+  // for the server: the exchange's state, or null with the answer the
+  // client gets instead in `error` and `extra_headers`.
+  PendingPtr prepare(Request& req, ClientPort& port, Exchange& x, GatewayError& error,
+                     std::string_view& extra_headers);
+  // Chooses the server of the next attempt (pinning the connection to it)
+  // and takes a pooled connection to it when there is one. kNone: every
+  // server failed or none is usable; p.answer is the client's answer.
+  Start start_attempt(Pending& p);
+  // The attempt failed (`connected`: after the connection was made, with
+  // `st` from sending or awaiting the head): whether to try again, with
+  // the retry policy's bookkeeping done, or answer p.answer.
+  AfterFailure failed_attempt(Pending& p, ServerConnection::Status st, bool connected);
+  // The response head arrived `sent_at` after the request went: timings.
+  void head_arrived(Pending& p, std::chrono::steady_clock::time_point sent_at);
   // The response, rewritten for the client and relayed (or tunnelled).
   boost::asio::awaitable<bool> respond(Pending& p);
   // Unix seconds the insert-mode cookie carries: the connection's pinned

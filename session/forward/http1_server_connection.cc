@@ -71,6 +71,7 @@ void Http1ServerConnection::begin(uint32_t index) {
   close();
   index_ = index;
   reused_ = false;
+  reading_head_ = false;
   got_head_ = false;
   prefetched_ = 0;
   head_sent_ = head_size_ = 0;
@@ -178,55 +179,54 @@ asio::awaitable<ServerConnection::Status> Http1ServerConnection::send_request(
   co_return Status::kOk;
 }
 
-asio::awaitable<ServerConnection::Status> Http1ServerConnection::read_response_head(
-    http::verb method) {
-  deadline_.arm_after(backend_.backend->config().server_timeout, &sock());
-  for (;;) {  // interim 1xx responses are skipped (100 Continue was ours to send)
+bool Http1ServerConnection::read_response_head_now(http::verb method,
+                                                   const boost::system::error_code& waited,
+                                                   Status& st) {
+  if (!reading_head_) {
+    reading_head_ = true;
+    deadline_.arm_after(backend_.backend->config().server_timeout, &sock());
+  }
+  boost::system::error_code ec = waited;
+  while (!ec) {  // interim 1xx responses are skipped (100 Continue was ours to send)
     if (in_.size() > 0) {
-      boost::system::error_code ec;
       const size_t used = reader_.parse_head(input_view(), method == http::verb::head, res_, ec);
-      if (ec) co_return fail("invalid response head", ec, true);
+      if (ec) {
+        st = fail("invalid response head", ec, true);
+        return true;
+      }
       if (used > 0) {
         in_.consume(used);
         const unsigned s = res_.result_int();
-        if (s >= 200 || s == 101) break;
+        if (s >= 200 || s == 101) {
+          got_head_ = true;
+          drop_input_if_done();  // a response without a body (204, 304, HEAD, length 0)
+          st = Status::kOk;
+          return true;
+        }
         continue;
       }
-      if (in_.size() == in_.max_size())
-        co_return fail("invalid response head", http::error::header_limit, true);
+      if (in_.size() == in_.max_size()) {
+        st = fail("invalid response head", http::error::header_limit, true);
+        return true;
+      }
     }
     // The answer is never there yet right after the request went out: the
     // wait comes first, with no system call (socket_readiness.h), and the
-    // buffer is taken after it. The loop is receive_some's, without a frame
-    // of its own.
-    boost::system::error_code ec;
-    while (!base::maybe_readable(sock())) {
-      auto [wec] = co_await base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
-      if (wec) {
-        ec = wec;
-        break;
-      }
-    }
+    // buffer is taken after it.
+    if (!base::maybe_readable(sock())) return false;
+    take_input();
     size_t n = 0;
-    if (!ec) {
-      take_input();
-      const auto space = in_.prepare(in_.max_size() - in_.size());
-      while (!base::receive_ready(sock(), space, ec, n)) {
-        auto [wec] = co_await base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
-        if (wec) {
-          ec = wec;
-          break;
-        }
-      }
-    }
-    if (ec == asio::error::eof)
-      ec = in_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
-    if (ec) co_return fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
-    in_.commit(n);
+    if (!base::receive_ready(sock(), in_.prepare(in_.max_size() - in_.size()), ec, n)) return false;
+    if (!ec) in_.commit(n);
   }
-  got_head_ = true;
-  drop_input_if_done();  // a response without a body (204, 304, HEAD, length 0)
-  co_return Status::kOk;
+  if (ec == asio::error::eof)
+    ec = in_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
+  st = fail(invalid_http(ec) ? "invalid response head" : "no response", ec, true);
+  return true;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code>> Http1ServerConnection::wait_response() {
+  return base::async_wait_ready(sock(), tcp::socket::wait_read, kTuple);
 }
 
 bool Http1ServerConnection::prefetchable(size_t cap) const {

@@ -38,7 +38,9 @@ class Http1ServerConnection final : public ServerConnection {
   awaitable<Status> send_request(Request& req, ClientPort& port, char* buf, size_t cap) override;
   bool send_request_now(Request& req, ClientPort& port, char* buf, size_t cap,
                         Status& st) override;
-  awaitable<Status> read_response_head(boost::beast::http::verb method) override;
+  bool read_response_head_now(boost::beast::http::verb method,
+                              const boost::system::error_code& waited, Status& st) override;
+  awaitable<std::tuple<boost::system::error_code>> wait_response() override;
   bool prefetchable(size_t cap) const override;
   bool prefetch_buffered(char* buf, size_t cap) override;
   awaitable<Status> prefetch_body(char* buf, size_t cap) override;
@@ -102,6 +104,7 @@ class Http1ServerConnection final : public ServerConnection {
   size_t head_sent_ = 0;
   size_t head_size_ = 0;
   bool reused_ = false;
+  bool reading_head_ = false;  // timeouts.server runs for the response head
   bool got_head_ = false;
 };
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <tuple>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -66,9 +67,17 @@ class ServerConnection {
                                 Status& st) = 0;
   virtual awaitable<Status> send_request(Request& req, ClientPort& port, char* buf,
                                          size_t cap) = 0;
-  // Reads the final response head: interim 1xx skipped, 101 kept. HEAD
-  // responses are parsed without a body.
-  virtual awaitable<Status> read_response_head(boost::beast::http::verb method) = 0;
+  // Reads the final response head (interim 1xx skipped, 101 kept; HEAD
+  // responses parsed without a body) in steps that leave the waiting to the
+  // caller's own frame, since every exchange waits here and hundreds of
+  // HTTP/2 streams may: read_response_head_now() reads and parses what the
+  // socket has and says true once that decided it (`st`: kOk, or the
+  // failure); false when the head is incomplete and the socket empty. Then
+  // co_await wait_response() and call again with the error it gave. The
+  // first call of an attempt starts timeouts.server.
+  virtual bool read_response_head_now(boost::beast::http::verb method,
+                                      const boost::system::error_code& waited, Status& st) = 0;
+  virtual awaitable<std::tuple<boost::system::error_code>> wait_response() = 0;
   // Whether the body is still to come and its declared length fits `cap`.
   virtual bool prefetchable(size_t cap) const = 0;
   // For a prefetchable() body, so a server that dies mid-body is still a
@@ -84,7 +93,7 @@ class ServerConnection {
   // chunk framing arrived).
   virtual awaitable<Status> read_body(char* buf, size_t cap, size_t& got) = 0;
 
-  // The response head (valid after read_response_head returned kOk).
+  // The response head (valid once read_response_head_now() gave kOk).
   virtual Response& response() = 0;
   virtual bool response_done() const = 0;
   // Whether any byte of a response arrived (a head, or part of one).
