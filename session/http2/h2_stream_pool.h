@@ -15,6 +15,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "session/client_port.h"
 #include "session/forward/forwarder.h"
 #include "session/http2/h2_stream.h"
 
@@ -22,12 +23,15 @@ namespace sag::session {
 
 struct ClientConnection;
 
-// A stream with the Forwarder that serves it.
+// A stream with the Forwarder that serves it and the client side the
+// Forwarder sees (made by the session once per object: it names the
+// session and this object, so it serves every later stream too).
 struct PooledStream : H2Stream {
   PooledStream(const boost::asio::any_io_executor& ex, DeadlineGroup& group, ClientConnection& conn,
                ConnectionPin& pin)
       : H2Stream(ex, group), forwarder(conn, pin, deadline) {}
   Forwarder forwarder;
+  std::unique_ptr<ClientPort> port;
 };
 
 class H2StreamPool {

@@ -230,7 +230,8 @@ class Http2Session {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     try {
-      H2Stream& st = s.pool_.take(frame->hd.stream_id);
+      PooledStream& st = s.pool_.take(frame->hd.stream_id);
+      if (!st.port) st.port = std::make_unique<Port>(s, st);  // (once per stream object)
       if (nghttp2_session_set_stream_user_data(s.ng_, st.id, &st) != 0) {
         st.closed = true;
         s.pool_.release_if_unused(st);
@@ -363,13 +364,25 @@ class Http2Session {
     // The request head is complete: the idle or first-request deadline
     // stops here (a header block never completed keeps it running).
     conn_.deadline.disarm();
+    auto& ps = static_cast<PooledStream&>(st);
     st.started = true;
     ++running_;
     update_idle();
-    asio::co_spawn(ex_, run_stream(static_cast<PooledStream&>(st)), [](std::exception_ptr) {});
+    if (st.closed || dead_) return end_stream(ps);
+    // The stream's coroutine is forward() (or the refusal's answer), no frame
+    // of ours around it; end_stream() is its completion, also after a throw
+    // (allocation failure: the stream is reset, the connection goes on).
+    auto end = [this, &ps](std::exception_ptr, auto&&...) { end_stream(ps); };
+    ClientPort& port = *ps.port;
+    if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
+      asio::co_spawn(ex_, port.answer(refusal->error, refusal->detail, {}), std::move(end));
+    } else {
+      conn_.refresh();
+      asio::co_spawn(ex_, ps.forwarder.forward(st.req, port, st.x), std::move(end));
+    }
   }
 
-  awaitable<void> run_stream(PooledStream& st);
+  void end_stream(PooledStream& st);
 
   Stream& stream_;
   ClientConnection& conn_;
@@ -542,21 +555,7 @@ class Http2Session<Stream>::Port final : public ClientPort {
 };
 
 template <class Stream>
-awaitable<void> Http2Session<Stream>::run_stream(PooledStream& st) {
-  if (!st.closed && !dead_) {
-    try {
-      Port port(*this, st);
-      if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
-        co_await port.answer(refusal->error, refusal->detail, {});
-      } else {
-        conn_.refresh();
-        co_await st.forwarder.forward(st.req, port, st.x);
-      }
-    } catch (const std::exception&) {
-      // (Allocation failure, or whatever else threw on the way.) The
-      // stream is reset below; the connection goes on.
-    }
-  }
+void Http2Session<Stream>::end_stream(PooledStream& st) {
   st.done = true;
   if (!dead_) {
     // Request body nobody will read goes back into the windows.
