@@ -155,10 +155,9 @@ class PoolAllocator {
 };
 
 // An object in a cached block: for per-request state that would otherwise
-// sit in a coroutine frame. Asio recycles frames only up to 1,020 bytes
-// (255 chunks of 4), and a larger frame both goes to malloc and evicts a
-// recycled one; holding big members through a Pooled pointer keeps frames
-// under that size.
+// sit in coroutine frames, where g++ keeps every local and every awaiter
+// for the frame's whole life (the Forwarder's Pending: one block instead of
+// a stack of frames while an exchange waits).
 template <class T>
 struct PooledDelete {
   void operator()(T* p) const noexcept {

@@ -181,6 +181,7 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       if (st == Status::kOk) x.tc = ms_since(connect_start, Clock::now());
     }
     const bool connected = st == Status::kOk;
+    const auto going = [&] { return st == Status::kOk && !port.client_gone(); };
     if (connected) {
       p.guard.start(p.decision.server);
       if (!p.up.send_request_now(req, port, p.relay.get(), BufferPool::kSize, st))
@@ -190,20 +191,19 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
       p.relay.drop();
       const auto sent_at = Clock::now();
       boost::system::error_code waited;
-      while (st == Status::kOk && !port.client_gone() &&
-             !p.up.read_response_head_now(req.method(), waited, st))
+      while (going() && !p.up.read_response_head_now(req.method(), waited, st))
         std::tie(waited) = co_await p.up.wait_response();
       // A body that fits the relay buffer is read whole before anything goes
       // to the client: a server dying mid-response is then still a failure
       // the client need not see (replay, or a clean 502), and head and body
       // leave together.
-      if (st == Status::kOk && !port.client_gone()) {
+      if (going()) {
         head_arrived(p, sent_at);
         if (p.up.prefetchable(BufferPool::kSize) &&
             !p.up.prefetch_buffered(p.relay.get(), BufferPool::kSize))
           st = co_await p.up.prefetch_body(p.relay.get(), BufferPool::kSize);
       }
-      if (st == Status::kOk && !port.client_gone()) {
+      if (going()) {
         p.stage = Stage::kRelaying;
         const bool complete = co_await respond(p);
         stage = p.stage;

@@ -105,8 +105,9 @@ class Forwarder {
   // server failed or none is usable; p.answer is the client's answer.
   Start start_attempt(Pending& p);
   // The attempt failed (`connected`: after the connection was made, with
-  // `st` from sending or awaiting the head): whether to try again, with
-  // the retry policy's bookkeeping done, or answer p.answer.
+  // `st` from sending, awaiting the head or prefetching the body), or the
+  // client went meanwhile: whether to try again, with the retry policy's
+  // bookkeeping done, or answer p.answer.
   AfterFailure failed_attempt(Pending& p, ServerConnection::Status st, bool connected);
   // The response head arrived `sent_at` after the request went: timings.
   void head_arrived(Pending& p, std::chrono::steady_clock::time_point sent_at);

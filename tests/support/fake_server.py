@@ -748,6 +748,23 @@ class FakeServer:
         if path == "/healthz":
             code = self.health_status
             return self._simple(sock, req, keep_alive, code, "health %d\n" % code)
+        if path == "/trickle-head":
+            # An interim 103, then the final head in two pieces cut mid-line,
+            # `ms` apart; `die=<this server's name>` closes after the first
+            # piece instead.
+            ms = int(q.get("ms", "50")) / 1000.0
+            body = b"trickled from %s\n" % self.name.encode()
+            head = (b"HTTP/1.1 200 OK\r\nX-Server: %s\r\nContent-Type: text/plain\r\n"
+                    b"Content-Length: %d\r\n\r\n" % (self.name.encode(), len(body)))
+            sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            time.sleep(ms)
+            sock.sendall(head[:20])
+            if q.get("die") == self.name:
+                sock.shutdown(socket.SHUT_RDWR)
+                return False
+            time.sleep(ms)
+            sock.sendall(head[20:] + body)
+            return keep_alive
         if path == "/drip":
             n, ms = int(q.get("n", "10")), int(q.get("ms", "100"))
             piece = b"d" * int(q.get("size", "1024"))
