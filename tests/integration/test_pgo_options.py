@@ -64,6 +64,23 @@ class PgoOptionsTest(unittest.TestCase):
         # folder's SAG_PGO=use finds them.
         self.assertIn("-fprofile-prefix-path=" + os.path.realpath(build), commands)
 
+    def test_use_rebuilds_a_source_edited_after_training(self):
+        # An edited function's profile no longer matches it: g++ must warn
+        # and go on (coverage-mismatch), and smooth counts that no longer fit
+        # its control flow (without -fprofile-correction, "corrupted profile
+        # info" stops the build: seen after an edit of forwarder.cc).
+        build = os.path.join(self.dir, "b")
+        prof = os.path.join(self.dir, "prof")
+        os.mkdir(prof)
+        open(os.path.join(prof, "any.gcda"), "wb").close()
+        p = configure(build, "-DSAG_PGO=use", "-DSAG_PGO_DIR=" + prof)
+        self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+        with open(os.path.join(build, "compile_commands.json")) as f:
+            commands = f.read()
+        self.assertIn("-fprofile-use=" + prof, commands)
+        self.assertIn("-Wno-error=coverage-mismatch", commands)
+        self.assertIn("-fprofile-correction", commands)
+
 
 if __name__ == "__main__":
     main()
