@@ -106,7 +106,6 @@ struct Forwarder::Pending {
   RelayBuffer relay;
   bool websocket = false;
   bool replayable = false;  // idempotent and without a body
-  Stage stage = Stage::kReceived;
   ServerGuard guard{};
   affinity::AffinityDecision decision{};
   // The attempts so far: servers excluded after failing, attempts charged
@@ -144,20 +143,20 @@ Forwarder::Forwarder(ClientConnection& conn, ConnectionPin& pin, Deadline& deadl
 
 awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) {
   // Logs the exchange however forward() returns. An exit that neither
-  // completed the response nor answered (which sets the termination) means
-  // the client went away or stopped reading.
-  Stage stage = Stage::kReceived;
+  // completed the response (or the tunnel) nor answered (which sets the
+  // termination) means the client went away or stopped reading.
+  bool done = false;
   struct LogOnExit {
     ClientConnection& conn;
     Exchange& x;
-    const Stage& stage;
+    const bool& done;
     ~LogOnExit() {
-      if (stage != Stage::kDone && x.termination == Termination::kOk)
+      if (!done && x.termination == Termination::kOk)
         x.termination =
             conn.deadline.fired() ? Termination::kClientTimeout : Termination::kClientClose;
       finish_exchange(conn, x);
     }
-  } log_on_exit{conn_, x, stage};
+  } log_on_exit{conn_, x, done};
 
   GatewayError refusal = GatewayError::kNoServer;
   std::string_view extra_headers;
@@ -204,10 +203,9 @@ awaitable<bool> Forwarder::forward(Request& req, ClientPort& port, Exchange& x) 
           st = co_await p.up.prefetch_body(p.relay.get(), BufferPool::kSize);
       }
       if (going()) {
-        p.stage = Stage::kRelaying;
-        const bool complete = co_await respond(p);
-        stage = p.stage;
-        co_return complete;
+        const Ending ending = co_await respond(p);
+        done = ending != Ending::kCut;
+        co_return ending == Ending::kComplete;
       }
     }
     const AfterFailure next = failed_attempt(p, st, connected);
@@ -262,7 +260,6 @@ Forwarder::PendingPtr Forwarder::prepare(Request& req, ClientPort& port, Exchang
   p.websocket = port.can_tunnel() && is_websocket_upgrade(req);
   p.replayable = !port.has_body() && is_idempotent(req.method());
   prepare_upstream_request(req, p.websocket, g.config->forwarded, conn_.client, host);
-  p.stage = Stage::kReaching;
   return pending;
 }
 
@@ -350,7 +347,7 @@ void Forwarder::head_arrived(Pending& p, Clock::time_point sent_at) {
       std::chrono::duration_cast<std::chrono::microseconds>(head_at - sent_at));
 }
 
-awaitable<bool> Forwarder::respond(Pending& p) {
+awaitable<Forwarder::Ending> Forwarder::respond(Pending& p) {
   WorkerContext& w = conn_.worker;
   Exchange& x = p.x;
   affinity::Server& server = *p.decision.server;
@@ -364,7 +361,7 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     p.up.close();
     blame_server(w, x, server, 502, "101 Switching Protocols to a request that asked none", {});
     co_await p.port.answer(GatewayError::kUnaskedUpgrade);
-    co_return false;
+    co_return Ending::kCut;
   }
   x.status = status;
   x.answered_by = &server;
@@ -390,9 +387,8 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     res.set(http::field::upgrade, "websocket");
     p.guard.finish();
     x.bytes += co_await p.port.tunnel(res, p.up.socket(), p.up.input());
-    p.stage = Stage::kDone;
     p.up.close();
-    co_return false;
+    co_return Ending::kTunnelled;
   }
 
   RelayResult r;
@@ -420,7 +416,7 @@ awaitable<bool> Forwarder::respond(Pending& p) {
     if (!r.head_sent) {
       p.up.close();
       co_await p.port.answer(error);
-      co_return false;
+      co_return Ending::kCut;
     }
     x.status = 502;
     x.termination = info(error).termination;
@@ -428,9 +424,8 @@ awaitable<bool> Forwarder::respond(Pending& p) {
   }
   p.guard.finish();
   const bool complete = r.end == RelayEnd::kComplete;
-  if (complete) p.stage = Stage::kDone;
   p.up.release(complete);
-  co_return complete;
+  co_return complete ? Ending::kComplete : Ending::kCut;
 }
 
 int64_t Forwarder::cookie_issued(const Pending& p) {

@@ -81,12 +81,11 @@ class Forwarder {
   boost::asio::awaitable<bool> forward(Request& req, ClientPort& port, Exchange& x);
 
  private:
-  // Where one request stands; the access log's termination follows from it.
-  enum class Stage : uint8_t {
-    kReceived,   // checks, routing, persistence inputs
-    kReaching,   // choosing a server, connecting, sending, awaiting the head
-    kRelaying,   // the response on its way to the client
-    kDone,       // the response went out whole, or the tunnel ended
+  // How respond() ended: the access log's termination follows from it.
+  enum class Ending : uint8_t {
+    kCut,        // answered by the gateway, or cut (client gone, server broke)
+    kComplete,   // the response went out whole: the connection may carry more
+    kTunnelled,  // the tunnel after a 101 ended: the connection is done
   };
   struct Pending;
   using PendingPtr = base::Pooled<Pending>;
@@ -112,7 +111,7 @@ class Forwarder {
   // The response head arrived `sent_at` after the request went: timings.
   void head_arrived(Pending& p, std::chrono::steady_clock::time_point sent_at);
   // The response, rewritten for the client and relayed (or tunnelled).
-  boost::asio::awaitable<bool> respond(Pending& p);
+  boost::asio::awaitable<Ending> respond(Pending& p);
   // Unix seconds the insert-mode cookie carries: the connection's pinned
   // cookie keeps its dates until they would need refreshing.
   int64_t cookie_issued(const Pending& p);

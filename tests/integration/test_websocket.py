@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from harness import LOCAL, download_sha256, main, srv_cookie  # noqa: E402
+from harness import LOCAL, download_sha256, main, srv_cookie, wait_until  # noqa: E402
 from standin import ContractTestCase, h2_config  # noqa: E402
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, WsClient,  # noqa: E402
                       WsClosed)
@@ -163,6 +163,11 @@ class WebSocketTest(WsTestCase):
                     self.assertTrue(c.wait_eof(10), "the tunnel stayed open after the server "
                                     "closed its side (%s)" % how)
                     self.assertLess(time.monotonic() - t0, 10)
+                    # A tunnel that ended is a complete exchange: 101, "ok".
+                    target = '"GET /ws?srv=%s&l=%s ' % (how[1:], listener)
+                    lines = lambda: [l for l in self.gw.log_lines() if target in l]  # noqa: E731
+                    self.assertTrue(wait_until(lines), "no log line for " + target)
+                    self.assertRegex(lines()[-1], r" 101 .* ok$")
 
     def test_tunnel_closes_when_the_client_closes(self):
         for listener in LISTENERS:
