@@ -1,6 +1,7 @@
 #include "session/forward/response_reader.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include <boost/beast/http/error.hpp>
@@ -70,6 +71,14 @@ struct HeadFacts {
   bool chunked = false;     // the last coding so far is chunked
   bool close = false;       // Connection: close
   bool keep_alive = false;  // Connection: keep-alive
+
+  // The four flags in a byte, kept by the reader while a head is cut short.
+  uint8_t flags() const {
+    return static_cast<uint8_t>(te_seen | chunked << 1 | close << 2 | keep_alive << 3);
+  }
+  static HeadFacts from(uint8_t flags, std::optional<uint64_t> length) {
+    return {length, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, (flags & 8) != 0};
+  }
 };
 
 // Content-Length: a list of plain-digit values that must all agree, here
@@ -210,9 +219,13 @@ Step next_field(std::string_view in, size_t& pos, Response& res, HeadFacts& f,
 size_t ResponseReader::parse_head(std::string_view in, bool head_request, Response& res,
                                   boost::system::error_code& ec) {
   ec = {};
-  // Lines are split, checked and inserted as they are found; a head not
-  // complete yet is parsed again from the start when more bytes came (a
-  // head arrives whole in one read but for the rarest servers).
+  // Lines are split, checked and filed as they are found. A head not
+  // complete yet goes on from its first incomplete line when more bytes
+  // came (the fields filed before it stay in `res`); only a head whose
+  // input moved is parsed again from its start.
+  const size_t resume_at =
+      partial_at_ != 0 && partial_base_ == in.data() && partial_at_ <= in.size() ? partial_at_ : 0;
+  partial_at_ = 0;
   bool bad = false;
   size_t eol = line_end(in, 0, bad);
   if (eol == std::string_view::npos) return 0;
@@ -220,17 +233,31 @@ size_t ResponseReader::parse_head(std::string_view in, bool head_request, Respon
     ec = http::error::bad_line_ending;
     return 0;
   }
-  unsigned version = 0, status = 0;
-  std::string_view reason;
-  if (!parse_status_line(in.substr(0, eol), version, status, reason, ec)) return 0;
-  res = Response{};
-  res.version(version);
-  res.result(status);
-  res.reason(reason);
-  HeadFacts facts;
   const size_t fields_at = eol + 2;
+  unsigned version = 0, status = 0;
   size_t pos = fields_at;
+  HeadFacts facts;
+  if (resume_at != 0) {
+    version = res.version();
+    status = res.result_int();
+    pos = resume_at;
+    facts = HeadFacts::from(partial_facts_, content_length_);
+  } else {
+    std::string_view reason;
+    if (!parse_status_line(in.substr(0, eol), version, status, reason, ec)) return 0;
+    res = Response{};
+    res.version(version);
+    res.result(status);
+    res.reason(reason);
+  }
   for (Step step; (step = next_field(in, pos, res, facts, ec)) != Step::kEnd;) {
+    if (step == Step::kMore && pos <= UINT32_MAX) {
+      partial_base_ = in.data();
+      partial_at_ = static_cast<uint32_t>(pos);
+      partial_facts_ = facts.flags();
+      content_length_ = facts.content_length;
+      return 0;
+    }
     if (step != Step::kField) {
       res = Response{};  // (its fields may refer to `in`)
       return 0;

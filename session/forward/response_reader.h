@@ -44,9 +44,16 @@ class ResponseReader {
   // Returns its length when found and valid: `res` then holds status,
   // reason, version and fields, and the body framing is set (a HEAD
   // request's response has none). Returns 0 with no error when more bytes
-  // are needed; 0 with `ec` set when the head is invalid. `res` is cleared
-  // first. An interim 1xx other than 101 is parsed like any head: the
-  // caller skips it and parses again.
+  // are needed; 0 with `ec` set when the head is invalid. An interim 1xx
+  // other than 101 is parsed like any head: the caller skips it and parses
+  // again.
+  //
+  // A head not all here yet is resumed at its first incomplete line when
+  // `in` comes back longer from the same address (the caller only appended
+  // to it), so a head dribbled in many reads costs linear, not quadratic,
+  // work: the bytes before that line are not looked at again, and the
+  // fields filed from them stay in `res`, referring to them, meanwhile.
+  // Any other `in` starts a head afresh, clearing `res`.
   size_t parse_head(std::string_view in, bool head_request, Response& res,
                     boost::system::error_code& ec);
 
@@ -79,11 +86,18 @@ class ResponseReader {
   void set_framing(unsigned status, bool head_request, bool te_seen, bool chunked);
 
   Framing framing_ = Framing::kNone;
+  // A head cut short: what its lines so far said about framing and the
+  // connection (kTeSeen...; its Content-Length is in content_length_).
+  uint8_t partial_facts_ = 0;
   uint64_t left_ = 0;  // kLength: bytes still to come
   std::optional<uint64_t> content_length_;
   std::optional<ChunkedDecoder> chunked_;
+  // A head cut short: the start of the input it lies in, and where its
+  // first incomplete line starts (0: no head to resume).
+  const char* partial_base_ = nullptr;
   bool done_ = false;
   bool keep_alive_ = false;
+  uint32_t partial_at_ = 0;
 };
 
 }  // namespace sag::session

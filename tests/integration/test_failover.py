@@ -131,6 +131,21 @@ class FailoverTest(GatewayTestCase):
         self.assertEqual(r.header("x-server"), "s2")
         self.assertEqual([len(x.requests) for x in s], [0, 2, 0], "nothing was retried")
 
+    def test_a_head_dribbled_over_many_reads(self):
+        # 800 fields (11 KiB) in 80 writes after a 103: the head is put
+        # together across the reads (each goes on where the last stopped)
+        # and relayed whole, every field in its place, over both protocols.
+        s = self.servers(*NAMES)
+        gw = self.gateway(basic_config(s))
+        cookie = self.pinned_cookie(gw, "s3")
+        want = [("x-d%d" % i, str(i)) for i in range(800)]
+        for proto in ("1.1", "2"):
+            r = curl(gw.url("https", "/dribble-head?lines=800&every=10"), http=proto,
+                     headers=[("Cookie", "SRV=" + cookie)])
+            self.assertEqual((r.status, r.body), (200, b"dribbled from s3\n"), r)
+            got = [(k.lower(), v) for k, v in r.headers if k.lower().startswith("x-d")]
+            self.assertEqual(got, want, "HTTP/" + proto)
+
     def test_a_head_cut_short_after_an_interim_response(self):
         # Bytes of a response came, then the connection closed: a GET moves
         # on to another server, a POST gets a clean 502 naming the server.

@@ -765,6 +765,20 @@ class FakeServer:
             time.sleep(ms)
             sock.sendall(head[20:] + body)
             return keep_alive
+        if path == "/dribble-head":
+            # A 103 and the final head's first line in one write, then
+            # `lines` fields X-D<i>: <i> in writes of `every` lines 2 ms
+            # apart: a head that takes many reads to come whole.
+            lines, every = int(q.get("lines", "500")), int(q.get("every", "10"))
+            body = b"dribbled from %s\n" % self.name.encode()
+            sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nX-Server: %s\r\n" % self.name.encode())
+            for i in range(0, lines, every):
+                time.sleep(0.002)
+                sock.sendall(b"".join(b"X-D%d: %d\r\n" % (j, j)
+                                      for j in range(i, min(lines, i + every))))
+            sock.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            return keep_alive
         if path == "/drip":
             n, ms = int(q.get("n", "10")), int(q.get("ms", "100"))
             piece = b"d" * int(q.get("size", "1024"))

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -92,6 +94,108 @@ TEST(ResponseReaderTest, IncompleteHeadAsksForMoreAtEveryCut) {
   Response res;
   EXPECT_EQ(head(r, res, in).used, in.size());
   EXPECT_TRUE(r.done());
+}
+
+// A head dribbled into one buffer (the connection's input: bytes only
+// appended, the start where it was) is parsed once across the calls: each
+// goes on at the first line the last one found incomplete.
+TEST(ResponseReaderTest, ADribbledHeadGoesOnWhereItStopped) {
+  const std::string whole =
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-odd:  padded \t\r\nConnection: close\r\n"
+      "Content-Length: 3\r\nSet-Cookie: a=1\r\n\r\n";
+  ResponseReader one;
+  Response want;
+  ASSERT_EQ(head(one, want, whole).used, whole.size());
+  for (size_t piece : {1u, 2u, 7u, 40u}) {
+    std::string in;
+    in.reserve(whole.size());  // never moves: every call after the first resumes
+    ResponseReader r;
+    Response res;
+    Parsed p;
+    for (size_t fed = 0; fed < whole.size() && p.used == 0 && !p.ec;) {
+      const size_t n = std::min(piece, whole.size() - fed);
+      in.append(whole, fed, n);
+      fed += n;
+      p = head(r, res, in);
+    }
+    ASSERT_FALSE(p.ec) << piece << ": " << p.ec.message();
+    EXPECT_EQ(p.used, whole.size()) << piece;
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.reason(), "OK");
+    EXPECT_EQ(res["X-A"], "1") << piece;
+    EXPECT_EQ(res["X-Odd"], "padded") << piece;
+    EXPECT_EQ(res["Set-Cookie"], "a=1") << piece;
+    EXPECT_EQ(std::distance(res.begin(), res.end()), std::distance(want.begin(), want.end()));
+    EXPECT_EQ(r.content_length(), 3u) << piece;
+    EXPECT_EQ(r.framing(), Framing::kLength);
+    EXPECT_FALSE(r.keep_alive()) << piece << ": Connection: close came before a cut";
+  }
+}
+
+// Many fields, a line per read (the entries outgrow their first block
+// between calls).
+TEST(ResponseReaderTest, AHeadOfManyFieldsComesALineAtATime) {
+  std::string in;
+  in.reserve(32 * 1024);
+  ResponseReader r;
+  Response res;
+  in = "HTTP/1.1 200 OK\r\nX-Server: s1\r\n";
+  Parsed p = head(r, res, in);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(p.used, 0u);
+    ASSERT_FALSE(p.ec) << i << ": " << p.ec.message();
+    in += "X-D" + std::to_string(i) + ": " + std::to_string(i) + "\r\n";
+    p = head(r, res, in);
+  }
+  in += "Content-Length: 3\r\n\r\n";
+  p = head(r, res, in);
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.used, in.size());
+  EXPECT_EQ(std::distance(res.begin(), res.end()), 1002);
+  EXPECT_EQ(res["X-Server"], "s1");
+  EXPECT_EQ(res["X-D0"], "0");
+  EXPECT_EQ(res["X-D999"], "999");
+  EXPECT_EQ(r.content_length(), 3u);
+}
+
+// What lines before a cut said counts after it: a Transfer-Encoding after a
+// Content-Length that came in an earlier read is refused as in one read.
+TEST(ResponseReaderTest, FramingFactsCarryAcrossACut) {
+  std::string in;
+  in.reserve(256);
+  ResponseReader r;
+  Response res;
+  in = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-";
+  ASSERT_EQ(head(r, res, in).used, 0u);
+  in += "Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(head(r, res, in).ec, http::make_error_code(http::error::bad_transfer_encoding));
+}
+
+// The lines before a cut are not read again (that is what keeps a dribbled
+// head linear): a byte changed there afterwards goes unseen while the input
+// stays where it was, and is seen once the input moved (parsed afresh).
+TEST(ResponseReaderTest, LinesBeforeACutAreNotReadAgain) {
+  const std::string first = "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: ";
+  const std::string rest = "2\r\nContent-Length: 0\r\n\r\n";
+  std::string in;
+  in.reserve(256);
+  in = first;
+  ResponseReader r;
+  Response res;
+  ASSERT_EQ(head(r, res, in).used, 0u);
+  in[in.find("1\r\n")] = '\x01';  // no valid head would have it
+  in += rest;
+  const auto p = head(r, res, in);
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.used, in.size());
+  EXPECT_EQ(res["X-B"], "2");
+
+  ResponseReader moved;
+  std::string a = first;
+  ASSERT_EQ(head(moved, res, a).used, 0u);
+  std::string b = a + rest;  // elsewhere: parsed from its start
+  b[b.find("1\r\n")] = '\x01';
+  EXPECT_EQ(head(moved, res, b).ec, http::make_error_code(http::error::bad_value));
 }
 
 TEST(ResponseReaderTest, StatusLineWithoutReasonIsAccepted) {
