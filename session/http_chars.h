@@ -196,6 +196,14 @@ inline bool equals_lowercase(std::string_view name, std::string_view lower) {
   const size_t n = name.size();
   if (n >= 8) {
     constexpr uint64_t kCase = 0x2020202020202020ull;
+    if (n <= 16) {  // most names: a word from each end, no loop
+      uint64_t x1, y1, x2, y2;
+      std::memcpy(&x1, a, 8);
+      std::memcpy(&y1, b, 8);
+      std::memcpy(&x2, a + n - 8, 8);
+      std::memcpy(&y2, b + n - 8, 8);
+      return (((x1 | kCase) ^ y1) | ((x2 | kCase) ^ y2)) == 0;
+    }
     for (size_t i = 0;; i += 8) {
       if (i + 8 > n) i = n - 8;
       uint64_t x, y;

@@ -148,7 +148,11 @@ void note_connection(std::string_view value, HeadFacts& f) {
 // input once the head is complete); others are stored anew.
 bool file_field(std::string_view name, std::string_view raw, Response& res, HeadFacts& f,
                 boost::system::error_code& ec) {
-  const std::string_view value = base::trim_blanks(raw);
+  // Nearly every line is written as stored: one space, then a value that
+  // neither starts nor ends with a blank; only the others are trimmed.
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  const bool as_stored = raw.size() >= 2 && raw[0] == ' ' && !blank(raw[1]) && !blank(raw.back());
+  const std::string_view value = as_stored ? raw.substr(1) : base::trim_blanks(raw);
   const http::field known = field_of(name);
   if (known == http::field::content_length) {
     if (!note_content_length(value, f, ec)) return false;
@@ -157,7 +161,7 @@ bool file_field(std::string_view name, std::string_view raw, Response& res, Head
   } else if (known == http::field::connection) {
     note_connection(value, f);
   }
-  if (!value.empty() && raw[0] == ' ' && value.size() == raw.size() - 1) {
+  if (as_stored || (!value.empty() && raw[0] == ' ' && value.size() == raw.size() - 1)) {
     res.append_stored(known, name, value);
   } else {
     res.insert(known, name, value);
