@@ -78,6 +78,8 @@ void Http1ServerConnection::begin(uint32_t index) {
   failure_ = {};
   in_.clear();
   reader_ = ResponseReader{};
+  // A head given up on halfway may have left fields referring to the input.
+  res_ = Response{};
 }
 
 bool Http1ServerConnection::reuse(uint32_t index) {

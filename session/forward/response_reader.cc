@@ -161,7 +161,7 @@ bool file_field(std::string_view name, std::string_view raw, Response& res, Head
   } else if (known == http::field::connection) {
     note_connection(value, f);
   }
-  if (as_stored || (!value.empty() && raw[0] == ' ' && value.size() == raw.size() - 1)) {
+  if (as_stored) {
     res.append_stored(known, name, value);
   } else {
     res.insert(known, name, value);

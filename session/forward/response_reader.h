@@ -50,10 +50,12 @@ class ResponseReader {
   //
   // A head not all here yet is resumed at its first incomplete line when
   // `in` comes back longer from the same address (the caller only appended
-  // to it), so a head dribbled in many reads costs linear, not quadratic,
-  // work: the bytes before that line are not looked at again, and the
-  // fields filed from them stay in `res`, referring to them, meanwhile.
-  // Any other `in` starts a head afresh, clearing `res`.
+  // to it) with the same `res`, so a head dribbled in many reads costs
+  // linear, not quadratic, work in its lines: the bytes before that line
+  // are not looked at again, and the fields filed from them stay in `res`,
+  // referring to them, meanwhile (a caller that gives up on such a head
+  // must clear `res` before its input goes). Any other `in` starts a head
+  // afresh: `res` is cleared once its status line is complete and valid.
   size_t parse_head(std::string_view in, bool head_request, Response& res,
                     boost::system::error_code& ec);
 

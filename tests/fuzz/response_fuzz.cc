@@ -5,7 +5,8 @@
 // as the connection does, and the end of input passed on. Oracles: no
 // crash or sanitizer report; a head is never reported used past the input;
 // a body with a length relays exactly that many bytes when done and never
-// more; a body delimited by the close never counts as keep-alive.
+// more; a body delimited by the close never counts as keep-alive; a head
+// parsed over several calls equals the same bytes parsed in one.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -15,6 +16,36 @@
 
 using sag::session::Response;
 using sag::session::ResponseReader;
+
+namespace {
+
+std::string lines_of(const Response& res) {
+  std::string out;
+  for (const auto& f : res) out.append(f.line());
+  return out;
+}
+
+// A head parsed over several calls (each going on where the last stopped)
+// must come out as the same bytes parsed in one call: length, error, and
+// when complete, status, version, reason, every field's line in order,
+// framing and keep-alive.
+void same_as_one_read(std::string_view buffered, bool head_request, size_t used,
+                      boost::system::error_code ec, const ResponseReader& reader,
+                      const Response& res) {
+  ResponseReader fresh;
+  Response once;
+  boost::system::error_code once_ec;
+  const size_t once_used = fresh.parse_head(buffered, head_request, once, once_ec);
+  if (once_used != used || once_ec != ec) std::abort();
+  if (used == 0) return;
+  if (once.result_int() != res.result_int() || once.version() != res.version() ||
+      once.reason() != res.reason() || lines_of(once) != lines_of(res) ||
+      fresh.framing() != reader.framing() || fresh.keep_alive() != reader.keep_alive() ||
+      fresh.content_length() != reader.content_length())
+    std::abort();
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
@@ -36,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (;;) {  // the head; interim 1xx responses are skipped
     boost::system::error_code ec;
     const size_t used = reader.parse_head(buffered, head_request, res, ec);
+    same_as_one_read(buffered, head_request, used, ec, reader, res);
     if (ec) return 0;  // a 502
     if (used > buffered.size()) std::abort();
     if (used > 0) {
