@@ -68,6 +68,9 @@ ServerConnection::Status Http1ServerConnection::fail(const char* what,
 }
 
 void Http1ServerConnection::begin(uint32_t index) {
+  // A head given up on halfway may have left fields referring to the input
+  // (a complete one owns its bytes).
+  if (reading_head_ && !got_head_) res_ = Response{};
   close();
   index_ = index;
   reused_ = false;
@@ -78,8 +81,6 @@ void Http1ServerConnection::begin(uint32_t index) {
   failure_ = {};
   in_.clear();
   reader_ = ResponseReader{};
-  // A head given up on halfway may have left fields referring to the input.
-  res_ = Response{};
 }
 
 bool Http1ServerConnection::reuse(uint32_t index) {
