@@ -24,6 +24,14 @@ class FailoverTest(GatewayTestCase):
                 return srv_cookie(r)
         self.fail("no fresh request reached %s" % name)
 
+    def gateway_with_server_timeout(self, s, pin="s3"):
+        """A plain-HTTP gateway whose servers get 500 ms to answer, and a
+        cookie pinning `pin`."""
+        cfg = basic_config(s, tls=False)
+        cfg["backends"][0]["timeouts"] = {"connect": "1s", "server": "500ms"}
+        gw = self.gateway(cfg)
+        return gw, self.pinned_cookie(gw, pin)
+
     def post_pinned(self, gw, cookie, body):
         """POST /upload on a new connection with the given SRV cookie."""
         c = Http11Client(LOCAL, gw.port("http"))
@@ -169,11 +177,7 @@ class FailoverTest(GatewayTestCase):
         # timeouts.server runs from the request to the complete head, not
         # anew for each piece: three pieces 400 ms apart miss 500 ms (and
         # would each come in time were it re-armed per piece).
-        s = self.servers(*NAMES)
-        cfg = basic_config(s, tls=False)
-        cfg["backends"][0]["timeouts"] = {"connect": "1s", "server": "500ms"}
-        gw = self.gateway(cfg)
-        cookie = self.pinned_cookie(gw, "s3")
+        gw, cookie = self.gateway_with_server_timeout(self.servers(*NAMES))
         r = self.fresh_get(gw, "http", "/trickle-head?ms=400", headers=[("Cookie", "SRV=" + cookie)])
         self.assertEqual(r.status, 504, r)
         r = self.fresh_get(gw, "http", "/trickle-head?ms=100", headers=[("Cookie", "SRV=" + cookie)])
@@ -181,10 +185,7 @@ class FailoverTest(GatewayTestCase):
 
     def test_slow_server_is_504_not_retried(self):
         s = self.servers(*NAMES)
-        cfg = basic_config(s, tls=False)
-        cfg["backends"][0]["timeouts"] = {"connect": "1s", "server": "500ms"}
-        gw = self.gateway(cfg)
-        cookie = self.pinned_cookie(gw, "s3")
+        gw, cookie = self.gateway_with_server_timeout(s)
         for x in s:
             x.clear()
         r = self.fresh_get(gw, "http", "/slow?ms=1500", headers=[("Cookie", "SRV=" + cookie)])
