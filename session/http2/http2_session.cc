@@ -6,11 +6,11 @@
 #include <new>
 #include <tuple>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 
 #include "config/base/asio_prelude.h"
+#include "config/base/spawn_inline.h"
 #include "session/client_port.h"
 #include "session/exchange.h"
 #include "session/forward/forwarder.h"
@@ -374,17 +374,19 @@ class Http2Session {
     update_idle();
     if (st.closed || dead_) return end_stream(ps);
     // The stream's coroutine is forward() (or the refusal's answer), no frame
-    // of ours around it; end_stream() is its completion, also after a throw.
-    // Allocation failure here, inside nghttp2's callback, ends the stream
-    // at once (reset); the connection goes on.
-    auto end = [this, &ps](std::exception_ptr, auto&&...) { end_stream(ps); };
+    // of ours around it, started inline (base::spawn_inline: this session's
+    // run() keeps the io_context busy until the last stream ends);
+    // end_stream() is its completion, also after a throw, and may run before
+    // spawn_inline returns. Allocation failure here, inside nghttp2's
+    // callback, ends the stream at once (reset); the connection goes on.
+    auto end = [this, &ps](std::exception_ptr) noexcept { end_stream(ps); };
     ClientPort& port = *ps.port;
     try {
       if (auto refusal = finish_h2_request(st, cfg_.limits, port.has_body())) {
-        asio::co_spawn(ex_, port.answer(refusal->error, refusal->detail, {}), std::move(end));
+        base::spawn_inline(ex_, port.answer(refusal->error, refusal->detail, {}), end);
       } else {
         conn_.refresh();
-        asio::co_spawn(ex_, ps.forwarder.forward(st.req, port, st.x), std::move(end));
+        base::spawn_inline(ex_, ps.forwarder.forward(st.req, port, st.x), end);
       }
     } catch (const std::exception&) {
       end_stream(ps);
