@@ -15,7 +15,7 @@
 # its figure is the floor under any proxy's (the kernel's share, plus TLS
 # records for S1), printed as a ratio to HAProxy, so what a target leaves for
 # the proxy's own work can be read off.
-#   bench/ab_cpu.sh            # 5 rounds
+#   bench/ab_cpu.sh            # 5 rounds (6 with SAG_AB_BASE)
 #   bench/ab_cpu.sh 9          # 9 rounds
 #   SAG_AB_BASE=/tmp/base/build/bin bench/ab_cpu.sh
 #     also runs that build's gateway (a baseline: another commit) with the
@@ -225,6 +225,12 @@ run_floor() {
   round floor "$floor_plain" "$floor_plain" "$work/floor_proxy $floor_plain ${servers[*]}" \
     "${floor_plain_sc[@]}"
 }
+# With a base, an even number of rounds (each build first as often), and a
+# multiple of four puts the pair in every position of the round equally.
+if [ -n "$base" ] && (( rounds % 2 )); then
+  rounds=$(( rounds + 1 ))
+  echo "SAG_AB_BASE: $rounds rounds, so that each build runs first as often" >&2
+fi
 run_builds() {
   if [ -z "$base" ]; then
     run_sag

@@ -3,7 +3,8 @@
 // Expected network errors are values, not exceptions (a peer reset is
 // ordinary on the request path): every co_await takes the as_tuple token and
 // unpacks `auto [ec, n] = co_await op(..., kTuple)`. Anything that still
-// throws is caught where the coroutine was co_spawn'ed.
+// throws is caught where the coroutine was started (co_spawn's completion,
+// or base::spawn_inline's `done`).
 //
 // The *Default aliases make that token the default of an I/O object, as
 // Beast's advanced_server_flex_awaitable example does with

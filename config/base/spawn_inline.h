@@ -16,6 +16,7 @@
 #pragma once
 
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>
@@ -46,23 +47,33 @@ entry(boost::asio::awaitable<T> body, Done done) {
 
 // Runs `body` at once, on the calling thread, up to its first wait, then
 // on `ex` as its waits complete. When it ends (its result, if any, is
-// dropped) or throws,
-// `done(std::exception_ptr)` is called once, on the coroutine's thread,
-// possibly before spawn_inline returns (a body that never waits).
+// dropped) or throws, `done(std::exception_ptr)` is called once, on the
+// coroutine's thread, after the body's frame is gone, possibly before
+// spawn_inline returns (a body that never waits).
 // Contract: call from the thread running `ex`'s io_context. `done` must not
-// throw (an exception from it would leave through io_context::run). Nothing
-// here holds work on the io_context: while the body waits on something that
-// is not an I/O object's operation, the caller keeps the context running.
-// Throws only what allocating the entry frame throws (std::bad_alloc), and
-// then neither runs `body` nor calls `done`.
+// throw (checked). Nothing here holds work on the io_context: while the
+// body waits on something that is not an I/O object's operation, the
+// caller keeps the context running.
+// Throws only std::bad_alloc from allocating the entry frame, and then
+// neither runs `body` nor calls `done`. Allocation failure when the body's
+// first wait starts (its operation, or a timer's place in the queue) ends
+// the process: the body ran, its frames then belong to a destruction Asio
+// posts, and nothing could end the body's work safely before they are
+// gone. (co_spawn ended it too: the exception left io_context::run().)
 template <class T, class Done>
 void spawn_inline(const boost::asio::any_io_executor& ex, boost::asio::awaitable<T> body,
                   Done done) {
+  static_assert(std::is_nothrow_invocable_v<Done&, std::exception_ptr>,
+                "spawn_inline: done(std::exception_ptr) must be noexcept");
   using Thread = boost::asio::detail::awaitable_thread<boost::asio::any_io_executor>;
-  Thread(spawn_inline_detail::entry<T>(std::move(body), std::move(done)), ex,
-         boost::asio::cancellation_slot(),
-         boost::asio::cancellation_state(boost::asio::cancellation_slot()))
-      .launch();
+  Thread thread(spawn_inline_detail::entry<T>(std::move(body), std::move(done)), ex,
+                boost::asio::cancellation_slot(),
+                boost::asio::cancellation_state(boost::asio::cancellation_slot()));
+  try {
+    thread.launch();
+  } catch (...) {
+    std::terminate();
+  }
 }
 
 }  // namespace sag::base

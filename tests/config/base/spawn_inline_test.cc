@@ -14,6 +14,7 @@
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "config/base/asio_prelude.h"
@@ -25,11 +26,28 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Sets `*gone` when destroyed: a local of the body, to see its frame go.
+// Sets `*gone` when destroyed (a moved-from one does not). Passed by value
+// to a body: a coroutine's parameter copies live as long as its frame, so
+// `*gone` tells whether the frame itself was destroyed (its locals die
+// earlier, when the body returns).
 struct Sentinel {
+  explicit Sentinel(bool* g) : gone(g) {}
+  Sentinel(Sentinel&& o) noexcept : gone(std::exchange(o.gone, nullptr)) {}
+  ~Sentinel() {
+    if (gone) *gone = true;
+  }
   bool* gone;
-  ~Sentinel() { *gone = true; }
 };
+
+asio::awaitable<bool> wait_then_return(Sentinel, asio::steady_timer& timer,
+                                       std::vector<int>& steps, asio::io_context& io) {
+  steps.push_back(1);
+  const auto ex = co_await asio::this_coro::executor;
+  EXPECT_TRUE(ex == io.get_executor());
+  co_await timer.async_wait(kTuple);
+  steps.push_back(3);
+  co_return true;  // (dropped)
+}
 
 TEST(SpawnInlineTest, RunsAtOnceUpToTheFirstWaitThenFinishesOnTheExecutor) {
   asio::io_context io;
@@ -37,23 +55,16 @@ TEST(SpawnInlineTest, RunsAtOnceUpToTheFirstWaitThenFinishesOnTheExecutor) {
   std::vector<int> steps;
   int calls = 0;
   bool frame_gone = false;
-  auto body = [&]() -> asio::awaitable<bool> {
-    Sentinel s{&frame_gone};
-    steps.push_back(1);
-    const auto ex = co_await asio::this_coro::executor;
-    EXPECT_TRUE(ex == io.get_executor());
-    co_await timer.async_wait(kTuple);
-    steps.push_back(3);
-    co_return true;  // (dropped)
-  };
   // spawn_inline is called on the io_context's thread, as Http2Session does.
   asio::post(io, [&] {
-    spawn_inline(io.get_executor(), body(), [&](std::exception_ptr e) noexcept {
-      EXPECT_FALSE(e);
-      EXPECT_TRUE(frame_gone);  // the body's locals are destroyed first
-      steps.push_back(4);
-      ++calls;
-    });
+    spawn_inline(io.get_executor(), wait_then_return(Sentinel(&frame_gone), timer, steps, io),
+                 [&](std::exception_ptr e) noexcept {
+                   EXPECT_FALSE(e);
+                   EXPECT_TRUE(frame_gone);  // the body's frame is destroyed first
+                   steps.push_back(4);
+                   ++calls;
+                 });
+    EXPECT_FALSE(frame_gone);
     steps.push_back(2);  // the body already waits: it ran before this line
   });
   io.run_for(5s);
@@ -78,23 +89,29 @@ TEST(SpawnInlineTest, ABodyThatNeverWaitsEndsBeforeSpawnInlineReturns) {
   EXPECT_EQ(steps, (std::vector<int>{1, 2, 3}));
 }
 
-TEST(SpawnInlineTest, AThrowReachesDoneAsItsException) {
+asio::awaitable<void> wait_then_throw(Sentinel, asio::steady_timer* timer) {
+  if (timer) co_await timer->async_wait(kTuple);
+  throw std::runtime_error("stream failed");
+}
+
+// Without `wait_first`, the body throws before any wait, inside spawn_inline.
+void expect_throw_reaches_done(bool wait_first) {
   asio::io_context io;
-  asio::steady_timer timer(io, 1ms);
+  asio::steady_timer wait(io, 1ms);
+  asio::steady_timer* timer = wait_first ? &wait : nullptr;
   std::exception_ptr seen;
   int calls = 0;
   bool frame_gone = false;
-  auto body = [&]() -> asio::awaitable<void> {
-    Sentinel s{&frame_gone};
-    co_await timer.async_wait(kTuple);
-    throw std::runtime_error("stream failed");
-  };
+  bool returned = false;
   asio::post(io, [&] {
-    spawn_inline(io.get_executor(), body(), [&](std::exception_ptr e) noexcept {
-      EXPECT_TRUE(frame_gone);
-      seen = e;
-      ++calls;
-    });
+    spawn_inline(io.get_executor(), wait_then_throw(Sentinel(&frame_gone), timer),
+                 [&](std::exception_ptr e) noexcept {
+                   EXPECT_TRUE(frame_gone);
+                   EXPECT_EQ(returned, timer != nullptr);  // inline when it never waited
+                   seen = e;
+                   ++calls;
+                 });
+    returned = true;
   });
   // The exception does not leave through run().
   EXPECT_NO_THROW(io.run_for(5s));
@@ -107,6 +124,16 @@ TEST(SpawnInlineTest, AThrowReachesDoneAsItsException) {
   }
 }
 
+TEST(SpawnInlineTest, AThrowAfterAWaitReachesDoneAsItsException) {
+  expect_throw_reaches_done(true);
+}
+
+TEST(SpawnInlineTest, AThrowBeforeAnyWaitReachesDoneBeforeTheCallReturns) {
+  expect_throw_reaches_done(false);
+}
+
+asio::awaitable<void> wait_for(asio::steady_timer& t) { co_await t.async_wait(kTuple); }
+
 // Many bodies waiting at once, then ended, give back every frame (each
 // entry frame and body frame) to the thread's cache. (Under ASan the cache
 // counts nothing: there the check is ASan's leak report.)
@@ -117,11 +144,8 @@ TEST(SpawnInlineTest, EveryFrameIsGivenBack) {
   std::vector<std::unique_ptr<asio::steady_timer>> timers;
   for (int i = 0; i < 64; ++i) timers.push_back(std::make_unique<asio::steady_timer>(io, 1h));
   asio::post(io, [&] {
-    for (auto& t : timers) {
-      spawn_inline(io.get_executor(), [&t]() -> asio::awaitable<void> {
-        co_await t->async_wait(kTuple);
-      }(), [&](std::exception_ptr) noexcept { ++ended; });
-    }
+    for (auto& t : timers)
+      spawn_inline(io.get_executor(), wait_for(*t), [&](std::exception_ptr) noexcept { ++ended; });
   });
   io.poll();
   EXPECT_EQ(ended, 0);
