@@ -8,10 +8,13 @@
 
 namespace sag::base {
 
+// A space or a tab (HTTP's optional whitespace).
+inline bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
 // s without leading and trailing spaces and tabs.
 inline std::string_view trim_blanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
   return s;
 }
 

@@ -150,8 +150,8 @@ bool file_field(std::string_view name, std::string_view raw, Response& res, Head
                 boost::system::error_code& ec) {
   // Nearly every line is written as stored: one space, then a value that
   // neither starts nor ends with a blank; only the others are trimmed.
-  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  const bool as_stored = raw.size() >= 2 && raw[0] == ' ' && !blank(raw[1]) && !blank(raw.back());
+  const bool as_stored =
+      raw.size() >= 2 && raw[0] == ' ' && !base::is_blank(raw[1]) && !base::is_blank(raw.back());
   const std::string_view value = as_stored ? raw.substr(1) : base::trim_blanks(raw);
   const http::field known = field_of(name);
   if (known == http::field::content_length) {
@@ -190,7 +190,7 @@ Step next_field(std::string_view in, size_t& pos, Response& res, HeadFacts& f,
     ec = http::error::bad_line_ending;
     return Step::kFailed;
   }
-  if (first == ' ' || first == '\t') {
+  if (base::is_blank(first)) {
     ec = http::error::bad_obs_fold;
     return Step::kFailed;
   }

@@ -89,7 +89,8 @@ class ResponseReader {
 
   Framing framing_ = Framing::kNone;
   // A head cut short: what its lines so far said about framing and the
-  // connection (kTeSeen...; its Content-Length is in content_length_).
+  // connection (HeadFacts::flags() in response_reader.cc; its
+  // Content-Length is in content_length_).
   uint8_t partial_facts_ = 0;
   uint64_t left_ = 0;  // kLength: bytes still to come
   std::optional<uint64_t> content_length_;
