@@ -1,7 +1,8 @@
 // How the gateway sets up the server side of an HTTP/2 connection in
 // nghttp2: its options (flood limits, window updates left to the gateway,
-// no closed streams kept), the pooled allocator, the first SETTINGS, and
-// the concurrent-stream limit as the client sees it.
+// no closed streams kept), the pooled allocator, the first SETTINGS (RFC
+// 7540 priorities off, RFC 9218), and the concurrent-stream limit as the
+// client sees it.
 //
 // Thread: any (pure set-up); the session then belongs to its connection.
 #pragma once

@@ -158,7 +158,10 @@ class Http2Session {
       const bool trim = open_streams_ == 0 && running_ == 0 && pool_.size() > kPooledWhenIdle;
       const bool woken =
           co_await write_signal_.wait_until(trim ? Clock::now() + kTrimAfter : Clock::time_point::max());
-      if (!woken && open_streams_ == 0 && running_ == 0) pool_.trim(kPooledWhenIdle);
+      if (!woken && open_streams_ == 0 && running_ == 0) {
+        last_found_ = nullptr;  // (trim frees objects)
+        pool_.trim(kPooledWhenIdle);
+      }
     }
     // The session is over; the reader may still wait for bytes that no longer matter.
     dead_ = true;
@@ -217,10 +220,19 @@ class Http2Session {
 
   static Http2Session& self(void* user) { return *static_cast<Http2Session*>(user); }
 
-  // The open stream `id` (null once closed: its object may serve another one).
+  // The open stream `id` (null once closed: its object may serve another
+  // one). nghttp2's callbacks come in runs for one stream (a header block's
+  // fields, a response's frames), and its own lookup is a hash probe: the
+  // last object found is asked first. Stream ids are never reused, so an
+  // object whose id matches is that stream's (or, closed, none).
   H2Stream* find(int32_t id) {
-    auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
-    return st && st->id == id && !st->closed ? st : nullptr;
+    if (id <= 0) return nullptr;
+    if (last_found_ == nullptr || last_found_->id != id) {
+      auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
+      if (!st || st->id != id) return nullptr;
+      last_found_ = st;
+    }
+    return last_found_->closed ? nullptr : last_found_;
   }
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
@@ -242,6 +254,7 @@ class Http2Session {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       ++s.open_streams_;
+      s.last_found_ = &st;  // (its header fields come next)
       // The read that brought the stream's first frame; the wall-clock
       // start is derived from it when the access log is written.
       st.x.start = s.read_at_;
@@ -405,6 +418,7 @@ class Http2Session {
   nghttp2_session* ng_ = nullptr;
   ConnectionPin pin_;
   H2StreamPool pool_;  // the stream objects, reused
+  H2Stream* last_found_ = nullptr;  // find()'s last answer, in pool_ (or null)
   size_t open_streams_ = 0;  // open in nghttp2 (those with a stream object)
   size_t running_ = 0;       // streams whose coroutine runs
   Clock::time_point read_at_;  // of the bytes fed to nghttp2: their streams' start and head time

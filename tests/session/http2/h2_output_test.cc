@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 #include "config/gateway_config.h"
 #include "session/http2/h2_settings.h"
@@ -85,6 +86,30 @@ TEST_F(H2OutputTest, GathersFramesAndPatchesOnlyTheFirstSettings) {
             9u);
   out.clear();
   EXPECT_TRUE(out.empty());
+}
+
+// RFC 7540's priority tree is off (RFC 9218): the first SETTINGS says so,
+// and a PRIORITY frame for a stream not yet opened makes no stream object.
+TEST_F(H2OutputTest, AnnouncesNoRfc7540PrioritiesAndKeepsNoIdleStreams) {
+  make();
+  H2Output out(limits_.h2_max_concurrent_streams);
+  ASSERT_TRUE(out.pack(ng_));
+  auto first = frames_of(out.data(), out.size());
+  ASSERT_FALSE(first.empty());
+  ASSERT_EQ(first[0].type, NGHTTP2_SETTINGS);
+  EXPECT_EQ(settings_of(out.data() + first[0].at, first[0].length)
+                .at(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES),
+            1u);
+  out.clear();
+
+  std::string in(NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+  in += std::string("\0\0\0\x04\0\0\0\0\0", 9);  // empty SETTINGS
+  // PRIORITY for idle stream 5: depends on stream 0, weight 16.
+  in += std::string("\0\0\x05\x02\0\0\0\0\x05\0\0\0\0\x0f", 14);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(in.data());
+  ASSERT_EQ(nghttp2_session_mem_recv(ng_, bytes, in.size()), static_cast<ssize_t>(in.size()));
+  EXPECT_EQ(nghttp2_session_find_stream(ng_, 5), nullptr);
+  EXPECT_TRUE(nghttp2_session_want_read(ng_));
 }
 
 TEST_F(H2OutputTest, StopsAtTheBatchAndGoesOnAfterTheWrite) {
