@@ -4,13 +4,13 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 
 #include <unistd.h>
 
 #include "config/base/accept_loop.h"
 #include "config/base/worker_shard.h"
 #include "gateway/log.h"
+#include "gateway/worker_mailbox.h"
 #include "session/asio_endpoint.h"
 #include "session/client_session.h"
 #include "session/tcp/tcp_relay.h"
@@ -78,15 +78,13 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, uint32_t id, session:
       });
 }
 
-// The worker's io_context is touched by its own thread only, but for
-// asio::post (begin_stop, force_close) and io_context::stop from the main
-// thread: both go through the scheduler, which keeps its lock. The reactor
-// (sockets, timers) runs without locks: with hint 1 it takes two or three
-// uncontended mutexes per socket operation and per timer (about 10 per
-// HTTP/2 request). Acceptors are bound before the thread starts, and the
-// reactor is torn down after it joined.
-constexpr int kWorkerConcurrencyHint =
-    static_cast<int>(BOOST_ASIO_CONCURRENCY_HINT_ID | BOOST_ASIO_CONCURRENCY_HINT_LOCKING_SCHEDULER);
+// The worker's io_context is touched by its own thread only: other threads
+// reach it through its mailbox (WorkerMailbox: an eventfd and a queue of
+// its own), so neither the scheduler nor the reactor takes a lock (with
+// hint 1 they took two or three uncontended mutexes per socket operation
+// and per timer, and the scheduler four per request). Acceptors are bound
+// before the thread starts, and the reactor is torn down after it joined.
+constexpr int kWorkerConcurrencyHint = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE;
 
 }  // namespace
 
@@ -95,6 +93,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const session::Generation> genera
                const affinity::Clock& clock, std::atomic<int64_t>& process_connections)
     : index_(index),
       io_(std::make_unique<asio::io_context>(kWorkerConcurrencyHint)),
+      mail_(std::make_unique<WorkerMailbox>(*io_)),
       ctx_(std::make_unique<session::WorkerContext>(*io_, stats, clock, process_connections)),
       store_(store),
       sweeper_(std::make_unique<asio::steady_timer>(*io_)),
@@ -111,6 +110,7 @@ Worker::~Worker() {
   acceptors_.clear();
   sweeper_.reset();
   watcher_.reset();
+  mail_.reset();
   ctx_->deadlines.close();
   // Connections' frames go with the io_context; the view after them.
   io_.reset();
@@ -133,6 +133,7 @@ void Worker::start() {
   for (size_t i = 0; i < acceptors_.size(); ++i) spawn_accept(i);
   sweep_pools();
   watch_down_servers();
+  mail_->start();
   thread_ = std::thread([this] {
     base::t_worker_slot = index_ + 1;  // this worker's counter slot
     io_->run();
@@ -154,8 +155,8 @@ void Worker::adopt(std::shared_ptr<const session::Generation> generation,
     listening_fds_.emplace_back(a.key, a.fd);
     listening_ids_.push_back(a.id);
   }
-  asio::post(*io_, [this, generation = std::move(generation), added = std::move(added),
-                    done = std::move(done)]() mutable {
+  mail_->send([this, generation = std::move(generation), added = std::move(added),
+                done = std::move(done)]() mutable {
     ctx_->current = session::WorkerGeneration::build(std::move(generation), index_, &store_,
                                                      ctx_->current.get());
     boost::system::error_code ignored;
@@ -199,7 +200,7 @@ void Worker::sweep_pools() {
 }
 
 void Worker::begin_stop() {
-  asio::post(*io_, [this] {
+  mail_->send([this] {
     boost::system::error_code ignored;
     for (auto& a : acceptors_) a->acceptor.close(ignored);
     ctx_->begin_stop();
@@ -208,12 +209,12 @@ void Worker::begin_stop() {
 }
 
 void Worker::force_close() {
-  asio::post(*io_, [this] { ctx_->close_all(); });
+  mail_->send([this] { ctx_->close_all(); });
 }
 
 void Worker::stop_and_join() {
   if (!thread_.joinable()) return;
-  io_->stop();
+  mail_->send([this] { io_->stop(); });
   thread_.join();
 }
 

@@ -2,7 +2,8 @@
 // with SO_REUSEPORT so the kernel spreads connections across workers), its
 // connections, and its view of the current config generation (per-backend
 // balancers and server pools). Nothing on a worker is touched by another
-// thread except through post().
+// thread except through its mailbox (WorkerMailbox; its io_context runs
+// without locks).
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,8 @@
 
 namespace sag::gateway {
 
+class WorkerMailbox;
+
 class Worker {
  public:
   // `index` staggers the balancers so workers don't all start on the same
@@ -32,7 +35,6 @@ class Worker {
          std::atomic<int64_t>& process_connections);
   ~Worker();
 
-  boost::asio::io_context& io() { return *io_; }
   // A listening socket for listener `id` (`key`: its address, as a binary
   // upgrade names it). `refusal_log` throttles the warning about
   // connections refused at limits.max_connections on this listener; it is
@@ -73,6 +75,7 @@ class Worker {
   // frames that still refer to the context) before the context.
   unsigned index_;
   std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<WorkerMailbox> mail_;  // other threads' one way in
   std::unique_ptr<session::WorkerContext> ctx_;
   struct Acceptor {
     boost::asio::ip::tcp::acceptor acceptor;
