@@ -10,7 +10,7 @@
 // done (logged, counted, READY=1 to systemd) once every worker has.
 //
 // Thread: the gateway's main thread (reload(), prune()); the workers take
-// their part through post().
+// their part through their mailboxes (Worker::adopt).
 #pragma once
 
 #include <cstdint>

@@ -62,7 +62,8 @@ class Worker {
   void begin_stop();
   // Thread-safe. Drops every remaining connection (shutdown timeout).
   void force_close();
-  // Thread-safe. Ends the loop and joins the thread.
+  // Ends the loop and joins the thread. From one thread (main) at a time;
+  // again, or before start(), it does nothing.
   void stop_and_join();
 
  private:

@@ -20,7 +20,9 @@ int make_eventfd() {
 
 }  // namespace
 
-WorkerMailbox::WorkerMailbox(asio::io_context& io) : fd_(io, make_eventfd()) {}
+// send() writes to efd_, a plain copy of the number: other threads call no
+// method of fd_, an object of the worker's io_context.
+WorkerMailbox::WorkerMailbox(asio::io_context& io) : efd_(make_eventfd()), fd_(io, efd_) {}
 
 void WorkerMailbox::start() { wait(); }
 
@@ -32,7 +34,7 @@ void WorkerMailbox::send(std::function<void()> task) {
   // The counter only saturates after 2^64 - 2 unread writes; a failed
   // write then still leaves the fd readable, so the task is not lost.
   const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(fd_.native_handle(), &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
 }
 
 void WorkerMailbox::wait() {
@@ -42,7 +44,7 @@ void WorkerMailbox::wait() {
     // between is taken now and its write wakes an empty round, never the
     // reverse (a task left behind with no write to wake for it).
     uint64_t count;
-    [[maybe_unused]] const ssize_t n = ::read(fd_.native_handle(), &count, sizeof count);
+    [[maybe_unused]] const ssize_t n = ::read(efd_, &count, sizeof count);
     std::vector<std::function<void()>> tasks;
     {
       std::lock_guard lock(mu_);

@@ -30,14 +30,16 @@ class WorkerMailbox {
   // runs out of work). Once.
   void start();
   // Runs `task` on the io_context's thread, after the tasks sent before it.
-  // Tasks sent in one batch all run, even after one of them stopped the
-  // io_context; a task that throws ends run() as a posted handler would.
+  // Tasks taken in one round all run, even after one of them stopped the
+  // io_context. A task that throws ends run() (a worker's thread then ends
+  // the process) and the rest of its round is dropped.
   void send(std::function<void()> task);
 
  private:
   void wait();
 
-  boost::asio::posix::stream_descriptor fd_;  // the eventfd
+  const int efd_;  // the eventfd, which fd_ owns: what send() writes to
+  boost::asio::posix::stream_descriptor fd_;
   std::mutex mu_;
   std::vector<std::function<void()>> queue_;  // under mu_
 };
