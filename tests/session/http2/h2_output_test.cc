@@ -52,22 +52,30 @@ class H2OutputTest : public ::testing::Test {
   ~H2OutputTest() override {
     if (ng_) nghttp2_session_del(ng_);
   }
+  // Packs the session's first frames into `out`: their count into
+  // first_frames_, and the entries of the first, which must be SETTINGS,
+  // into first_settings_.
+  void pack_first(H2Output& out) {
+    ASSERT_TRUE(out.pack(ng_));
+    auto first = frames_of(out.data(), out.size());
+    ASSERT_FALSE(first.empty());
+    ASSERT_EQ(first[0].type, NGHTTP2_SETTINGS);
+    first_frames_ = first.size();
+    first_settings_ = settings_of(out.data() + first[0].at, first[0].length);
+  }
 
   config::LimitsConfig limits_;
   nghttp2_session* ng_ = nullptr;
+  size_t first_frames_ = 0;
+  std::map<uint16_t, uint32_t> first_settings_;
 };
 
 TEST_F(H2OutputTest, GathersFramesAndPatchesOnlyTheFirstSettings) {
   make();
   H2Output out(limits_.h2_max_concurrent_streams);
-  ASSERT_TRUE(out.pack(ng_));
-  auto first = frames_of(out.data(), out.size());
-  ASSERT_FALSE(first.empty());
-  ASSERT_EQ(first[0].type, NGHTTP2_SETTINGS);
+  ASSERT_NO_FATAL_FAILURE(pack_first(out));
   // nghttp2 was given twice the limit; the client is told the limit.
-  EXPECT_EQ(settings_of(out.data() + first[0].at, first[0].length)
-                .at(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
-            7u);
+  EXPECT_EQ(first_settings_.at(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS), 7u);
   EXPECT_FALSE(nghttp2_session_want_write(ng_));
   const size_t before = out.size();
   ASSERT_TRUE(out.pack(ng_));  // nothing more to send
@@ -79,7 +87,7 @@ TEST_F(H2OutputTest, GathersFramesAndPatchesOnlyTheFirstSettings) {
   ASSERT_EQ(nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, &entry, 1), 0);
   ASSERT_TRUE(out.pack(ng_));
   auto all = frames_of(out.data(), out.size());
-  ASSERT_EQ(all.size(), first.size() + 1);
+  ASSERT_EQ(all.size(), first_frames_ + 1);
   EXPECT_EQ(all.back().type, NGHTTP2_SETTINGS);
   EXPECT_EQ(settings_of(out.data() + all.back().at, all.back().length)
                 .at(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
@@ -93,13 +101,8 @@ TEST_F(H2OutputTest, GathersFramesAndPatchesOnlyTheFirstSettings) {
 TEST_F(H2OutputTest, AnnouncesNoRfc7540PrioritiesAndKeepsNoIdleStreams) {
   make();
   H2Output out(limits_.h2_max_concurrent_streams);
-  ASSERT_TRUE(out.pack(ng_));
-  auto first = frames_of(out.data(), out.size());
-  ASSERT_FALSE(first.empty());
-  ASSERT_EQ(first[0].type, NGHTTP2_SETTINGS);
-  EXPECT_EQ(settings_of(out.data() + first[0].at, first[0].length)
-                .at(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES),
-            1u);
+  ASSERT_NO_FATAL_FAILURE(pack_first(out));
+  EXPECT_EQ(first_settings_[NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES], 1u);
   out.clear();
 
   std::string in(NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
