@@ -234,7 +234,7 @@ std::optional<HeadScan> scan_header_fields(std::string_view d, size_t pos,
     const std::string_view field = d.substr(pos, eol - pos);
     const std::string_view rest = d.substr(pos);
     pos = eol + 2;
-    if (field[0] == ' ' || field[0] == '\t') return error(400, "obsolete line folding");
+    if (base::is_blank(field[0])) return error(400, "obsolete line folding");
     if (++count > limits.max_headers) return error(431, "too many header fields");
     std::string_view name, value;
     bool stored_form = false;

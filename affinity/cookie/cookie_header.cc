@@ -3,26 +3,25 @@
 #include <charconv>
 #include <ctime>
 
+#include "config/base/token_list.h"
+
 namespace sag::affinity {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using base::trim_blanks;
 
 // Calls f(pair, name, value) for each ';'-separated pair; stops when f returns false.
 template <typename F>
 void for_each_pair(std::string_view header, F&& f) {
   while (!header.empty()) {
     auto semi = header.find(';');
-    std::string_view pair = trim(header.substr(0, semi));
+    std::string_view pair = trim_blanks(header.substr(0, semi));
     header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
     if (pair.empty()) continue;
     auto eq = pair.find('=');
-    std::string_view n = trim(pair.substr(0, eq));
-    std::string_view v = eq == std::string_view::npos ? std::string_view{} : trim(pair.substr(eq + 1));
+    std::string_view n = trim_blanks(pair.substr(0, eq));
+    std::string_view v =
+        eq == std::string_view::npos ? std::string_view{} : trim_blanks(pair.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     if (!f(pair, n, v, eq != std::string_view::npos)) return;
   }
@@ -34,7 +33,7 @@ std::optional<std::string_view> find_cookie(std::string_view header, std::string
   // The usual header, one pair and it is the one asked for: no walk.
   if (header.size() > name.size() && header[name.size()] == '=' && header.starts_with(name) &&
       header.find(';', name.size() + 1) == std::string_view::npos) {
-    std::string_view v = trim(header.substr(name.size() + 1));
+    std::string_view v = trim_blanks(header.substr(name.size() + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return v;
   }
@@ -139,12 +138,12 @@ std::optional<SetCookie> parse_set_cookie(std::string_view field, int64_t now) {
   const size_t eq = pair.find('=');
   if (eq == std::string_view::npos) return std::nullopt;
   SetCookie c;
-  c.name = trim(pair.substr(0, eq));
+  c.name = trim_blanks(pair.substr(0, eq));
   if (c.name.empty()) return std::nullopt;
   std::string_view raw = pair.substr(eq + 1);
   size_t lead = 0;
-  while (lead < raw.size() && (raw[lead] == ' ' || raw[lead] == '\t')) ++lead;
-  std::string_view v = trim(raw);
+  while (lead < raw.size() && base::is_blank(raw[lead])) ++lead;
+  std::string_view v = trim_blanks(raw);
   c.value_offset = eq + 1 + lead;
   c.value_length = v.size();
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -154,11 +153,12 @@ std::optional<SetCookie> parse_set_cookie(std::string_view field, int64_t now) {
   std::string_view attrs = semi == std::string_view::npos ? std::string_view{} : field.substr(semi + 1);
   while (!attrs.empty()) {
     const size_t next = attrs.find(';');
-    std::string_view attr = trim(attrs.substr(0, next));
+    std::string_view attr = trim_blanks(attrs.substr(0, next));
     attrs = next == std::string_view::npos ? std::string_view{} : attrs.substr(next + 1);
     const size_t aeq = attr.find('=');
-    std::string_view key = trim(attr.substr(0, aeq));
-    std::string_view val = aeq == std::string_view::npos ? std::string_view{} : trim(attr.substr(aeq + 1));
+    std::string_view key = trim_blanks(attr.substr(0, aeq));
+    std::string_view val =
+        aeq == std::string_view::npos ? std::string_view{} : trim_blanks(attr.substr(aeq + 1));
     if (iequals(key, "max-age")) {
       // Max-Age wins over Expires (RFC 6265 §5.3 step 3).
       int64_t n = 0;

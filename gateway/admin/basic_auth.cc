@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "config/base/base64.h"
+#include "config/base/token_list.h"
 
 namespace sag::gateway::admin {
 namespace {
@@ -17,21 +18,21 @@ std::array<unsigned char, 32> sha256(std::string_view s) {
   return d;
 }
 
-bool blank(char c) { return c == ' ' || c == '\t'; }
+using base::is_blank;
 
 }  // namespace
 
 std::optional<std::string> basic_credentials(std::string_view authorization) {
   std::string_view v = authorization;
-  while (!v.empty() && blank(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_blank(v.front())) v.remove_prefix(1);
   static constexpr std::string_view kScheme = "basic";
   if (v.size() <= kScheme.size()) return std::nullopt;
   for (size_t k = 0; k < kScheme.size(); ++k)
     if (std::tolower(static_cast<unsigned char>(v[k])) != kScheme[k]) return std::nullopt;
   v.remove_prefix(kScheme.size());
-  if (!blank(v.front())) return std::nullopt;
-  while (!v.empty() && blank(v.front())) v.remove_prefix(1);
-  while (!v.empty() && blank(v.back())) v.remove_suffix(1);
+  if (!is_blank(v.front())) return std::nullopt;
+  while (!v.empty() && is_blank(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_blank(v.back())) v.remove_suffix(1);
   if (v.empty()) return std::nullopt;
   auto decoded = base::base64_decode(v);
   if (!decoded || decoded->find(':') == std::string::npos) return std::nullopt;
