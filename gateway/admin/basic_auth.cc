@@ -31,8 +31,7 @@ std::optional<std::string> basic_credentials(std::string_view authorization) {
     if (std::tolower(static_cast<unsigned char>(v[k])) != kScheme[k]) return std::nullopt;
   v.remove_prefix(kScheme.size());
   if (!is_blank(v.front())) return std::nullopt;
-  while (!v.empty() && is_blank(v.front())) v.remove_prefix(1);
-  while (!v.empty() && is_blank(v.back())) v.remove_suffix(1);
+  v = base::trim_blanks(v);
   if (v.empty()) return std::nullopt;
   auto decoded = base::base64_decode(v);
   if (!decoded || decoded->find(':') == std::string::npos) return std::nullopt;
